@@ -1,0 +1,147 @@
+"""Synthetic linear data (seeded) and defensive CSV loading: the dataset every fit and reference shares."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bayesdemo.validation import ConfigError, check_int, check_range
+
+MAX_POINTS = 1_000_000  # largest n accepted from the generator or a CSV
+MAX_CSV_BYTES = 20 * 1024 * 1024  # largest CSV accepted, in bytes
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How to simulate y = slope * x + intercept + N(0, noise_sd^2), x ~ U(x_min, x_max) (MATH.md, Model)."""
+
+    n: int = 100  # number of data points
+    slope: float = 3.0  # true slope w used to simulate y
+    intercept: float = 1.0  # true intercept b used to simulate y
+    noise_sd: float = 0.1  # true noise sd s used to simulate y (also the known noise sd of the model)
+    x_min: float = 0.0  # lower end of the uniform x range
+    x_max: float = 1.0  # upper end of the uniform x range
+    seed: int = 0  # seed of the data's own random generator
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n", check_int("n", self.n, 2, MAX_POINTS))
+        check_range("slope", self.slope, -1e6, 1e6)
+        check_range("intercept", self.intercept, -1e6, 1e6)
+        check_range("noise_sd", self.noise_sd, 0.0, 1e6, low_open=True)
+        check_range("x_min", self.x_min, -1e6, 1e6)
+        check_range("x_max", self.x_max, -1e6, 1e6)
+        if not self.x_max > self.x_min:
+            raise ConfigError("x_max", f"must be > x_min ({self.x_min!r}), got {self.x_max!r}")
+        object.__setattr__(self, "seed", check_int("seed", self.seed, 0, 2**32 - 1))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Inputs x and targets y, each float64 of shape (n,); immutable."""
+
+    x: np.ndarray
+    y: np.ndarray
+    source: str = field(default="synthetic")  # where the data came from, for display
+
+    def __post_init__(self) -> None:
+        x = np.array(self.x, dtype=np.float64).reshape(-1)
+        y = np.array(self.y, dtype=np.float64).reshape(-1)
+        if x.shape != y.shape:
+            raise ConfigError("y", f"must have as many values as x ({x.size}), got {y.size}")
+        if x.size < 2:
+            raise ConfigError("n", f"must be at least 2 data points, got {x.size}")
+        if x.size > MAX_POINTS:
+            raise ConfigError("n", f"must be at most {MAX_POINTS} data points, got {x.size}")
+        for name, values in (("x", x), ("y", y)):
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise ConfigError(name, f"must be finite, got {values[bad[0]]!r} in row {bad[0] + 1}")
+        if np.ptp(x) == 0.0:
+            raise ConfigError("x", f"must not be constant (every x is {x[0]!r}): the slope is not identified")
+        x.setflags(write=False)
+        y.setflags(write=False)
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+
+    @property
+    def n(self) -> int:
+        """Number of data points."""
+        return int(self.x.size)
+
+    def least_squares(self) -> np.ndarray:
+        """Ordinary least-squares (slope, intercept): where noise injection's means go (MATH.md)."""
+        design = np.column_stack([self.x, np.ones_like(self.x)])
+        solution, *_ = np.linalg.lstsq(design, self.y, rcond=None)
+        return solution
+
+    def to_csv(self) -> str:
+        """The data as CSV text with header `x,y`."""
+        lines = ["x,y"] + [f"{a!r},{b!r}" for a, b in zip(self.x.tolist(), self.y.tolist(), strict=True)]
+        return "\n".join(lines) + "\n"
+
+
+def generate(config: DataConfig) -> Dataset:
+    """Simulate the dataset of `config` with its own generator: same seed -> same data, whatever else ran."""
+    rng = np.random.default_rng(config.seed)
+    x = rng.uniform(config.x_min, config.x_max, size=config.n)
+    y = config.slope * x + config.intercept + rng.normal(0.0, config.noise_sd, size=config.n)
+    return Dataset(x, y, source=f"synthetic (seed {config.seed})")
+
+
+def _parse_number(text: str, column: str, row: int) -> float:
+    """One CSV cell as a finite float, or ConfigError naming the column, row and cell."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ConfigError(column, f"must be numeric, got {text.strip()[:40]!r} in row {row}") from None
+    if not math.isfinite(value):
+        raise ConfigError(column, f"must be finite, got {text.strip()!r} in row {row}")
+    return value
+
+
+def parse_csv(content: bytes | str, *, max_bytes: int = MAX_CSV_BYTES, name: str = "upload") -> Dataset:
+    """Parse CSV text with a header naming columns `x` and `y` (comma or semicolon) into a Dataset."""
+    size = len(content)
+    if size > max_bytes:
+        raise ConfigError("csv", f"must be at most {max_bytes // 1024} KiB, got {size // 1024} KiB")
+    if isinstance(content, bytes):
+        if b"\x00" in content[:8192]:
+            raise ConfigError("csv", "must be a text file, got binary data")
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ConfigError("csv", "must be UTF-8 text, got undecodable bytes") from None
+    else:
+        text = content.lstrip("\ufeff")
+    if not text.strip():
+        raise ConfigError("csv", "is empty: expected a header `x,y` and at least 2 rows")
+    first_line = text.lstrip().splitlines()[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows = [row for row in reader if any(cell.strip() for cell in row)]
+    header = [cell.strip().lower() for cell in rows[0]]
+    if header != ["x", "y"]:
+        raise ConfigError("csv", f"must have exactly the header columns x,y, got {delimiter.join(rows[0])[:60]!r}")
+    body = rows[1:]
+    if len(body) > MAX_POINTS:
+        raise ConfigError("csv", f"must have at most {MAX_POINTS} rows, got {len(body)}")
+    xs, ys = [], []
+    for row_number, row in enumerate(body, start=2):
+        if len(row) != 2:
+            raise ConfigError("csv", f"row {row_number} must have 2 cells (x,y), got {len(row)}")
+        xs.append(_parse_number(row[0], "x", row_number))
+        ys.append(_parse_number(row[1], "y", row_number))
+    if len(xs) < 2:
+        raise ConfigError("csv", f"must have at least 2 data rows, got {len(xs)}")
+    return Dataset(np.array(xs), np.array(ys), source=name)
+
+
+def load_csv(path: str, *, max_bytes: int = MAX_CSV_BYTES) -> Dataset:
+    """Read and parse a CSV file (see `parse_csv`), refusing files larger than `max_bytes`."""
+    with open(path, "rb") as handle:
+        content = handle.read(max_bytes + 1)
+    return parse_csv(content, max_bytes=max_bytes, name=path)

@@ -1,0 +1,161 @@
+"""The one protocol every inference method implements, its shared config, and the factory that builds one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from bayesdemo.data import Dataset
+from bayesdemo.exact import Gaussian
+from bayesdemo.priors import Model
+from bayesdemo.validation import ConfigError, check_choice, check_int, check_range
+
+METHODS = ("noise", "bbb", "svi")  # noise injection (seed 000), Bayes by Backprop, Pyro SVI
+GUIDES = ("normal", "mvn", "tutorial")  # Pyro guides: AutoNormal, AutoMultivariateNormal, seed 002's hand-written
+OPTIMIZERS = ("sgd", "adam")
+METHOD_LABELS = {
+    "noise": "Noise injection (MSE + SGD)",
+    "bbb": "Bayes by Backprop",
+    "svi": "Pyro SVI",
+}
+GUIDE_LABELS = {
+    "normal": "mean-field (AutoNormal)",
+    "mvn": "full covariance (AutoMultivariateNormal)",
+    "tutorial": "the tutorial's softplus guide",
+}
+DEFAULT_LR = {"noise": 1e-4, "bbb": 0.05, "svi": 0.05}  # seed 000 uses SGD 1e-4; seed 002 Adam 0.05
+DEFAULT_OPTIMIZER = {"noise": "sgd", "bbb": "adam", "svi": "adam"}
+# Final lr as a fraction of the first, reached by exponential decay at the last step. A constant lr leaves
+# single-sample fits jittering around the optimum; decay lets them settle (seed 000 itself used a constant lr).
+DEFAULT_LR_DECAY = {"noise": 1.0, "bbb": 0.02, "svi": 0.02}
+MAX_STEPS = 1_000_000
+MAX_SAMPLES = 1024
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How to fit: which method (and guide), optimiser, learning rate, samples per step, minibatch, seed, steps."""
+
+    method: str = "bbb"  # one of METHODS
+    guide: str = "normal"  # Pyro SVI guide, one of GUIDES (ignored by other methods)
+    optimizer: str | None = None  # "sgd" or "adam"; None: the method's default (DEFAULT_OPTIMIZER)
+    lr: float | None = None  # learning rate; None: the method's default (DEFAULT_LR)
+    lr_decay: float | None = None  # final lr / first lr (exponential decay over `steps`); None: method default
+    samples: int = 1  # Monte-Carlo samples of theta per step (particles, for SVI)
+    batch_size: int = 0  # data points per step; 0 means the full data
+    seed: int = 0  # seed of the fit's own random stream (initialisation, samples, minibatches)
+    steps: int = 2000  # optimisation steps the runner takes
+
+    def __post_init__(self) -> None:
+        check_choice("method", self.method, METHODS)
+        check_choice("guide", self.guide, GUIDES)
+        if self.optimizer is not None:
+            check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.lr is not None:
+            check_range("lr", self.lr, 0.0, 10.0, low_open=True)
+        if self.lr_decay is not None:
+            check_range("lr_decay", self.lr_decay, 1e-6, 1.0)
+        object.__setattr__(self, "samples", check_int("samples", self.samples, 1, MAX_SAMPLES))
+        object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, 0, 10**7))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, 0, 2**32 - 1))
+        object.__setattr__(self, "steps", check_int("steps", self.steps, 1, MAX_STEPS))
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate in force: `lr`, or the method's default."""
+        return DEFAULT_LR[self.method] if self.lr is None else float(self.lr)
+
+    @property
+    def learning_rate_decay(self) -> float:
+        """The decay in force: `lr_decay`, or the method's default."""
+        return DEFAULT_LR_DECAY[self.method] if self.lr_decay is None else float(self.lr_decay)
+
+    @property
+    def optimizer_name(self) -> str:
+        """The optimiser in force: `optimizer`, or the method's default."""
+        return DEFAULT_OPTIMIZER[self.method] if self.optimizer is None else self.optimizer
+
+    @property
+    def label(self) -> str:
+        """Human-readable name of the method (and guide)."""
+        if self.method == "svi":
+            return f"{METHOD_LABELS['svi']}, {GUIDE_LABELS[self.guide]}"
+        return METHOD_LABELS[self.method]
+
+    @property
+    def targets_full_covariance(self) -> bool:
+        """True when the method's optimum is the exact posterior (full covariance), not the mean-field one."""
+        return self.method == "svi" and self.guide == "mvn"
+
+
+class Method(Protocol):
+    """An inference method: the caller owns the loop, calling `step` and reading `posterior` when it likes."""
+
+    config: FitConfig
+
+    def step(self) -> float:
+        """Take one optimisation step; return its loss (a float, possibly non-finite)."""
+        ...
+
+    def posterior(self) -> Gaussian:
+        """The current q over theta = (slope, intercept) as N(mean (2,), cov (2, 2))."""
+        ...
+
+
+class DataTensors:
+    """The dataset as float64 torch tensors, with minibatch sampling from the fit's own generator."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, generator: torch.Generator):
+        if batch_size > dataset.n:
+            raise ConfigError("batch_size", f"must be <= n ({dataset.n}), got {batch_size}")
+        self.x = torch.as_tensor(np.array(dataset.x), dtype=torch.float64)
+        self.y = torch.as_tensor(np.array(dataset.y), dtype=torch.float64)
+        self.n = dataset.n
+        self.batch_size = batch_size or dataset.n
+        self.generator = generator
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A minibatch (x, y) drawn without replacement; the full data when batch_size == n."""
+        if self.batch_size == self.n:
+            return self.x, self.y
+        index = torch.randperm(self.n, generator=self.generator)[: self.batch_size]
+        return self.x[index], self.y[index]
+
+
+class Optimiser:
+    """The optimiser named by `config` over `parameters`, with its exponential learning-rate decay."""
+
+    def __init__(self, config: FitConfig, parameters: list[torch.Tensor]):
+        optimizer_class = torch.optim.SGD if config.optimizer_name == "sgd" else torch.optim.Adam
+        self.optimizer = optimizer_class(parameters, lr=config.learning_rate)
+        self.first_lr = config.learning_rate
+        self.decay_per_step = config.learning_rate_decay ** (1.0 / max(config.steps - 1, 1))
+        self.steps_taken = 0
+
+    def minimise(self, loss: torch.Tensor) -> float:
+        """Backpropagate `loss`, take one step, decay the learning rate; return the loss as a float."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.steps_taken += 1
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.first_lr * self.decay_per_step**self.steps_taken
+        return float(loss.detach())
+
+
+def make_method(dataset: Dataset, model: Model, config: FitConfig) -> Method:
+    """Build the method named by `config.method` on `dataset` under `model`."""
+    if config.method == "noise":
+        from bayesdemo.methods.noise import NoiseInjection
+
+        return NoiseInjection(dataset, model, config)
+    if config.method == "bbb":
+        from bayesdemo.methods.bbb import BayesByBackprop
+
+        return BayesByBackprop(dataset, model, config)
+    from bayesdemo.methods.pyro_svi import PyroSVI
+
+    return PyroSVI(dataset, model, config)

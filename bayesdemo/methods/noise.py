@@ -1,0 +1,56 @@
+"""Noise injection exactly as the forum question of seed 000: abs() scales, per-point noise, MSE loss, SGD."""
+
+from __future__ import annotations
+
+import torch
+
+from bayesdemo.data import Dataset
+from bayesdemo.exact import Gaussian
+from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser
+from bayesdemo.priors import Model
+
+# Seed 000's initial values: b is the slope (beta multiplies x), a is the intercept (alpha).
+INITIAL_VALUES = {"b_mu": 2.0, "b_sd": 1.0, "a_mu": 0.1, "a_sd": 1.0, "sig": 1.0, "sig_mean": 1.0}
+
+
+class NoiseInjection:
+    """MSE on y_hat = |sigma| eps4 + beta x + alpha with per-point beta, alpha, sigma (MATH.md, noise injection).
+
+    There is no likelihood scale, prior or entropy term: every sd is pushed to 0 and the means to least squares.
+    The model's prior and noise sd are deliberately unused; that is the lesson.
+    """
+
+    def __init__(self, dataset: Dataset, model: Model, config: FitConfig):
+        self.config = config
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.data = DataTensors(dataset, config.batch_size, self.generator)
+        self.params = {
+            name: torch.tensor(value, dtype=torch.float64, requires_grad=True) for name, value in INITIAL_VALUES.items()
+        }
+        self.optimizer = Optimiser(config, list(self.params.values()))
+
+    def _noise(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Standard normal draws from the fit's own generator."""
+        return torch.randn(shape, generator=self.generator, dtype=torch.float64)
+
+    def step(self) -> float:
+        """One SGD step on MSE(y_hat, y), y_hat sampled per point as in seed 000's `model(x)`."""
+        x, y = self.data.batch()
+        p = self.params
+        shape = (self.config.samples, x.shape[0])
+        beta = torch.abs(p["b_sd"]) * self._noise(shape) + p["b_mu"]
+        alpha = torch.abs(p["a_sd"]) * self._noise(shape) + p["a_mu"]
+        mu = beta * x + alpha
+        sigma = torch.abs(p["sig"]) * torch.abs(self._noise(shape)) + p["sig_mean"]
+        y_hat = torch.abs(sigma) * self._noise(shape) + mu
+        loss = torch.mean((y_hat - y) ** 2)
+        return self.optimizer.minimise(loss)
+
+    def posterior(self) -> Gaussian:
+        """q's mean (b_mu, a_mu) and sds (|b_sd|, |a_sd|), factorised."""
+        p = {name: value.item() for name, value in self.params.items()}
+        return Gaussian.diagonal([p["b_mu"], p["a_mu"]], [abs(p["b_sd"]), abs(p["a_sd"])])
+
+    def injected_noise(self) -> tuple[float, float]:
+        """The output-noise parameters (|sig|, sig_mean): they shrink to 0 as well."""
+        return abs(self.params["sig"].item()), self.params["sig_mean"].item()

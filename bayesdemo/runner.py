@@ -1,0 +1,163 @@
+"""Drives a method: immutable snapshots every k steps, stop on request, time budget, divergence handling."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from bayesdemo.exact import Gaussian
+from bayesdemo.methods.base import Method
+from bayesdemo.validation import check_int, check_range
+
+STATUSES = ("ready", "running", "done", "stopped", "diverged", "timeout")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How to drive a fit: how often to snapshot and how long it may run."""
+
+    snapshot_every: int = 10  # steps between snapshots (the first and last step are always snapshotted)
+    time_budget_s: float = 0.0  # wall-clock limit on training in seconds; 0 means none
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "snapshot_every", check_int("snapshot_every", self.snapshot_every, 1, 10**6))
+        check_range("time_budget_s", self.time_budget_s, 0.0, 86_400.0)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """q after `step` steps and `seconds` of training; `loss` is the mean loss since the previous snapshot."""
+
+    step: int
+    seconds: float
+    loss: float
+    mean: np.ndarray  # (2,) q's mean of (slope, intercept)
+    sd: np.ndarray  # (2,) q's marginal sds
+    cov: np.ndarray  # (2, 2) q's covariance
+
+    @classmethod
+    def of(cls, step: int, seconds: float, loss: float, q: Gaussian) -> Snapshot:
+        """Freeze q's moments at this step."""
+        sd = q.sd
+        sd.setflags(write=False)
+        return cls(step, seconds, loss, q.mean, sd, q.cov)
+
+    @property
+    def gaussian(self) -> Gaussian:
+        """q at this snapshot as a Gaussian."""
+        return Gaussian(self.mean, self.cov)
+
+
+class Run:
+    """One fit in progress: iterate it (or call `advance`) to train; `stop()` may be called from any thread."""
+
+    def __init__(self, method: Method, total_steps: int, config: RunConfig = RunConfig()):
+        self.method = method
+        self.total_steps = check_int("steps", total_steps, 1, 10**7)
+        self.config = config
+        self.snapshots: list[Snapshot] = []
+        self.status = "ready"
+        self.message = ""
+        self.steps_done = 0
+        self.seconds = 0.0
+        self._stop_requested = threading.Event()
+        self._loss_sum = 0.0
+        self._loss_count = 0
+        self._iterator = self._steps()
+
+    @property
+    def finished(self) -> bool:
+        """True once the run has ended for any reason."""
+        return self.status in ("done", "stopped", "diverged", "timeout")
+
+    @property
+    def last(self) -> Snapshot | None:
+        """The latest snapshot (always finite), or None before the first."""
+        return self.snapshots[-1] if self.snapshots else None
+
+    def stop(self) -> None:
+        """Ask the run to end after the current step; safe from any thread."""
+        self._stop_requested.set()
+
+    def __iter__(self) -> Iterator[Snapshot]:
+        """Train, yielding each new snapshot; resumes where a previous iteration left off."""
+        return self._iterator
+
+    def advance(self, max_seconds: float) -> list[Snapshot]:
+        """Train for about `max_seconds` (at least one step unless finished); return the new snapshots."""
+        deadline = time.perf_counter() + max_seconds
+        new: list[Snapshot] = []
+        while not self.finished:
+            snapshot = next(self._iterator, None)
+            if snapshot is not None:
+                new.append(snapshot)
+            if time.perf_counter() >= deadline:
+                break
+        return new
+
+    def _snapshot(self, loss: float) -> Snapshot:
+        """Record q now, with the mean loss since the previous snapshot."""
+        snapshot = Snapshot.of(self.steps_done, self.seconds, loss, self.method.posterior())
+        self.snapshots.append(snapshot)
+        return snapshot
+
+    def _steps(self) -> Iterator[Snapshot | None]:
+        """The training loop as a generator: yields a Snapshot at snapshot steps and None between them."""
+        self.status = "running"
+        yield self._snapshot(math.nan)
+        every = self.config.snapshot_every
+        budget = self.config.time_budget_s
+        while self.steps_done < self.total_steps:
+            if self._stop_requested.is_set():
+                self._end("stopped", f"Stopped at step {self.steps_done}.")
+                return
+            if budget and self.seconds >= budget:
+                self._end("timeout", f"Time budget of {budget:g} s reached at step {self.steps_done}.")
+                return
+            started = time.perf_counter()
+            loss = self.method.step()
+            self.seconds += time.perf_counter() - started
+            if not math.isfinite(loss):
+                self._end(
+                    "diverged",
+                    f"The loss became {loss} at step {self.steps_done + 1}: the fit diverged. "
+                    "Lower the learning rate (for example by 10x) and run again; "
+                    f"the last finite snapshot (step {self.last.step}) is kept.",
+                )
+                return
+            self.steps_done += 1
+            self._loss_sum += loss
+            self._loss_count += 1
+            if self.steps_done % every == 0 or self.steps_done == self.total_steps:
+                q = self.method.posterior()
+                if not (np.all(np.isfinite(q.mean)) and np.all(np.isfinite(q.cov))):
+                    self._end(
+                        "diverged",
+                        f"q's parameters became non-finite at step {self.steps_done}: the fit diverged. "
+                        "Lower the learning rate and run again; the last finite snapshot is kept.",
+                    )
+                    return
+                mean_loss = self._loss_sum / self._loss_count
+                self._loss_sum, self._loss_count = 0.0, 0
+                yield self._snapshot(mean_loss)
+            else:
+                yield None
+        self._end("done", f"Finished {self.steps_done} steps in {self.seconds:.2f} s.")
+
+    def _end(self, status: str, message: str) -> None:
+        """Set the final status and message."""
+        self.status = status
+        self.message = message
+
+
+def run_to_end(method: Method, total_steps: int, config: RunConfig = RunConfig()) -> Run:
+    """Run a fit to completion (or divergence) and return the finished Run."""
+    run = Run(method, total_steps, config)
+    for _ in run:
+        pass
+    return run
