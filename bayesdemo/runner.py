@@ -120,15 +120,15 @@ class Run:
                 self._end("timeout", f"Time budget of {budget:g} s reached at step {self.steps_done}.")
                 return
             started = time.perf_counter()
-            loss = self.method.step()
+            try:
+                loss = self.method.step()
+            except (ValueError, RuntimeError) as error:
+                # Pyro's argument validation raises once a parameter turns NaN: that is divergence too.
+                self._end("diverged", self._divergence_advice(f"the step failed ({str(error)[:120]})"))
+                return
             self.seconds += time.perf_counter() - started
             if not math.isfinite(loss):
-                self._end(
-                    "diverged",
-                    f"The loss became {loss} at step {self.steps_done + 1}: the fit diverged. "
-                    "Lower the learning rate (for example by 10x) and run again; "
-                    f"the last finite snapshot (step {self.last.step}) is kept.",
-                )
+                self._end("diverged", self._divergence_advice(f"the loss became {loss}"))
                 return
             self.steps_done += 1
             self._loss_sum += loss
@@ -136,11 +136,7 @@ class Run:
             if self.steps_done % every == 0 or self.steps_done == self.total_steps:
                 q = self.method.posterior()
                 if not (np.all(np.isfinite(q.mean)) and np.all(np.isfinite(q.cov))):
-                    self._end(
-                        "diverged",
-                        f"q's parameters became non-finite at step {self.steps_done}: the fit diverged. "
-                        "Lower the learning rate and run again; the last finite snapshot is kept.",
-                    )
+                    self._end("diverged", self._divergence_advice("q's parameters became non-finite"))
                     return
                 mean_loss = self._loss_sum / self._loss_count
                 self._loss_sum, self._loss_count = 0.0, 0
@@ -148,6 +144,13 @@ class Run:
             else:
                 yield None
         self._end("done", f"Finished {self.steps_done} steps in {self.seconds:.2f} s.")
+
+    def _divergence_advice(self, what: str) -> str:
+        """The message for a diverged run: what happened, at which step, and the fix."""
+        return (
+            f"At step {self.steps_done + 1} {what}: the fit diverged. Lower the learning rate (for example by 10x) "
+            f"and run again; the last finite snapshot (step {self.last.step}) is kept."
+        )
 
     def _end(self, status: str, message: str) -> None:
         """Set the final status and message."""
