@@ -1,0 +1,59 @@
+"""Plain-dict summaries of the exact reference and of a fit: one shape for the CLI's JSON and the page's export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bayesdemo.exact import ExactPosterior
+from bayesdemo.methods.base import FitConfig
+from bayesdemo.metrics import Target, sd_ratios
+from bayesdemo.priors import PARAMETER_NAMES
+from bayesdemo.runner import Run
+
+
+def by_parameter(values: np.ndarray) -> dict[str, float]:
+    """{"slope": v[0], "intercept": v[1]} as floats."""
+    return {name: float(value) for name, value in zip(PARAMETER_NAMES, values, strict=True)}
+
+
+def exact_summary(exact: ExactPosterior) -> dict[str, Any]:
+    """The exact reference: mean, marginal sd, mean-field sd, correlation, log evidence (MATH.md)."""
+    return {
+        "mean": by_parameter(exact.mean),
+        "sd": by_parameter(exact.sd),
+        "mean_field_sd": by_parameter(exact.mean_field_sd),
+        "corr": exact.corr,
+        "log_evidence": exact.log_evidence,
+        "noise_sd": exact.model.noise_sd,
+    }
+
+
+def fit_summary(config: FitConfig, run: Run, exact: ExactPosterior, target: Target) -> dict[str, Any]:
+    """A finished (or stopped) fit: its settings, last snapshot, KL to the exact posterior, sd ratios."""
+    last = run.last
+    ratios = sd_ratios(last.sd, exact)
+    return {
+        "method": config.method,
+        "guide": config.guide if config.method == "svi" else None,
+        "label": config.label,
+        "optimizer": config.optimizer_name,
+        "lr": config.learning_rate,
+        "lr_decay": config.learning_rate_decay,
+        "samples": config.samples,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "status": run.status,
+        "message": run.message,
+        "steps": last.step,
+        "seconds": run.seconds,
+        "loss": last.loss,
+        "mean": by_parameter(last.mean),
+        "sd": by_parameter(last.sd),
+        "corr": float(last.cov[0, 1] / (last.sd[0] * last.sd[1])) if np.all(last.sd > 0) else 0.0,
+        "target": {"name": target.name, "mean": by_parameter(target.mean), "sd": by_parameter(target.sd)},
+        "sd_ratio_to_exact": by_parameter(ratios["to_exact"]),
+        "sd_ratio_to_mean_field": by_parameter(ratios["to_mean_field"]),
+        "kl_to_exact": exact.kl_to_exact(last.gaussian) if np.all(last.sd > 0) else float("inf"),
+    }
