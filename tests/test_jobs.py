@@ -1,0 +1,200 @@
+"""Jobs train off the calling thread: pause, stop, heartbeat, speed cap, seeded equality with a solo run, divergence."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.jobs import Job, JobView, unique_labels
+from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.priors import Model
+from bayesdemo.runner import RunConfig, run_to_end
+from bayesdemo.validation import ConfigError
+
+DATASET = generate(DataConfig(n=100, seed=3))
+MODEL = Model(noise_sd=0.1)
+LONG_BBB = FitConfig(method="bbb", steps=1_000_000, seed=1)
+
+
+def wait_for(predicate, timeout_s: float = 10.0, every_s: float = 0.01) -> bool:
+    """Poll `predicate` until it holds or the timeout passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every_s)
+    return predicate()
+
+
+@pytest.fixture
+def jobs():
+    """Jobs made in a test, stopped afterwards whatever happened."""
+    made: list[Job] = []
+    yield made
+    for job in made:
+        job.stop()
+        job.join(5.0)
+
+
+def test_job_trains_in_background_and_finishes(jobs):
+    job = Job(DATASET, MODEL, [FitConfig(method="bbb", steps=300, seed=2)], snapshot_every=10)
+    jobs.append(job)
+    assert job.view().state == "ready"
+    job.start()
+    assert wait_for(lambda: job.view().state == "finished")
+    view = job.view()
+    fit = view.fits[0]
+    assert fit.status == "done"
+    assert fit.steps_done == 300 and fit.fraction_done == 1.0
+    assert [s.step for s in fit.snapshots] == list(range(0, 301, 10))
+    assert fit.steps_per_second == 0.0 and fit.seconds > 0
+    assert view.traces()[0][0] == fit.label == "Bayes by Backprop"
+
+
+def test_pause_stops_step_count_and_resume_continues(jobs):
+    job = Job(DATASET, MODEL, [LONG_BBB])
+    jobs.append(job)
+    job.start()
+    assert wait_for(lambda: job.view().steps_done > 50)
+    job.pause()
+    paused = job.view()
+    assert paused.state == "paused"
+    time.sleep(0.3)
+    assert job.view().steps_done == paused.steps_done
+    assert job.view().fits[0].snapshots == paused.fits[0].snapshots
+    job.resume()
+    assert job.view().state == "running"
+    assert wait_for(lambda: job.view().steps_done > paused.steps_done + 20)
+
+
+def test_stop_ends_the_job_and_keeps_snapshots(jobs):
+    job = Job(DATASET, MODEL, [LONG_BBB, FitConfig(method="svi", steps=1_000_000, seed=1)])
+    jobs.append(job)
+    job.start()
+    assert wait_for(lambda: all(fit.steps_done > 10 for fit in job.view().fits))
+    job.stop()
+    assert job.join(5.0)
+    view = job.view()
+    assert view.state == "stopped" and not view.active
+    assert [fit.status for fit in view.fits] == ["stopped", "stopped"]
+    assert all(fit.snapshots and fit.message.startswith("Stopped at step") for fit in view.fits)
+    steps = view.steps_done
+    time.sleep(0.1)
+    assert job.view().steps_done == steps
+
+
+def test_stop_before_start_and_while_paused(jobs):
+    never_started = Job(DATASET, MODEL, [LONG_BBB])
+    jobs.append(never_started)
+    never_started.stop()
+    assert never_started.view().state == "stopped"
+    assert never_started.view().fits[0].status == "stopped"
+    paused = Job(DATASET, MODEL, [LONG_BBB])
+    jobs.append(paused)
+    paused.start()
+    paused.pause()
+    paused.stop()
+    assert paused.join(5.0)
+    assert paused.view().state == "stopped"
+
+
+def test_heartbeat_timeout_stops_an_abandoned_job(jobs):
+    job = Job(DATASET, MODEL, [LONG_BBB], heartbeat_timeout_s=0.3)
+    jobs.append(job)
+    job.start()
+    for _ in range(6):  # touched: alive for well past the timeout
+        time.sleep(0.1)
+        job.touch()
+    assert job.view().state == "running"
+    assert wait_for(lambda: job.view().state == "stopped", timeout_s=5.0)
+    view = job.view()
+    assert "heartbeat" in view.message
+    assert view.fits[0].status == "stopped"
+
+
+def test_heartbeat_also_stops_a_paused_job(jobs):
+    job = Job(DATASET, MODEL, [LONG_BBB], heartbeat_timeout_s=0.3)
+    jobs.append(job)
+    job.start()
+    job.pause()
+    assert wait_for(lambda: job.view().state == "stopped", timeout_s=5.0)
+
+
+def test_speed_cap_is_respected_and_can_change(jobs):
+    job = Job(DATASET, MODEL, [LONG_BBB], max_steps_per_second=50.0)
+    jobs.append(job)
+    job.start()
+    time.sleep(0.2)
+    before, started = job.view().steps_done, time.monotonic()
+    time.sleep(1.0)
+    rate = (job.view().steps_done - before) / (time.monotonic() - started)
+    assert 20 <= rate <= 80, rate
+    job.set_speed(0.0)  # unlimited: BBB runs at thousands of steps per second
+    time.sleep(0.2)
+    before, started = job.view().steps_done, time.monotonic()
+    time.sleep(0.5)
+    fast = (job.view().steps_done - before) / (time.monotonic() - started)
+    assert fast > 4 * 80, fast
+    assert job.view().fits[0].steps_per_second > 80
+    with pytest.raises(ConfigError, match="max_steps_per_second"):
+        job.set_speed(-1.0)
+
+
+def test_jobs_match_solo_runs_with_the_same_seed(jobs):
+    """Two jobs at once (Pyro and BBB, sharing the process) reproduce solo seeded runs step for step."""
+    configs = [FitConfig(method="svi", guide="normal", steps=300, seed=5), FitConfig(method="bbb", steps=600, seed=6)]
+    together = [Job(DATASET, MODEL, [config], snapshot_every=20) for config in configs]
+    jobs.extend(together)
+    for job in together:
+        job.start()
+    for job in together:
+        assert job.join(60.0)
+    for job, config in zip(together, configs, strict=True):
+        solo = run_to_end(make_method(DATASET, MODEL, config), config.steps, RunConfig(snapshot_every=20))
+        fit = job.view().fits[0]
+        assert fit.status == solo.status == "done"
+        assert [s.step for s in fit.snapshots] == [s.step for s in solo.snapshots]
+        for mine, theirs in zip(fit.snapshots, solo.snapshots, strict=True):
+            np.testing.assert_array_equal(mine.mean, theirs.mean)
+            np.testing.assert_array_equal(mine.cov, theirs.cov)
+            assert mine.loss == theirs.loss or (np.isnan(mine.loss) and np.isnan(theirs.loss))
+
+
+def test_divergence_ends_with_message_and_last_finite_snapshot(jobs):
+    config = FitConfig(method="noise", optimizer="sgd", lr=10.0, steps=5000, seed=0)
+    job = Job(DATASET, MODEL, [config], snapshot_every=1)
+    jobs.append(job)
+    job.start()
+    assert job.join(30.0)
+    view = job.view()
+    fit = view.fits[0]
+    assert fit.status == "diverged"
+    assert "Lower the learning rate" in fit.message
+    assert fit.steps_done < 5000
+    assert fit.snapshots and all(np.all(np.isfinite(s.mean)) and np.all(np.isfinite(s.sd)) for s in fit.snapshots)
+    assert view.state == "finished"
+
+
+def test_round_robin_advances_every_fit_and_labels_are_unique(jobs):
+    configs = [FitConfig(method="bbb", steps=1_000_000, seed=s) for s in (1, 2)] + [
+        FitConfig(method="svi", guide="mvn", steps=1_000_000)
+    ]
+    job = Job(DATASET, MODEL, configs)
+    jobs.append(job)
+    assert job.labels == ("Bayes by Backprop", "Bayes by Backprop #2", configs[2].label)
+    assert unique_labels(configs) == list(job.labels)
+    job.start()
+    assert wait_for(lambda: all(fit.steps_done > 20 for fit in job.view().fits))
+    assert isinstance(job.view(), JobView)
+
+
+def test_bad_configuration_raises_on_the_callers_thread():
+    with pytest.raises(ConfigError, match="batch_size"):
+        Job(DATASET, MODEL, [FitConfig(method="bbb", batch_size=1000)])
+    with pytest.raises(ValueError, match="fit_configs"):
+        Job(DATASET, MODEL, [])
+    with pytest.raises(ConfigError, match="max_steps_per_second"):
+        Job(DATASET, MODEL, [LONG_BBB], max_steps_per_second=-5)
