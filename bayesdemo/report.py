@@ -41,7 +41,7 @@ def fit_summary(config: FitConfig, run: Run, exact: ExactPosterior, target: Targ
         "optimizer": config.optimizer_name,
         "lr": config.learning_rate,
         "lr_decay": config.learning_rate_decay,
-        "samples": config.samples,
+        "samples": config.sample_count,
         "batch_size": config.batch_size,
         "seed": config.seed,
         "status": run.status,

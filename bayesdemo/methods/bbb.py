@@ -44,7 +44,7 @@ class BayesByBackprop:
         """One Adam step on the S-sample reparameterised estimate of the negative ELBO."""
         x, y = self.data.batch()
         sd = F.softplus(self.rho)
-        eps = torch.randn((self.config.samples, 2), generator=self.generator, dtype=torch.float64)
+        eps = torch.randn((self.config.sample_count, 2), generator=self.generator, dtype=torch.float64)
         theta = self.mu + sd * eps  # (S, 2)
         prediction = theta[:, :1] * x + theta[:, 1:]  # (S, B)
         residual = (y - prediction) / self.noise_sd

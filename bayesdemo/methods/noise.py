@@ -37,7 +37,7 @@ class NoiseInjection:
         """One SGD step on MSE(y_hat, y), y_hat sampled per point as in seed 000's `model(x)`."""
         x, y = self.data.batch()
         p = self.params
-        shape = (self.config.samples, x.shape[0])
+        shape = (self.config.sample_count, x.shape[0])
         beta = torch.abs(p["b_sd"]) * self._noise(shape) + p["b_mu"]
         alpha = torch.abs(p["a_sd"]) * self._noise(shape) + p["a_mu"]
         mu = beta * x + alpha

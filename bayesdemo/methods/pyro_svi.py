@@ -22,7 +22,7 @@ from bayesdemo.exact import Gaussian
 from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser
 from bayesdemo.priors import Model
 
-MVN_INIT_SCALE = 0.1  # initial sd of the full-covariance guide
+MVN_INIT_SCALE = 0.1  # initial sd of the full-covariance guide (Pyro default)
 PYRO_LOCK = threading.RLock()  # held around every Pyro call in the process
 pyro.settings.set(module_local_params=True)
 
@@ -61,7 +61,7 @@ class PyroSVI:
         self.prior_sd = torch.as_tensor(model.prior.sd, dtype=torch.float64)
         self.noise_sd = torch.tensor(float(model.noise_sd), dtype=torch.float64)
         self.elbo = Trace_ELBO(
-            num_particles=config.samples, vectorize_particles=config.samples > 1, max_plate_nesting=1
+            num_particles=config.sample_count, vectorize_particles=config.sample_count > 1, max_plate_nesting=1
         )
         self.rng_state = torch.Generator().manual_seed(config.seed).get_state()
         with self._pyro_context():

@@ -1,0 +1,206 @@
+"""`python -m bayesdemo {fit,exact} ...`: the engine from the command line, a table or one JSON object out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from bayesdemo.data import DataConfig, Dataset, generate, load_csv
+from bayesdemo.exact import exact_posterior
+from bayesdemo.methods.base import GUIDES, METHODS, OPTIMIZERS, FitConfig, make_method
+from bayesdemo.metrics import target_for
+from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior, Model
+from bayesdemo.report import exact_summary, fit_summary
+from bayesdemo.runner import RunConfig, run_to_end
+from bayesdemo.validation import ConfigError
+
+# Config field -> the command-line flag that sets it, so a validation error names what the user typed.
+FLAG_FOR_FIELD = {
+    "n": "--n",
+    "slope": "--slope",
+    "intercept": "--intercept",
+    "noise_sd": "--noise-sd",
+    "x_min": "--x-min",
+    "x_max": "--x-max",
+    "seed": "--seed",
+    "slope_mean": "--prior-mean",
+    "intercept_mean": "--prior-mean",
+    "slope_sd": "--prior-sd",
+    "intercept_sd": "--prior-sd",
+    "steps": "--steps",
+    "lr": "--lr",
+    "lr_decay": "--lr-decay",
+    "samples": "--samples",
+    "batch_size": "--batch-size",
+    "optimizer": "--optimizer",
+    "csv": "--data",
+    "x": "--data",
+    "y": "--data",
+    "snapshot_every": "--snapshot-every",
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print `prog: error: message` alone and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def pair_of_floats(text: str) -> tuple[float, float]:
+    """Parse `V` (both parameters) or `SLOPE,INTERCEPT` into two numbers."""
+    parts = text.split(",")
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected V or SLOPE,INTERCEPT, got {text!r}")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers, got {text!r}") from None
+    return (values[0], values[-1])
+
+
+def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags for the data (simulated or a CSV) and the prior, shared by `fit` and `exact`."""
+    defaults = DataConfig()
+    group = parser.add_argument_group("data (simulated unless --data is given)")
+    group.add_argument("--n", type=int, default=defaults.n, help="number of points (2 to 1,000,000)")
+    group.add_argument("--slope", type=float, default=defaults.slope, help="true slope")
+    group.add_argument("--intercept", type=float, default=defaults.intercept, help="true intercept")
+    group.add_argument(
+        "--noise-sd", type=float, default=defaults.noise_sd, help="noise sd: simulated and assumed known (> 0)"
+    )
+    group.add_argument("--x-min", type=float, default=defaults.x_min, help="lower end of x ~ U(x_min, x_max)")
+    group.add_argument("--x-max", type=float, default=defaults.x_max, help="upper end of x")
+    group.add_argument("--seed", type=int, default=0, help="seed of the data and of the fit (0 to 2^32-1)")
+    group.add_argument("--data", metavar="FILE.csv", help="CSV with header x,y instead of simulated data")
+    prior = parser.add_argument_group("prior (independent Gaussians)")
+    prior.add_argument("--prior-mean", type=pair_of_floats, default=(0.0, 0.0), help="V or SLOPE,INTERCEPT")
+    prior.add_argument("--prior-sd", type=pair_of_floats, default=(10.0, 10.0), help="V or SLOPE,INTERCEPT (> 0)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def build_parser() -> OneLineParser:
+    """The `bayesdemo` argument parser with its `fit` and `exact` subcommands."""
+    parser = OneLineParser(prog="bayesdemo", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    exact = commands.add_parser("exact", help="print the exact conjugate posterior alone")
+    add_problem_arguments(exact)
+    fit = commands.add_parser("fit", help="run one inference method and compare it with the exact posterior")
+    add_problem_arguments(fit)
+    fit.add_argument("--method", choices=METHODS, default="bbb", help="noise, bbb or svi")
+    fit.add_argument("--guide", choices=GUIDES, default="normal", help="Pyro SVI guide")
+    fit.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default: sgd for noise, else adam")
+    fit.add_argument("--steps", type=int, default=FitConfig().steps, help="optimisation steps (1 to 1,000,000)")
+    fit.add_argument("--lr", type=float, default=None, help="learning rate (default: the method's)")
+    fit.add_argument("--lr-decay", type=float, default=None, help="final lr / first lr (default: the method's)")
+    fit.add_argument("--samples", type=int, default=None, help="samples per step (default: the method's)")
+    fit.add_argument("--batch-size", type=int, default=0, help="minibatch size; 0 = all data")
+    fit.add_argument("--snapshot-every", type=int, default=10, help="steps between recorded snapshots")
+    return parser
+
+
+def build_problem(args: argparse.Namespace) -> tuple[Dataset, Model]:
+    """The dataset (simulated or loaded) and the model from parsed arguments; ConfigError on a bad value."""
+    data_config = DataConfig(
+        n=args.n,
+        slope=args.slope,
+        intercept=args.intercept,
+        noise_sd=args.noise_sd,
+        x_min=args.x_min,
+        x_max=args.x_max,
+        seed=args.seed,
+    )
+    dataset = load_csv(args.data) if args.data else generate(data_config)
+    prior = GaussianPrior(args.prior_mean[0], args.prior_sd[0], args.prior_mean[1], args.prior_sd[1])
+    return dataset, Model(prior, noise_sd=args.noise_sd)
+
+
+def finite_or_none(value: Any) -> Any:
+    """Replace non-finite floats by None, recursively, so the JSON is standard."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(item) for item in value]
+    return value
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A readable table of the exact reference and, if present, the fit."""
+    exact = result["exact"]
+    lines = [
+        f"data: {result['data']['source']}, n = {result['data']['n']}, noise sd = {exact['noise_sd']:g}",
+        f"exact posterior: corr(slope, intercept) = {exact['corr']:+.3f}, log evidence = {exact['log_evidence']:.3f}",
+    ]
+    fit = result.get("fit")
+    header = f"{'':10} {'exact mean':>12} {'exact sd':>10} {'mean-field sd':>14}"
+    if fit:
+        header += f" {'fit mean':>12} {'fit sd':>10} {'sd/exact':>9} {'sd/mf':>7}"
+    lines.append(header)
+    for name in PARAMETER_NAMES:
+        row = f"{name:10} {exact['mean'][name]:12.5f} {exact['sd'][name]:10.5f} {exact['mean_field_sd'][name]:14.5f}"
+        if fit:
+            row += (
+                f" {fit['mean'][name]:12.5f} {fit['sd'][name]:10.5f}"
+                f" {fit['sd_ratio_to_exact'][name]:9.3f} {fit['sd_ratio_to_mean_field'][name]:7.3f}"
+            )
+        lines.append(row)
+    if fit:
+        lines.append(
+            f"fit: {fit['label']}, {fit['steps']} steps in {fit['seconds']:.2f} s, "
+            f"KL(q || exact) = {result['kl_to_exact']:.4g}, target: {fit['target']['name']}"
+        )
+        lines.append(fit["message"])
+    return "\n".join(lines)
+
+
+def run_command(args: argparse.Namespace) -> dict[str, Any]:
+    """Compute what the command asks for as a plain dict."""
+    dataset, model = build_problem(args)
+    exact = exact_posterior(dataset, model)
+    result: dict[str, Any] = {
+        "data": {"source": dataset.source, "n": dataset.n},
+        "exact": exact_summary(exact),
+    }
+    if args.command == "fit":
+        fit_config = FitConfig(
+            method=args.method,
+            guide=args.guide,
+            optimizer=args.optimizer,
+            lr=args.lr,
+            lr_decay=args.lr_decay,
+            samples=args.samples,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            steps=args.steps,
+        )
+        run = run_to_end(
+            make_method(dataset, model, fit_config), fit_config.steps, RunConfig(snapshot_every=args.snapshot_every)
+        )
+        summary = fit_summary(fit_config, run, exact, target_for(fit_config, exact, dataset.least_squares()))
+        result["fit"] = summary
+        result["kl_to_exact"] = summary["kl_to_exact"]
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse, validate, compute, print; exit 2 with one line on a bad argument."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = run_command(args)
+    except ConfigError as error:
+        flag = FLAG_FOR_FIELD.get(error.field, f"--{error.field.replace('_', '-')}")
+        parser.exit(2, f"bayesdemo: error: argument {flag}: {error}\n")
+    except OSError as error:
+        parser.exit(2, f"bayesdemo: error: argument --data: cannot read {args.data!r}: {error.strerror}\n")
+    if args.json:
+        print(json.dumps(finite_or_none(result), indent=2, allow_nan=False))
+    else:
+        print(format_table(result))
+    return 1 if result.get("fit", {}).get("status") == "diverged" else 0
