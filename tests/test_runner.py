@@ -1,0 +1,106 @@
+"""The runner: snapshot cadence, immutability, stop, time budget, divergence with the last finite snapshot kept."""
+
+import dataclasses
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.exact import Gaussian
+from bayesdemo.methods import FitConfig, make_method
+from bayesdemo.priors import Model
+from bayesdemo.runner import Run, RunConfig, Snapshot, run_to_end
+
+DATA = generate(DataConfig())
+
+
+class ScriptedMethod:
+    """A method whose losses are given: lets the runner be tested without any randomness."""
+
+    def __init__(self, losses, delay_s: float = 0.0):
+        self.config = FitConfig()
+        self.losses = list(losses)
+        self.steps = 0
+        self.delay_s = delay_s
+
+    def step(self) -> float:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        loss = self.losses[self.steps % len(self.losses)]
+        self.steps += 1
+        return loss
+
+    def posterior(self) -> Gaussian:
+        return Gaussian.diagonal([float(self.steps), 0.0], [1.0, 1.0])
+
+
+def test_snapshots_come_every_k_steps_with_first_and_last():
+    run = run_to_end(ScriptedMethod([1.0, 3.0]), 25, RunConfig(snapshot_every=10))
+    assert [s.step for s in run.snapshots] == [0, 10, 20, 25]
+    assert math.isnan(run.snapshots[0].loss)
+    assert run.snapshots[1].loss == pytest.approx(2.0)  # mean loss since the previous snapshot
+    assert [s.mean[0] for s in run.snapshots] == [0.0, 10.0, 20.0, 25.0]
+    assert run.status == "done" and "25 steps" in run.message
+
+
+def test_snapshots_are_immutable():
+    snapshot = run_to_end(make_method(DATA, Model(), FitConfig(steps=3)), 3).last
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snapshot.step = 5
+    for array in (snapshot.mean, snapshot.sd, snapshot.cov):
+        with pytest.raises(ValueError):
+            array[0] = 1.0
+    assert isinstance(snapshot, Snapshot)
+
+
+def test_stop_from_another_thread_ends_the_run():
+    run = Run(ScriptedMethod([1.0], delay_s=0.001), 1_000_000, RunConfig(snapshot_every=5))
+    threading.Timer(0.2, run.stop).start()
+    for _ in run:
+        pass
+    assert run.status == "stopped"
+    assert 0 < run.steps_done < 1_000_000
+    assert str(run.steps_done) in run.message
+
+
+def test_time_budget_ends_the_run():
+    run = run_to_end(ScriptedMethod([1.0], delay_s=0.002), 1_000_000, RunConfig(time_budget_s=0.2))
+    assert run.status == "timeout"
+    assert run.seconds >= 0.2
+    assert run.steps_done < 1_000_000
+
+
+def test_advance_trains_in_slices_and_resumes():
+    run = Run(ScriptedMethod([1.0]), 50, RunConfig(snapshot_every=1))
+    first = run.advance(0.0)  # at least one step even with no time
+    assert len(first) >= 1 and not run.finished
+    while not run.finished:
+        run.advance(0.01)
+    assert run.status == "done"
+    assert [s.step for s in run.snapshots] == list(range(51))
+
+
+@pytest.mark.parametrize("bad_loss", [math.inf, math.nan])
+def test_non_finite_loss_stops_with_advice_and_keeps_last_finite_snapshot(bad_loss):
+    run = run_to_end(ScriptedMethod([1.0] * 7 + [bad_loss]), 100, RunConfig(snapshot_every=3))
+    assert run.status == "diverged"
+    assert "step 8" in run.message and "learning rate" in run.message
+    assert run.last.step == 6
+    assert all(np.all(np.isfinite(s.mean)) for s in run.snapshots)
+
+
+def test_real_divergence_of_noise_injection_is_caught():
+    config = FitConfig(method="noise", lr=5.0, steps=2000)
+    run = run_to_end(make_method(DATA, Model(), config), config.steps)
+    assert run.status == "diverged"
+    assert "Lower the learning rate" in run.message
+    assert np.all(np.isfinite(run.last.mean)) and np.all(np.isfinite(run.last.cov))
+
+
+@pytest.mark.parametrize(("field", "value"), [("snapshot_every", 0), ("time_budget_s", -1.0)])
+def test_invalid_run_config_names_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        RunConfig(**{field: value})
