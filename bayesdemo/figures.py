@@ -1,0 +1,314 @@
+"""Pure functions returning plotly figures of fits against the exact posterior; fixed axes keep live redraws still."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from bayesdemo.data import Dataset
+from bayesdemo.exact import ExactPosterior, Gaussian, predictive
+from bayesdemo.methods.base import GUIDE_LABELS, METHOD_LABELS
+from bayesdemo.priors import PARAMETER_NAMES
+from bayesdemo.runner import Snapshot
+from bayesdemo.scenario import is_noise_label
+
+MAX_POINTS = 2000  # most points drawn per trajectory or scatter (redraw cost on a projector laptop)
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+EXACT_COLOUR = "#222222"  # the exact posterior: the reference every fit is judged against
+MEAN_FIELD_COLOUR = "#7f7f7f"  # the mean-field optimum: where diagonal guides must stop
+TRUTH_COLOUR = "#2ca02c"  # the line the data were simulated from
+PALETTE = ("#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+KNOWN_COLOURS = {
+    METHOD_LABELS["noise"]: "#d62728",
+    METHOD_LABELS["bbb"]: "#1f77b4",
+    f"{METHOD_LABELS['svi']}, {GUIDE_LABELS['normal']}": "#ff7f0e",
+    f"{METHOD_LABELS['svi']}, {GUIDE_LABELS['mvn']}": "#9467bd",
+    f"{METHOD_LABELS['svi']}, {GUIDE_LABELS['tutorial']}": "#8c564b",
+}
+FONT_SIZE = 16  # readable from the back of a classroom
+HEIGHT = 380  # px, two charts side by side fit a 1280x800 projector
+
+Traces = Sequence[tuple[str, Sequence[Snapshot]]]
+
+
+def colour_for(label: str) -> str:
+    """One stable colour per fit label (the same across reruns and processes: crc32, not the salted hash())."""
+    if label in KNOWN_COLOURS:
+        return KNOWN_COLOURS[label]
+    return PALETTE[zlib.crc32(label.encode("utf-8")) % len(PALETTE)]
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    """'#rrggbb' as an rgba() string with the given opacity."""
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def downsample_indices(count: int, max_points: int = MAX_POINTS) -> np.ndarray:
+    """At most `max_points` evenly spaced indices into `count` items, always keeping the first and the last."""
+    if count <= max_points:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, max_points).round().astype(int))
+
+
+def _thin(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
+    """The snapshots to draw: at most MAX_POINTS, first and last kept."""
+    return [snapshots[i] for i in downsample_indices(len(snapshots))]
+
+
+def _nice_step(span: float) -> float:
+    """A round grid step (1, 2 or 5 times a power of ten) of about span / 8."""
+    raw = max(span, 1e-300) / 8.0
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(multiple * power for multiple in (1.0, 2.0, 5.0, 10.0) if multiple * power >= raw)
+
+
+def stable_range(reference: Sequence[float], seen: Sequence[float], reach: float = 20.0) -> list[float]:
+    """Axis range covering `reference` and finite `seen` values, snapped outward to a round grid.
+
+    It only grows as new values are seen and moves in round steps, so live redraws rarely jump; `seen` values
+    farther than `reach` reference spans from the reference are clipped (a diverging fit must not flatten the chart).
+    """
+    low, high = float(min(reference)), float(max(reference))
+    span = max(high - low, 1e-12 * max(1.0, abs(high)))
+    finite = [float(v) for v in seen if math.isfinite(v)]
+    if finite:
+        low = max(min(low, *finite), low - reach * span)
+        high = min(max(high, *finite), high + reach * span)
+    step = _nice_step(high - low)
+    return [math.floor(low / step - 0.25) * step, math.ceil(high / step + 0.25) * step]
+
+
+def _log_range(reference: Sequence[float], seen: Sequence[float]) -> list[float]:
+    """Log10 axis range covering positive `reference` and `seen` values, snapped outward to whole decades."""
+    values = [v for v in (*reference, *seen) if math.isfinite(v) and v > 0]
+    low = max(min(values), min(reference) * 1e-4)  # a sd collapsing to 1e-300 must not squash the chart
+    return [math.floor(math.log10(low) - 0.1), math.ceil(math.log10(max(values)) + 0.1)]
+
+
+def _layout(figure: go.Figure, title: str, x_title: str, y_title: str, x_range: list[float]) -> go.Figure:
+    """Shared projector-friendly layout: big fonts, legend below, fixed x range, no animated transitions."""
+    figure.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left"},
+        font={"size": FONT_SIZE},
+        height=HEIGHT,
+        margin={"l": 70, "r": 30, "t": 60, "b": 40},
+        template="plotly_white",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
+        uirevision="bayesdemo",
+        xaxis={"title": {"text": x_title}, "range": x_range, "autorange": False},
+        yaxis={"title": {"text": y_title}, "autorange": False},
+    )
+    return figure
+
+
+def _reference_line(value: float, total_steps: int, name: str, colour: str, dash: str) -> go.Scatter:
+    """A horizontal reference line across the whole run, named in the legend."""
+    return go.Scatter(
+        x=[0, total_steps], y=[value, value], mode="lines", name=name, line={"color": colour, "dash": dash, "width": 3}
+    )
+
+
+def _check_parameter(parameter: int) -> str:
+    """The parameter's name, or ValueError naming the index."""
+    if parameter not in (0, 1):
+        raise ValueError(f"parameter must be 0 (slope) or 1 (intercept), got {parameter!r}")
+    return PARAMETER_NAMES[parameter]
+
+
+def fig_mean(traces: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
+    """q's mean of one parameter vs step, over the exact posterior mean m_N and its +-1 sd band (PRML 3.49-3.51)."""
+    name = _check_parameter(parameter)
+    mean, sd = float(exact.mean[parameter]), float(exact.sd[parameter])
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=[0, total_steps, total_steps, 0, 0],
+            y=[mean - sd, mean - sd, mean + sd, mean + sd, mean - sd],
+            fill="toself",
+            mode="lines",
+            line={"width": 0},
+            fillcolor=_rgba(EXACT_COLOUR, 0.12),
+            name="exact ±1 sd",
+            hoverinfo="skip",
+        )
+    )
+    figure.add_trace(_reference_line(mean, total_steps, f"exact mean {mean:.4g}", EXACT_COLOUR, "dash"))
+    seen: list[float] = []
+    for label, snapshots in traces:
+        shown = _thin(snapshots)
+        values = [float(s.mean[parameter]) for s in shown]
+        seen.extend(values)
+        figure.add_trace(
+            go.Scatter(x=[s.step for s in shown], y=values, mode="lines", name=label, line={"color": colour_for(label)})
+        )
+    _layout(figure, f"Mean of the {name}", "step", f"q's mean of the {name}", [0, total_steps])
+    figure.update_yaxes(range=stable_range([mean - 4 * sd, mean + 4 * sd], seen))
+    return figure
+
+
+def fig_sd(traces: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
+    """q's sd of one parameter vs step (log axis) against the exact sd and mean-field optimum (PRML 10.12-10.13)."""
+    name = _check_parameter(parameter)
+    exact_sd = float(exact.sd[parameter])
+    mean_field_sd = float(exact.mean_field_sd[parameter])
+    figure = go.Figure()
+    figure.add_trace(_reference_line(exact_sd, total_steps, f"exact sd {exact_sd:.3g}", EXACT_COLOUR, "dash"))
+    figure.add_trace(
+        _reference_line(mean_field_sd, total_steps, f"mean-field optimum {mean_field_sd:.3g}", MEAN_FIELD_COLOUR, "dot")
+    )
+    seen: list[float] = []
+    for label, snapshots in traces:
+        shown = _thin(snapshots)
+        values = [float(s.sd[parameter]) for s in shown]
+        seen.extend(values)
+        figure.add_trace(
+            go.Scatter(x=[s.step for s in shown], y=values, mode="lines", name=label, line={"color": colour_for(label)})
+        )
+    _layout(figure, f"Sd of the {name} (log scale)", "step", f"q's sd of the {name}", [0, total_steps])
+    figure.update_yaxes(type="log", range=_log_range([exact_sd, mean_field_sd], seen))
+    return figure
+
+
+def fig_loss(traces: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure:
+    """Loss (negative ELBO estimate) vs step above -log p(y): the gap is KL(q || exact) (MATH.md, ELBO).
+
+    Noise injection's loss is an MSE, not a negative ELBO: it goes on a right-hand log axis of its own.
+    """
+    floor = -float(exact.log_evidence)
+    figure = go.Figure()
+    figure.add_trace(
+        _reference_line(
+            floor, total_steps, f"−log p(y) = {floor:.4g}: loss above it = KL(q ‖ exact)", EXACT_COLOUR, "dash"
+        )
+    )
+    mean_field_gap = exact.kl_to_exact(exact.mean_field)
+    figure.add_trace(
+        _reference_line(
+            floor + mean_field_gap,
+            total_steps,
+            f"best mean-field loss (KL {mean_field_gap:.3g})",
+            MEAN_FIELD_COLOUR,
+            "dot",
+        )
+    )
+    mse_seen: list[float] = []
+    has_mse = False
+    for label, snapshots in traces:
+        shown = [s for s in _thin(snapshots) if math.isfinite(s.loss)]
+        steps, losses = [s.step for s in shown], [float(s.loss) for s in shown]
+        if is_noise_label(label):
+            has_mse = True
+            mse_seen.extend(losses)
+            figure.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=losses,
+                    mode="lines",
+                    name=f"{label}: MSE, right axis (not an ELBO)",
+                    line={"color": colour_for(label), "dash": "dashdot"},
+                    yaxis="y2",
+                )
+            )
+        else:
+            figure.add_trace(go.Scatter(x=steps, y=losses, mode="lines", name=label, line={"color": colour_for(label)}))
+    _layout(figure, "Loss: negative ELBO (zoomed near −log p(y))", "step", "loss = −ELBO estimate", [0, total_steps])
+    # Zoomed on the gap: early losses (thousands) leave the top of the chart, the KL that remains is what matters.
+    figure.update_yaxes(range=stable_range([floor - 2.0, floor + max(10.0, 5.0 * mean_field_gap)], [], reach=0.0))
+    if has_mse:
+        figure.update_layout(
+            yaxis2={
+                "title": {"text": "noise injection MSE"},
+                "overlaying": "y",
+                "side": "right",
+                "type": "log",
+                "autorange": False,
+                "range": _log_range([exact.model.noise_sd**2], mse_seen),
+                "showgrid": False,
+            },
+            margin={"r": 80},
+        )
+    return figure
+
+
+def fig_data(
+    dataset: Dataset,
+    exact: ExactPosterior,
+    fits: Sequence[tuple[str, Gaussian]],
+    noise_sd: float,
+    true_line: tuple[float, float] | None,
+) -> go.Figure:
+    """Data, true line, exact predictive mean with 95% line and observation bands, each fit's 95% line band.
+
+    Bands follow PRML 3.57-3.59: line sd sqrt(phi^T S phi), observation sd sqrt(s^2 + phi^T S phi).
+    """
+    low, high = float(dataset.x.min()), float(dataset.x.max())
+    margin = 0.05 * (high - low)
+    grid = np.linspace(low - margin, high + margin, 101)
+    figure = go.Figure()
+    mean, line_sd, obs_sd = exact.predictive(grid)
+    figure.add_trace(_band(grid, mean - Z95 * obs_sd, mean + Z95 * obs_sd, EXACT_COLOUR, 0.07, "exact 95% for new y"))
+    figure.add_trace(
+        _band(grid, mean - Z95 * line_sd, mean + Z95 * line_sd, EXACT_COLOUR, 0.2, "exact 95% for the line")
+    )
+    chosen = (
+        np.sort(np.random.default_rng(0).choice(dataset.n, MAX_POINTS, replace=False))
+        if dataset.n > MAX_POINTS
+        else np.arange(dataset.n)
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=dataset.x[chosen],
+            y=dataset.y[chosen],
+            mode="markers",
+            name="data" if chosen.size == dataset.n else f"data ({chosen.size} of {dataset.n} shown)",
+            marker={"color": "#555555", "size": 7, "opacity": 0.7},
+        )
+    )
+    figure.add_trace(
+        go.Scatter(x=grid, y=mean, mode="lines", name="exact posterior mean", line={"color": EXACT_COLOUR, "width": 3})
+    )
+    if true_line is not None:
+        slope, intercept = true_line
+        figure.add_trace(
+            go.Scatter(
+                x=grid,
+                y=slope * grid + intercept,
+                mode="lines",
+                name=f"true line y = {slope:g} x + {intercept:g}",
+                line={"color": TRUTH_COLOUR, "dash": "dash", "width": 2},
+            )
+        )
+    for label, q in fits:
+        fit_mean, fit_line_sd, _ = predictive(q, grid, noise_sd)
+        colour = colour_for(label)
+        figure.add_trace(
+            _band(
+                grid, fit_mean - Z95 * fit_line_sd, fit_mean + Z95 * fit_line_sd, colour, 0.25, f"{label} 95%", colour
+            )
+        )
+    _layout(figure, "Data and 95% bands of the line", "x", "y", [float(grid[0]), float(grid[-1])])
+    y_values = [float(dataset.y.min()), float(dataset.y.max())]
+    y_values += [float(np.min(mean - Z95 * obs_sd)), float(np.max(mean + Z95 * obs_sd))]
+    figure.update_yaxes(range=stable_range(y_values, []))
+    return figure
+
+
+def _band(
+    x: np.ndarray, lower: np.ndarray, upper: np.ndarray, colour: str, alpha: float, name: str, edge: str | None = None
+) -> go.Scatter:
+    """A filled band between `lower` and `upper` over `x`, drawn as one closed polygon (upper out, lower back)."""
+    return go.Scatter(
+        x=np.concatenate([x, x[::-1]]),
+        y=np.concatenate([upper, lower[::-1]]),
+        fill="toself",
+        mode="lines",
+        fillcolor=_rgba(colour, alpha),
+        line={"color": edge or "rgba(0,0,0,0)", "width": 1},
+        name=name,
+        hoverinfo="skip",
+    )

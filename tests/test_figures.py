@@ -1,0 +1,225 @@
+"""Figures read back through fig.data / fig.layout: references, bands, fixed ranges, downsampling, colours."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bayesdemo import figures
+from bayesdemo.data import DataConfig, Dataset, generate
+from bayesdemo.exact import Gaussian, exact_posterior
+from bayesdemo.figures import colour_for, downsample_indices, fig_data, fig_loss, fig_mean, fig_sd
+from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.priors import Model
+from bayesdemo.runner import RunConfig, Snapshot, run_to_end
+from bayesdemo.scenario import COMPARED_FITS
+
+STEPS = 150
+
+
+@pytest.fixture(scope="module")
+def setting():
+    """Tutorial data, its exact posterior, and short real noise-injection and BBB runs."""
+    dataset = generate(DataConfig())
+    model = Model(noise_sd=DataConfig().noise_sd)
+    exact = exact_posterior(dataset, model)
+    traces = []
+    for method in ("noise", "bbb"):
+        config = FitConfig(method=method, steps=STEPS, samples=4)
+        run = run_to_end(make_method(dataset, model, config), STEPS, RunConfig(snapshot_every=5))
+        traces.append((config.label, run.snapshots))
+    return dataset, exact, traces
+
+
+def long_trajectory(count: int) -> list[Snapshot]:
+    """`count` made-up snapshots whose slope mean equals their index (easy to check after downsampling)."""
+    return [
+        Snapshot.of(i, 0.0, 1.0 / (i + 1), Gaussian.diagonal([float(i), 0.5], [1.0 / (i + 1), 0.2]))
+        for i in range(count)
+    ]
+
+
+def named(figure, fragment):
+    """The one trace whose name contains `fragment`."""
+    (trace,) = [t for t in figure.data if fragment in (t.name or "")]
+    return trace
+
+
+def constant(values, expected):
+    """Whether every value equals `expected` (a horizontal line at that height)."""
+    return all(value == pytest.approx(expected) for value in values)
+
+
+def test_the_module_never_imports_streamlit_nor_uses_scattergl():
+    tree = ast.parse(Path(figures.__file__).read_text())
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names]
+    modules = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not any("streamlit" in name for name in imported + modules)
+    assert "Scattergl" not in Path(figures.__file__).read_text()
+
+
+@pytest.mark.parametrize("count", [1, 2, 1999, 2000, 2001, 100_003])
+def test_downsampling_keeps_first_and_last_and_at_most_2000(count):
+    index = downsample_indices(count)
+    assert index[0] == 0 and index[-1] == count - 1
+    assert len(index) == min(count, 2000) and np.all(np.diff(index) > 0)
+
+
+@pytest.mark.parametrize("parameter", [0, 1])
+def test_fig_mean_has_exact_line_band_and_each_trajectory(setting, parameter):
+    _, exact, traces = setting
+    figure = fig_mean(traces, exact, parameter, STEPS)
+    assert len(figure.data) == 2 + len(traces)
+    assert all(trace.type == "scatter" for trace in figure.data)
+    mean, sd = exact.mean[parameter], math.sqrt(exact.posterior.cov[parameter, parameter])
+    band = named(figure, "±1 sd")
+    assert min(band.y) == pytest.approx(mean - sd) and max(band.y) == pytest.approx(mean + sd)
+    assert set(band.x) == {0, STEPS}
+    assert constant(named(figure, "exact mean").y, mean)
+    for label, snapshots in traces:
+        trace = named(figure, label)
+        assert list(trace.x) == [s.step for s in snapshots]
+        assert list(trace.y) == pytest.approx([s.mean[parameter] for s in snapshots])
+        assert trace.line.color == colour_for(label)
+    assert list(figure.layout.xaxis.range) == [0, STEPS]
+    low, high = figure.layout.yaxis.range
+    values = [v for _, snaps in traces for v in (s.mean[parameter] for s in snaps)]
+    assert low <= min(*values, mean - sd) and high >= max(*values, mean + sd)
+
+
+def test_fig_mean_y_range_only_grows_as_the_run_goes_on(setting):
+    _, exact, traces = setting
+    ranges = [
+        fig_mean([(label, s[:k]) for label, s in traces], exact, 0, STEPS).layout.yaxis.range for k in (1, 10, 31)
+    ]
+    for (low_a, high_a), (low_b, high_b) in itertools.pairwise(ranges):
+        assert low_b <= low_a and high_b >= high_a
+    assert len({tuple(r) for r in ranges}) <= 2  # round steps: a redraw rarely moves the axis
+
+
+def test_fig_mean_downsamples_long_runs_keeping_the_ends(setting):
+    _, exact, _ = setting
+    trace = named(fig_mean([("long", long_trajectory(5000))], exact, 0, 5000), "long")
+    assert len(trace.x) <= 2000 and trace.x[0] == 0 and trace.x[-1] == 4999
+    assert list(trace.y) == list(trace.x)  # each kept point is the snapshot it claims to be
+
+
+@pytest.mark.parametrize("parameter", [0, 1])
+def test_fig_sd_reference_lines_are_exact_and_mean_field_sds(setting, parameter):
+    _, exact, traces = setting
+    figure = fig_sd(traces, exact, parameter, STEPS)
+    precision = np.linalg.inv(exact.posterior.cov)
+    expected_mean_field = 1.0 / math.sqrt(precision[parameter, parameter])
+    assert constant(named(figure, "mean-field optimum").y, expected_mean_field)
+    assert constant(named(figure, "exact sd").y, math.sqrt(exact.posterior.cov[parameter, parameter]))
+    assert figure.layout.yaxis.type == "log"
+    low, high = figure.layout.yaxis.range
+    shown = [v for t in figure.data for v in t.y]
+    assert 10**low <= min(shown) and 10**high >= max(shown)
+    for label, snapshots in traces:
+        assert list(named(figure, label).y) == pytest.approx([s.sd[parameter] for s in snapshots])
+
+
+def test_fig_sd_log_range_survives_a_collapsing_sd(setting):
+    _, exact, _ = setting
+    figure = fig_sd([("long", long_trajectory(3000))], exact, 0, 3000)
+    low, high = figure.layout.yaxis.range
+    assert 10**low <= 1.0 / 3000 and 10**high >= 1.0
+
+
+def test_fig_loss_floor_is_minus_log_evidence_and_step_zero_is_skipped(setting):
+    _, exact, traces = setting
+    figure = fig_loss(traces, exact, STEPS)
+    floor = named(figure, "−log p(y)")
+    assert constant(floor.y, -exact.log_evidence) and "KL" in floor.name
+    rho = exact.posterior.cov[0, 1] / math.sqrt(exact.posterior.cov[0, 0] * exact.posterior.cov[1, 1])
+    gap = -0.5 * math.log(1.0 - rho**2)  # KL of the best factorised q, in closed form for two parameters
+    assert constant(named(figure, "best mean-field").y, -exact.log_evidence + gap)
+    for label, snapshots in traces:
+        trace = named(figure, label)
+        assert trace.x[0] == snapshots[1].step and all(math.isfinite(v) for v in trace.y)
+        assert list(trace.y) == pytest.approx([s.loss for s in snapshots[1:]])
+    noise_label, bbb_label = (label for label, _ in traces)
+    assert named(figure, noise_label).yaxis == "y2" and "not an ELBO" in named(figure, noise_label).name
+    assert named(figure, bbb_label).yaxis in (None, "y")
+    low, high = figure.layout.yaxis.range
+    assert low < -exact.log_evidence < -exact.log_evidence + gap < high
+    mse_low, mse_high = figure.layout.yaxis2.range
+    mse = named(figure, noise_label).y
+    assert 10**mse_low <= min(mse) and 10**mse_high >= max(mse)
+
+
+def test_fig_loss_without_noise_injection_has_no_second_axis(setting):
+    _, exact, traces = setting
+    figure = fig_loss(traces[1:], exact, STEPS)
+    assert "yaxis2" not in figure.layout.to_plotly_json()
+    assert all(trace.yaxis in (None, "y") for trace in figure.data)
+
+
+def test_fig_data_bands_match_the_predictive_formula(setting):
+    dataset, exact, traces = setting
+    q = traces[1][1][-1].gaussian
+    figure = fig_data(dataset, exact, [("my fit", q)], 0.1, (3.0, 1.0))
+    z = 1.959963984540054
+
+    def edges(trace):
+        half = len(trace.x) // 2
+        x = np.asarray(trace.x[:half])
+        return x, np.asarray(trace.y[:half]), np.asarray(trace.y[half:])[::-1]
+
+    def line_sd(cov, x):
+        return np.sqrt(cov[0, 0] * x**2 + 2 * cov[0, 1] * x + cov[1, 1])
+
+    x, upper, lower = edges(named(figure, "exact 95% for the line"))
+    mean = exact.mean[0] * x + exact.mean[1]
+    assert upper == pytest.approx(mean + z * line_sd(exact.posterior.cov, x))
+    assert lower == pytest.approx(mean - z * line_sd(exact.posterior.cov, x))
+    x, upper, _ = edges(named(figure, "exact 95% for new y"))
+    assert upper == pytest.approx(mean + z * np.sqrt(0.1**2 + line_sd(exact.posterior.cov, x) ** 2))
+    x, upper, lower = edges(named(figure, "my fit"))
+    fit_mean = q.mean[0] * x + q.mean[1]
+    assert upper == pytest.approx(fit_mean + z * line_sd(q.cov, x))
+    assert lower == pytest.approx(fit_mean - z * line_sd(q.cov, x))
+    truth = named(figure, "true line")
+    assert np.asarray(truth.y) == pytest.approx(3.0 * np.asarray(truth.x) + 1.0)
+    data = named(figure, "data")
+    assert len(data.x) == dataset.n
+    low, high = figure.layout.yaxis.range
+    assert low <= dataset.y.min() and high >= dataset.y.max()
+
+
+def test_fig_data_without_true_line_or_fits(setting):
+    dataset, exact, _ = setting
+    figure = fig_data(dataset, exact, [], 0.1, None)
+    assert not [t for t in figure.data if "true line" in (t.name or "")]
+    assert len(figure.data) == 4  # two exact bands, the data, the exact mean
+
+
+def test_fig_data_downsamples_big_data_reproducibly(setting):
+    _, exact, _ = setting
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1, 5000)
+    big = Dataset(x, 3 * x + 1 + rng.normal(0, 0.1, 5000))
+    first, second = (named(fig_data(big, exact, [], 0.1, None), "data") for _ in range(2))
+    assert len(first.x) == 2000 and list(first.x) == list(second.x)
+    kept = set(zip(first.x, first.y, strict=True))
+    assert kept <= set(zip(big.x, big.y, strict=True))  # real points, each with its own y
+
+
+def test_colours_are_stable_and_distinct_for_the_compared_fits():
+    labels = [FitConfig(method=method, guide=guide).label for method, guide in COMPARED_FITS]
+    colours = [colour_for(label) for label in labels]
+    assert len(set(colours)) == len(labels)
+    assert colour_for("some other label") == colour_for("some other label")
+    assert colour_for("some other label").startswith("#")
+
+
+def test_bad_parameter_index_is_refused(setting):
+    _, exact, traces = setting
+    with pytest.raises(ValueError, match="parameter"):
+        fig_mean(traces, exact, 2, STEPS)
