@@ -1,0 +1,102 @@
+"""Downloads: every fit's trajectory as CSV, and the scenario, exact reference and fit summaries as JSON."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from bayesdemo.data import Dataset
+from bayesdemo.exact import ExactPosterior
+from bayesdemo.methods.base import FitConfig
+from bayesdemo.metrics import target_for
+from bayesdemo.report import exact_summary, fit_summary
+from bayesdemo.runner import Run, Snapshot
+from bayesdemo.scenario import Scenario
+
+TRAJECTORY_COLUMNS = (
+    "fit",
+    "step",
+    "seconds",
+    "loss",
+    "slope_mean",
+    "intercept_mean",
+    "slope_sd",
+    "intercept_sd",
+    "corr",
+)
+
+
+def _cell(value: float) -> str:
+    """A float as the shortest text that reads back exactly; empty for NaN (no loss before the first step)."""
+    value = float(value)
+    return "" if math.isnan(value) else repr(value)
+
+
+def snapshot_corr(snapshot: Snapshot) -> float:
+    """q's correlation of slope and intercept; 0 when an sd is 0 (a collapsed q has no correlation to show)."""
+    sd = snapshot.sd
+    if not (sd[0] > 0 and sd[1] > 0):
+        return 0.0
+    return float(snapshot.cov[0, 1] / (sd[0] * sd[1]))
+
+
+def trajectory_csv(traces: Sequence[tuple[str, Sequence[Snapshot]]]) -> str:
+    """All snapshots of all fits, one row each, with the columns of TRAJECTORY_COLUMNS."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(TRAJECTORY_COLUMNS)
+    for label, snapshots in traces:
+        for snapshot in snapshots:
+            writer.writerow(
+                [
+                    label,
+                    snapshot.step,
+                    _cell(snapshot.seconds),
+                    _cell(snapshot.loss),
+                    _cell(snapshot.mean[0]),
+                    _cell(snapshot.mean[1]),
+                    _cell(snapshot.sd[0]),
+                    _cell(snapshot.sd[1]),
+                    _cell(snapshot_corr(snapshot)),
+                ]
+            )
+    return buffer.getvalue()
+
+
+def _strict_json(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None, so the output is standard JSON."""
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def results_json(
+    scenario: Scenario, dataset: Dataset, exact: ExactPosterior, fits: Sequence[tuple[FitConfig, Run]]
+) -> str:
+    """Scenario, data source and size, exact reference and each fit's summary (report.py) as indented JSON.
+
+    Non-finite numbers (a NaN loss, an infinite KL for a collapsed q) are written as null.
+    """
+    least_squares = dataset.least_squares()
+    fit_entries = []
+    for config, run in fits:
+        if run.last is None:
+            fit_entries.append({"label": config.label, "status": run.status, "message": run.message})
+            continue
+        fit_entries.append(fit_summary(config, run, exact, target_for(config, exact, least_squares)))
+    document = {
+        "scenario": dataclasses.asdict(scenario),
+        "data": {"source": dataset.source, "n": dataset.n},
+        "exact": exact_summary(exact),
+        "fits": fit_entries,
+    }
+    return json.dumps(_strict_json(document), indent=2, allow_nan=False)
