@@ -1,0 +1,146 @@
+"""Explain text: the numbers it states are parsed back and checked against independent computations."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import numpy as np
+import pytest
+
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.exact import Gaussian, exact_posterior
+from bayesdemo.explain import fmt, sections
+from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.runner import RunConfig, Snapshot, run_to_end
+from bayesdemo.scenario import Scenario
+
+NUMBER = r"(-?[\d,]*\.?\d+(?:e[-+]\d+)?)"
+
+
+def number_after(text: str, phrase: str) -> float:
+    """The number that follows `phrase` in `text` (thousands separators allowed)."""
+    match = re.search(re.escape(phrase) + r"\s*" + NUMBER, text)
+    assert match, f"{phrase!r} not followed by a number in the text"
+    return float(match.group(1).replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def setting():
+    scenario = Scenario(
+        data=DataConfig(n=50, seed=4), fit=FitConfig(method="noise", lr=2e-4, steps=30_000), snapshot_every=10
+    )
+    dataset = generate(scenario.data)
+    exact = exact_posterior(dataset, scenario.model)
+    config = dataclasses.replace(scenario.fit, steps=200)
+    run = run_to_end(make_method(dataset, scenario.model, config), 200, RunConfig(snapshot_every=50))
+    correlated = Snapshot.of(150, 1.0, 0.0, Gaussian(exact.mean, exact.posterior.cov * 1.5))
+    factorised = Snapshot.of(150, 1.0, 0.0, Gaussian.diagonal(exact.mean, exact.mean_field_sd * 1.2))
+    latest = {
+        config.label: run.last,
+        "Pyro SVI, full covariance (AutoMultivariateNormal)": correlated,
+        "Bayes by Backprop": factorised,
+    }
+    return scenario, dataset, exact, latest
+
+
+def text_of(items) -> str:
+    return "\n".join(text for kind, text in items if kind == "markdown")
+
+
+def test_sections_are_markdown_or_latex(setting):
+    scenario, dataset, exact, latest = setting
+    items = sections(exact, dataset, scenario, latest)
+    assert items and all(kind in ("markdown", "latex") and text.strip() for kind, text in items)
+    assert sum(kind == "latex" for kind, _ in items) >= 5
+
+
+def test_posterior_numbers_match_a_direct_solve(setting):
+    scenario, dataset, exact, latest = setting
+    text = text_of(sections(exact, dataset, scenario, latest))
+    design = np.column_stack([dataset.x, np.ones_like(dataset.x)])
+    s2 = scenario.data.noise_sd**2
+    precision = np.diag(1.0 / scenario.prior.sd**2) + design.T @ design / s2
+    mean = np.linalg.solve(
+        precision, np.diag(1.0 / scenario.prior.sd**2) @ scenario.prior.mean + design.T @ dataset.y / s2
+    )
+    cov = np.linalg.inv(precision)
+    assert number_after(text, "slope =") == pytest.approx(mean[0], rel=1e-3)
+    assert number_after(text, "intercept =") == pytest.approx(mean[1], rel=1e-3)
+    assert number_after(text, "±") == pytest.approx(math.sqrt(cov[0, 0]), rel=5e-3)
+    assert number_after(text, "ρ =") == pytest.approx(cov[0, 1] / math.sqrt(cov[0, 0] * cov[1, 1]), rel=5e-3)
+
+
+def test_elbo_numbers(setting):
+    scenario, dataset, exact, latest = setting
+    text = text_of(sections(exact, dataset, scenario, latest))
+    assert number_after(text, "log p(y) =") == pytest.approx(exact.log_evidence, rel=1e-4)
+    assert number_after(text, "ln(1 − ρ²) =") == pytest.approx(-0.5 * math.log(1 - exact.corr**2), rel=5e-3)
+    # A q with 1.5 times the exact covariance and the exact mean: KL = (p (1.5 - 1) - p ln 1.5) / 2, p = 2.
+    expected = 0.5 * (2 * 0.5 - 2 * math.log(1.5))
+    assert number_after(text, "full covariance (AutoMultivariateNormal): KL(q ‖ exact) =") == pytest.approx(
+        expected, rel=5e-3
+    )
+
+
+def test_noise_injection_numbers_match_the_sgd_recursion(setting):
+    scenario, dataset, exact, latest = setting
+    text = text_of(sections(exact, dataset, scenario, latest))
+    mean_x_squared = float(np.mean(dataset.x**2))
+    lr = scenario.fit.lr
+    assert number_after(text, "E[x²] =") == pytest.approx(mean_x_squared, rel=5e-3)
+    assert number_after(text, "lr =") == pytest.approx(lr)
+    assert number_after(text, "1/(2·lr·E[x²]) =") == pytest.approx(1 / (2 * lr * mean_x_squared), abs=1)
+    # Iterate the averaged SGD update |b_sd| <- |b_sd| (1 - 2 lr E[x^2]) from 1 until it passes the exact sd.
+    sd, step = 1.0, 0
+    while sd >= exact.sd[0]:
+        sd *= 1 - 2 * lr * mean_x_squared
+        step += 1
+    assert number_after(text, "ln(1 − 2·lr·E[x²]) ≈") == pytest.approx(step, abs=1)
+    final = (1 - 2 * lr * mean_x_squared) ** scenario.fit.steps
+    assert number_after(text, "the formula gives |b_sd| ≈") == pytest.approx(final, rel=5e-3)
+    assert ("stops before the crossing" in text) == (step > scenario.fit.steps)
+
+
+def test_noise_injection_reports_the_current_fit(setting):
+    scenario, dataset, exact, latest = setting
+    text = text_of(sections(exact, dataset, scenario, latest))
+    snapshot = latest[FitConfig(method="noise").label]
+    now = text[text.index("Now (") :]
+    assert number_after(now, "step") == snapshot.step
+    assert number_after(now, "|b_sd| =") == pytest.approx(snapshot.sd[0], rel=5e-3)
+    assert number_after(now, "|a_sd| =") == pytest.approx(snapshot.sd[1], rel=5e-3)
+    assert number_after(now, "(") == pytest.approx(snapshot.sd[0] / exact.sd[0], rel=5e-3)
+
+
+def test_time_constant_scales_with_the_learning_rate(setting):
+    scenario, dataset, exact, _ = setting
+    slower = dataclasses.replace(scenario, fit=dataclasses.replace(scenario.fit, lr=scenario.fit.lr / 10))
+    fast = number_after(text_of(sections(exact, dataset, scenario, {})), "1/(2·lr·E[x²]) =")
+    slow = number_after(text_of(sections(exact, dataset, slower, {})), "1/(2·lr·E[x²]) =")
+    assert slow / fast == pytest.approx(10, rel=1e-3)
+
+
+def test_too_large_a_learning_rate_is_called_out(setting):
+    scenario, dataset, exact, _ = setting
+    wild = dataclasses.replace(scenario, fit=dataclasses.replace(scenario.fit, lr=5.0))
+    text = text_of(sections(exact, dataset, wild, {}))
+    assert "overshoots" in text and "keeps falling" not in text
+
+
+def test_mean_field_ratio_and_current_factorised_fits(setting):
+    scenario, dataset, exact, latest = setting
+    text = text_of(sections(exact, dataset, scenario, latest))
+    precision = np.linalg.inv(exact.posterior.cov)
+    ratio = (1 / math.sqrt(precision[0, 0])) / math.sqrt(exact.posterior.cov[0, 0])
+    assert number_after(text, "√(1 − ρ²) =") == pytest.approx(ratio, rel=5e-3)
+    assert number_after(text, "settle at slope sd") == pytest.approx(1 / math.sqrt(precision[0, 0]), rel=5e-3)
+    line = text[text.index("- Bayes by Backprop: slope sd") :]
+    assert number_after(line, "slope sd / exact sd =") == pytest.approx(1.2 * ratio, rel=5e-3)
+    assert "AutoMultivariateNormal): slope sd" not in text  # a correlated q is not listed as factorised
+
+
+@pytest.mark.parametrize("value", [0.0123456, 3.14159, -78.6912, 43457.54, 1.5e-7, 2.0])
+def test_fmt_keeps_three_significant_figures(value):
+    assert float(fmt(value).replace(",", "")) == pytest.approx(value, rel=5e-3)
