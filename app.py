@@ -1,0 +1,749 @@
+"""bayesdemo's page: watch variational fits of a Bayesian linear regression converge, live, against the exact answer.
+
+Run with `streamlit run app.py`. Widgets -> config dataclasses -> engine calls -> figures; no maths here.
+Training runs in a `bayesdemo.jobs.Job` thread kept in session state; a fragment redraws it a few times a second.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from bayesdemo import explain, export, figures, share
+from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
+from bayesdemo.exact import ExactPosterior, exact_posterior
+from bayesdemo.jobs import FitView, Job, JobView
+from bayesdemo.methods.base import GUIDE_LABELS, GUIDES, METHOD_LABELS, METHODS, FitConfig
+from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior
+from bayesdemo.report import exact_summary
+from bayesdemo.scenario import PRESETS, Scenario
+from bayesdemo.validation import ConfigError
+
+REFRESH_RUNNING_S = 0.25  # live redraw interval while training
+REFRESH_PAUSED_S = 2.0  # slower heartbeat-only redraw while paused
+COMPARE = "compare"  # method choice that runs every method side by side
+DEFAULT_CHOICE = "default"  # optimizer choice that keeps the method's own default
+SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 0)  # steps per second offered; 0 = as fast as possible
+PLOT_CONFIG = {"displaylogo": False, "displayModeBar": False}
+# Less empty space above the page and the sidebar, so the live charts sit higher on a 1280x800 projector.
+PAGE_STYLE = """
+<style>
+  .block-container { padding-top: 1.5rem; padding-bottom: 2rem; }
+  [data-testid="stSidebarHeader"] { height: 1.5rem; min-height: 1.5rem; padding-top: 0.5rem; }
+  [data-testid="stSidebarUserContent"] { padding-top: 0; }
+  h1 { padding-top: 0.2rem; }
+</style>
+"""
+# Friendly names of config fields, for error messages next to the widget that set them.
+FIELD_LABELS = {
+    "n": "Data points n",
+    "slope": "True slope",
+    "intercept": "True intercept",
+    "noise_sd": "Noise sd",
+    "x_min": "x from",
+    "x_max": "x to",
+    "seed": "Seed",
+    "slope_mean": "Prior mean of the slope",
+    "slope_sd": "Prior sd of the slope",
+    "intercept_mean": "Prior mean of the intercept",
+    "intercept_sd": "Prior sd of the intercept",
+    "method": "Method",
+    "guide": "Guide",
+    "optimizer": "Optimizer",
+    "lr": "Learning rate",
+    "lr_decay": "Final lr / first lr",
+    "samples": "Samples per step",
+    "batch_size": "Batch size",
+    "steps": "Steps",
+    "speed": "Speed",
+    "snapshot_every": "Snapshot every",
+    "csv": "CSV upload",
+    "x": "CSV column x",
+    "y": "CSV column y",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Context:
+    """What the page shows: a scenario with its dataset and exact reference (from the job, or pending)."""
+
+    scenario: Scenario
+    dataset: Dataset
+    exact: ExactPosterior
+    synthetic: bool  # True when the data were simulated from scenario.data (the true line is known)
+
+
+# ---- widgets <-> scenario ---------------------------------------------------------------------------------------
+
+
+def widget_values(scenario: Scenario) -> dict[str, Any]:
+    """The session-state value of every sidebar widget that shows `scenario`."""
+    data, prior, fit = scenario.data, scenario.prior, scenario.fit
+    return {
+        "data_n": data.n,
+        "data_slope": float(data.slope),
+        "data_intercept": float(data.intercept),
+        "data_noise_sd": float(data.noise_sd),
+        "data_x_min": float(data.x_min),
+        "data_x_max": float(data.x_max),
+        "data_seed": data.seed,
+        "prior_slope_mean": float(prior.slope_mean),
+        "prior_slope_sd": float(prior.slope_sd),
+        "prior_intercept_mean": float(prior.intercept_mean),
+        "prior_intercept_sd": float(prior.intercept_sd),
+        "fit_method": COMPARE if scenario.compare_all else fit.method,
+        "fit_guide": fit.guide,
+        "fit_optimizer": fit.optimizer or DEFAULT_CHOICE,
+        "fit_lr": None if fit.lr is None else float(fit.lr),
+        "fit_lr_decay": None if fit.lr_decay is None else float(fit.lr_decay),
+        "fit_samples": fit.samples,
+        "fit_batch_size": fit.batch_size,
+        "fit_seed": fit.seed,
+        "fit_steps": fit.steps,
+        "speed": float(scenario.speed),
+        "snapshot_every": scenario.snapshot_every,
+    }
+
+
+def load_scenario(scenario: Scenario) -> None:
+    """Put `scenario` into the sidebar widgets (call before they are drawn, or from a callback)."""
+    st.session_state.update(widget_values(scenario))
+
+
+def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[ConfigError]]:
+    """The Scenario the widget `values` describe, or None with every validation error (each names its field)."""
+    errors: list[ConfigError] = []
+
+    def attempt(make):
+        try:
+            return make()
+        except ConfigError as error:
+            errors.append(error)
+        except ValueError as error:
+            errors.append(ConfigError("value", str(error)))
+        return None
+
+    data = attempt(
+        lambda: DataConfig(
+            n=values["data_n"],
+            slope=values["data_slope"],
+            intercept=values["data_intercept"],
+            noise_sd=values["data_noise_sd"],
+            x_min=values["data_x_min"],
+            x_max=values["data_x_max"],
+            seed=values["data_seed"],
+        )
+    )
+    prior = attempt(
+        lambda: GaussianPrior(
+            slope_mean=values["prior_slope_mean"],
+            slope_sd=values["prior_slope_sd"],
+            intercept_mean=values["prior_intercept_mean"],
+            intercept_sd=values["prior_intercept_sd"],
+        )
+    )
+    compare_all = values["fit_method"] == COMPARE
+    optimizer = values["fit_optimizer"]
+    fit = attempt(
+        lambda: FitConfig(
+            method=FitConfig.method if compare_all else values["fit_method"],
+            guide=values["fit_guide"],
+            optimizer=None if optimizer == DEFAULT_CHOICE else optimizer,
+            lr=values["fit_lr"],
+            lr_decay=values["fit_lr_decay"],
+            samples=values["fit_samples"],
+            batch_size=values["fit_batch_size"],
+            seed=values["fit_seed"],
+            steps=values["fit_steps"],
+        )
+    )
+    if errors:
+        return None, errors
+    scenario = attempt(
+        lambda: Scenario(
+            data=data,
+            prior=prior,
+            fit=fit,
+            compare_all=compare_all,
+            speed=values["speed"],
+            snapshot_every=values["snapshot_every"],
+        )
+    )
+    return scenario, errors
+
+
+def describe_error(error: ConfigError) -> str:
+    """An error message led by the widget's name."""
+    return f"**{FIELD_LABELS.get(error.field, error.field)}**: {error}"
+
+
+# ---- callbacks (run before the script, so the page draws the new state) -----------------------------------------
+
+
+def on_preset() -> None:
+    """Load the chosen preset into the widgets."""
+    name = st.session_state.get("preset")
+    if name in PRESETS:
+        load_scenario(PRESETS[name].scenario)
+
+
+def on_new_data() -> None:
+    """A new data seed: the next one, so every draw stays reproducible."""
+    st.session_state["data_seed"] = (int(st.session_state.get("data_seed") or 0) + 1) % 2**32
+
+
+def on_pause_resume() -> None:
+    """Pause a running job or resume a paused one."""
+    job: Job | None = st.session_state.get("job")
+    if job is None:
+        return
+    if job.state == "running":
+        job.pause()
+    elif job.state == "paused":
+        job.resume()
+
+
+def on_stop() -> None:
+    """Stop the job, keeping what it has drawn."""
+    job: Job | None = st.session_state.get("job")
+    if job is not None:
+        job.stop()
+
+
+def on_reset() -> None:
+    """Stop and forget the job: the page shows the current settings with no fits."""
+    job: Job | None = st.session_state.pop("job", None)
+    if job is not None:
+        job.stop()
+    st.session_state.pop("job_context", None)
+
+
+def on_dismiss_link_problems() -> None:
+    """Hide the warnings about the shared link."""
+    st.session_state["link_problems"] = []
+
+
+# ---- data and reference -----------------------------------------------------------------------------------------
+
+
+def uploaded_dataset() -> Dataset | None:
+    """The uploaded CSV as a Dataset (parsed once per file); a bad file shows an error and keeps the previous data."""
+    upload = st.session_state.get("upload")
+    if upload is None:
+        st.session_state.pop("upload_parsed", None)
+        return None
+    parsed = st.session_state.get("upload_parsed")
+    if parsed is None or parsed[0] != upload.file_id:
+        try:
+            dataset = parse_csv(upload.getvalue(), name=upload.name)
+            parsed = (upload.file_id, dataset, None)
+        except ValueError as error:
+            problem = error if isinstance(error, ConfigError) else ConfigError("csv", str(error))
+            parsed = (upload.file_id, st.session_state.get("upload_good"), describe_error(problem))
+        st.session_state["upload_parsed"] = parsed
+        if parsed[2] is None:
+            st.session_state["upload_good"] = parsed[1]
+    if parsed[2] is not None:
+        kept = "the previous upload" if parsed[1] is not None else "the simulated data"
+        st.sidebar.error(f"{parsed[2]} Keeping {kept}.")
+    return parsed[1]
+
+
+def make_context(scenario: Scenario) -> Context:
+    """The dataset (upload or simulation) and exact reference for `scenario`, cached across reruns."""
+    upload = uploaded_dataset()
+    cached: Context | None = st.session_state.get("context_cache")
+    if upload is not None:
+        if cached is not None and cached.dataset is upload and cached.scenario == scenario:
+            return cached
+        dataset, synthetic = upload, False
+    else:
+        if cached is not None and cached.synthetic and cached.scenario.data == scenario.data:
+            dataset = cached.dataset
+        else:
+            dataset = generate(scenario.data)
+        synthetic = True
+    if cached is not None and cached.dataset is dataset and cached.scenario.model == scenario.model:
+        exact = cached.exact
+    else:
+        exact = exact_posterior(dataset, scenario.model)
+    context = Context(scenario, dataset, exact, synthetic)
+    st.session_state["context_cache"] = context
+    return context
+
+
+# ---- sidebar ------------------------------------------------------------------------------------------------------
+
+
+def number(label: str, key: str, **options: Any) -> Any:
+    """A keyed number input (its value lives in session state)."""
+    return st.number_input(label, key=key, **options)
+
+
+def sidebar() -> tuple[Scenario | None, list[ConfigError], Any]:
+    """Draw the sidebar's settings; return the scenario they describe (or None and its errors) and the controls box."""
+    side = st.sidebar
+    side.title("bayesdemo")
+    side.selectbox(
+        "Preset",
+        list(PRESETS),
+        index=None,
+        key="preset",
+        placeholder="Choose a preset scenario…",
+        on_change=on_preset,
+        help="Load a ready-made scenario; every setting below can still be changed.",
+    )
+    controls = side.container()
+    with side.expander("Data", expanded=True):
+        number("Data points n", "data_n", step=10, min_value=None)
+        left, right = st.columns(2)
+        with left:
+            number("True slope", "data_slope", step=0.5, format="%.4g")
+        with right:
+            number("True intercept", "data_intercept", step=0.5, format="%.4g")
+        number("Noise sd", "data_noise_sd", step=0.05, format="%.4g", help="Also the model's known noise sd.")
+        left, right = st.columns(2)
+        with left:
+            number("x from", "data_x_min", step=0.5, format="%.4g")
+        with right:
+            number("x to", "data_x_max", step=0.5, format="%.4g")
+        left, right = st.columns([3, 2], vertical_alignment="bottom")
+        with left:
+            number("Seed", "data_seed", step=1)
+        with right:
+            st.button("New data", key="new_data", on_click=on_new_data, help="Draw new data with the next seed.")
+        st.file_uploader(
+            "Or upload a CSV with columns x,y",
+            type=["csv", "txt"],
+            key="upload",
+            help=f"At most {MAX_CSV_BYTES // 2**20} MiB. Remove the file to go back to simulated data.",
+        )
+    with side.expander("Prior", expanded=False):
+        left, right = st.columns(2)
+        with left:
+            number("Prior mean of the slope", "prior_slope_mean", step=1.0, format="%.4g")
+            number("Prior mean of the intercept", "prior_intercept_mean", step=1.0, format="%.4g")
+        with right:
+            number("Prior sd of the slope", "prior_slope_sd", step=1.0, format="%.4g")
+            number("Prior sd of the intercept", "prior_intercept_sd", step=1.0, format="%.4g")
+    with side.expander("Method", expanded=True):
+        method = st.selectbox(
+            "Method",
+            [*METHODS, COMPARE],
+            key="fit_method",
+            format_func=lambda name: "Compare all methods" if name == COMPARE else METHOD_LABELS[name],
+        )
+        st.selectbox(
+            "Guide (Pyro SVI)",
+            list(GUIDES),
+            key="fit_guide",
+            format_func=lambda name: GUIDE_LABELS[name],
+            disabled=method != "svi",
+        )
+        number("Steps", "fit_steps", step=500)
+        own_defaults = method == COMPARE
+        left, right = st.columns(2)
+        with left:
+            st.selectbox(
+                "Optimizer",
+                [DEFAULT_CHOICE, "adam", "sgd"],
+                key="fit_optimizer",
+                format_func=lambda name: (
+                    "method default" if name == DEFAULT_CHOICE else name.upper() if name == "sgd" else "Adam"
+                ),
+                disabled=own_defaults,
+            )
+        with right:
+            number(
+                "Learning rate",
+                "fit_lr",
+                value=None,
+                step=0.01,
+                format="%.5g",
+                placeholder="default",
+                disabled=own_defaults,
+            )
+        left, right = st.columns(2)
+        with left:
+            number("Samples per step", "fit_samples", value=None, step=1, placeholder="default")
+        with right:
+            number("Batch size", "fit_batch_size", step=10, help="Data points per step; 0 means all of them.")
+        if own_defaults:
+            st.caption("Compare all: each method uses its own optimizer and learning rate.")
+        with st.popover("More settings", width="stretch"):
+            number(
+                "Final lr / first lr",
+                "fit_lr_decay",
+                value=None,
+                step=0.1,
+                format="%.4g",
+                placeholder="default",
+                disabled=own_defaults,
+                help="Exponential learning-rate decay over the run; 1 keeps it constant.",
+            )
+            number("Fit seed", "fit_seed", step=1)
+            number("Snapshot every (steps)", "snapshot_every", step=1)
+    values = {key: st.session_state.get(key) for key in widget_values(Scenario())}
+    scenario, errors = build_scenario(values)
+    for error in errors:
+        side.error(describe_error(error))
+    return scenario, errors, controls
+
+
+def speed_options(current: float) -> list[float]:
+    """The speed slider's choices, including `current` (a shared link may carry any speed)."""
+    finite = sorted({float(s) for s in SPEEDS if s} | ({float(current)} if current else set()))
+    return [*finite, 0.0]
+
+
+def draw_controls(controls: Any, scenario: Scenario | None, pending: Context | None) -> None:
+    """Run / Pause / Stop / Reset and the live speed slider."""
+    with controls:
+        st.select_slider(
+            "Speed (steps per second)",
+            options=speed_options(st.session_state.get("speed") or 0.0),
+            key="speed",
+            format_func=lambda value: "max" if value == 0 else f"{value:g}",
+            help="Slow the fits down so a class can watch; changes apply to a running fit at once.",
+        )
+        left, right = st.columns(2)
+        with left:
+            run_clicked = st.button(
+                "Run", key="run", type="primary", width="stretch", disabled=scenario is None or pending is None
+            )
+        if run_clicked and scenario is not None and pending is not None:
+            start_job(pending)
+        job: Job | None = st.session_state.get("job")
+        state = job.state if job is not None else "ready"
+        with right:
+            st.button(
+                "Resume" if state == "paused" else "Pause",
+                key="pause",
+                width="stretch",
+                on_click=on_pause_resume,
+                disabled=state not in ("running", "paused"),
+            )
+        left, right = st.columns(2)
+        with left:
+            st.button(
+                "Stop", key="stop", width="stretch", on_click=on_stop, disabled=state not in ("running", "paused")
+            )
+        with right:
+            st.button("Reset", key="reset", width="stretch", on_click=on_reset, disabled=job is None)
+    if job is not None and job.state in ("running", "paused") and scenario is not None:
+        job.set_speed(scenario.speed)
+
+
+def start_job(context: Context) -> None:
+    """Replace any job by a new one training the context's fits (errors shown, the old job kept)."""
+    scenario = context.scenario
+    try:
+        job = Job(
+            context.dataset,
+            scenario.model,
+            scenario.fit_configs(),
+            snapshot_every=scenario.snapshot_every,
+            max_steps_per_second=scenario.speed,
+        )
+    except ConfigError as error:
+        st.session_state["run_error"] = describe_error(error)
+        return
+    except ValueError as error:
+        st.session_state["run_error"] = f"Could not start the fit: {error}"
+        return
+    old: Job | None = st.session_state.get("job")
+    if old is not None:
+        old.stop()
+    st.session_state["run_error"] = ""
+    st.session_state["job"] = job
+    st.session_state["job_context"] = context
+    job.start()
+
+
+# ---- the main area --------------------------------------------------------------------------------------------------
+
+
+def fmt(value: float, digits: int = 4) -> str:
+    """A number with `digits` significant figures; inf and nan spelled out."""
+    if math.isnan(value):
+        return "–"
+    if math.isinf(value):
+        return "∞"
+    return f"{value:.{digits}g}"
+
+
+def draw_exact_summary(context: Context) -> None:
+    """The exact posterior's headline numbers (report.exact_summary) as metrics."""
+    summary = exact_summary(context.exact)
+    st.markdown("##### Exact posterior: the answer every fit is judged against")
+    columns = st.columns(5)
+    for column, (label, value, help_text) in zip(
+        columns,
+        (
+            ("Slope mean", summary["mean"]["slope"], "Exact posterior mean m_N of the slope (PRML 3.50)."),
+            ("Slope sd", summary["sd"]["slope"], "Exact posterior sd of the slope, sqrt(S_N[0,0]) (PRML 3.51)."),
+            ("Intercept mean", summary["mean"]["intercept"], "Exact posterior mean m_N of the intercept."),
+            ("Intercept sd", summary["sd"]["intercept"], "Exact posterior sd of the intercept, sqrt(S_N[1,1])."),
+            ("Correlation", summary["corr"], "Posterior correlation of slope and intercept."),
+        ),
+        strict=True,
+    ):
+        with column:
+            st.metric(label, fmt(value), help=help_text, border=True)
+    st.caption(
+        f"Mean-field optimum sds (where diagonal guides stop): slope {fmt(summary['mean_field_sd']['slope'])}, "
+        f"intercept {fmt(summary['mean_field_sd']['intercept'])} · log evidence {fmt(summary['log_evidence'], 6)} · "
+        f"data: {context.dataset.source}, n = {context.dataset.n:,}"
+    )
+
+
+def fit_rows(view: JobView, exact: ExactPosterior) -> dict[str, list[str]]:
+    """One table row per fit: progress, speed, current q and KL(q || exact), all read from the engine."""
+    columns: dict[str, list[str]] = {
+        "Fit": [],
+        "Step": [],
+        "Steps/s": [],
+        "Slope mean": [],
+        "Slope sd": [],
+        "Intercept mean": [],
+        "Intercept sd": [],
+        "KL(q ‖ exact)": [],
+        "Status": [],
+    }
+    for fit in view.fits:
+        last = fit.last
+        columns["Fit"].append(fit.label)
+        columns["Step"].append(f"{fit.steps_done:,} / {fit.total_steps:,}")
+        columns["Steps/s"].append(f"{fit.steps_per_second:,.0f}" if fit.status == "running" else "–")
+        if last is None:
+            for name in ("Slope mean", "Slope sd", "Intercept mean", "Intercept sd", "KL(q ‖ exact)"):
+                columns[name].append("–")
+        else:
+            columns["Slope mean"].append(fmt(last.mean[0]))
+            columns["Slope sd"].append(fmt(last.sd[0]))
+            columns["Intercept mean"].append(fmt(last.mean[1]))
+            columns["Intercept sd"].append(fmt(last.sd[1]))
+            columns["KL(q ‖ exact)"].append(fmt(kl_or_inf(exact, fit), 3))
+        columns["Status"].append(fit.status)
+    return columns
+
+
+def kl_or_inf(exact: ExactPosterior, fit: FitView) -> float:
+    """KL(q || exact) of the fit's latest snapshot; inf for a collapsed q (an sd of exactly 0)."""
+    last = fit.last
+    if last is None:
+        return math.nan
+    try:
+        return exact.kl_to_exact(last.gaussian)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        return math.inf
+
+
+def draw_status(view: JobView | None, exact: ExactPosterior) -> None:
+    """Progress bar, per-fit numbers and any messages (divergence as a warning; the charts keep the last snapshot)."""
+    if view is None:
+        st.progress(0.0, text="Ready: press **Run** in the sidebar to start fitting.")
+        return
+    rate = sum(fit.steps_per_second for fit in view.fits if fit.status == "running")
+    steps_text = f"Step {view.steps_done:,} of {view.total_steps:,}"
+    if len(view.fits) > 1:
+        steps_text = f"{steps_text} (all fits)"
+    rate_text = f" · {rate:,.0f} steps/s" if view.state == "running" else ""
+    st.progress(view.fraction_done, text=f"**{view.state.capitalize()}** · {steps_text}{rate_text}")
+    st.table(fit_rows(view, exact), border="horizontal")
+    for fit in view.fits:
+        if fit.status == "diverged":
+            st.warning(f"{fit.label}: {fit.message}", icon="⚠️")
+    if view.state == "stopped" and view.message and view.message != "Stopped.":
+        st.info(view.message)
+
+
+def draw_charts(context: Context, view: JobView | None) -> None:
+    """The convergence charts (mean and sd per parameter, loss) and the data with predictive bands."""
+    exact = context.exact
+    traces = view.traces() if view is not None else ()
+    total = max(fit.steps for fit in context.scenario.fit_configs())
+    if view is not None:
+        total = max(fit.total_steps for fit in view.fits)
+    for parameter, name in enumerate(PARAMETER_NAMES):
+        left, right = st.columns(2)
+        with left:
+            chart(figures.fig_mean(traces, exact, parameter, total), f"chart_mean_{name}")
+        with right:
+            chart(figures.fig_sd(traces, exact, parameter, total), f"chart_sd_{name}")
+    left, right = st.columns(2)
+    with left:
+        chart(figures.fig_loss(traces, exact, total), "chart_loss")
+    with right:
+        fits = [(fit.label, fit.last.gaussian) for fit in view.fits if fit.last is not None] if view else []
+        data = context.scenario.data
+        true_line = (float(data.slope), float(data.intercept)) if context.synthetic else None
+        chart(figures.fig_data(context.dataset, exact, fits, context.scenario.model.noise_sd, true_line), "chart_data")
+
+
+def chart(figure: Any, key: str) -> None:
+    """A plotly chart stretched to its column."""
+    st.plotly_chart(figure, width="stretch", key=key, config=PLOT_CONFIG)
+
+
+def current_view() -> JobView | None:
+    """The job's current view (touching its heartbeat), or None without a job."""
+    job: Job | None = st.session_state.get("job")
+    if job is None:
+        return None
+    job.touch()
+    return job.view()
+
+
+def draw_live(context: Context) -> None:
+    """Everything that changes while a job trains."""
+    view = current_view()
+    if st.session_state.get("polling") and (view is None or not view.active):
+        # The job just ended: one full rerun stops the polling and refreshes the explanation and exports.
+        st.session_state["polling"] = False
+        st.rerun(scope="app")
+    draw_status(view, context.exact)
+    draw_charts(context, view)
+
+
+def draw_live_fragment(context: Context, refresh_s: float | None) -> None:
+    """draw_live inside a fragment that reruns every `refresh_s` seconds (None: only with the page)."""
+
+    @st.fragment(run_every=refresh_s)
+    def live() -> None:
+        draw_live(context)
+
+    live()
+
+
+def draw_explain(context: Context, view: JobView | None) -> None:
+    """The explanation of what the charts show, with this data's numbers."""
+    latest = {fit.config.label: fit.last for fit in view.fits if fit.last is not None} if view else {}
+    for kind, text in explain.sections(context.exact, context.dataset, context.scenario, latest):
+        if kind == "latex":
+            st.latex(text)
+        else:
+            st.markdown(text)
+
+
+def draw_export(context: Context, view: JobView | None) -> None:
+    """Shareable link and downloads of the trajectory and the results."""
+    params = share.encode(context.scenario)
+    query = "&".join(f"{key}={value}" for key, value in params.items())
+    base = st.context.url or ""
+    st.markdown("**Share this scenario.** The address bar already holds it; copy this link:")
+    st.code(f"{base.split('?')[0]}?{query}" if query else base or "(default scenario: no parameters)", language=None)
+    if not context.synthetic:
+        st.caption("Uploaded data are not part of the link: whoever opens it sees simulated data.")
+    job: Job | None = st.session_state.get("job")
+    ready = view is not None and job is not None and view.state != "running"
+    left, right = st.columns(2)
+    with left:
+        st.download_button(
+            "Download trajectory (CSV)",
+            data=(lambda: export.trajectory_csv(view.traces())) if ready else "",
+            file_name="bayesdemo_trajectory.csv",
+            mime="text/csv",
+            key="download_csv",
+            on_click="ignore",
+            disabled=not ready,
+            width="stretch",
+        )
+    with right:
+        st.download_button(
+            "Download results (JSON)",
+            data=(lambda: export.results_json(context.scenario, context.dataset, context.exact, job.runs()))
+            if ready
+            else "",
+            file_name="bayesdemo_results.json",
+            mime="application/json",
+            key="download_json",
+            on_click="ignore",
+            disabled=not ready,
+            width="stretch",
+        )
+    if not ready:
+        st.caption("Downloads open once a run is paused, stopped or finished.")
+
+
+def restore_from_link() -> None:
+    """On a session's first run: load the scenario in the query string (problems kept to show as warnings)."""
+    if st.session_state.get("restored"):
+        return
+    scenario, problems = share.decode(st.query_params.to_dict())
+    load_scenario(scenario)
+    st.session_state["link_problems"] = problems
+    st.session_state["restored"] = True
+
+
+def sync_link(scenario: Scenario) -> None:
+    """Keep the address bar equal to the scenario shown, so it can be shared as it is."""
+    params = share.encode(scenario)
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+
+
+def same_context(first: Context, second: Context) -> bool:
+    """Whether two contexts show the same scenario on the same data."""
+    return first.scenario == second.scenario and first.dataset is second.dataset
+
+
+def main() -> None:
+    """The page."""
+    st.set_page_config(page_title="bayesdemo: Bayesian regression, live", page_icon="📈", layout="wide")
+    st.html(PAGE_STYLE)
+    restore_from_link()
+    scenario, errors, controls = sidebar()
+    st.session_state["scenario"] = scenario
+    pending: Context | None = None
+    if scenario is not None:
+        try:
+            pending = make_context(scenario)
+        except (ValueError, ArithmeticError) as error:
+            st.sidebar.error(f"Cannot use these settings: {error}")
+        else:
+            sync_link(scenario)
+    draw_controls(controls, scenario, pending)
+
+    job: Job | None = st.session_state.get("job")
+    job_context: Context | None = st.session_state.get("job_context") if job is not None else None
+    context = job_context or pending or st.session_state.get("context_cache")
+
+    st.title("Bayesian linear regression, live")
+    for problem in st.session_state.get("link_problems", []):
+        st.warning(f"Shared link: {problem}")
+    if st.session_state.get("link_problems"):
+        st.button("Dismiss", key="dismiss_link", on_click=on_dismiss_link_problems)
+    if st.session_state.get("run_error"):
+        st.error(st.session_state["run_error"])
+    if context is None:
+        st.info("Fix the settings marked in the sidebar to see the data and the exact posterior.")
+        return
+    preset = PRESETS.get(st.session_state.get("preset") or "")
+    if preset is not None and preset.scenario == context.scenario:
+        st.info(f"**{preset.name}.** {preset.description}")
+    if job_context is not None and pending is not None and not same_context(pending, job_context):
+        st.caption("Settings changed since this run started: press **Run** to apply them.")
+    elif errors and job_context is None:
+        st.caption("Showing the last valid settings.")
+
+    draw_exact_summary(context)
+    view = current_view()
+    polling = view is not None and view.active
+    st.session_state["polling"] = polling
+    refresh = (REFRESH_RUNNING_S if view.state == "running" else REFRESH_PAUSED_S) if polling else None
+    draw_live_fragment(context, refresh)
+
+    with st.expander("Explain: what the charts show, with this data's numbers"):
+        draw_explain(context, view)
+    with st.expander("Share and export"):
+        draw_export(context, view)
+
+
+if __name__ == "__main__":
+    main()

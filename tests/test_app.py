@@ -1,0 +1,277 @@
+"""The page through Streamlit's AppTest: widgets reach the engine's configs, runs complete, bad input is contained."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.exact import exact_posterior
+from bayesdemo.jobs import Job
+from bayesdemo.methods.base import FitConfig
+from bayesdemo.priors import GaussianPrior
+from bayesdemo.scenario import PRESETS, Scenario
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT_S = 60  # AppTest's default of 3 s is too short for a first run that imports torch and pyro
+GOOD_CSV = b"x,y\n0,1.0\n0.5,2.4\n1,4.1\n1.5,5.4\n2,7.1\n"
+
+
+@pytest.fixture
+def app():
+    """A fresh page after its first run; any job it started is stopped afterwards."""
+    page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    page.run()
+    yield page
+    job = page.session_state.get("job")
+    if job is not None:
+        job.stop()
+        job.join(5.0)
+
+
+def no_exception(page: AppTest) -> None:
+    """Fail with the page's exception messages, if any."""
+    assert not page.exception, [e.value for e in page.exception]
+
+
+def job_of(page: AppTest) -> Job | None:
+    """The page's job, if one is kept in session state."""
+    return page.session_state.get("job")
+
+
+def rerun_until_finished(page: AppTest, timeout_s: float = 30.0) -> Job:
+    """Re-run the script (as the live fragment would) until the page has drawn its job's end."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = job_of(page)
+        assert job is not None
+        ended = job.state in ("finished", "stopped") or time.monotonic() > deadline
+        page.run()
+        no_exception(page)
+        if ended:
+            return job
+        time.sleep(0.2)
+
+
+def test_first_run_shows_the_exact_reference_from_the_engine(app):
+    no_exception(app)
+    assert not app.error and not app.warning
+    scenario = app.session_state["scenario"]
+    assert scenario == Scenario(), "no query string and no preset: the default scenario"
+    exact = exact_posterior(generate(scenario.data), scenario.model)
+    shown = {metric.label: metric.value for metric in app.metric}
+    assert shown["Slope sd"] == f"{exact.sd[0]:.4g}"
+    assert shown["Intercept mean"] == f"{exact.mean[1]:.4g}"
+    assert shown["Correlation"] == f"{exact.corr:.4g}"
+    assert [button.label for button in app.sidebar.button][:4] == ["Run", "Pause", "Stop", "Reset"]
+
+
+def test_every_sidebar_control_reaches_the_scenario_and_the_job(app):
+    numbers = {
+        "data_n": 50,
+        "data_slope": -2.0,
+        "data_intercept": 0.5,
+        "data_noise_sd": 0.3,
+        "data_x_min": -1.0,
+        "data_x_max": 2.0,
+        "data_seed": 11,
+        "prior_slope_mean": 1.0,
+        "prior_slope_sd": 2.0,
+        "prior_intercept_mean": -1.0,
+        "prior_intercept_sd": 3.0,
+        "fit_lr": 0.01,
+        "fit_lr_decay": 0.5,
+        "fit_samples": 4,
+        "fit_batch_size": 20,
+        "fit_seed": 7,
+        "fit_steps": 300,
+        "snapshot_every": 5,
+    }
+    for key, value in numbers.items():
+        app.number_input(key=key).set_value(value)
+    app.selectbox(key="fit_method").set_value("svi").run()  # the guide is enabled for Pyro SVI only
+    app.selectbox(key="fit_guide").set_value("mvn")
+    app.selectbox(key="fit_optimizer").set_value("sgd")
+    app.select_slider(key="speed").set_value(50.0)
+    app.run()
+    no_exception(app)
+    assert not app.error
+    expected = Scenario(
+        data=DataConfig(n=50, slope=-2.0, intercept=0.5, noise_sd=0.3, x_min=-1.0, x_max=2.0, seed=11),
+        prior=GaussianPrior(slope_mean=1.0, slope_sd=2.0, intercept_mean=-1.0, intercept_sd=3.0),
+        fit=FitConfig(
+            method="svi",
+            guide="mvn",
+            optimizer="sgd",
+            lr=0.01,
+            lr_decay=0.5,
+            samples=4,
+            batch_size=20,
+            seed=7,
+            steps=300,
+        ),
+        speed=50.0,
+        snapshot_every=5,
+    )
+    assert app.session_state["scenario"] == expected
+    app.sidebar.button(key="run").click().run()
+    no_exception(app)
+    job = job_of(app)
+    assert job is not None and job.configs == expected.fit_configs()
+    assert job.model == expected.model and job.run_config.snapshot_every == 5
+    assert job.view().max_steps_per_second == 50.0
+    assert job.dataset.n == 50 and job.dataset.x.min() >= -1.0 and job.dataset.x.max() <= 2.0
+    app.selectbox(key="fit_method").set_value("compare").run()
+    scenario = app.session_state["scenario"]
+    assert scenario.compare_all and [c.method for c in scenario.fit_configs()] == ["noise", "bbb", "svi", "svi"]
+    assert job_of(app) is job, "changing a widget must not replace the running job"
+
+
+def test_a_short_run_completes_and_offers_downloads(app):
+    app.number_input(key="fit_steps").set_value(200).run()
+    app.sidebar.button(key="run").click().run()
+    no_exception(app)
+    job = rerun_until_finished(app)
+    assert job.state == "finished"
+    fit = job.view().fits[0]
+    assert fit.status == "done" and fit.steps_done == 200
+    assert any("Finished" in progress.proto.text for progress in app.get("progress"))
+    table = app.table[0].value
+    assert table["Step"].iloc[0] == "200 / 200"
+    assert table["Slope mean"].iloc[0] == f"{fit.last.mean[0]:.4g}"
+    assert not app.get("download_button")[0].proto.disabled
+    assert job_of(app) is job
+
+
+def test_pause_resume_stop_and_reset(app):
+    app.number_input(key="fit_steps").set_value(1_000_000).run()
+    app.select_slider(key="speed").set_value(200.0).run()
+    app.sidebar.button(key="run").click().run()
+    job = job_of(app)
+    assert job.state == "running"
+    app.sidebar.button(key="pause").click().run()
+    assert job.state == "paused"
+    assert app.sidebar.button(key="pause").label == "Resume"
+    steps = job.view().steps_done
+    time.sleep(0.2)
+    assert job.view().steps_done == steps
+    app.sidebar.button(key="pause").click().run()
+    assert job.state == "running" and app.sidebar.button(key="pause").label == "Pause"
+    app.select_slider(key="speed").set_value(0.0).run()
+    assert job.view().max_steps_per_second == 0.0, "the speed slider changes a running job"
+    app.sidebar.button(key="stop").click().run()
+    assert job.state == "stopped" and job_of(app) is job
+    app.sidebar.button(key="reset").click().run()
+    no_exception(app)
+    assert job_of(app) is None
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_loads_and_runs_without_exception(app, name):
+    app.selectbox(key="preset").set_value(name).run()
+    no_exception(app)
+    preset = PRESETS[name]
+    assert app.session_state["scenario"] == preset.scenario
+    assert any(preset.name in info.value for info in app.info)
+    app.sidebar.button(key="run").click().run()
+    time.sleep(0.3)
+    app.run()
+    no_exception(app)
+    job = job_of(app)
+    assert job.configs == preset.scenario.fit_configs()
+    assert job.view().steps_done > 0
+    assert not app.error
+
+
+def test_bad_widget_input_names_the_field_and_keeps_the_run(app):
+    app.number_input(key="fit_steps").set_value(1_000_000).run()
+    app.sidebar.button(key="run").click().run()
+    job = job_of(app)
+    good = app.session_state["scenario"]
+    app.number_input(key="data_noise_sd").set_value(0.0).run()
+    no_exception(app)
+    assert any("Noise sd" in error.value and "noise_sd" in error.value for error in app.error)
+    assert app.session_state["scenario"] is None
+    assert app.sidebar.button(key="run").disabled
+    assert job_of(app) is job and job.state == "running"
+    app.number_input(key="data_noise_sd").set_value(0.1)
+    app.number_input(key="data_x_max").set_value(-1.0).run()
+    assert any("x to" in error.value and "x_max" in error.value for error in app.error)
+    app.number_input(key="data_x_max").set_value(1.0)
+    app.number_input(key="fit_lr").set_value(-0.5).run()
+    assert any("Learning rate" in error.value for error in app.error)
+    app.number_input(key="fit_lr").set_value(None).run()
+    assert not app.error and app.session_state["scenario"] == good
+    assert job_of(app) is job and job.state == "running"
+
+
+def test_a_config_error_at_run_time_is_shown_and_the_old_job_kept(app):
+    app.number_input(key="fit_steps").set_value(1_000_000).run()
+    app.sidebar.button(key="run").click().run()
+    job = job_of(app)
+    app.number_input(key="fit_batch_size").set_value(500).run()  # more than the 100 data points
+    app.sidebar.button(key="run").click().run()
+    no_exception(app)
+    assert any("Batch size" in error.value for error in app.error)
+    assert job_of(app) is job and job.state == "running"
+
+
+def test_new_data_draws_with_the_next_seed(app):
+    before = app.session_state["scenario"].data.seed
+    app.sidebar.button(key="new_data").click().run()
+    assert app.session_state["scenario"].data.seed == before + 1
+    assert app.number_input(key="data_seed").value == before + 1
+
+
+def test_bad_csv_shows_an_error_and_keeps_the_previous_data(app):
+    simulated = app.session_state["context_cache"].dataset
+    app.file_uploader(key="upload").set_value(("broken.csv", b"x,y\n1,abc\n2,3\n", "text/csv")).run()
+    no_exception(app)
+    assert any("CSV column y" in error.value and "abc" in error.value for error in app.error)
+    assert app.session_state["context_cache"].dataset is simulated
+    app.file_uploader(key="upload").set_value(("line.csv", GOOD_CSV, "text/csv")).run()
+    assert not app.error
+    uploaded = app.session_state["context_cache"].dataset
+    assert uploaded.n == 5 and uploaded.source == "line.csv"
+    app.file_uploader(key="upload").set_value(("header.csv", b"a,b\n1,2\n3,4\n", "text/csv")).run()
+    no_exception(app)
+    assert any("CSV upload" in error.value and "header" in error.value for error in app.error)
+    assert app.session_state["context_cache"].dataset is uploaded
+    app.sidebar.button(key="run").click().run()
+    assert job_of(app).dataset is uploaded
+
+
+def test_the_scenario_travels_in_the_query_string(app):
+    app.number_input(key="data_n").set_value(40)
+    app.selectbox(key="fit_method").set_value("noise").run()
+    params = dict(app.query_params)
+    assert params["n"] in ("40", ["40"]) and params["m"] in ("noise", ["noise"])
+    shared = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    shared.query_params.update({"n": "40", "m": "noise", "v": "20.0"})
+    shared.run()
+    no_exception(shared)
+    assert not shared.warning
+    scenario = shared.session_state["scenario"]
+    assert scenario.data.n == 40 and scenario.fit.method == "noise" and scenario.speed == 20.0
+
+
+def test_a_tampered_query_string_warns_and_the_app_still_works():
+    page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    page.query_params.update({"n": "lots", "s": "-1", "m": "magic", "t": "150", "x0": "9" * 100})
+    page.run()
+    no_exception(page)
+    warnings = " ".join(warning.value for warning in page.warning)
+    assert "n=" in warnings and "s=" in warnings and "m=" in warnings and "x0" in warnings
+    scenario = page.session_state["scenario"]
+    assert scenario.data == DataConfig() and scenario.fit.method == FitConfig().method and scenario.fit.steps == 150
+    page.sidebar.button(key="run").click().run()
+    try:
+        job = rerun_until_finished(page)
+        assert job.state == "finished" and job.view().fits[0].steps_done == 150
+    finally:
+        job_of(page).stop()
+    page.button(key="dismiss_link").click().run()
+    assert not page.warning
