@@ -9,13 +9,14 @@ import numpy as np
 
 from bayesdemo.data import Dataset
 from bayesdemo.priors import Model
+from bayesdemo.validation import ConfigError
 
 LOG_2PI = math.log(2.0 * math.pi)
 
 
 @dataclass(frozen=True)
 class Gaussian:
-    """A Gaussian N(mean, cov) over theta = (slope, intercept); mean (p,), cov (p, p)."""
+    """A Gaussian N(mean, cov) over theta ((slope, intercept), or basis weights); mean (p,), cov (p, p)."""
 
     mean: np.ndarray
     cov: np.ndarray
@@ -77,8 +78,18 @@ class SufficientStats:
     @classmethod
     def of(cls, dataset: Dataset) -> SufficientStats:
         """Accumulate the statistics in one O(n p^2) pass."""
-        phi = design_matrix(dataset.x)
-        return cls(phi.T @ phi, phi.T @ dataset.y, float(dataset.y @ dataset.y), dataset.n)
+        return cls.of_design(design_matrix(dataset.x), dataset.y)
+
+    @classmethod
+    def of_design(cls, phi: np.ndarray, y: np.ndarray) -> SufficientStats:
+        """The statistics of any design Phi (n, p) and targets y (n,), in one O(n p^2) pass."""
+        phi = np.asarray(phi, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        if phi.ndim != 2 or phi.shape[0] != y.size:
+            raise ConfigError("phi", f"must have shape (n, p) with n = {y.size} rows of y, got {phi.shape}")
+        if not (np.all(np.isfinite(phi)) and np.all(np.isfinite(y))):
+            raise ConfigError("phi", "and y must be finite, got a non-finite value")
+        return cls(phi.T @ phi, phi.T @ y, float(y @ y), int(y.size))
 
 
 def _cholesky_inverse(matrix: np.ndarray) -> tuple[np.ndarray, float]:
@@ -146,37 +157,85 @@ class ExactPosterior:
         return kl_gaussian(q, self.posterior)
 
 
-def predictive(q: Gaussian, x: np.ndarray, noise_sd: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Predictive of any Gaussian q at x (n*,): phi^T m, sqrt(phi^T C phi), sqrt(s^2 + phi^T C phi) (PRML 3.57-3.59)."""
-    phi = design_matrix(x)
+@dataclass(frozen=True)
+class DesignPosterior:
+    """Posterior of the weights of any design Phi (n, p) under independent Gaussian priors and known noise sd."""
+
+    posterior: Gaussian  # N(m_N, S_N) over the p weights, PRML 3.49-3.51
+    precision: np.ndarray  # L = S_N^-1 = S0^-1 + Phi^T Phi / s^2, shape (p, p)
+    log_evidence: float  # log p(y) = log N(y | Phi m0, s^2 I + Phi S0 Phi^T), PRML 3.86
+    noise_sd: float  # the known noise sd s
+
+    def predictive(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Predictive at design rows phi (n*, p): mean, sd of the function, sd of an observation (PRML 3.57-3.59)."""
+        return predictive_from_design(self.posterior, phi, self.noise_sd)
+
+
+def _checked_prior(prior_mean: np.ndarray, prior_sd: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prior means and sds as float arrays of shape (size,), sds finite and > 0."""
+    mean = np.broadcast_to(np.asarray(prior_mean, dtype=np.float64), (size,)).copy()
+    sd = np.broadcast_to(np.asarray(prior_sd, dtype=np.float64), (size,)).copy()
+    if not np.all(np.isfinite(mean)):
+        raise ConfigError("prior_mean", f"must be finite, got {mean.tolist()!r}")
+    if not (np.all(np.isfinite(sd)) and np.all(sd > 0)):
+        raise ConfigError("prior_sd", f"must be finite and > 0, got {sd.tolist()!r}")
+    return mean, sd
+
+
+def gaussian_posterior_from_stats(
+    stats: SufficientStats, prior_mean: np.ndarray, prior_sd: np.ndarray, noise_sd: float
+) -> DesignPosterior:
+    """N(m_N, S_N) and log p(y) from Phi^T Phi, Phi^T y, y^T y (PRML 3.49-3.51, 3.86; O(p^3), Cholesky)."""
+    if not (math.isfinite(noise_sd) and noise_sd > 0):
+        raise ConfigError("noise_sd", f"must be finite and > 0, got {noise_sd!r}")
+    prior_mean, prior_sd = _checked_prior(prior_mean, prior_sd, stats.phi_t_y.size)
+    s2 = float(noise_sd) ** 2
+    prior_precision = np.diag(1.0 / prior_sd**2)
+    precision = prior_precision + stats.phi_t_phi / s2
+    cov, logdet_precision = _cholesky_inverse(precision)
+    mean = cov @ (prior_precision @ prior_mean + stats.phi_t_y / s2)
+    cov = 0.5 * (cov + cov.T)
+    # log N(y | Phi m0, s^2 I + Phi S0 Phi^T) in p x p form (determinant lemma + Woodbury), arranged as PRML 3.86:
+    # the residual is taken at m_N, the smallest quadratic, which avoids cancelling two large numbers.
+    residual_sq = stats.y_t_y - 2.0 * mean @ stats.phi_t_y + mean @ stats.phi_t_phi @ mean
+    prior_shift = (mean - prior_mean) / prior_sd
+    quad = max(residual_sq, 0.0) / s2 + prior_shift @ prior_shift
+    logdet_prior = float(np.sum(np.log(prior_sd**2)))
+    logdet_c = stats.n * math.log(s2) + logdet_prior + logdet_precision
+    log_evidence = -0.5 * (stats.n * LOG_2PI + logdet_c + quad)
+    return DesignPosterior(Gaussian(mean, cov), precision, float(log_evidence), float(noise_sd))
+
+
+def gaussian_posterior_from_design(
+    phi: np.ndarray, y: np.ndarray, prior_mean: np.ndarray, prior_sd: np.ndarray, noise_sd: float
+) -> DesignPosterior:
+    """Posterior of weights for design Phi (n, p), y (n,), theta_j ~ N(m0_j, s0_j^2) (PRML 3.49-3.51, 3.86)."""
+    return gaussian_posterior_from_stats(SufficientStats.of_design(phi, y), prior_mean, prior_sd, noise_sd)
+
+
+def predictive_from_design(q: Gaussian, phi: np.ndarray, noise_sd: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predictive of Gaussian q at rows phi (n*, p): phi^T m, sqrt(phi^T C phi), sqrt(s^2 + .) (PRML 3.57-3.59)."""
+    phi = np.asarray(phi, dtype=np.float64)
     mean = phi @ q.mean
     var_line = np.einsum("ij,jk,ik->i", phi, q.cov, phi)
     var_line = np.maximum(var_line, 0.0)
     return mean, np.sqrt(var_line), np.sqrt(noise_sd**2 + var_line)
 
 
+def predictive(q: Gaussian, x: np.ndarray, noise_sd: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predictive of any Gaussian q at x (n*,): phi^T m, sqrt(phi^T C phi), sqrt(s^2 + phi^T C phi) (PRML 3.57-3.59)."""
+    return predictive_from_design(q, design_matrix(x), noise_sd)
+
+
 def exact_posterior(dataset: Dataset, model: Model) -> ExactPosterior:
     """Conjugate posterior of theta = (slope, intercept) given data and known noise sd (PRML 3.49-3.51, 3.86)."""
     stats = SufficientStats.of(dataset)
-    s2 = model.noise_sd**2
-    prior_mean = model.prior.mean
-    prior_precision = np.diag(1.0 / model.prior.sd**2)
-    precision = prior_precision + stats.phi_t_phi / s2
-    cov, logdet_precision = _cholesky_inverse(precision)
-    mean = cov @ (prior_precision @ prior_mean + stats.phi_t_y / s2)
-    cov = 0.5 * (cov + cov.T)
-    # log N(y | Phi m0, s^2 I + Phi S0 Phi^T) in p x p form: determinant lemma and Woodbury.
-    shifted_phi_t_r = stats.phi_t_y - stats.phi_t_phi @ prior_mean
-    r_t_r = stats.y_t_y - 2.0 * prior_mean @ stats.phi_t_y + prior_mean @ stats.phi_t_phi @ prior_mean
-    quad = r_t_r / s2 - shifted_phi_t_r @ cov @ shifted_phi_t_r / s2**2
-    logdet_prior = float(np.sum(np.log(model.prior.sd**2)))
-    logdet_c = stats.n * math.log(s2) + logdet_prior + logdet_precision
-    log_evidence = -0.5 * (stats.n * LOG_2PI + logdet_c + quad)
+    fit = gaussian_posterior_from_stats(stats, model.prior.mean, model.prior.sd, model.noise_sd)
     return ExactPosterior(
         model=model,
-        prior=Gaussian.diagonal(prior_mean, model.prior.sd),
-        posterior=Gaussian(mean, cov),
-        precision=precision,
+        prior=Gaussian.diagonal(model.prior.mean, model.prior.sd),
+        posterior=fit.posterior,
+        precision=fit.precision,
         stats=stats,
-        log_evidence=float(log_evidence),
+        log_evidence=fit.log_evidence,
     )
