@@ -1,0 +1,208 @@
+"""Checking inference by simulation (MATH.md, Checking inference; Talts et al. 2018): coverage and SBC ranks.
+
+Draw theta from the prior, simulate y with the known noise sd, fit, and ask how often the central intervals of the
+fitted Gaussian contain the true theta, and where theta ranks among the fit's own draws. Exact inference covers at
+the nominal rate and ranks uniformly; the mean-field optimum under-covers when the posterior is correlated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+import torch
+
+from bayesdemo.data import Dataset
+from bayesdemo.exact import Gaussian, exact_posterior
+from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.priors import GaussianPrior, Model
+from bayesdemo.runner import RunConfig, run_to_end
+from bayesdemo.validation import ConfigError, check_int, check_range
+
+MAX_DATASETS = 100_000  # most simulated datasets
+MAX_POINTS = 100_000  # most points per simulated dataset
+MAX_RANK_DRAWS = 10_000  # most posterior draws per dataset for SBC ranks
+
+Fit = Callable[[Dataset], Gaussian]  # a trained method: dataset -> its q over (slope, intercept)
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """How to check inference: how many simulated datasets, of what size and x, which intervals, how many draws."""
+
+    datasets: int = 200  # K datasets, each with its own theta drawn from the prior
+    n: int = 20  # data points per dataset
+    levels: tuple[float, ...] = (0.5, 0.9)  # probabilities of the central intervals whose coverage is measured
+    x_min: float = 0.0  # lower end of the uniform x range
+    x_max: float = 1.0  # upper end of the uniform x range (x in [0, 1] correlates slope and intercept)
+    fixed_x: bool = True  # True: one x drawn once and shared by every dataset; False: fresh x for each dataset
+    rank_draws: int = 99  # L posterior draws per dataset for SBC ranks; ranks take the L + 1 values 0..L
+    seed: int = 0  # seed of the simulation's own generators (theta, x, y, and the rank draws)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "datasets", check_int("datasets", self.datasets, 2, MAX_DATASETS))
+        object.__setattr__(self, "n", check_int("n", self.n, 2, MAX_POINTS))
+        levels = tuple(check_range("levels", level, 0.0, 1.0, low_open=True) for level in self.levels)
+        if not levels or any(level >= 1.0 for level in levels) or len(set(levels)) != len(levels):
+            raise ConfigError("levels", f"must be distinct probabilities strictly between 0 and 1, got {self.levels!r}")
+        object.__setattr__(self, "levels", levels)
+        check_range("x_min", self.x_min, -1e6, 1e6)
+        check_range("x_max", self.x_max, -1e6, 1e6)
+        if not self.x_max > self.x_min:
+            raise ConfigError("x_max", f"must be > x_min ({self.x_min!r}), got {self.x_max!r}")
+        if not isinstance(self.fixed_x, bool):
+            raise ConfigError("fixed_x", f"must be True or False, got {self.fixed_x!r}")
+        object.__setattr__(self, "rank_draws", check_int("rank_draws", self.rank_draws, 1, MAX_RANK_DRAWS))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, 0, 2**32 - 1))
+
+
+def interval_half_width(level: float) -> float:
+    """z with P(|Z| <= z) = level: a Gaussian's central `level` interval is mean +- z sd."""
+    return NormalDist().inv_cdf(0.5 + level / 2.0)
+
+
+def chi_square_uniformity(counts: np.ndarray) -> tuple[float, float]:
+    """Pearson's chi-square statistic of equal-probability bin counts (bins,) and its p-value (bins - 1 dof)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    expected = counts.sum() / counts.size
+    statistic = float(np.sum((counts - expected) ** 2) / expected)
+    dof = counts.size - 1
+    p_value = torch.special.gammaincc(torch.tensor(dof / 2.0), torch.tensor(statistic / 2.0, dtype=torch.float64))
+    return statistic, float(p_value)
+
+
+@dataclass(frozen=True)
+class MethodCalibration:
+    """One method's coverage per interval level and its SBC ranks, over the K simulated datasets."""
+
+    name: str  # "exact", "mean_field", or the callback's name
+    levels: tuple[float, ...]  # nominal coverages of the central intervals
+    covered: np.ndarray  # (K, levels, 2) bool: did the interval at that level contain the true slope / intercept
+    ranks: np.ndarray  # (K, 2) SBC rank of the true theta among L draws of q, in 0..L
+    rank_draws: int  # L
+
+    @property
+    def coverage(self) -> np.ndarray:
+        """Fraction of datasets covered, (levels, 2); exact inference gives the nominal level."""
+        return self.covered.mean(axis=0)
+
+    @property
+    def datasets(self) -> int:
+        """K, the number of simulated datasets."""
+        return int(self.covered.shape[0])
+
+    def coverage_standard_error(self) -> np.ndarray:
+        """Binomial standard error sqrt(l (1 - l) / K) of a coverage at each nominal level l, (levels,)."""
+        levels = np.asarray(self.levels)
+        return np.sqrt(levels * (1.0 - levels) / self.datasets)
+
+    def rank_histogram(self, bins: int = 10) -> np.ndarray:
+        """Counts of the ranks in `bins` equal-probability bins per parameter, (bins, 2); needs bins | L + 1."""
+        values = self.rank_draws + 1
+        check_int("bins", bins, 2, values)
+        if values % bins:
+            raise ConfigError("bins", f"must divide the {values} possible ranks (rank_draws + 1), got {bins}")
+        index = self.ranks * bins // values
+        return np.stack([np.bincount(index[:, j], minlength=bins) for j in range(2)], axis=1)
+
+    def rank_uniformity(self, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Chi-square statistics and p-values (2,) of the ranks against uniform: small p means miscalibrated."""
+        histogram = self.rank_histogram(bins)
+        results = [chi_square_uniformity(histogram[:, j]) for j in range(2)]
+        return np.array([r[0] for r in results]), np.array([r[1] for r in results])
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """Simulation-based calibration of the exact posterior, the mean-field optimum and optionally a trained fit."""
+
+    config: CalibrationConfig
+    model: Model
+    true_theta: np.ndarray  # (K, 2) the (slope, intercept) each dataset was simulated from
+    shared_x: np.ndarray | None  # (n,) the inputs every dataset shared, or None when x was drawn per dataset
+    methods: dict[str, MethodCalibration]  # "exact", "mean_field", and the callback's name when given
+
+
+def _simulate_x(config: CalibrationConfig, rng: np.random.Generator) -> np.ndarray:
+    """n inputs from U(x_min, x_max)."""
+    return rng.uniform(config.x_min, config.x_max, size=config.n)
+
+
+def _evaluate(q: Gaussian, theta: np.ndarray, z: np.ndarray, eps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage indicators (levels, 2) of q's central intervals and SBC ranks (2,) of theta among draws of q."""
+    sd = q.sd
+    covered = np.abs(theta - q.mean)[None, :] <= z[:, None] * sd[None, :]
+    draws = q.mean + eps @ np.linalg.cholesky(q.cov).T
+    return covered, np.sum(draws < theta, axis=0)
+
+
+def calibrate(
+    model: Model,
+    config: CalibrationConfig = CalibrationConfig(),
+    fit: Fit | None = None,
+    *,
+    fit_name: str = "fit",
+    x: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CalibrationResult:
+    """Coverage and SBC ranks over K datasets with theta ~ prior and y ~ N(slope x + intercept, s^2) (MATH.md).
+
+    `x` (n,) replaces the simulated inputs for every dataset; `fit` adds a trained method; `progress(done, K)` is
+    called after each dataset.
+    """
+    if not isinstance(model.prior, GaussianPrior):
+        raise ConfigError("prior", f"must be a GaussianPrior for the conjugate reference, got {model.prior!r}")
+    if fit_name in ("exact", "mean_field"):
+        raise ConfigError("fit_name", f"must differ from 'exact' and 'mean_field', got {fit_name!r}")
+    simulation = np.random.default_rng([config.seed, 0])
+    rank_rng = np.random.default_rng([config.seed, 1])
+    shared_x = None
+    if x is not None:
+        shared_x = Dataset(x, np.zeros_like(np.asarray(x, dtype=np.float64)), source="calibration").x
+    elif config.fixed_x:
+        shared_x = _simulate_x(config, simulation)
+        shared_x.setflags(write=False)
+    z = np.array([interval_half_width(level) for level in config.levels])
+    names = ["exact", "mean_field"] + ([fit_name] if fit is not None else [])
+    count = config.datasets
+    covered = {name: np.empty((count, len(config.levels), 2), dtype=bool) for name in names}
+    ranks = {name: np.empty((count, 2), dtype=np.int64) for name in names}
+    true_theta = np.empty((count, 2))
+    for index in range(count):
+        theta = model.prior.mean + model.prior.sd * simulation.standard_normal(2)
+        inputs = shared_x if shared_x is not None else _simulate_x(config, simulation)
+        y = theta[0] * inputs + theta[1] + model.noise_sd * simulation.standard_normal(inputs.size)
+        dataset = Dataset(inputs, y, source=f"calibration dataset {index}")
+        exact = exact_posterior(dataset, model)
+        fits = {"exact": exact.posterior, "mean_field": exact.mean_field}
+        if fit is not None:
+            fits[fit_name] = fit(dataset)
+        eps = rank_rng.standard_normal((config.rank_draws, 2))  # common random numbers for every method
+        for name, q in fits.items():
+            covered[name][index], ranks[name][index] = _evaluate(q, theta, z, eps)
+        true_theta[index] = theta
+        if progress is not None:
+            progress(index + 1, count)
+    methods = {
+        name: MethodCalibration(name, config.levels, covered[name], ranks[name], config.rank_draws) for name in names
+    }
+    return CalibrationResult(config, model, true_theta, shared_x, methods)
+
+
+def fit_with_method(model: Model, config: FitConfig) -> Fit:
+    """A `fit` callback training `config`'s method for `config.steps` steps; q is the last finite snapshot."""
+
+    def fit(dataset: Dataset) -> Gaussian:
+        """Train on `dataset` and return the final q."""
+        run = run_to_end(make_method(dataset, model, config), config.steps, RunConfig(snapshot_every=config.steps))
+        return run.last.gaussian
+
+    return fit
+
+
+def expected_mean_field_coverage(level: float, sd_ratio: np.ndarray) -> np.ndarray:
+    """Coverage of the mean-field `level` interval when sd_MF / sd_exact = sd_ratio: 2 Phi(z ratio) - 1 (MATH.md)."""
+    z = interval_half_width(level)
+    return np.array([2.0 * NormalDist().cdf(z * ratio) - 1.0 for ratio in np.atleast_1d(sd_ratio)])
