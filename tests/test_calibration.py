@@ -117,8 +117,11 @@ def test_bayes_by_backprop_plugs_in_and_calibrates_like_the_mean_field_optimum()
     assert set(result.methods) == {"exact", "mean_field", "bbb"}
     bbb, mean_field = result.methods["bbb"], result.methods["mean_field"]
     assert bbb.covered.shape == (8, 2, 2) and bbb.ranks.shape == (8, 2)
-    # 200 steps bring BBB near its target, the mean-field optimum: the intervals agree on most datasets.
-    assert (bbb.covered == mean_field.covered).mean() >= 0.8
+    # 200 steps bring BBB near its target, the mean-field optimum: its intervals agree with the mean-field ones on
+    # most datasets (measured 29 of 32 indicators) and more often than with the exact posterior's (23 of 32).
+    agree_mean_field = (bbb.covered == mean_field.covered).mean()
+    assert agree_mean_field >= 0.8
+    assert agree_mean_field > (bbb.covered == result.methods["exact"].covered).mean()
 
 
 def test_chi_square_p_value_matches_known_values():
