@@ -1,7 +1,8 @@
 """bayesdemo's page: watch variational fits of a Bayesian linear regression converge, live, against the exact answer.
 
 Run with `streamlit run app.py`. Widgets -> config dataclasses -> engine calls -> figures; no maths here.
-Training runs in a `bayesdemo.jobs.Job` thread kept in session state; a fragment redraws it a few times a second.
+Training runs in a `bayesdemo.jobs.Job` worker process kept in session state; a fragment redraws it a few times a
+second. main() runs only as __main__ (how Streamlit runs the page), never when a worker process imports this file.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import streamlit as st
 from bayesdemo import explain, export, figures, share
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
-from bayesdemo.jobs import FitView, Job, JobView
+from bayesdemo.jobs import FitView, Job, JobView, warm_up
 from bayesdemo.methods.base import GUIDE_LABELS, GUIDES, METHOD_LABELS, METHODS, FitConfig
 from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior
 from bayesdemo.report import exact_summary
@@ -26,6 +27,7 @@ from bayesdemo.validation import ConfigError
 
 REFRESH_RUNNING_S = 0.25  # live redraw interval while training
 REFRESH_PAUSED_S = 2.0  # slower heartbeat-only redraw while paused
+LOSS_AND_DATA_EVERY = 4  # the loss and data charts redraw once per this many convergence redraws
 COMPARE = "compare"  # method choice that runs every method side by side
 DEFAULT_CHOICE = "default"  # optimizer choice that keeps the method's own default
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 0)  # steps per second offered; 0 = as fast as possible
@@ -203,7 +205,7 @@ def on_pause_resume() -> None:
     if job is None:
         return
     if job.state == "running":
-        job.pause()
+        job.pause(wait_s=0.3)  # the worker confirms within one slice; never hold the page longer
     elif job.state == "paused":
         job.resume()
 
@@ -563,27 +565,37 @@ def draw_status(view: JobView | None, exact: ExactPosterior) -> None:
         st.info(view.message)
 
 
-def draw_charts(context: Context, view: JobView | None) -> None:
-    """The convergence charts (mean and sd per parameter, loss) and the data with predictive bands."""
-    exact = context.exact
-    traces = view.traces() if view is not None else ()
-    total = max(fit.steps for fit in context.scenario.fit_configs())
+def total_steps(context: Context, view: JobView | None) -> int:
+    """The step axis's extent: the longest fit of the job (or of the pending settings)."""
     if view is not None:
-        total = max(fit.total_steps for fit in view.fits)
+        return max(fit.total_steps for fit in view.fits)
+    return max(fit.steps for fit in context.scenario.fit_configs())
+
+
+def draw_convergence(context: Context, view: JobView | None) -> None:
+    """Mean and sd of each parameter against the exact posterior (and the mean-field optimum)."""
+    traces = view.traces() if view is not None else ()
+    total = total_steps(context, view)
     for parameter, name in enumerate(PARAMETER_NAMES):
         left, right = st.columns(2)
         with left:
-            chart(figures.fig_mean(traces, exact, parameter, total), f"chart_mean_{name}")
+            chart(figures.fig_mean(traces, context.exact, parameter, total), f"chart_mean_{name}")
         with right:
-            chart(figures.fig_sd(traces, exact, parameter, total), f"chart_sd_{name}")
+            chart(figures.fig_sd(traces, context.exact, parameter, total), f"chart_sd_{name}")
+
+
+def draw_loss_and_data(context: Context, view: JobView | None) -> None:
+    """The loss against -log p(y), and the data with the exact and each fit's predictive bands."""
+    traces = view.traces() if view is not None else ()
     left, right = st.columns(2)
     with left:
-        chart(figures.fig_loss(traces, exact, total), "chart_loss")
+        chart(figures.fig_loss(traces, context.exact, total_steps(context, view)), "chart_loss")
     with right:
         fits = [(fit.label, fit.last.gaussian) for fit in view.fits if fit.last is not None] if view else []
         data = context.scenario.data
         true_line = (float(data.slope), float(data.intercept)) if context.synthetic else None
-        chart(figures.fig_data(context.dataset, exact, fits, context.scenario.model.noise_sd, true_line), "chart_data")
+        noise_sd = context.scenario.model.noise_sd
+        chart(figures.fig_data(context.dataset, context.exact, fits, noise_sd, true_line), "chart_data")
 
 
 def chart(figure: Any, key: str) -> None:
@@ -601,24 +613,33 @@ def current_view() -> JobView | None:
 
 
 def draw_live(context: Context) -> None:
-    """Everything that changes while a job trains."""
+    """The progress and the convergence charts: what changes fastest while a job trains."""
     view = current_view()
     if st.session_state.get("polling") and (view is None or not view.active):
         # The job just ended: one full rerun stops the polling and refreshes the explanation and exports.
         st.session_state["polling"] = False
         st.rerun(scope="app")
     draw_status(view, context.exact)
-    draw_charts(context, view)
+    draw_convergence(context, view)
 
 
-def draw_live_fragment(context: Context, refresh_s: float | None) -> None:
-    """draw_live inside a fragment that reruns every `refresh_s` seconds (None: only with the page)."""
+def draw_live_fragments(context: Context, refresh_s: float | None) -> None:
+    """The live parts in fragments rerun every `refresh_s` s (None: only with the page); loss and data less often.
+
+    Each redraw remounts its charts in the browser, so the two slower-moving charts refresh at a quarter of the rate,
+    leaving more of a projector laptop's CPU to the convergence charts and to training.
+    """
 
     @st.fragment(run_every=refresh_s)
-    def live() -> None:
+    def live_convergence() -> None:
         draw_live(context)
 
-    live()
+    @st.fragment(run_every=None if refresh_s is None else LOSS_AND_DATA_EVERY * refresh_s)
+    def live_loss_and_data() -> None:
+        draw_loss_and_data(context, current_view())
+
+    live_convergence()
+    live_loss_and_data()
 
 
 def draw_explain(context: Context, view: JobView | None) -> None:
@@ -675,6 +696,7 @@ def restore_from_link() -> None:
     """On a session's first run: load the scenario in the query string (problems kept to show as warnings)."""
     if st.session_state.get("restored"):
         return
+    warm_up()  # the training processes' forkserver imports torch and Pyro now, not at the first Run
     scenario, problems = share.decode(st.query_params.to_dict())
     load_scenario(scenario)
     st.session_state["link_problems"] = problems
@@ -737,7 +759,7 @@ def main() -> None:
     polling = view is not None and view.active
     st.session_state["polling"] = polling
     refresh = (REFRESH_RUNNING_S if view.state == "running" else REFRESH_PAUSED_S) if polling else None
-    draw_live_fragment(context, refresh)
+    draw_live_fragments(context, refresh)
 
     with st.expander("Explain: what the charts show, with this data's numbers"):
         draw_explain(context, view)

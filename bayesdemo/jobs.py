@@ -1,18 +1,27 @@
-"""Runs fits off the UI thread: one daemon thread per job trains its fits round-robin; the page reads `view()`.
+"""Runs fits off the UI: each job trains its fits round-robin in a worker process; the page reads `view()`.
 
-The page (any thread) only calls the public methods below; the worker thread alone advances the runs. Progress is
-published as small immutable records after every time slice, so `view()` never blocks on training. A job that the
-page stops touching for HEARTBEAT_TIMEOUT_S stops itself: closing the tab stops that session's training.
+Why a process and not a thread: training steps and the page's figure building are both mostly Python, so in one
+process they share the GIL and each slows the other (measured: 4x fewer steps/s and half the redraws). A process
+also keeps Pyro's process-wide state to itself. Workers fork from a forkserver that has imported torch and Pyro once,
+so a job starts in tens of milliseconds. The page (any thread) only calls the public methods of `Job`; a listener
+thread in the page's process receives snapshots and publishes them as immutable records, so `view()` never waits.
+A job the page stops touching for HEARTBEAT_TIMEOUT_S stops itself: closing the tab stops that session's training.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import multiprocessing
+import sys
 import threading
 import time
+import types
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
 
 from bayesdemo.data import Dataset
 from bayesdemo.methods.base import FitConfig, make_method
@@ -21,11 +30,44 @@ from bayesdemo.runner import Run, RunConfig, Snapshot
 from bayesdemo.validation import check_range
 
 HEARTBEAT_TIMEOUT_S = 10.0  # a job untouched for this long stops itself
-SLICE_S = 0.02  # training time given to one fit before the worker moves to the next (and checks pause/stop)
+SLICE_S = 0.02  # training time given to one fit before the worker moves on (and reads its messages)
 RATE_WINDOW_S = 1.0  # steps per second are measured over about this much recent wall time
 MAX_BURST_S = 0.1  # a speed-capped fit may catch up at most this much lost time at once
 MAX_SPEED = 1e6  # largest accepted speed cap in steps per second
 JOB_STATES = ("ready", "running", "paused", "finished", "stopped")
+FINISHED_STATUSES = ("done", "stopped", "diverged", "timeout")
+# Imported once by the forkserver, so each worker starts with torch and every method ready (torch._dynamo: the
+# first optimiser imports it, about 1 s).
+PRELOAD = ["torch", "torch._dynamo", "bayesdemo.methods.bbb", "bayesdemo.methods.noise", "bayesdemo.methods.pyro_svi"]
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(PRELOAD)
+
+
+_MAIN_SWAP_LOCK = threading.Lock()
+
+
+def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
+    """Start `process` with a file-less stand-in for __main__, so the worker does not re-run the page script.
+
+    Under `streamlit run`, __main__ is app.py; multiprocessing would re-execute it in every worker (slow, and
+    pointless: the worker's entry point lives in this module).
+    """
+    with _MAIN_SWAP_LOCK:
+        main = sys.modules.get("__main__")
+        stand_in = types.ModuleType("__main__")
+        sys.modules["__main__"] = stand_in
+        try:
+            process.start()
+        finally:
+            if sys.modules.get("__main__") is stand_in and main is not None:
+                sys.modules["__main__"] = main
+
+
+def warm_up() -> None:
+    """Start the forkserver now (it imports torch and Pyro once), so the first Run starts at once."""
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
 
 
 @dataclass(frozen=True)
@@ -55,7 +97,7 @@ class FitView:
     @property
     def finished(self) -> bool:
         """True once the fit has ended for any reason."""
-        return self.status in ("done", "stopped", "diverged", "timeout")
+        return self.status in FINISHED_STATUSES
 
 
 @dataclass(frozen=True)
@@ -94,7 +136,7 @@ class JobView:
 
 @dataclass(frozen=True)
 class _Progress:
-    """What the worker publishes about one fit after each slice (read without locks: one reference swap)."""
+    """One fit's progress besides its snapshots (published by one reference swap, read without locks)."""
 
     snapshot_count: int
     status: str
@@ -102,65 +144,6 @@ class _Progress:
     steps_done: int
     seconds: float
     steps_per_second: float
-
-
-class _Fit:
-    """Worker-side state of one fit: its run, speed-cap credit and recent (time, steps) samples."""
-
-    def __init__(self, label: str, config: FitConfig, run: Run):
-        self.label = label
-        self.config = config
-        self.run = run
-        self.credit = 0.0
-        self.samples: deque[tuple[float, int]] = deque()
-        self.progress = _Progress(0, run.status, run.message, 0, 0.0, 0.0)
-
-    def take_steps(self, max_steps: float, max_seconds: float) -> None:
-        """Train up to `max_steps` steps for at most about `max_seconds`; always lets a completed run finish."""
-        iterator = iter(self.run)
-        first = self.run.steps_done
-        deadline = time.perf_counter() + max_seconds
-        while not self.run.finished:
-            complete = self.run.steps_done >= self.run.total_steps
-            if not complete and self.run.steps_done - first >= max_steps:
-                break
-            next(iterator, None)
-            if not complete and time.perf_counter() >= deadline:
-                break
-        self.credit -= self.run.steps_done - first
-
-    def publish(self, now: float) -> None:
-        """Record the rate over the recent window and publish an immutable progress record."""
-        run = self.run
-        self.samples.append((now, run.steps_done))
-        while len(self.samples) > 2 and now - self.samples[1][0] >= RATE_WINDOW_S:
-            self.samples.popleft()
-        oldest_time, oldest_steps = self.samples[0]
-        elapsed = now - oldest_time
-        rate = (run.steps_done - oldest_steps) / elapsed if elapsed > 0 else self.progress.steps_per_second
-        if run.finished:
-            rate = 0.0
-        self.progress = _Progress(len(run.snapshots), run.status, run.message, run.steps_done, run.seconds, rate)
-
-    def forget_rate(self) -> None:
-        """Drop rate samples (after a pause) so the rate restarts from now."""
-        self.samples.clear()
-        self.credit = 0.0
-
-    def view(self) -> FitView:
-        """A consistent immutable copy: the snapshot list only grows, so its first `count` entries are settled."""
-        progress = self.progress
-        return FitView(
-            label=self.label,
-            config=self.config,
-            snapshots=tuple(self.run.snapshots[: progress.snapshot_count]),
-            status=progress.status,
-            message=progress.message,
-            steps_done=progress.steps_done,
-            total_steps=self.run.total_steps,
-            seconds=progress.seconds,
-            steps_per_second=progress.steps_per_second,
-        )
 
 
 def unique_labels(configs: Sequence[FitConfig]) -> list[str]:
@@ -179,8 +162,169 @@ def check_speed(steps_per_second: float) -> float:
     return check_range("max_steps_per_second", steps_per_second, 0.0, MAX_SPEED)
 
 
+# ---- the worker process -----------------------------------------------------------------------------------------
+
+
+class _Fit:
+    """Worker-side state of one fit: its run, speed-cap credit, recent (time, steps) samples, snapshots sent."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.credit = 0.0
+        self.samples: deque[tuple[float, int]] = deque()
+        self.sent = 0
+
+    def take_steps(self, max_steps: float, max_seconds: float) -> None:
+        """Train up to `max_steps` steps for at most about `max_seconds`; always lets a completed run finish."""
+        iterator = iter(self.run)
+        first = self.run.steps_done
+        deadline = time.perf_counter() + max_seconds
+        while not self.run.finished:
+            complete = self.run.steps_done >= self.run.total_steps
+            if not complete and self.run.steps_done - first >= max_steps:
+                break
+            next(iterator, None)
+            if not complete and time.perf_counter() >= deadline:
+                break
+        self.credit -= self.run.steps_done - first
+
+    def rate(self, now: float) -> float:
+        """Steps per second over the recent window (0 once finished)."""
+        run = self.run
+        self.samples.append((now, run.steps_done))
+        while len(self.samples) > 2 and now - self.samples[1][0] >= RATE_WINDOW_S:
+            self.samples.popleft()
+        oldest_time, oldest_steps = self.samples[0]
+        elapsed = now - oldest_time
+        if run.finished or elapsed <= 0:
+            return 0.0
+        return (run.steps_done - oldest_steps) / elapsed
+
+    def report(self, index: int) -> tuple[Any, ...]:
+        """A progress message: new snapshots since the last report, status, message, steps, seconds, rate."""
+        run = self.run
+        new = run.snapshots[self.sent :]
+        self.sent = len(run.snapshots)
+        rate = self.rate(time.perf_counter())
+        return ("progress", index, new, run.status, run.message, run.steps_done, run.seconds, rate)
+
+    def end_stopped(self) -> None:
+        """Stop the run so it records `stopped` (a run never started takes its first snapshot first)."""
+        self.run.stop()
+        iterator = iter(self.run)
+        while not self.run.finished:
+            next(iterator, None)
+
+
+class _Worker:
+    """The training loop of a worker process: round-robin slices, commands from the page between slices."""
+
+    def __init__(self, connection: Connection, fits: list[_Fit], speed: float):
+        self.connection = connection
+        self.fits = fits
+        self.speed = speed
+        self.paused = False
+        self.stop_reason: str | None = None
+
+    def handle(self, message: tuple[Any, ...]) -> None:
+        """Apply one command from the page."""
+        command = message[0]
+        if command == "pause":
+            self.paused = True
+        elif command == "resume":
+            self.paused = False
+            for fit in self.fits:
+                fit.samples.clear()
+                fit.credit = 0.0
+        elif command == "speed":
+            self.speed = float(message[1])
+        elif command == "stop":
+            self.stop_reason = str(message[1])
+
+    def read_commands(self, wait_s: float = 0.0) -> None:
+        """Apply every pending command, waiting up to `wait_s` for the first; a closed pipe means stop."""
+        try:
+            while self.connection.poll(wait_s):
+                self.handle(self.connection.recv())
+                wait_s = 0.0
+        except (EOFError, OSError):
+            self.stop_reason = "Stopped: the page went away."
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        """Send a message to the page; a closed pipe means stop."""
+        try:
+            self.connection.send(message)
+        except (BrokenPipeError, EOFError, OSError):
+            self.stop_reason = "Stopped: the page went away."
+
+    def run(self) -> None:
+        """Train until every fit ends or the page says stop; then report the end."""
+        last_round = time.perf_counter()
+        while self.stop_reason is None:
+            self.read_commands()
+            if self.paused:
+                self.send(("paused",))
+                while self.paused and self.stop_reason is None:
+                    self.read_commands(wait_s=1.0)
+                last_round = time.perf_counter()
+                continue
+            active = [(index, fit) for index, fit in enumerate(self.fits) if not fit.run.finished]
+            if not active or self.stop_reason is not None:
+                break
+            now = time.perf_counter()
+            elapsed, last_round = now - last_round, now
+            for index, fit in active:
+                self.read_commands()
+                if self.paused or self.stop_reason is not None:
+                    break
+                if self.speed > 0:
+                    fit.credit = min(fit.credit + self.speed * elapsed, max(1.0, self.speed * MAX_BURST_S))
+                    if fit.credit >= 1.0 or fit.run.steps_done >= fit.run.total_steps:
+                        fit.take_steps(math.floor(fit.credit), SLICE_S)
+                else:
+                    fit.run.advance(SLICE_S)
+                self.send(fit.report(index))
+            if self.speed > 0:
+                missing = max(1.0 - max(fit.credit for _, fit in active), 0.0)
+                self.read_commands(wait_s=min(missing / self.speed, 0.05))
+        stopped = self.stop_reason is not None or any(not fit.run.finished for fit in self.fits)
+        for index, fit in enumerate(self.fits):
+            if not fit.run.finished:
+                fit.end_stopped()
+            self.send(fit.report(index))
+        if stopped:
+            self.send(("end", "stopped", self.stop_reason or "Stopped."))
+        else:
+            self.send(("end", "finished", "All fits finished."))
+
+
+def _worker_main(
+    connection: Connection,
+    dataset: Dataset,
+    model: Model,
+    configs: tuple[FitConfig, ...],
+    run_config: RunConfig,
+    speed: float,
+) -> None:
+    """Entry point of a worker process: build the fits, train them, report everything through `connection`."""
+    import torch
+
+    torch.set_num_threads(1)  # one core per job: the page and the browser need the others
+    try:
+        fits = [_Fit(Run(make_method(dataset, model, config), config.steps, run_config)) for config in configs]
+        _Worker(connection, fits, speed).run()
+    except Exception as error:  # report, never die silently: the page shows it
+        with contextlib.suppress(OSError):
+            connection.send(("end", "stopped", f"Stopped: the training process failed ({str(error)[:200]})."))
+    finally:
+        connection.close()
+
+
+# ---- the page side ------------------------------------------------------------------------------------------------
+
+
 class Job:
-    """Trains `fit_configs` on one dataset in a daemon thread; pause, resume, stop and re-speed from any thread."""
+    """Trains `fit_configs` on one dataset in a worker process; pause, resume, stop and re-speed from any thread."""
 
     def __init__(
         self,
@@ -197,89 +341,90 @@ class Job:
         self.model = model
         self.run_config = RunConfig(snapshot_every=snapshot_every)
         self.heartbeat_timeout_s = check_range("heartbeat_timeout_s", heartbeat_timeout_s, 0.0, 86_400.0, low_open=True)
-        # Methods are built here, on the caller's thread, so configuration errors surface where they can be shown.
-        self._fits = [
-            _Fit(label, config, Run(make_method(dataset, model, config), config.steps, self.run_config))
-            for label, config in zip(unique_labels(fit_configs), fit_configs, strict=True)
-        ]
         self._speed = check_speed(max_steps_per_second)
-        self._condition = threading.Condition()
+        # Build each method once here, on the caller's thread, so configuration errors surface where they can be shown.
+        for config in fit_configs:
+            make_method(dataset, model, config)
+        self._configs = tuple(fit_configs)
+        self._labels = tuple(unique_labels(fit_configs))
+        self._snapshots: list[list[Snapshot]] = [[] for _ in self._configs]
+        self._progress = [_Progress(0, "ready", "", 0, 0.0, 0.0) for _ in self._configs]
         self._state = "ready"
         self._message = ""
-        self._pause_requested = False
-        self._stop_requested = False
-        self._stop_reason = ""
-        self._worker_idle = True
+        self._lock = threading.Lock()  # guards sending on the pipe and state changes
+        self._paused_ack = threading.Event()
+        self._ended = threading.Event()
         self._last_touch = time.monotonic()
-        self._thread: threading.Thread | None = None
+        self._connection: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._listener: threading.Thread | None = None
 
     # ---- control, from any thread -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start training in a daemon thread (once)."""
-        with self._condition:
-            if self._thread is not None or self._state != "ready":
+        """Start training in a worker process (once)."""
+        with self._lock:
+            if self._state != "ready":
                 return
+            ours, theirs = _CONTEXT.Pipe(duplex=True)
+            arguments = (theirs, self.dataset, self.model, self._configs, self.run_config, self._speed)
+            self._process = _CONTEXT.Process(target=_worker_main, args=arguments, name="bayesdemo-job", daemon=True)
+            _start_without_main(self._process)
+            theirs.close()
+            self._connection = ours
             self._state = "running"
-            self._worker_idle = False
             self._last_touch = time.monotonic()
-            self._thread = threading.Thread(target=self._work, name="bayesdemo-job", daemon=True)
-            self._thread.start()
+            self._listener = threading.Thread(target=self._listen, name="bayesdemo-job-listener", daemon=True)
+            self._listener.start()
 
     def pause(self, wait_s: float = 1.0) -> None:
-        """Pause after the current time slice; waits up to `wait_s` for the worker to be idle."""
-        with self._condition:
-            if self._state not in ("running", "paused"):
+        """Pause after the current time slice; waits up to `wait_s` for the worker to confirm."""
+        with self._lock:
+            if self._state != "running":
                 return
-            self._pause_requested = True
+            self._paused_ack.clear()
             self._state = "paused"
-            self._condition.notify_all()
-            self._condition.wait_for(lambda: self._worker_idle, timeout=wait_s)
+            self._send(("pause",))
+        self._paused_ack.wait(wait_s)
 
     def resume(self) -> None:
         """Resume a paused job."""
-        with self._condition:
+        with self._lock:
             if self._state != "paused":
                 return
-            self._pause_requested = False
             self._state = "running"
             self._last_touch = time.monotonic()
-            self._condition.notify_all()
+            self._send(("resume",))
 
-    def stop(self, reason: str = "Stopped.", wait_s: float = 1.0) -> None:
+    def stop(self, reason: str = "Stopped.", wait_s: float = 2.0) -> None:
         """End the job (each unfinished fit ends as `stopped`, keeping its snapshots); waits up to `wait_s`."""
-        with self._condition:
+        with self._lock:
             if self._state in ("finished", "stopped"):
                 return
-            self._stop_requested = True
-            self._stop_reason = reason
-            for fit in self._fits:
-                fit.run.stop()
-            self._condition.notify_all()
-            thread = self._thread
-        if thread is None:
-            self._finish_stopped()
-        elif thread is not threading.current_thread():
-            thread.join(timeout=wait_s)
+            if self._state == "ready":
+                self._end_unstarted(reason)
+                return
+            self._send(("stop", reason))
+        self._ended.wait(wait_s)
 
     def set_speed(self, steps_per_second: float) -> None:
         """Cap each fit at `steps_per_second` (0: unlimited); takes effect within one slice."""
         speed = check_speed(steps_per_second)
-        with self._condition:
-            self._speed = speed
-            self._condition.notify_all()
+        with self._lock:
+            if speed != self._speed:
+                self._speed = speed
+                if self._state in ("running", "paused"):
+                    self._send(("speed", speed))
 
     def touch(self) -> None:
         """Heartbeat from the page: the job stays alive while this keeps being called."""
         self._last_touch = time.monotonic()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker to end; True if it has (or never started)."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+        """Wait for the job to end; True if it has (or never started)."""
+        if self._state == "ready":
+            return True
+        return self._ended.wait(timeout)
 
     # ---- reading, from any thread --------------------------------------------------------------------------------
 
@@ -291,122 +436,105 @@ class Job:
     @property
     def labels(self) -> tuple[str, ...]:
         """Each fit's unique label, in order."""
-        return tuple(fit.label for fit in self._fits)
+        return self._labels
 
     @property
     def configs(self) -> tuple[FitConfig, ...]:
         """Each fit's config, in order."""
-        return tuple(fit.config for fit in self._fits)
+        return self._configs
 
-    def runs(self) -> tuple[tuple[FitConfig, Run], ...]:
-        """(config, Run) per fit, for summaries; read them only once the job has ended."""
-        return tuple((fit.config, fit.run) for fit in self._fits)
+    def runs(self) -> tuple[tuple[FitConfig, FitView], ...]:
+        """(config, fit) per fit; each FitView has a Run's `last`, `status`, `message`, `seconds`, `snapshots`."""
+        return tuple(zip(self._configs, self.view().fits, strict=True))
 
     def view(self) -> JobView:
         """An immutable, consistent copy of the job and every fit, without waiting for training."""
         state, message, speed = self._state, self._message, self._speed
-        return JobView(state, message, speed, tuple(fit.view() for fit in self._fits))
+        fits = []
+        for index, (label, config) in enumerate(zip(self._labels, self._configs, strict=True)):
+            progress = self._progress[index]
+            fits.append(
+                FitView(
+                    label=label,
+                    config=config,
+                    # The list only grows, so its first `snapshot_count` entries are settled.
+                    snapshots=tuple(self._snapshots[index][: progress.snapshot_count]),
+                    status=progress.status,
+                    message=progress.message,
+                    steps_done=progress.steps_done,
+                    total_steps=config.steps,
+                    seconds=progress.seconds,
+                    steps_per_second=progress.steps_per_second,
+                )
+            )
+        return JobView(state, message, speed, tuple(fits))
 
-    # ---- the worker ------------------------------------------------------------------------------------------------
+    # ---- the listener thread -------------------------------------------------------------------------------------
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        """Send a command to the worker (caller holds the lock); a dead worker is noticed by the listener."""
+        with contextlib.suppress(OSError, EOFError):
+            self._connection.send(message)
 
     def _heartbeat_lost(self) -> bool:
         """True when the page has not touched the job for longer than the timeout."""
         return time.monotonic() - self._last_touch > self.heartbeat_timeout_s
 
-    def _wait_while_paused(self) -> bool:
-        """Block while paused (checking the heartbeat); False when the job must stop."""
-        with self._condition:
-            was_paused = self._pause_requested
-            while self._pause_requested and not self._stop_requested:
-                self._worker_idle = True
-                self._condition.notify_all()
-                self._condition.wait(timeout=0.25)
-                if self._heartbeat_lost():
-                    self._request_stop_locked(self._lost_heartbeat_reason())
-            self._worker_idle = False
-            if was_paused:
-                now = time.perf_counter()
-                for fit in self._fits:
-                    fit.forget_rate()
-                    fit.publish(now)
-            return not self._stop_requested
-
-    def _lost_heartbeat_reason(self) -> str:
-        """The message of a job stopped by its heartbeat."""
-        return f"Stopped: the page sent no heartbeat for {self.heartbeat_timeout_s:g} s (tab closed?)."
-
-    def _request_stop_locked(self, reason: str) -> None:
-        """Ask for a stop while holding the condition."""
-        if not self._stop_requested:
-            self._stop_requested = True
-            self._stop_reason = reason
-            for fit in self._fits:
-                fit.run.stop()
-
-    def _work(self) -> None:
-        """The worker loop: slices of training per fit, round-robin, honouring pause, stop, speed and heartbeat."""
+    def _listen(self) -> None:
+        """Receive the worker's reports until it ends; stop it when the page's heartbeat is lost."""
+        connection = self._connection
+        asked_to_stop = False
         try:
-            last_round = time.perf_counter()
             while True:
-                if not self._wait_while_paused():
-                    break
-                if self._heartbeat_lost():
-                    with self._condition:
-                        self._request_stop_locked(self._lost_heartbeat_reason())
-                    break
-                active = [fit for fit in self._fits if not fit.run.finished]
-                if not active:
-                    break
-                now = time.perf_counter()
-                elapsed, last_round = now - last_round, now
-                speed = self._speed
-                for fit in active:
-                    if self._pause_requested or self._stop_requested:
-                        break
-                    if speed > 0:
-                        fit.credit = min(fit.credit + speed * elapsed, max(1.0, speed * MAX_BURST_S))
-                        if fit.credit >= 1.0 or fit.run.steps_done >= fit.run.total_steps:
-                            fit.take_steps(math.floor(fit.credit), SLICE_S)
-                    else:
-                        fit.run.advance(SLICE_S)
-                    fit.publish(time.perf_counter())
-                if speed > 0:
-                    self._sleep_until_next_step(active, speed)
+                if not asked_to_stop and self._heartbeat_lost():
+                    asked_to_stop = True
+                    with self._lock:
+                        timeout = self.heartbeat_timeout_s
+                        self._send(("stop", f"Stopped: the page sent no heartbeat for {timeout:g} s (tab closed?)."))
+                if not connection.poll(0.1):
+                    continue
+                message = connection.recv()
+                if message[0] == "progress":
+                    self._receive_progress(*message[1:])
+                elif message[0] == "paused":
+                    self._paused_ack.set()
+                elif message[0] == "end":
+                    self._finish(message[1], message[2])
+                    return
+        except (EOFError, OSError):
+            self._finish("stopped", "Stopped: the training process ended unexpectedly.")
         finally:
-            self._finish()
+            connection.close()
+            if self._process is not None:
+                self._process.join(timeout=5.0)
 
-    def _sleep_until_next_step(self, active: list[_Fit], speed: float) -> None:
-        """Under a speed cap, sleep until the next step is due (woken early by pause, stop or a new speed)."""
-        missing = max(1.0 - max(fit.credit for fit in active), 0.0)
-        delay = min(missing / speed, 0.05)
-        if delay > 0:
-            with self._condition:
-                self._condition.wait(timeout=delay)
+    def _receive_progress(
+        self, index: int, new: list[Snapshot], status: str, message: str, steps: int, seconds: float, rate: float
+    ) -> None:
+        """Append new snapshots, then publish the fit's progress."""
+        snapshots = self._snapshots[index]
+        for snapshot in new:
+            for array in (snapshot.mean, snapshot.sd, snapshot.cov):
+                array.setflags(write=False)
+            snapshots.append(snapshot)
+        self._progress[index] = _Progress(len(snapshots), status, message, steps, seconds, rate)
 
-    def _finish(self) -> None:
-        """End every unfinished run (as stopped) and set the final job state."""
-        with self._condition:
-            if self._stop_requested or any(not fit.run.finished for fit in self._fits):
-                self._finish_stopped_locked()
-            else:
-                self._state = "finished"
-                self._message = "All fits finished."
-            self._worker_idle = True
-            self._condition.notify_all()
+    def _finish(self, state: str, message: str) -> None:
+        """Record the job's end."""
+        with self._lock:
+            for index, progress in enumerate(self._progress):
+                if progress.status not in FINISHED_STATUSES:
+                    self._progress[index] = _Progress(
+                        progress.snapshot_count, "stopped", message, progress.steps_done, progress.seconds, 0.0
+                    )
+            self._state = state
+            self._message = message
+        self._paused_ack.set()
+        self._ended.set()
 
-    def _finish_stopped(self) -> None:
-        """End a job whose worker never started."""
-        with self._condition:
-            self._finish_stopped_locked()
-
-    def _finish_stopped_locked(self) -> None:
-        """Stop every unfinished run so each records `stopped`, and publish."""
-        now = time.perf_counter()
-        for fit in self._fits:
-            fit.run.stop()
-            iterator = iter(fit.run)
-            while not fit.run.finished:
-                next(iterator, None)
-            fit.publish(now)
+    def _end_unstarted(self, reason: str) -> None:
+        """End a job that never started (caller holds the lock): every fit is stopped at step 0."""
+        self._progress = [_Progress(0, "stopped", reason, 0, 0.0, 0.0) for _ in self._configs]
         self._state = "stopped"
-        self._message = self._stop_reason or "Stopped."
+        self._message = reason
+        self._ended.set()
