@@ -33,6 +33,13 @@ DEFAULT_LR = {"noise": 1e-4, "bbb": 0.05, "svi": 0.05, "svi/mvn": 0.2}
 DEFAULT_LR_DECAY = {"noise": 1.0, "bbb": 1.0, "svi": 1.0, "svi/mvn": 0.25}  # final lr / first lr
 DEFAULT_SAMPLES = {"noise": 1, "bbb": 16, "svi": 16}
 DEFAULT_OPTIMIZER = {"noise": "sgd", "bbb": "adam", "svi": "adam"}
+KL_ESTIMATORS = ("closed", "monte_carlo")  # closed form (Gaussian prior only) or log q - log prior at the sample
+OBJECTIVES = ("mse", "likelihood", "elbo")  # the objective dial of Bayes by Backprop (MATH.md, noise injection)
+OBJECTIVE_LABELS = {
+    "mse": "MSE of sampled predictions, no KL (sds collapse)",
+    "likelihood": "Gaussian log-likelihood with 1/(2 s^2), no KL (sds collapse, means to least squares)",
+    "elbo": "log-likelihood plus KL to the prior (Bayes by Backprop)",
+}
 MAX_STEPS = 1_000_000
 MAX_SAMPLES = 1024
 
@@ -50,6 +57,10 @@ class FitConfig:
     batch_size: int = 0  # data points per step; 0 means the full data
     seed: int = 0  # seed of the fit's own random stream (initialisation, samples, minibatches)
     steps: int = 2000  # optimisation steps the runner takes
+    learn_noise: bool = False  # also infer the noise sd s (prior Model.noise_prior) instead of using Model.noise_sd
+    kl: str = "closed"  # KL_ESTIMATORS: "closed" (falls back to Monte Carlo for non-Gaussian priors) or "monte_carlo"
+    local_reparam: bool = False  # Bayes by Backprop: sample each prediction phi^T theta, not theta (Kingma et al.)
+    objective: str = "elbo"  # Bayes by Backprop's objective, one of OBJECTIVES (ignored by other methods)
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
@@ -65,6 +76,11 @@ class FitConfig:
         object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, 0, 10**7))
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0, 2**32 - 1))
         object.__setattr__(self, "steps", check_int("steps", self.steps, 1, MAX_STEPS))
+        for name in ("learn_noise", "local_reparam"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, f"must be True or False, got {getattr(self, name)!r}")
+        check_choice("kl", self.kl, KL_ESTIMATORS)
+        check_choice("objective", self.objective, OBJECTIVES)
 
     @property
     def _default_key(self) -> str:

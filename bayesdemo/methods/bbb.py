@@ -1,19 +1,29 @@
-"""Bayes by Backprop in plain torch (Blundell et al. 2015): q = N(mu, softplus(rho)^2), closed-form KL, Adam."""
+"""Bayes by Backprop in plain torch (Blundell et al. 2015): q = N(mu, softplus(rho)^2), closed-form KL, Adam.
+
+Options (FitConfig): any prior family with a Monte-Carlo KL, a learned noise sd with q(log s) Gaussian, local
+reparameterisation (Kingma et al. 2015), and the objective dial mse -> likelihood -> elbo (MATH.md).
+"""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
 from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser
-from bayesdemo.priors import Model
+from bayesdemo.priors import Model, Prior
 
 INITIAL_RHO = -3.0  # softplus(-3) = 0.049: start narrow, as Blundell and seed 002 do
 LOG_2PI = math.log(2.0 * math.pi)
+
+
+def inverse_softplus(value: torch.Tensor) -> torch.Tensor:
+    """rho with softplus(rho) = value (> 0)."""
+    return value + torch.log(-torch.expm1(-value))
 
 
 class BayesByBackprop:
@@ -30,30 +40,100 @@ class BayesByBackprop:
         self.noise_sd = float(model.noise_sd)
         self.prior_mean = torch.as_tensor(model.prior.mean, dtype=torch.float64)
         self.prior_sd = torch.as_tensor(model.prior.sd, dtype=torch.float64)
+        self.prior = Prior.of(model.prior)
+        self.noise_prior = model.noise_prior
+        # Closed-form KL exists only for a Gaussian prior; any other prior uses the Monte-Carlo KL (MATH.md).
+        self.closed_form_kl = config.kl == "closed" and self.prior.is_gaussian
         start = 0.1 * torch.randn(2, generator=self.generator, dtype=torch.float64)
         self.mu = start.requires_grad_(True)
         self.rho = torch.full((2,), INITIAL_RHO, dtype=torch.float64, requires_grad=True)
-        self.optimizer = Optimiser(config, [self.mu, self.rho])
+        parameters = [self.mu, self.rho]
+        if config.learn_noise:
+            # q(log s) = N(log_noise_mu, softplus(log_noise_rho)^2), starting at the model's noise sd.
+            self.log_noise_mu = torch.tensor(math.log(self.noise_sd), dtype=torch.float64, requires_grad=True)
+            self.log_noise_rho = torch.tensor(INITIAL_RHO, dtype=torch.float64, requires_grad=True)
+            parameters += [self.log_noise_mu, self.log_noise_rho]
+        self.optimizer = Optimiser(config, parameters)
 
     def kl_to_prior(self, sd: torch.Tensor) -> torch.Tensor:
         """Closed-form KL(N(mu, sd^2) || N(m0, s0^2)) summed over parameters."""
         ratio = sd / self.prior_sd
         return torch.sum(0.5 * (ratio**2 + ((self.mu - self.prior_mean) / self.prior_sd) ** 2 - 1.0) - torch.log(ratio))
 
-    def step(self) -> float:
-        """One Adam step on the S-sample reparameterised estimate of the negative ELBO."""
+    def monte_carlo_kl(self, theta: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
+        """Mean over samples theta (S, 2) of log q(theta) - log p(theta): unbiased for KL(q || prior), any prior."""
+        log_q = torch.distributions.Normal(self.mu, sd).log_prob(theta).sum(dim=-1)
+        return torch.mean(log_q - self.prior.log_density(theta))
+
+    def _normal(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Standard normal draws from the fit's own generator."""
+        return torch.randn(shape, generator=self.generator, dtype=torch.float64)
+
+    def loss(self) -> torch.Tensor:
+        """The objective's S-sample estimate on a fresh minibatch (negative ELBO unless config.objective says else)."""
+        config = self.config
         x, y = self.data.batch()
+        samples = config.sample_count
         sd = F.softplus(self.rho)
-        eps = torch.randn((self.config.sample_count, 2), generator=self.generator, dtype=torch.float64)
-        theta = self.mu + sd * eps  # (S, 2)
-        prediction = theta[:, :1] * x + theta[:, 1:]  # (S, B)
-        residual = (y - prediction) / self.noise_sd
-        batch_log_lik = -0.5 * torch.sum(residual**2, dim=1) - x.shape[0] * (math.log(self.noise_sd) + 0.5 * LOG_2PI)
+        theta = None
+        if config.local_reparam:
+            # phi^T theta ~ N(phi^T mu, sum_j phi_j^2 sd_j^2), an independent draw per data point (MATH.md).
+            line_sd = torch.sqrt(x**2 * sd[0] ** 2 + sd[1] ** 2)
+            prediction = self.mu[0] * x + self.mu[1] + line_sd * self._normal((samples, x.shape[0]))
+        else:
+            eps = self._normal((samples, 2))
+            theta = self.mu + sd * eps  # (S, 2)
+            prediction = theta[:, :1] * x + theta[:, 1:]  # (S, B)
+        if config.objective == "mse":
+            return torch.mean((y - prediction) ** 2)
+        if config.learn_noise:
+            noise_q_sd = F.softplus(self.log_noise_rho)
+            log_noise = self.log_noise_mu + noise_q_sd * self._normal((samples, 1))  # (S, 1)
+            noise_sd = torch.exp(log_noise)
+            residual = (y - prediction) / noise_sd
+            batch_log_lik = -0.5 * torch.sum(residual**2, dim=1) - x.shape[0] * (log_noise[:, 0] + 0.5 * LOG_2PI)
+        else:
+            residual = (y - prediction) / self.noise_sd
+            batch_log_lik = -0.5 * torch.sum(residual**2, dim=1) - x.shape[0] * (
+                math.log(self.noise_sd) + 0.5 * LOG_2PI
+            )
         scale = self.data.n / x.shape[0]
-        loss = self.kl_to_prior(sd) - scale * batch_log_lik.mean()
-        return self.optimizer.minimise(loss)
+        if config.objective == "likelihood":
+            return -scale * batch_log_lik.mean()
+        if self.closed_form_kl:
+            kl = self.kl_to_prior(sd)
+        else:
+            if theta is None:
+                theta = self.mu + sd * self._normal((samples, 2))
+            kl = self.monte_carlo_kl(theta, sd)
+        if config.learn_noise:
+            # Monte-Carlo KL of q(log s) to the prior of log s, p(s) s (Jacobian of s = exp(log s)).
+            log_q = torch.distributions.Normal(self.log_noise_mu, noise_q_sd).log_prob(log_noise)
+            log_prior = self.noise_prior.log_density(noise_sd) + log_noise
+            kl = kl + torch.mean(log_q - log_prior)
+        return kl - scale * batch_log_lik.mean()
+
+    def step(self) -> float:
+        """One optimiser step on the S-sample reparameterised estimate of the objective (default: negative ELBO)."""
+        return self.optimizer.minimise(self.loss())
 
     def posterior(self) -> Gaussian:
         """q = N(mu, diag(softplus(rho)^2))."""
         with torch.no_grad():
             return Gaussian.diagonal(self.mu.numpy().copy(), F.softplus(self.rho).numpy().copy())
+
+    def noise_posterior(self) -> tuple[float, float]:
+        """Mean and sd of s under q (log-normal: exp(m + v/2), mean sqrt(exp(v) - 1)); (noise_sd, 0) when s is known."""
+        if not self.config.learn_noise:
+            return self.noise_sd, 0.0
+        with torch.no_grad():
+            log_mean = float(self.log_noise_mu)
+            log_var = float(F.softplus(self.log_noise_rho)) ** 2
+        mean = math.exp(log_mean + 0.5 * log_var)
+        return mean, mean * math.sqrt(math.expm1(log_var))
+
+    def set_posterior(self, q: Gaussian) -> None:
+        """Put q's mean and diagonal sds into (mu, rho): for gradient studies at a chosen q."""
+        with torch.no_grad():
+            self.mu.copy_(torch.as_tensor(np.array(q.mean), dtype=torch.float64))
+            self.rho.copy_(inverse_softplus(torch.as_tensor(np.array(q.sd), dtype=torch.float64)))

@@ -1,5 +1,9 @@
 """Pyro SVI on the same model: AutoNormal, AutoMultivariateNormal, or seed 002's hand-written softplus guide.
 
+Priors of any family (Normal, Laplace, StudentT, a two-Normal MixtureSameFamily) and, with `learn_noise`, a latent
+noise sd under Model.noise_prior; `posterior()` stays the Gaussian over (slope, intercept), `noise_posterior()` gives
+q's mean and sd of s. Trace_ELBO always estimates the KL by Monte Carlo, so FitConfig.kl is not used here.
+
 Pyro keeps process-wide state (a handler stack, the global torch RNG, by default a global param store), so:
 params live in the guide modules (`module_local_params`), each fit keeps its own torch RNG state and swaps it in
 for its step, and every Pyro call holds PYRO_LOCK, so fits in different threads never interleave inside Pyro.
@@ -7,6 +11,7 @@ for its step, and every Pyro call holds PYRO_LOCK, so fits in different threads 
 
 from __future__ import annotations
 
+import math
 import threading
 
 import pyro
@@ -16,33 +21,86 @@ import torch.nn.functional as F
 from pyro.infer import Trace_ELBO
 from pyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 from pyro.infer.autoguide.initialization import init_to_feasible
+from torch.distributions import constraints
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
 from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser
-from bayesdemo.priors import Model
+from bayesdemo.priors import Model, NoiseSdPrior, ParameterPrior, Prior
 
 MVN_INIT_SCALE = 0.1  # initial sd of the full-covariance guide (Pyro default)
 PYRO_LOCK = threading.RLock()  # held around every Pyro call in the process
 pyro.settings.set(module_local_params=True)
 
 
-class TutorialGuide:
-    """Seed 002's guide: Normal(loc, softplus(raw_scale)) per parameter, locs ~ N(0, 1), raw scales ~ -3."""
+class ScaleMixtureNormal(dist.MixtureSameFamily):
+    """Blundell's pi N(c, sd1^2) + (1 - pi) N(c, sd2^2) with support declared real, so autoguides can place it."""
 
-    def __init__(self) -> None:
+    support = constraints.real
+
+
+def pyro_prior(prior: ParameterPrior) -> dist.Distribution:
+    """One parameter's prior as a Pyro distribution (MATH.md, Non-Gaussian priors)."""
+    location = torch.tensor(prior.location, dtype=torch.float64)
+    scale = torch.tensor(prior.scale, dtype=torch.float64)
+    if prior.kind == "gaussian":
+        return dist.Normal(location, scale)
+    if prior.kind == "laplace":
+        return dist.Laplace(location, scale)
+    if prior.kind == "student_t":
+        return dist.StudentT(torch.tensor(prior.df, dtype=torch.float64), location, scale)
+    weights = torch.tensor([prior.mixture_weight, 1.0 - prior.mixture_weight], dtype=torch.float64)
+    scales = torch.tensor([prior.scale, prior.second_scale], dtype=torch.float64)
+    return ScaleMixtureNormal(dist.Categorical(probs=weights), dist.Normal(location.expand(2), scales))
+
+
+def pyro_noise_prior(prior: NoiseSdPrior) -> dist.Distribution:
+    """The prior on the noise sd s as a Pyro distribution over s (inverse gamma on s^2 transformed to s)."""
+    if prior.kind == "half_normal":
+        return dist.HalfNormal(torch.tensor(prior.scale, dtype=torch.float64))
+    if prior.kind == "log_normal":
+        return dist.LogNormal(
+            torch.tensor(prior.log_median, dtype=torch.float64), torch.tensor(prior.scale, dtype=torch.float64)
+        )
+    inverse_gamma = dist.InverseGamma(
+        torch.tensor(prior.shape, dtype=torch.float64), torch.tensor(prior.rate, dtype=torch.float64)
+    )
+    # s = sqrt(s^2): the power transform with exponent 1/2 carries the Jacobian.
+    return dist.TransformedDistribution(
+        inverse_gamma, [dist.transforms.PowerTransform(torch.tensor(0.5, dtype=torch.float64))]
+    )
+
+
+class TutorialGuide:
+    """Seed 002's guide: Normal(loc, softplus(raw_scale)) per parameter, locs ~ N(0, 1), raw scales ~ -3.
+
+    With `initial_noise_sd` it also has q(s) = LogNormal(noise_loc, softplus(noise_raw_scale)) for a learned s.
+    """
+
+    def __init__(self, initial_noise_sd: float | None = None) -> None:
         self.locs = torch.randn(2, dtype=torch.float64).requires_grad_(True)
         self.raw_scales = (-3.0 + 0.05 * torch.randn(2, dtype=torch.float64)).requires_grad_(True)
+        self.learn_noise = initial_noise_sd is not None
+        if self.learn_noise:
+            self.noise_loc = torch.tensor(math.log(initial_noise_sd), dtype=torch.float64, requires_grad=True)
+            self.noise_raw_scale = torch.tensor(-3.0, dtype=torch.float64, requires_grad=True)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Sample slope and intercept from the guide (the data are unused, as in the tutorial)."""
+        """Sample slope and intercept (and s) from the guide (the data are unused, as in the tutorial)."""
         scales = F.softplus(self.raw_scales)
         pyro.sample("slope", dist.Normal(self.locs[0], scales[0]))
         pyro.sample("intercept", dist.Normal(self.locs[1], scales[1]))
+        if self.learn_noise:
+            pyro.sample("noise_sd", dist.LogNormal(self.noise_loc, F.softplus(self.noise_raw_scale)))
 
     def parameters(self) -> list[torch.Tensor]:
         """The trainable tensors."""
-        return [self.locs, self.raw_scales]
+        return [self.locs, self.raw_scales] + ([self.noise_loc, self.noise_raw_scale] if self.learn_noise else [])
+
+    def log_noise(self) -> tuple[float, float]:
+        """Mean and sd of q(log s)."""
+        with torch.no_grad():
+            return float(self.noise_loc), float(F.softplus(self.noise_raw_scale))
 
     def gaussian(self) -> Gaussian:
         """The factorised q this guide represents."""
@@ -60,26 +118,36 @@ class PyroSVI:
         self.prior_mean = torch.as_tensor(model.prior.mean, dtype=torch.float64)
         self.prior_sd = torch.as_tensor(model.prior.sd, dtype=torch.float64)
         self.noise_sd = torch.tensor(float(model.noise_sd), dtype=torch.float64)
+        self.slope_prior, self.intercept_prior = (pyro_prior(part) for part in Prior.of(model.prior).parameter_priors)
+        self.noise_prior = pyro_noise_prior(model.noise_prior)
         self.elbo = Trace_ELBO(
             num_particles=config.sample_count, vectorize_particles=config.sample_count > 1, max_plate_nesting=1
         )
         self.rng_state = torch.Generator().manual_seed(config.seed).get_state()
         with self._pyro_context():
+            init_loc_fn = self._init_noise_at_model_value if config.learn_noise else init_to_feasible
             if config.guide == "normal":
-                self.guide = AutoNormal(self.model, init_loc_fn=init_to_feasible)
+                self.guide = AutoNormal(self.model, init_loc_fn=init_loc_fn)
             elif config.guide == "mvn":
-                self.guide = AutoMultivariateNormal(self.model, init_loc_fn=init_to_feasible, init_scale=MVN_INIT_SCALE)
+                self.guide = AutoMultivariateNormal(self.model, init_loc_fn=init_loc_fn, init_scale=MVN_INIT_SCALE)
             else:
-                self.guide = TutorialGuide()
+                self.guide = TutorialGuide(float(model.noise_sd) if config.learn_noise else None)
             self.guide(self.data.x, self.data.y)  # autoguides create their parameters on first call
         self.optimizer = Optimiser(config, list(self.guide.parameters()))
 
     def model(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """slope, intercept ~ N(m0, s0^2) independently; y_i ~ N(slope x_i + intercept, s^2) (MATH.md, Model)."""
-        slope = pyro.sample("slope", dist.Normal(self.prior_mean[0], self.prior_sd[0]))
-        intercept = pyro.sample("intercept", dist.Normal(self.prior_mean[1], self.prior_sd[1]))
+        """slope, intercept ~ their priors independently; [s ~ p(s)]; y_i ~ N(slope x_i + intercept, s^2) (MATH.md)."""
+        slope = pyro.sample("slope", self.slope_prior)
+        intercept = pyro.sample("intercept", self.intercept_prior)
+        noise_sd = pyro.sample("noise_sd", self.noise_prior) if self.config.learn_noise else self.noise_sd
         with pyro.plate("data", x.shape[0], subsample_size=self.batch_size) as index:
-            pyro.sample("obs", dist.Normal(slope * x[index] + intercept, self.noise_sd), obs=y[index])
+            pyro.sample("obs", dist.Normal(slope * x[index] + intercept, noise_sd), obs=y[index])
+
+    def _init_noise_at_model_value(self, site: dict) -> torch.Tensor:
+        """Start s at the model's noise sd (as Bayes by Backprop does); other sites as init_to_feasible."""
+        if site["name"] == "noise_sd":
+            return self.noise_sd.clone()
+        return init_to_feasible(site)
 
     def _pyro_context(self) -> _PyroContext:
         """Lock Pyro and swap this fit's RNG state in for the duration of a Pyro call."""
@@ -99,9 +167,25 @@ class PyroSVI:
                 sd = [float(self.guide.scales.slope), float(self.guide.scales.intercept)]
                 return Gaussian.diagonal(mean, sd)
             if self.config.guide == "mvn":
+                # Latents in model order: slope, intercept (then log s when learned): theta is the first block.
                 posterior = self.guide.get_posterior()
-                return Gaussian(posterior.loc.numpy().copy(), posterior.covariance_matrix.numpy().copy())
+                return Gaussian(posterior.loc[:2].numpy().copy(), posterior.covariance_matrix[:2, :2].numpy().copy())
             return self.guide.gaussian()
+
+    def noise_posterior(self) -> tuple[float, float]:
+        """Mean and sd of s under q (log-normal in s: exp(m + v/2), mean sqrt(exp(v) - 1)); (noise_sd, 0) if known."""
+        if not self.config.learn_noise:
+            return float(self.noise_sd), 0.0
+        with PYRO_LOCK, torch.no_grad():
+            if self.config.guide == "normal":
+                log_mean, log_sd = float(self.guide.locs.noise_sd), float(self.guide.scales.noise_sd)
+            elif self.config.guide == "mvn":
+                posterior = self.guide.get_posterior()
+                log_mean, log_sd = float(posterior.loc[2]), math.sqrt(float(posterior.covariance_matrix[2, 2]))
+            else:
+                log_mean, log_sd = self.guide.log_noise()
+        mean = math.exp(log_mean + 0.5 * log_sd**2)
+        return mean, mean * math.sqrt(math.expm1(log_sd**2))
 
 
 class _PyroContext:
