@@ -7,6 +7,7 @@ MATH.md "Unknown noise sd".
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -104,12 +105,17 @@ class ParameterPrior:
         scales = torch.tensor([self.scale, self.second_scale], dtype=torch.float64)
         return td.MixtureSameFamily(td.Categorical(probs=weights), td.Normal(location.expand(2), scales))
 
+    @functools.cached_property
+    def _cached_distribution(self) -> td.Distribution:
+        """distribution(), built once: fits evaluate log_density every step."""
+        return self.distribution()
+
     def log_density(self, value: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """log p(value) elementwise, same array type as `value`."""
         if isinstance(value, torch.Tensor):
-            return self.distribution().log_prob(value)
+            return self._cached_distribution.log_prob(value)
         tensor = torch.as_tensor(np.asarray(value, dtype=np.float64))
-        return self.distribution().log_prob(tensor).numpy()
+        return self._cached_distribution.log_prob(tensor).numpy()
 
     @property
     def variance(self) -> float:
