@@ -21,8 +21,8 @@ from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
-from bayesdemo.methods.pyro_svi import PYRO_LOCK
 from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior, Model
+from bayesdemo.pyro_context import OwnTorchRNG
 from bayesdemo.validation import ConfigError, check_int, check_range
 
 MAX_ITERATIONS = 100_000  # most warm-up or kept iterations per chain
@@ -105,23 +105,6 @@ def _chain_seed(seed: int, chain: int) -> int:
     return int(np.random.SeedSequence([seed, chain]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-class _OwnRNG:
-    """Holds PYRO_LOCK and swaps `owner.rng_state` in as the global torch RNG state; restores the caller's on exit."""
-
-    def __init__(self, owner: NUTSRun):
-        self.owner = owner
-
-    def __enter__(self) -> None:
-        PYRO_LOCK.acquire()
-        self.saved_state = torch.get_rng_state()
-        torch.set_rng_state(self.owner.rng_state)
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.owner.rng_state = torch.get_rng_state()
-        torch.set_rng_state(self.saved_state)
-        PYRO_LOCK.release()
-
-
 class NUTSRun:
     """A NUTS run in progress: call `advance` until `finished` (or use `run_nuts`), then read `result()`."""
 
@@ -167,7 +150,7 @@ class NUTSRun:
     def advance(self, iterations: int = DEFAULT_CHUNK) -> None:
         """Run up to `iterations` NUTS iterations holding PYRO_LOCK, on this run's own RNG stream."""
         check_int("iterations", iterations, 1, MAX_ITERATIONS)
-        with _OwnRNG(self):
+        with OwnTorchRNG(self):
             started = time.perf_counter()
             for _ in range(iterations):
                 if self.finished:
@@ -213,7 +196,7 @@ class NUTSRun:
         self.params = {}
         self.chain += 1
         self.iteration = 0
-        # Set on the live global state: _OwnRNG's exit saves it as this run's stream for the next chain.
+        # Set on the live global state: OwnTorchRNG's exit saves it as this run's stream for the next chain.
         torch.set_rng_state(torch.Generator().manual_seed(_chain_seed(self.config.seed, self.chain)).get_state())
 
     def result(self) -> MCMCResult:

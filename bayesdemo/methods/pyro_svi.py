@@ -12,7 +12,6 @@ for its step, and every Pyro call holds PYRO_LOCK, so fits in different threads 
 from __future__ import annotations
 
 import math
-import threading
 
 import pyro
 import pyro.distributions as dist
@@ -27,9 +26,9 @@ from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
 from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser
 from bayesdemo.priors import Model, NoiseSdPrior, ParameterPrior, Prior
+from bayesdemo.pyro_context import PYRO_LOCK, OwnTorchRNG
 
 MVN_INIT_SCALE = 0.1  # initial sd of the full-covariance guide (Pyro default)
-PYRO_LOCK = threading.RLock()  # held around every Pyro call in the process
 pyro.settings.set(module_local_params=True)
 
 
@@ -149,9 +148,9 @@ class PyroSVI:
             return self.noise_sd.clone()
         return init_to_feasible(site)
 
-    def _pyro_context(self) -> _PyroContext:
+    def _pyro_context(self) -> OwnTorchRNG:
         """Lock Pyro and swap this fit's RNG state in for the duration of a Pyro call."""
-        return _PyroContext(self)
+        return OwnTorchRNG(self)
 
     def step(self) -> float:
         """One optimiser step on the Trace_ELBO estimate of the negative ELBO (full-data scale)."""
@@ -186,20 +185,3 @@ class PyroSVI:
                 log_mean, log_sd = self.guide.log_noise()
         mean = math.exp(log_mean + 0.5 * log_sd**2)
         return mean, mean * math.sqrt(math.expm1(log_sd**2))
-
-
-class _PyroContext:
-    """Holds PYRO_LOCK and this fit's torch RNG state; restores the process's RNG state on exit."""
-
-    def __init__(self, fit: PyroSVI):
-        self.fit = fit
-
-    def __enter__(self) -> None:
-        PYRO_LOCK.acquire()
-        self.saved_state = torch.get_rng_state()
-        torch.set_rng_state(self.fit.rng_state)
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.fit.rng_state = torch.get_rng_state()
-        torch.set_rng_state(self.saved_state)
-        PYRO_LOCK.release()
