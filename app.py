@@ -35,7 +35,7 @@ PLOT_CONFIG = {"displaylogo": False, "displayModeBar": False}
 # Less empty space above the page and the sidebar, so the live charts sit higher on a 1280x800 projector.
 PAGE_STYLE = """
 <style>
-  .block-container { padding-top: 1.5rem; padding-bottom: 2rem; }
+  .block-container { padding: 1.5rem 2rem 2rem 2rem; }
   [data-testid="stSidebarHeader"] { height: 1.5rem; min-height: 1.5rem; padding-top: 0.5rem; }
   [data-testid="stSidebarUserContent"] { padding-top: 0; }
   h1 { padding-top: 0.2rem; }
@@ -185,6 +185,8 @@ def describe_error(error: ConfigError) -> str:
 
 
 # ---- callbacks (run before the script, so the page draws the new state) -----------------------------------------
+# A click that lands while a live fragment is rerunning can fire its callback twice (once in the fragment run, once
+# in the full run it triggers), so every callback states its intent and is idempotent: never a blind toggle.
 
 
 def on_preset() -> None:
@@ -194,19 +196,24 @@ def on_preset() -> None:
         load_scenario(PRESETS[name].scenario)
 
 
-def on_new_data() -> None:
-    """A new data seed: the next one, so every draw stays reproducible."""
-    st.session_state["data_seed"] = (int(st.session_state.get("data_seed") or 0) + 1) % 2**32
+def on_new_data(shown_seed: int) -> None:
+    """New data: the seed after the one shown when clicked, so every draw stays reproducible."""
+    st.session_state["data_seed"] = (int(shown_seed) + 1) % 2**32
 
 
-def on_pause_resume() -> None:
-    """Pause a running job or resume a paused one."""
+def on_run() -> None:
+    """Ask the script to start a job with the settings it is about to read."""
+    st.session_state["run_requested"] = True
+
+
+def on_pause_resume(intent: str) -> None:
+    """Pause a running job (intent "pause") or resume a paused one (intent "resume")."""
     job: Job | None = st.session_state.get("job")
     if job is None:
         return
-    if job.state == "running":
+    if intent == "pause":
         job.pause(wait_s=0.3)  # the worker confirms within one slice; never hold the page longer
-    elif job.state == "paused":
+    else:
         job.resume()
 
 
@@ -318,7 +325,13 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any]:
         with left:
             number("Seed", "data_seed", step=1)
         with right:
-            st.button("New data", key="new_data", on_click=on_new_data, help="Draw new data with the next seed.")
+            st.button(
+                "New data",
+                key="new_data",
+                on_click=on_new_data,
+                args=(st.session_state.get("data_seed") or 0,),
+                help="Draw new data with the next seed.",
+            )
         st.file_uploader(
             "Or upload a CSV with columns x,y",
             type=["csv", "txt"],
@@ -415,10 +428,15 @@ def draw_controls(controls: Any, scenario: Scenario | None, pending: Context | N
         )
         left, right = st.columns(2)
         with left:
-            run_clicked = st.button(
-                "Run", key="run", type="primary", width="stretch", disabled=scenario is None or pending is None
+            st.button(
+                "Run",
+                key="run",
+                type="primary",
+                width="stretch",
+                on_click=on_run,
+                disabled=scenario is None or pending is None,
             )
-        if run_clicked and scenario is not None and pending is not None:
+        if st.session_state.pop("run_requested", False) and scenario is not None and pending is not None:
             start_job(pending)
         job: Job | None = st.session_state.get("job")
         state = job.state if job is not None else "ready"
@@ -428,6 +446,7 @@ def draw_controls(controls: Any, scenario: Scenario | None, pending: Context | N
                 key="pause",
                 width="stretch",
                 on_click=on_pause_resume,
+                args=("resume" if state == "paused" else "pause",),
                 disabled=state not in ("running", "paused"),
             )
         left, right = st.columns(2)
@@ -482,7 +501,7 @@ def fmt(value: float, digits: int = 4) -> str:
 def draw_exact_summary(context: Context) -> None:
     """The exact posterior's headline numbers (report.exact_summary) as metrics."""
     summary = exact_summary(context.exact)
-    st.markdown("##### Exact posterior: the answer every fit is judged against")
+    st.markdown("**Exact posterior**: the answer every fit is judged against")
     columns = st.columns(5)
     for column, (label, value, help_text) in zip(
         columns,
@@ -521,7 +540,8 @@ def fit_rows(view: JobView, exact: ExactPosterior) -> dict[str, list[str]]:
         last = fit.last
         columns["Fit"].append(fit.label)
         columns["Step"].append(f"{fit.steps_done:,} / {fit.total_steps:,}")
-        columns["Steps/s"].append(f"{fit.steps_per_second:,.0f}" if fit.status == "running" else "–")
+        live = fit.status == "running" and view.state == "running"
+        columns["Steps/s"].append(f"{fit.steps_per_second:,.0f}" if live else "–")
         if last is None:
             for name in ("Slope mean", "Slope sd", "Intercept mean", "Intercept sd", "KL(q ‖ exact)"):
                 columns[name].append("–")
@@ -531,7 +551,7 @@ def fit_rows(view: JobView, exact: ExactPosterior) -> dict[str, list[str]]:
             columns["Intercept mean"].append(fmt(last.mean[1]))
             columns["Intercept sd"].append(fmt(last.sd[1]))
             columns["KL(q ‖ exact)"].append(fmt(kl_or_inf(exact, fit), 3))
-        columns["Status"].append(fit.status)
+        columns["Status"].append("paused" if fit.status == "running" and view.state == "paused" else fit.status)
     return columns
 
 
@@ -557,12 +577,17 @@ def draw_status(view: JobView | None, exact: ExactPosterior) -> None:
         steps_text = f"{steps_text} (all fits)"
     rate_text = f" · {rate:,.0f} steps/s" if view.state == "running" else ""
     st.progress(view.fraction_done, text=f"**{view.state.capitalize()}** · {steps_text}{rate_text}")
-    st.table(fit_rows(view, exact), border="horizontal")
     for fit in view.fits:
         if fit.status == "diverged":
             st.warning(f"{fit.label}: {fit.message}", icon="⚠️")
     if view.state == "stopped" and view.message and view.message != "Stopped.":
         st.info(view.message)
+
+
+def draw_fit_table(view: JobView | None, exact: ExactPosterior) -> None:
+    """Each fit's current numbers, below the charts."""
+    if view is not None:
+        st.table(fit_rows(view, exact), border="horizontal")
 
 
 def total_steps(context: Context, view: JobView | None) -> int:
@@ -621,6 +646,7 @@ def draw_live(context: Context) -> None:
         st.rerun(scope="app")
     draw_status(view, context.exact)
     draw_convergence(context, view)
+    draw_fit_table(view, context.exact)
 
 
 def draw_live_fragments(context: Context, refresh_s: float | None) -> None:
@@ -736,7 +762,7 @@ def main() -> None:
     job_context: Context | None = st.session_state.get("job_context") if job is not None else None
     context = job_context or pending or st.session_state.get("context_cache")
 
-    st.title("Bayesian linear regression, live")
+    st.header("Bayesian linear regression, live", anchor=False)
     for problem in st.session_state.get("link_problems", []):
         st.warning(f"Shared link: {problem}")
     if st.session_state.get("link_problems"):

@@ -64,10 +64,23 @@ def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
 
 
 def warm_up() -> None:
-    """Start the forkserver now (it imports torch and Pyro once), so the first Run starts at once."""
+    """Start the forkserver (it imports torch and Pyro once) and, in the background, the optimisers' first import.
+
+    Both take seconds the first time; doing them when the page opens keeps them out of the first Run.
+    """
     from multiprocessing import forkserver
 
     forkserver.ensure_running()
+    global _warmed
+    with _MAIN_SWAP_LOCK:
+        if _warmed:
+            return
+        _warmed = True
+    # Job() builds each method once to validate it; the first optimiser imports torch._dynamo (about 1 s).
+    threading.Thread(target=__import__, args=("torch._dynamo",), name="bayesdemo-warm-up", daemon=True).start()
+
+
+_warmed = False
 
 
 @dataclass(frozen=True)
