@@ -561,7 +561,8 @@ def kl_or_inf(exact: ExactPosterior, fit: FitView) -> float:
     if last is None:
         return math.nan
     try:
-        return exact.kl_to_exact(last.gaussian)
+        with np.errstate(over="ignore", invalid="ignore"):  # a fit near divergence: the KL is honestly inf
+            return exact.kl_to_exact(last.gaussian)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         return math.inf
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from bayesdemo import export
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import exact_posterior
 from bayesdemo.jobs import Job
@@ -142,8 +144,27 @@ def test_a_short_run_completes_and_offers_downloads(app):
     table = app.table[0].value
     assert table["Step"].iloc[0] == "200 / 200"
     assert table["Slope mean"].iloc[0] == f"{fit.last.mean[0]:.4g}"
-    assert not app.get("download_button")[0].proto.disabled
+    assert not any(button.proto.disabled for button in app.get("download_button"))
     assert job_of(app) is job
+    # What the download buttons hand out: the engine's exports of this very job.
+    context = app.session_state["job_context"]
+    results = json.loads(export.results_json(context.scenario, context.dataset, context.exact, job.runs()))
+    assert results["fits"][0]["steps"] == 200 and results["fits"][0]["status"] == "done"
+    assert export.trajectory_csv(job.view().traces()).count("\n") == 1 + len(fit.snapshots)
+
+
+def test_a_diverging_fit_shows_a_warning_and_keeps_its_last_snapshot(app):
+    app.selectbox(key="fit_method").set_value("noise").run()
+    app.number_input(key="fit_lr").set_value(10.0)
+    app.number_input(key="snapshot_every").set_value(1).run()
+    app.sidebar.button(key="run").click().run()
+    job = rerun_until_finished(app)
+    fit = job.view().fits[0]
+    assert fit.status == "diverged" and fit.snapshots
+    warnings = [warning.value for warning in app.warning]
+    assert any("diverged" in text and "Lower the learning rate" in text for text in warnings), warnings
+    assert app.table[0].value["Status"].iloc[0] == "diverged"
+    assert app.table[0].value["Slope mean"].iloc[0] == f"{fit.last.mean[0]:.4g}"
 
 
 def test_pause_resume_stop_and_reset(app):
