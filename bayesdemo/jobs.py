@@ -39,8 +39,11 @@ FINISHED_STATUSES = ("done", "stopped", "diverged", "timeout")
 # Imported once by the forkserver, so each worker starts with torch and every method ready (torch._dynamo: the
 # first optimiser imports it, about 1 s).
 PRELOAD = ["torch", "torch._dynamo", "bayesdemo.methods.bbb", "bayesdemo.methods.noise", "bayesdemo.methods.pyro_svi"]
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(PRELOAD)
+if "forkserver" in multiprocessing.get_all_start_methods():
+    _CONTEXT = multiprocessing.get_context("forkserver")
+    _CONTEXT.set_forkserver_preload(PRELOAD)
+else:  # Windows: no forkserver; spawned workers import torch themselves (a few seconds per Run)
+    _CONTEXT = multiprocessing.get_context("spawn")
 
 
 _MAIN_SWAP_LOCK = threading.Lock()
@@ -68,9 +71,10 @@ def warm_up() -> None:
 
     Both take seconds the first time; doing them when the page opens keeps them out of the first Run.
     """
-    from multiprocessing import forkserver
+    if _CONTEXT.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
 
-    forkserver.ensure_running()
+        forkserver.ensure_running()
     global _warmed
     with _MAIN_SWAP_LOCK:
         if _warmed:

@@ -198,3 +198,15 @@ def test_bad_configuration_raises_on_the_callers_thread():
         Job(DATASET, MODEL, [])
     with pytest.raises(ConfigError, match="max_steps_per_second"):
         Job(DATASET, MODEL, [LONG_BBB], max_steps_per_second=-5)
+
+
+def test_a_worker_that_dies_ends_the_job_with_a_message(jobs):
+    job = Job(DATASET, MODEL, [LONG_BBB])
+    jobs.append(job)
+    job.start()
+    assert wait_for(lambda: job.view().steps_done > 10)
+    job._process.kill()  # as the operating system would, out of memory
+    assert job.join(10.0)
+    view = job.view()
+    assert view.state == "stopped" and "ended unexpectedly" in view.message
+    assert view.fits[0].status == "stopped" and view.fits[0].snapshots
