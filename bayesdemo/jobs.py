@@ -395,13 +395,14 @@ class Job:
             self._listener.start()
 
     def pause(self, wait_s: float = 1.0) -> None:
-        """Pause after the current time slice; waits up to `wait_s` for the worker to confirm."""
+        """Pause after the current slice; wait up to `wait_s` for the worker to confirm (also when already paused)."""
         with self._lock:
-            if self._state != "running":
+            if self._state not in ("running", "paused"):
                 return
-            self._paused_ack.clear()
-            self._state = "paused"
-            self._send(("pause",))
+            if self._state == "running":
+                self._paused_ack.clear()
+                self._state = "paused"
+                self._send(("pause",))
         self._paused_ack.wait(wait_s)
 
     def resume(self) -> None:

@@ -176,6 +176,7 @@ def test_pause_resume_stop_and_reset(app):
     app.sidebar.button(key="pause").click().run()
     assert job.state == "paused"
     assert app.sidebar.button(key="pause").label == "Resume"
+    job.pause(wait_s=10.0)  # already paused: only waits for the worker's confirmation
     steps = job.view().steps_done
     time.sleep(0.2)
     assert job.view().steps_done == steps

@@ -59,7 +59,7 @@ def test_pause_stops_step_count_and_resume_continues(jobs):
     jobs.append(job)
     job.start()
     assert wait_for(lambda: job.view().steps_done > 50)
-    job.pause()
+    job.pause(wait_s=10.0)
     paused = job.view()
     assert paused.state == "paused"
     time.sleep(0.3)
