@@ -50,14 +50,17 @@ def kl_gaussian(q: Gaussian, p: Gaussian) -> float:
     """KL(q || p) for two Gaussians (MATH.md, KL between Gaussians); q = N(mu1, C1), p = N(mu0, C0)."""
     chol_p = np.linalg.cholesky(p.cov)
     dim = q.mean.size
-    solved_cov = np.linalg.solve(chol_p, q.cov)
-    trace_term = np.trace(np.linalg.solve(chol_p.T, solved_cov))
-    diff = np.linalg.solve(chol_p, p.mean - q.mean)
-    logdet_p = 2.0 * np.sum(np.log(np.diag(chol_p)))
-    sign, logdet_q = np.linalg.slogdet(q.cov)
-    if sign <= 0:
+    # A q far out (a diverging fit) overflows the squares: that distance is infinite, not an error.
+    with np.errstate(over="ignore", invalid="ignore"):
+        solved_cov = np.linalg.solve(chol_p, q.cov)
+        trace_term = np.trace(np.linalg.solve(chol_p.T, solved_cov))
+        diff = np.linalg.solve(chol_p, p.mean - q.mean)
+        logdet_p = 2.0 * np.sum(np.log(np.diag(chol_p)))
+        sign, logdet_q = np.linalg.slogdet(q.cov)
+        value = 0.5 * (trace_term + diff @ diff - dim + logdet_p - logdet_q)
+    if sign <= 0 or not math.isfinite(value):
         return math.inf
-    return float(0.5 * (trace_term + diff @ diff - dim + logdet_p - logdet_q))
+    return float(value)
 
 
 def design_matrix(x: np.ndarray) -> np.ndarray:

@@ -196,3 +196,10 @@ def test_invalid_prior_names_the_field(field, value):
 def test_invalid_model_noise_names_the_field():
     with pytest.raises(ValueError, match="noise_sd"):
         Model(noise_sd=-0.1)
+
+
+def test_kl_of_a_diverged_q_is_infinite_without_warnings():
+    p = Gaussian.diagonal([0.0, 0.0], [1.0, 1.0])
+    assert kl_gaussian(Gaussian.diagonal([1e200, -1e200], [1.0, 1.0]), p) == math.inf
+    assert kl_gaussian(Gaussian([0.0, 0.0], [[1e308, 0.0], [0.0, 1e308]]), p) == math.inf  # trace overflows
+    assert kl_gaussian(Gaussian([0.0, 0.0], [[1.0, 1.0], [1.0, 1.0]]), p) == math.inf  # singular q
