@@ -1,0 +1,44 @@
+"""Geometry of the (slope, intercept) plane: sd ellipses of Gaussians, and the same data with x centred (MATH.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bayesdemo.data import Dataset
+from bayesdemo.exact import ExactPosterior, Gaussian, exact_posterior
+from bayesdemo.priors import Model
+from bayesdemo.validation import check_int, check_range
+
+ELLIPSE_POINTS = 121  # points on a drawn ellipse, the first repeated at the end to close it
+
+
+def ellipse_points(gaussian: Gaussian, level_sd: float = 1.0, points: int = ELLIPSE_POINTS) -> np.ndarray:
+    """Points theta (points, 2) with (theta - m)^T S^-1 (theta - m) = level_sd^2: m + level_sd * chol(S) (cos, sin)."""
+    check_range("level_sd", level_sd, 0.0, 1e3, low_open=True)
+    points = check_int("points", points, 4, 100_000)
+    mean, cov = gaussian.mean[:2], gaussian.cov[:2, :2]
+    angle = np.linspace(0.0, 2.0 * np.pi, points)
+    angle[-1] = 0.0  # close exactly
+    circle = np.stack([np.cos(angle), np.sin(angle)])
+    return mean + level_sd * (np.linalg.cholesky(cov) @ circle).T
+
+
+def mahalanobis_squared(gaussian: Gaussian, theta: np.ndarray) -> np.ndarray:
+    """(theta - m)^T S^-1 (theta - m) for each row of theta (k, 2), via Cholesky; shape (k,)."""
+    chol = np.linalg.cholesky(gaussian.cov[:2, :2])
+    whitened = np.linalg.solve(chol, (np.atleast_2d(theta) - gaussian.mean[:2]).T)
+    return np.sum(whitened**2, axis=0)
+
+
+def centred(dataset: Dataset) -> Dataset:
+    """The same data with x replaced by x - mean(x): the intercept becomes the line's height at mean(x)."""
+    return Dataset(dataset.x - dataset.x.mean(), dataset.y, source=f"{dataset.source}, x centred")
+
+
+def centred_posterior(dataset: Dataset, model: Model) -> ExactPosterior:
+    """Exact posterior (PRML 3.49-3.51) on centred x: Phi^T Phi is diagonal, so with a diagonal prior S_N is too.
+
+    sum(x - mean(x)) = 0 zeroes the off-diagonal of Phi^T Phi; L = S0^-1 + Phi^T Phi / s^2 is then diagonal, the
+    correlation is 0 and the mean-field optimum 1 / sqrt(L_jj) equals the exact sds (MATH.md, mean-field optimum).
+    """
+    return exact_posterior(centred(dataset), model)
