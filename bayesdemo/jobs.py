@@ -6,13 +6,27 @@ also keeps Pyro's process-wide state to itself. Workers fork from a forkserver t
 so a job starts in tens of milliseconds. The page (any thread) only calls the public methods of `Job`; a listener
 thread in the page's process receives snapshots and publishes them as immutable records, so `view()` never waits.
 A job the page stops touching for HEARTBEAT_TIMEOUT_S stops itself: closing the tab stops that session's training.
+
+Isolation: sessions never share training state. Each job has its own worker process, so Pyro's process-wide param
+store and handler stack, torch's global seed and any crash stay inside one job; the worker seeds every fit from its
+FitConfig, so a job reproduces a solo run of the same seed number for number whatever else is training, and the
+process exits when the job ends. Pyro calls are additionally serialised inside the worker (bayesdemo.pyro_context).
+
+Bounded resources: at most MAX_RUNNING_JOBS worker processes live at once (env BAYESDEMO_MAX_RUNNING_JOBS, default the
+core count); a job started beyond that waits in a first-come queue (state "queued", JobView.queue_position) and starts
+by itself when a slot frees. A paused job keeps its slot (its process holds the fit). A queued job the page stops
+touching leaves the queue. Each fit keeps at most MAX_SNAPSHOTS snapshots in the page: past that, every other one is
+dropped and only every 2nd, 4th, ... new one is kept (the first and the latest are always shown), and the worker
+forgets snapshots once sent, so memory per job is bounded whatever the steps and snapshot_every.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -34,7 +48,8 @@ SLICE_S = 0.02  # training time given to one fit before the worker moves on (and
 RATE_WINDOW_S = 1.0  # steps per second are measured over about this much recent wall time
 MAX_BURST_S = 0.1  # a speed-capped fit may catch up at most this much lost time at once
 MAX_SPEED = 1e6  # largest accepted speed cap in steps per second
-JOB_STATES = ("ready", "running", "paused", "finished", "stopped")
+MAX_SNAPSHOTS = 2000  # snapshots kept per fit in the page; more are thinned evenly (see the module docstring)
+JOB_STATES = ("ready", "queued", "running", "paused", "finished", "stopped")
 FINISHED_STATUSES = ("done", "stopped", "diverged", "timeout")
 # Imported once by the forkserver, so each worker starts with torch and every method ready (torch._dynamo: the
 # first optimiser imports it, about 1 s).
@@ -47,6 +62,18 @@ else:  # Windows: no forkserver; spawned workers import torch themselves (a few 
 
 
 _MAIN_SWAP_LOCK = threading.Lock()
+
+
+def _max_running_jobs_from_environment() -> int:
+    """BAYESDEMO_MAX_RUNNING_JOBS when it is a positive integer, else the number of usable cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    text = os.environ.get("BAYESDEMO_MAX_RUNNING_JOBS", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    return max(1, cores)
+
+
+MAX_RUNNING_JOBS = _max_running_jobs_from_environment()  # worker processes training at once; read at each start
 
 
 def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
@@ -93,7 +120,7 @@ class FitView:
 
     label: str  # unique name of the fit within its job (legend entry)
     config: FitConfig  # how it is fitted
-    snapshots: tuple[Snapshot, ...]  # every snapshot taken so far (the last is always finite)
+    snapshots: tuple[Snapshot, ...]  # snapshots so far, thinned past MAX_SNAPSHOTS (first and latest kept; finite)
     status: str  # the runner's status: ready, running, done, stopped, diverged, timeout
     message: str  # the runner's closing message (divergence advice included); "" while running
     steps_done: int  # optimisation steps taken
@@ -125,11 +152,12 @@ class JobView:
     message: str  # why the job stopped, when it did ("" otherwise)
     max_steps_per_second: float  # speed cap per fit; 0 means unlimited
     fits: tuple[FitView, ...]
+    queue_position: int | None = None  # 1 = next to start, while queued; None otherwise
 
     @property
     def active(self) -> bool:
-        """True while the job may still change (running or paused)."""
-        return self.state in ("running", "paused")
+        """True while the job may still change (queued, running or paused)."""
+        return self.state in ("queued", "running", "paused")
 
     @property
     def steps_done(self) -> int:
@@ -153,9 +181,17 @@ class JobView:
 
 @dataclass(frozen=True)
 class _Progress:
-    """One fit's progress besides its snapshots (published by one reference swap, read without locks)."""
+    """One fit's progress (published by one reference swap, read without locks).
 
+    `kept[:snapshot_count]` are settled (the list only grows until thinning replaces it by a new list); `tail` is the
+    latest snapshot when thinning did not keep it.
+    """
+
+    kept: list[Snapshot]
     snapshot_count: int
+    tail: Snapshot | None
+    stride: int  # keep every stride-th snapshot received
+    received: int  # snapshots received so far
     status: str
     message: str
     steps_done: int
@@ -221,6 +257,7 @@ class _Fit:
         """A progress message: new snapshots since the last report, status, message, steps, seconds, rate."""
         run = self.run
         new = run.snapshots[self.sent :]
+        del run.snapshots[:-1]  # the page keeps the record; the worker needs only the latest (Run.last)
         self.sent = len(run.snapshots)
         rate = self.rate(time.perf_counter())
         return ("progress", index, new, run.status, run.message, run.steps_done, run.seconds, rate)
@@ -364,8 +401,7 @@ class Job:
             make_method(dataset, model, config)
         self._configs = tuple(fit_configs)
         self._labels = tuple(unique_labels(fit_configs))
-        self._snapshots: list[list[Snapshot]] = [[] for _ in self._configs]
-        self._progress = [_Progress(0, "ready", "", 0, 0.0, 0.0) for _ in self._configs]
+        self._progress = [_Progress([], 0, None, 1, 0, "ready", "", 0, 0.0, 0.0) for _ in self._configs]
         self._state = "ready"
         self._message = ""
         self._lock = threading.Lock()  # guards sending on the pipe and state changes
@@ -379,20 +415,48 @@ class Job:
     # ---- control, from any thread -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start training in a worker process (once)."""
+        """Start training in a worker process (once), or queue it while MAX_RUNNING_JOBS others run."""
         with self._lock:
             if self._state != "ready":
                 return
-            ours, theirs = _CONTEXT.Pipe(duplex=True)
-            arguments = (theirs, self.dataset, self.model, self._configs, self.run_config, self._speed)
-            self._process = _CONTEXT.Process(target=_worker_main, args=arguments, name="bayesdemo-job", daemon=True)
-            _start_without_main(self._process)
-            theirs.close()
-            self._connection = ours
-            self._state = "running"
             self._last_touch = time.monotonic()
-            self._listener = threading.Thread(target=self._listen, name="bayesdemo-job-listener", daemon=True)
-            self._listener.start()
+            self._state = "queued"
+            admitted = _SCHEDULER.admit(self)
+        if admitted:
+            self._launch()
+
+    def _launch(self) -> None:
+        """Start the worker of a queued job that holds a slot (a job stopped meanwhile hands the slot back)."""
+        with self._lock:
+            if self._state != "queued":
+                launched = False
+            else:
+                try:
+                    self._start_worker()
+                    launched = True
+                except OSError as error:  # out of processes or memory: the page shows it
+                    self._end_unstarted(f"Stopped: could not start the training process ({error}).")
+                    launched = False
+        if not launched:
+            _SCHEDULER.release()
+
+    def _start_worker(self) -> None:
+        """Start the worker process and the listener thread (caller holds the lock and a slot)."""
+        ours, theirs = _CONTEXT.Pipe(duplex=True)
+        arguments = (theirs, self.dataset, self.model, self._configs, self.run_config, self._speed)
+        self._process = _CONTEXT.Process(target=_worker_main, args=arguments, name="bayesdemo-job", daemon=True)
+        _start_without_main(self._process)
+        theirs.close()
+        self._connection = ours
+        self._state = "running"
+        self._last_touch = time.monotonic()
+        self._listener = threading.Thread(target=self._listen, name="bayesdemo-job-listener", daemon=True)
+        self._listener.start()
+
+    @property
+    def queue_position(self) -> int | None:
+        """1 for the next job to start, 2 after it, ...; None when not queued."""
+        return _SCHEDULER.position(self) if self._state == "queued" else None
 
     def pause(self, wait_s: float = 1.0) -> None:
         """Pause after the current slice; wait up to `wait_s` for the worker to confirm (also when already paused)."""
@@ -419,7 +483,9 @@ class Job:
         with self._lock:
             if self._state in ("finished", "stopped"):
                 return
-            if self._state == "ready":
+            if self._state in ("ready", "queued"):
+                if self._state == "queued":
+                    _SCHEDULER.withdraw(self)
                 self._end_unstarted(reason)
                 return
             self._send(("stop", reason))
@@ -439,7 +505,7 @@ class Job:
         self._last_touch = time.monotonic()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the job to end; True if it has (or never started)."""
+        """Wait for the job to end (a queued job waits for its turn too); True if it has (or was never started)."""
         if self._state == "ready":
             return True
         return self._ended.wait(timeout)
@@ -467,16 +533,19 @@ class Job:
 
     def view(self) -> JobView:
         """An immutable, consistent copy of the job and every fit, without waiting for training."""
+        _SCHEDULER.drop_abandoned()
         state, message, speed = self._state, self._message, self._speed
+        position = _SCHEDULER.position(self) if state == "queued" else None
         fits = []
         for index, (label, config) in enumerate(zip(self._labels, self._configs, strict=True)):
             progress = self._progress[index]
+            tail = (progress.tail,) if progress.tail is not None else ()
             fits.append(
                 FitView(
                     label=label,
                     config=config,
-                    # The list only grows, so its first `snapshot_count` entries are settled.
-                    snapshots=tuple(self._snapshots[index][: progress.snapshot_count]),
+                    # The list only grows (thinning publishes a new one), so its first `snapshot_count` are settled.
+                    snapshots=tuple(progress.kept[: progress.snapshot_count]) + tail,
                     status=progress.status,
                     message=progress.message,
                     steps_done=progress.steps_done,
@@ -485,7 +554,7 @@ class Job:
                     steps_per_second=progress.steps_per_second,
                 )
             )
-        return JobView(state, message, speed, tuple(fits))
+        return JobView(state, message, speed, tuple(fits), position)
 
     # ---- the listener thread -------------------------------------------------------------------------------------
 
@@ -529,30 +598,126 @@ class Job:
     def _receive_progress(
         self, index: int, new: list[Snapshot], status: str, message: str, steps: int, seconds: float, rate: float
     ) -> None:
-        """Append new snapshots, then publish the fit's progress."""
-        snapshots = self._snapshots[index]
+        """Append new snapshots (thinned past MAX_SNAPSHOTS), then publish the fit's progress."""
+        old = self._progress[index]
+        kept, stride, received, tail = old.kept, old.stride, old.received, old.tail
         for snapshot in new:
             for array in (snapshot.mean, snapshot.sd, snapshot.cov):
                 array.setflags(write=False)
-            snapshots.append(snapshot)
-        self._progress[index] = _Progress(len(snapshots), status, message, steps, seconds, rate)
+            if received % stride == 0:
+                if len(kept) >= MAX_SNAPSHOTS:
+                    # A new list, so a reader slicing the published one is undisturbed; keeps every 2*stride-th.
+                    kept, stride = kept[::2], stride * 2
+                if received % stride == 0:
+                    kept.append(snapshot)
+                    tail = None
+                else:
+                    tail = snapshot
+            else:
+                tail = snapshot
+            received += 1
+        self._progress[index] = _Progress(
+            kept, len(kept), tail, stride, received, status, message, steps, seconds, rate
+        )
 
     def _finish(self, state: str, message: str) -> None:
         """Record the job's end."""
         with self._lock:
             for index, progress in enumerate(self._progress):
                 if progress.status not in FINISHED_STATUSES:
-                    self._progress[index] = _Progress(
-                        progress.snapshot_count, "stopped", message, progress.steps_done, progress.seconds, 0.0
+                    self._progress[index] = dataclasses.replace(
+                        progress, status="stopped", message=message, steps_per_second=0.0
                     )
             self._state = state
             self._message = message
         self._paused_ack.set()
         self._ended.set()
+        _SCHEDULER.release()
 
     def _end_unstarted(self, reason: str) -> None:
         """End a job that never started (caller holds the lock): every fit is stopped at step 0."""
-        self._progress = [_Progress(0, "stopped", reason, 0, 0.0, 0.0) for _ in self._configs]
+        self._progress = [_Progress([], 0, None, 1, 0, "stopped", reason, 0, 0.0, 0.0) for _ in self._configs]
         self._state = "stopped"
         self._message = reason
         self._ended.set()
+
+
+# ---- admission: at most MAX_RUNNING_JOBS workers, the rest wait in line ------------------------------------------
+
+
+class _Scheduler:
+    """Slots for worker processes and the first-come queue of jobs waiting for one (one per page process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # never held while taking a Job's lock (Job -> scheduler is the only order)
+        self._running = 0
+        self._queue: deque[Job] = deque()
+
+    def admit(self, job: Job) -> bool:
+        """Take a slot for `job` (True), or put it at the back of the queue (False)."""
+        with self._lock:
+            if self._running < MAX_RUNNING_JOBS and not self._queue:
+                self._running += 1
+                return True
+            self._queue.append(job)
+            return False
+
+    def withdraw(self, job: Job) -> None:
+        """Take a queued job out of the queue."""
+        with self._lock, contextlib.suppress(ValueError):
+            self._queue.remove(job)
+
+    def position(self, job: Job) -> int | None:
+        """1-based place of `job` in the queue, or None when it is not queued."""
+        with self._lock:
+            for place, queued in enumerate(self._queue, start=1):
+                if queued is job:
+                    return place
+        return None
+
+    def release(self) -> None:
+        """A worker ended: give its slot to the queued jobs still being watched, first come first served."""
+        with self._lock:
+            self._running -= 1
+        self._fill()
+
+    def drop_abandoned(self) -> None:
+        """Stop queued jobs whose page stopped touching them, so they neither wait nor hold a place."""
+        with self._lock:
+            abandoned = [job for job in self._queue if job._heartbeat_lost()]
+        for job in abandoned:
+            job.stop(
+                f"Stopped: the page sent no heartbeat for {job.heartbeat_timeout_s:g} s while queued (tab closed?)."
+            )
+        self._fill()
+
+    def _fill(self) -> None:
+        """Start queued jobs while slots are free."""
+        while True:
+            with self._lock:
+                if self._running >= MAX_RUNNING_JOBS or not self._queue:
+                    return
+                job = self._queue.popleft()
+                if job._heartbeat_lost():
+                    abandoned = job
+                else:
+                    abandoned = None
+                    self._running += 1
+            if abandoned is not None:
+                timeout = abandoned.heartbeat_timeout_s
+                abandoned.stop(f"Stopped: the page sent no heartbeat for {timeout:g} s while queued (tab closed?).")
+            else:
+                job._launch()
+
+    def counts(self) -> tuple[int, int]:
+        """(workers running, jobs queued) now."""
+        with self._lock:
+            return self._running, len(self._queue)
+
+
+_SCHEDULER = _Scheduler()
+
+
+def load() -> tuple[int, int]:
+    """(jobs training now, jobs waiting in the queue) in this process."""
+    return _SCHEDULER.counts()

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from bayesdemo import jobs as jobs_module
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.jobs import Job, JobView, unique_labels
 from bayesdemo.methods.base import FitConfig, make_method
@@ -210,3 +211,67 @@ def test_a_worker_that_dies_ends_the_job_with_a_message(jobs):
     view = job.view()
     assert view.state == "stopped" and "ended unexpectedly" in view.message
     assert view.fits[0].status == "stopped" and view.fits[0].snapshots
+
+
+@pytest.fixture
+def two_slots(monkeypatch):
+    """At most two jobs train at once in this test, whatever the machine's core count."""
+    monkeypatch.setattr(jobs_module, "MAX_RUNNING_JOBS", 2)
+
+
+def test_jobs_beyond_the_cap_queue_in_order_and_start_when_a_slot_frees(jobs, two_slots):
+    running = [Job(DATASET, MODEL, [LONG_BBB]) for _ in range(2)]
+    queued = [Job(DATASET, MODEL, [FitConfig(method="bbb", steps=200, seed=s)]) for s in (1, 2)]
+    jobs.extend(running + queued)
+    for job in running + queued:
+        job.start()
+    assert [job.view().state for job in running] == ["running", "running"]
+    views = [job.view() for job in queued]
+    assert [(view.state, view.queue_position) for view in views] == [("queued", 1), ("queued", 2)]
+    assert all(view.active and view.steps_done == 0 for view in views)
+    assert jobs_module.load() == (2, 2)
+    time.sleep(0.3)
+    assert queued[0].view().state == "queued", "no slot is free: it keeps waiting"
+    running[0].stop()
+    assert queued[0].join(30.0) and queued[0].view().state == "finished"
+    assert queued[0].view().fits[0].steps_done == 200 and queued[0].view().queue_position is None
+    assert queued[1].join(30.0) and queued[1].view().fits[0].status == "done"
+    assert running[1].view().state == "running"
+
+
+def test_a_stopped_or_abandoned_queued_job_leaves_the_queue(jobs, two_slots):
+    running = [Job(DATASET, MODEL, [LONG_BBB]) for _ in range(2)]
+    stopped = Job(DATASET, MODEL, [LONG_BBB])
+    abandoned = Job(DATASET, MODEL, [LONG_BBB], heartbeat_timeout_s=0.3)
+    watched = Job(DATASET, MODEL, [LONG_BBB])
+    jobs.extend([*running, stopped, abandoned, watched])
+    for job in [*running, stopped, abandoned, watched]:
+        job.start()
+    assert watched.view().queue_position == 3
+    stopped.stop()
+    assert stopped.view().state == "stopped" and stopped.view().fits[0].status == "stopped"
+    assert watched.view().queue_position == 2
+    time.sleep(0.5)  # `abandoned` is never touched; `watched` is touched by its view
+    view = watched.view()
+    assert view.queue_position == 1, "the abandoned job left the queue"
+    assert abandoned.view().state == "stopped" and "heartbeat" in abandoned.view().message
+    running[0].stop()
+    assert wait_for(lambda: watched.view().state == "running")
+    assert jobs_module.load() == (2, 0)
+
+
+def test_snapshots_per_fit_are_thinned_evenly_past_the_cap(jobs, monkeypatch):
+    monkeypatch.setattr(jobs_module, "MAX_SNAPSHOTS", 50)
+    config = FitConfig(method="bbb", steps=3000, seed=4)
+    job = Job(DATASET, MODEL, [config], snapshot_every=1)
+    jobs.append(job)
+    job.start()
+    assert job.join(60.0)
+    fit = job.view().fits[0]
+    steps = [snapshot.step for snapshot in fit.snapshots]
+    assert fit.status == "done" and len(steps) <= 51
+    assert steps[0] == 0 and steps[-1] == 3000, "the first and the latest snapshot are always kept"
+    gaps = set(np.diff(steps[:-1]).tolist())
+    assert len(gaps) == 1 and gaps.pop() >= 3000 // 50, "the kept snapshots are evenly spaced"
+    solo = run_to_end(make_method(DATASET, MODEL, config), config.steps, RunConfig(snapshot_every=1))
+    np.testing.assert_array_equal(fit.snapshots[-1].mean, solo.snapshots[-1].mean)
