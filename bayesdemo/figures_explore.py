@@ -1,0 +1,380 @@
+"""Pure figure builders of the teaching views: parameter space, sequential updating, MCMC, basis functions, calibration.
+
+Same conventions as figures.py: go.Scatter / go.Bar only (never Scattergl), the light template, fixed axis ranges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from bayesdemo.basis import BasisPosterior, EvidenceCurve
+from bayesdemo.calibration import CalibrationResult
+from bayesdemo.data import Dataset
+from bayesdemo.exact import Gaussian, predictive
+from bayesdemo.figures import (
+    EXACT_COLOUR,
+    FONT_SIZE,
+    HEIGHT,
+    LIGHT_TEMPLATE,
+    MEAN_FIELD_COLOUR,
+    TRUTH_COLOUR,
+    Z95,
+    _band,
+    _rgba,
+    colour_for,
+    stable_range,
+)
+from bayesdemo.parameter_space import ellipse_points
+from bayesdemo.priors import PARAMETER_NAMES
+
+PRIOR_COLOUR = "#2ca02c"  # the prior, before any data
+VI_COLOUR = "#1f77b4"  # Bayes by Backprop on the same points
+MCMC_COLOUR = "#ff7f0e"  # NUTS draws
+DENSITY_POINTS = 201  # grid points of a drawn density
+CALIBRATION_NAMES = {"exact": "exact posterior", "mean_field": "mean-field optimum", "bbb": "Bayes by Backprop"}
+
+Named = Sequence[tuple[str, Gaussian]]
+
+
+def _new_figure() -> go.Figure:
+    """An empty figure on the light template."""
+    return go.Figure(layout={"template": LIGHT_TEMPLATE})
+
+
+def _layout(figure: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
+    """Projector-friendly layout shared by these views: big fonts, legend below, no transitions."""
+    figure.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left"},
+        font={"size": FONT_SIZE},
+        height=HEIGHT + 60,
+        margin={"l": 70, "r": 30, "t": 60, "b": 40},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0.0},
+        uirevision="bayesdemo-explore",
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+    )
+    return figure
+
+
+def _ellipse(q: Gaussian, level: float, name: str, colour: str, dash: str = "solid", group: str = "") -> go.Scatter:
+    """The level-sd ellipse of q as a closed line."""
+    points = ellipse_points(q, level)
+    return go.Scatter(
+        x=points[:, 0],
+        y=points[:, 1],
+        mode="lines",
+        name=name,
+        line={"color": colour, "dash": dash, "width": 3 if level == 1.0 else 1.5},
+        legendgroup=group or name,
+        hoverinfo="skip",
+    )
+
+
+def _centre(q: Gaussian, name: str, colour: str, symbol: str = "x") -> go.Scatter:
+    """q's mean as a marker."""
+    return go.Scatter(
+        x=[q.mean[0]], y=[q.mean[1]], mode="markers", name=name, marker={"color": colour, "symbol": symbol, "size": 11}
+    )
+
+
+def _plane_ranges(figure: go.Figure, gaussians: Sequence[Gaussian]) -> None:
+    """Fix both axes to cover the 2-sd boxes of the given Gaussians (the first is the reference)."""
+    for axis, update in ((0, figure.update_xaxes), (1, figure.update_yaxes)):
+        reference = [
+            gaussians[0].mean[axis] - 2.3 * gaussians[0].sd[axis],
+            gaussians[0].mean[axis] + 2.3 * gaussians[0].sd[axis],
+        ]
+        seen = [
+            value for q in gaussians[1:] for value in (q.mean[axis] - 2.3 * q.sd[axis], q.mean[axis] + 2.3 * q.sd[axis])
+        ]
+        update(range=stable_range(reference, seen, reach=5.0))
+
+
+def fig_parameter_space(
+    exact: Gaussian,
+    mean_field: Gaussian,
+    fits: Named = (),
+    paths: Sequence[tuple[str, np.ndarray]] = (),
+    title: str = "Parameter space: (slope, intercept)",
+) -> go.Figure:
+    """Exact posterior's 1 and 2 sd ellipses, the mean-field optimum's axis-aligned 1 sd ellipse, each fit's 1 sd
+    ellipse and the path its mean took (paths: label -> means (steps, 2)); MATH.md, PRML 10.12-10.13."""
+    figure = _new_figure()
+    figure.add_trace(_ellipse(exact, 1.0, "exact posterior, 1 sd", EXACT_COLOUR, group="exact"))
+    figure.add_trace(_ellipse(exact, 2.0, "exact posterior, 2 sd", EXACT_COLOUR, group="exact"))
+    figure.add_trace(_ellipse(mean_field, 1.0, "mean-field optimum, 1 sd", MEAN_FIELD_COLOUR, dash="dash"))
+    figure.add_trace(_centre(exact, "posterior mean", EXACT_COLOUR))
+    for label, means in paths:
+        means = np.asarray(means, dtype=np.float64).reshape(-1, 2)
+        colour = colour_for(label)
+        figure.add_trace(
+            go.Scatter(
+                x=means[:, 0],
+                y=means[:, 1],
+                mode="lines",
+                name=f"{label}: path of the mean",
+                line={"color": _rgba(colour, 0.6), "width": 1.5},
+                legendgroup=label,
+            )
+        )
+    for label, q in fits:
+        figure.add_trace(_ellipse(q, 1.0, f"{label}: q, 1 sd", colour_for(label), group=label))
+    _layout(figure, title, "slope", "intercept")
+    _plane_ranges(figure, [exact, *(q for _, q in fits)])
+    return figure
+
+
+def fig_sequential_plane(
+    prior: Gaussian, posterior: Gaussian, k: int, vi: Gaussian | None = None, truth: tuple[float, float] | None = None
+) -> go.Figure:
+    """Prior and posterior-after-k-points 1 and 2 sd ellipses (PRML 3.49-3.51), with a VI fit on the same k points."""
+    figure = _new_figure()
+    figure.add_trace(_ellipse(prior, 1.0, "prior, 1 sd", PRIOR_COLOUR, dash="dot", group="prior"))
+    figure.add_trace(_ellipse(posterior, 1.0, f"posterior after {k}, 1 sd", EXACT_COLOUR, group="posterior"))
+    figure.add_trace(_ellipse(posterior, 2.0, f"posterior after {k}, 2 sd", EXACT_COLOUR, group="posterior"))
+    if vi is not None:
+        figure.add_trace(_ellipse(vi, 1.0, f"Bayes by Backprop on {k}, 1 sd", VI_COLOUR, dash="dash"))
+    if truth is not None:
+        figure.add_trace(
+            go.Scatter(
+                x=[truth[0]],
+                y=[truth[1]],
+                mode="markers",
+                name="true (slope, intercept)",
+                marker={"color": TRUTH_COLOUR, "symbol": "star", "size": 14},
+            )
+        )
+    _layout(figure, f"(slope, intercept) after {k} point{'s' if k != 1 else ''}", "slope", "intercept")
+    _plane_ranges(figure, [posterior])
+    return figure
+
+
+def fig_sequential_data(
+    dataset: Dataset,
+    k: int,
+    posterior: Gaussian,
+    noise_sd: float,
+    lines: np.ndarray,
+    vi: Gaussian | None = None,
+    y_range: Sequence[float] | None = None,
+) -> go.Figure:
+    """The first k points (the rest faint), lines drawn from the posterior, its 95% band for new y (PRML 3.59)."""
+    low, high = float(dataset.x.min()), float(dataset.x.max())
+    margin = 0.05 * (high - low)
+    grid = np.linspace(low - margin, high + margin, 101)
+    mean, _, obs_sd = predictive(posterior, grid, noise_sd)
+    figure = _new_figure()
+    figure.add_trace(_band(grid, mean - Z95 * obs_sd, mean + Z95 * obs_sd, EXACT_COLOUR, 0.12, "exact 95% for new y"))
+    if vi is not None:
+        vi_mean, _, vi_obs_sd = predictive(vi, grid, noise_sd)
+        figure.add_trace(
+            _band(
+                grid,
+                vi_mean - Z95 * vi_obs_sd,
+                vi_mean + Z95 * vi_obs_sd,
+                VI_COLOUR,
+                0.0,
+                "Bayes by Backprop 95% for new y",
+                VI_COLOUR,
+            )
+        )
+    line_x = np.concatenate([np.append(grid[[0, -1]], np.nan) for _ in range(len(lines))])
+    line_y = np.concatenate([np.append(slope * grid[[0, -1]] + intercept, np.nan) for slope, intercept in lines])
+    figure.add_trace(
+        go.Scatter(
+            x=line_x,
+            y=line_y,
+            mode="lines",
+            name=f"{len(lines)} lines drawn from the posterior",
+            line={"color": _rgba(EXACT_COLOUR, 0.25), "width": 1},
+            hoverinfo="skip",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=dataset.x[k:],
+            y=dataset.y[k:],
+            mode="markers",
+            name="points still to come",
+            marker={"color": "#bbbbbb", "size": 6, "opacity": 0.5},
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=dataset.x[:k],
+            y=dataset.y[:k],
+            mode="markers",
+            name=f"first {k} points",
+            marker={"color": "#d62728", "size": 9},
+        )
+    )
+    _layout(figure, f"Data seen: {k} of {dataset.n}", "x", "y")
+    figure.update_xaxes(range=[float(grid[0]), float(grid[-1])])
+    if y_range is None:
+        y_range = stable_range([float(dataset.y.min()), float(dataset.y.max())], [])
+    figure.update_yaxes(range=list(y_range))
+    return figure
+
+
+def _gaussian_density(grid: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    """N(grid | mean, sd^2)."""
+    return np.exp(-0.5 * ((grid - mean) / sd) ** 2) / (sd * np.sqrt(2.0 * np.pi))
+
+
+def fig_mcmc_histogram(samples: np.ndarray, exact: Gaussian, fits: Named, parameter: int, bins: int = 40) -> go.Figure:
+    """NUTS draws of one parameter as a density histogram (counts in customdata) beside the exact marginal density
+    and each fit's Gaussian marginal (MATH.md: exact posterior, PRML 3.49-3.51)."""
+    name = PARAMETER_NAMES[parameter]
+    values = np.asarray(samples, dtype=np.float64)[:, parameter]
+    centre, spread = float(exact.mean[parameter]), float(exact.sd[parameter])
+    low = min(centre - 4.0 * spread, float(values.min()))
+    high = max(centre + 4.0 * spread, float(values.max()))
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    widths = np.diff(edges)
+    figure = _new_figure()
+    figure.add_trace(
+        go.Bar(
+            x=0.5 * (edges[:-1] + edges[1:]),
+            y=counts / (values.size * widths),
+            width=widths,
+            customdata=counts,
+            name=f"NUTS, {values.size} draws",
+            marker={"color": _rgba(MCMC_COLOUR, 0.55)},
+            hovertemplate="%{customdata} draws<extra></extra>",
+        )
+    )
+    grid = np.linspace(low, high, DENSITY_POINTS)
+    figure.add_trace(
+        go.Scatter(
+            x=grid,
+            y=_gaussian_density(grid, centre, spread),
+            mode="lines",
+            name="exact posterior",
+            line={"color": EXACT_COLOUR, "width": 3},
+        )
+    )
+    for label, q in fits:
+        figure.add_trace(
+            go.Scatter(
+                x=grid,
+                y=_gaussian_density(grid, float(q.mean[parameter]), float(q.sd[parameter])),
+                mode="lines",
+                name=label,
+                line={"color": colour_for(label), "dash": "dash", "width": 2},
+            )
+        )
+    _layout(figure, f"{name.capitalize()}: NUTS draws against the exact density", name, "density")
+    figure.update_layout(bargap=0.0)
+    figure.update_xaxes(range=[low, high])
+    return figure
+
+
+def fig_basis_fit(dataset: Dataset, fit: BasisPosterior, title: str) -> go.Figure:
+    """Data with the basis model's predictive mean and 95% bands for the function and for new y (PRML 3.57-3.59)."""
+    low, high = float(dataset.x.min()), float(dataset.x.max())
+    margin = 0.05 * (high - low)
+    grid = np.linspace(low - margin, high + margin, 201)
+    mean, line_sd, obs_sd = fit.predictive(grid)
+    figure = _new_figure()
+    figure.add_trace(_band(grid, mean - Z95 * obs_sd, mean + Z95 * obs_sd, EXACT_COLOUR, 0.08, "95% for new y"))
+    figure.add_trace(
+        _band(grid, mean - Z95 * line_sd, mean + Z95 * line_sd, EXACT_COLOUR, 0.25, "95% for the function")
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=dataset.x,
+            y=dataset.y,
+            mode="markers",
+            name="data",
+            marker={"color": "#555555", "size": 7, "opacity": 0.7},
+        )
+    )
+    figure.add_trace(
+        go.Scatter(x=grid, y=mean, mode="lines", name="predictive mean", line={"color": EXACT_COLOUR, "width": 3})
+    )
+    _layout(figure, title, "x", "y")
+    figure.update_xaxes(range=[float(grid[0]), float(grid[-1])])
+    spread = float(np.ptp(dataset.y))
+    figure.update_yaxes(range=[float(dataset.y.min()) - 0.3 * spread, float(dataset.y.max()) + 0.3 * spread])
+    return figure
+
+
+def fig_evidence(curve: EvidenceCurve, chosen: int | None = None) -> go.Figure:
+    """log p(y) against model size (PRML 3.86, 3.4): it peaks where the data stop paying for more weights."""
+    figure = _new_figure()
+    figure.add_trace(
+        go.Scatter(
+            x=curve.sizes,
+            y=curve.log_evidence,
+            mode="lines+markers",
+            name="log evidence",
+            line={"color": EXACT_COLOUR, "width": 3},
+        )
+    )
+    best = int(np.argmax(curve.log_evidence))
+    figure.add_trace(
+        go.Scatter(
+            x=[curve.sizes[best]],
+            y=[curve.log_evidence[best]],
+            mode="markers",
+            name="best",
+            marker={"color": TRUTH_COLOUR, "size": 14, "symbol": "star"},
+        )
+    )
+    if chosen is not None and chosen in set(curve.sizes.tolist()):
+        index = int(np.flatnonzero(curve.sizes == chosen)[0])
+        figure.add_trace(
+            go.Scatter(
+                x=[chosen],
+                y=[curve.log_evidence[index]],
+                mode="markers",
+                name="shown",
+                marker={"color": "#d62728", "size": 12, "symbol": "circle-open", "line": {"width": 3}},
+            )
+        )
+    size_name = "degree" if curve.family == "polynomial" else "number of centres"
+    _layout(figure, f"Log evidence against model complexity ({size_name})", size_name, "log p(y)")
+    return figure
+
+
+def fig_calibration(result: CalibrationResult) -> go.Figure:
+    """Coverage of each method's central intervals per nominal level and parameter, with the nominal level and its
+    binomial +-2 se band: exact = nominal, mean-field under-covers (MATH.md, Checking inference)."""
+    figure = _new_figure()
+    levels = result.config.levels
+    categories = [f"{name} {level:.0%}" for level in levels for name in PARAMETER_NAMES]
+    nominal = [level for level in levels for _ in PARAMETER_NAMES]
+    for name, method in result.methods.items():
+        coverage = method.coverage  # (levels, 2)
+        figure.add_trace(
+            go.Bar(
+                x=categories,
+                y=coverage.reshape(-1),
+                name=CALIBRATION_NAMES.get(name, name),
+                marker={"color": {"exact": EXACT_COLOUR, "mean_field": MEAN_FIELD_COLOUR}.get(name, VI_COLOUR)},
+            )
+        )
+    first = next(iter(result.methods.values()))
+    se = np.repeat(first.coverage_standard_error(), len(PARAMETER_NAMES))
+    figure.add_trace(
+        go.Scatter(
+            x=categories,
+            y=nominal,
+            mode="markers",
+            name="nominal (±2 se)",
+            marker={
+                "color": TRUTH_COLOUR,
+                "symbol": "line-ew",
+                "size": 30,
+                "line": {"width": 3, "color": TRUTH_COLOUR},
+            },
+            error_y={"type": "data", "array": 2 * se, "color": TRUTH_COLOUR},
+        )
+    )
+    _layout(figure, f"Coverage over {first.datasets} datasets from the prior", "interval", "fraction covered")
+    figure.update_layout(barmode="group")
+    figure.update_yaxes(range=[0.0, 1.05])
+    return figure

@@ -1,0 +1,133 @@
+"""The teaching views' figures, read back from fig.data: ellipses on their level sets, histograms that add up."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity, simulate_polynomial
+from bayesdemo.calibration import CalibrationConfig, calibrate
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.exact import Gaussian, exact_posterior
+from bayesdemo.figures_explore import (
+    fig_basis_fit,
+    fig_calibration,
+    fig_evidence,
+    fig_mcmc_histogram,
+    fig_parameter_space,
+    fig_sequential_data,
+    fig_sequential_plane,
+)
+from bayesdemo.priors import Model
+from bayesdemo.sequential import line_draws, posterior_after
+
+DATA = generate(DataConfig(n=40, seed=2))
+MODEL = Model()
+EXACT = exact_posterior(DATA, MODEL)
+
+
+def trace(figure: go.Figure, name_start: str):
+    """The one trace whose name starts with `name_start`."""
+    found = [t for t in figure.data if t.name and t.name.startswith(name_start)]
+    assert len(found) == 1, [t.name for t in figure.data]
+    return found[0]
+
+
+def quadratic_form(q: Gaussian, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(theta - m)^T S^-1 (theta - m) at each point, by the explicit inverse (independent of the Cholesky draw)."""
+    diff = np.column_stack([x, y]) - q.mean
+    return np.einsum("ij,jk,ik->i", diff, np.linalg.inv(q.cov), diff)
+
+
+def test_parameter_space_ellipses_lie_on_their_level_sets():
+    live = Gaussian([2.9, 1.05], [[0.01, 0.001], [0.001, 0.004]])
+    path = np.array([[0.0, 0.0], [1.5, 0.5], [2.9, 1.05]])
+    figure = fig_parameter_space(EXACT.posterior, EXACT.mean_field, [("BBB", live)], [("BBB", path)])
+    for level in (1, 2):
+        ellipse = trace(figure, f"exact posterior, {level} sd")
+        np.testing.assert_allclose(quadratic_form(EXACT.posterior, ellipse.x, ellipse.y), level**2, rtol=1e-9)
+    mean_field = trace(figure, "mean-field optimum")
+    # Axis-aligned with semi-axes mean_field_sd: ((x - m) / sd)^2 sums to 1, and the extremes are m +- sd.
+    scaled = (np.column_stack([mean_field.x, mean_field.y]) - EXACT.mean) / EXACT.mean_field_sd
+    np.testing.assert_allclose(np.sum(scaled**2, axis=1), 1.0, rtol=1e-9)
+    np.testing.assert_allclose(np.max(mean_field.x) - EXACT.mean[0], EXACT.mean_field_sd[0], rtol=1e-3)
+    np.testing.assert_allclose(
+        quadratic_form(live, *(np.asarray(v) for v in (trace(figure, "BBB: q").x, trace(figure, "BBB: q").y))),
+        1.0,
+        rtol=1e-9,
+    )
+    np.testing.assert_array_equal(trace(figure, "BBB: path").x, path[:, 0])
+    assert all(not isinstance(t, go.Scattergl) for t in figure.data)
+
+
+def test_parameter_space_axes_cover_the_exact_two_sd_ellipse():
+    figure = fig_parameter_space(EXACT.posterior, EXACT.mean_field)
+    ellipse = trace(figure, "exact posterior, 2 sd")
+    x_range, y_range = figure.layout.xaxis.range, figure.layout.yaxis.range
+    assert x_range[0] <= min(ellipse.x) and max(ellipse.x) <= x_range[1]
+    assert y_range[0] <= min(ellipse.y) and max(ellipse.y) <= y_range[1]
+
+
+def test_sequential_views_show_k_points_and_the_posterior_after_them():
+    k = 5
+    prior, posterior = posterior_after(DATA, MODEL, 0), posterior_after(DATA, MODEL, k)
+    plane = fig_sequential_plane(prior, posterior, k, truth=(3.0, 1.0))
+    np.testing.assert_allclose(
+        quadratic_form(posterior, trace(plane, "posterior after 5, 1 sd").x, trace(plane, "posterior after 5, 1 sd").y),
+        1.0,
+        rtol=1e-9,
+    )
+    np.testing.assert_allclose(quadratic_form(prior, trace(plane, "prior").x, trace(plane, "prior").y), 1.0, rtol=1e-9)
+    lines = line_draws(posterior, 12, seed=0)
+    data = fig_sequential_data(DATA, k, posterior, MODEL.noise_sd, lines)
+    assert len(trace(data, "first 5").x) == k
+    assert len(trace(data, "points still to come").x) == DATA.n - k
+    drawn = trace(data, "12 lines")
+    assert np.sum(np.isnan(np.asarray(drawn.x, dtype=float))) == 12
+
+
+def test_band_narrows_as_points_arrive():
+    def band_width(k: int) -> float:
+        posterior = posterior_after(DATA, MODEL, k)
+        band = trace(fig_sequential_data(DATA, k, posterior, MODEL.noise_sd, line_draws(posterior, 3)), "exact 95%")
+        y = np.asarray(band.y)
+        return float(np.mean(y[:101] - y[101:][::-1]))
+
+    widths = [band_width(k) for k in (0, 2, 10, 40)]
+    assert widths == sorted(widths, reverse=True)
+
+
+def test_mcmc_histogram_counts_add_up_and_density_integrates_to_one():
+    samples = np.random.default_rng(0).multivariate_normal(EXACT.mean, EXACT.posterior.cov, size=500)
+    for parameter in (0, 1):
+        figure = fig_mcmc_histogram(samples, EXACT.posterior, [("BBB", EXACT.mean_field)], parameter)
+        bars = trace(figure, "NUTS")
+        assert int(np.sum(bars.customdata)) == 500
+        np.testing.assert_allclose(np.sum(np.asarray(bars.y) * np.asarray(bars.width)), 1.0, rtol=1e-9)
+        exact_curve = trace(figure, "exact posterior")
+        peak = float(np.max(exact_curve.y))
+        np.testing.assert_allclose(peak, 1.0 / (EXACT.sd[parameter] * np.sqrt(2 * np.pi)), rtol=1e-3)
+        mean_field_peak = float(np.max(trace(figure, "BBB").y))
+        assert mean_field_peak > peak  # narrower mean-field marginal
+
+
+def test_basis_fit_and_evidence_figures():
+    curved = simulate_polynomial([0.5, -1.0, 2.0], n=40, seed=1)
+    fit = fit_basis(curved, BasisConfig("polynomial", 2), MODEL)
+    figure = fig_basis_fit(curved, fit, "degree 2")
+    mean = trace(figure, "predictive mean")
+    np.testing.assert_allclose(mean.y, fit.predictive(np.asarray(mean.x))[0], rtol=1e-12)
+    curve = log_evidence_by_complexity(curved, "polynomial", range(0, 7), MODEL)
+    evidence = fig_evidence(curve, chosen=2)
+    np.testing.assert_allclose(trace(evidence, "log evidence").y, curve.log_evidence)
+    assert trace(evidence, "best").x[0] == curve.best_size == 2
+
+
+def test_calibration_figure_reads_the_coverages():
+    result = calibrate(MODEL, CalibrationConfig(datasets=40, n=10, seed=0))
+    figure = fig_calibration(result)
+    exact_bars = trace(figure, "exact posterior")
+    np.testing.assert_allclose(exact_bars.y, result.methods["exact"].coverage.reshape(-1))
+    assert list(trace(figure, "nominal").y) == [0.5, 0.5, 0.9, 0.9]
+    mean_field = np.asarray(trace(figure, "mean-field").y)
+    assert np.all(mean_field <= np.asarray(exact_bars.y) + 1e-12)
