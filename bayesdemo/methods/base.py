@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,6 +36,7 @@ DEFAULT_LR = {"noise": 1e-4, "bbb": 0.05, "svi": 0.05, "svi/mvn": 0.2}
 DEFAULT_LR_DECAY = {"noise": 1.0, "bbb": 1.0, "svi": 1.0, "svi/mvn": 0.25}  # final lr / first lr
 DEFAULT_SAMPLES = {"noise": 1, "bbb": 16, "svi": 16}
 DEFAULT_OPTIMIZER = {"noise": "sgd", "bbb": "adam", "svi": "adam"}
+DEFAULT_AVERAGE = {"noise": False, "bbb": True, "svi": True}  # iterate averaging, applied to minibatch fits only
 KL_ESTIMATORS = ("closed", "monte_carlo")  # closed form (Gaussian prior only) or log q - log prior at the sample
 OBJECTIVES = ("mse", "likelihood", "elbo")  # the objective dial of Bayes by Backprop (MATH.md, noise injection)
 OBJECTIVE_LABELS = {
@@ -42,6 +46,18 @@ OBJECTIVE_LABELS = {
 }
 MAX_STEPS = 1_000_000
 MAX_SAMPLES = 1024
+AVERAGING_POWER = 3.0  # eta of polynomial-decay averaging: weight (eta + 1) / (t + eta) on step t's parameters
+ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults
+ADAM_EPS = 1e-8
+
+
+def check_device(device: str) -> str:
+    """`device` must be "cpu", or "cuda" / "cuda:K" on a machine where torch sees CUDA."""
+    if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or device.startswith("cuda:")):
+        raise ConfigError("device", f"must be 'cpu' or 'cuda', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", f"must be 'cpu' on this machine (torch sees no CUDA), got {device!r}")
+    return device
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,8 @@ class FitConfig:
     kl: str = "closed"  # KL_ESTIMATORS: "closed" (falls back to Monte Carlo for non-Gaussian priors) or "monte_carlo"
     local_reparam: bool = False  # Bayes by Backprop: sample each prediction phi^T theta, not theta (Kingma et al.)
     objective: str = "elbo"  # Bayes by Backprop's objective, one of OBJECTIVES (ignored by other methods)
+    average: bool | None = None  # posterior() reports q's parameters averaged over steps; None: method default
+    device: str = "cpu"  # torch device of the data and q's parameters: "cpu", or "cuda" where available
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
@@ -79,6 +97,11 @@ class FitConfig:
         for name in ("learn_noise", "local_reparam"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, f"must be True or False, got {getattr(self, name)!r}")
+        if self.average is not None and not isinstance(self.average, bool):
+            raise ConfigError("average", f"must be True, False or None, got {self.average!r}")
+        check_device(self.device)
+        if self.method == "svi" and self.device != "cpu":
+            raise ConfigError("device", f"must be 'cpu' for Pyro SVI (its model lives on the CPU), got {self.device!r}")
         check_choice("kl", self.kl, KL_ESTIMATORS)
         check_choice("objective", self.objective, OBJECTIVES)
 
@@ -101,6 +124,13 @@ class FitConfig:
     def sample_count(self) -> int:
         """Samples per step in force: `samples`, or the method's default."""
         return DEFAULT_SAMPLES[self.method] if self.samples is None else self.samples
+
+    @property
+    def averages_iterates(self) -> bool:
+        """Averaging in force: `average`, or the method's default (on for minibatches, DEFAULT_AVERAGE)."""
+        if self.average is not None:
+            return self.average
+        return DEFAULT_AVERAGE[self.method] and self.batch_size > 0
 
     @property
     def optimizer_name(self) -> str:
@@ -135,44 +165,113 @@ class Method(Protocol):
 
 
 class DataTensors:
-    """The dataset as float64 torch tensors, with minibatch sampling from the fit's own generator."""
+    """The dataset as float64 torch tensors on `device`, with minibatches from the fit's own generator."""
 
-    def __init__(self, dataset: Dataset, batch_size: int, generator: torch.Generator):
+    def __init__(self, dataset: Dataset, batch_size: int, generator: torch.Generator, device: str = "cpu"):
         if batch_size > dataset.n:
             raise ConfigError("batch_size", f"must be <= n ({dataset.n}), got {batch_size}")
-        self.x = torch.as_tensor(np.array(dataset.x), dtype=torch.float64)
-        self.y = torch.as_tensor(np.array(dataset.y), dtype=torch.float64)
+        self.x = torch.as_tensor(np.array(dataset.x), dtype=torch.float64, device=device)
+        self.y = torch.as_tensor(np.array(dataset.y), dtype=torch.float64, device=device)
         self.n = dataset.n
         self.batch_size = batch_size or dataset.n
         self.generator = generator
+        self.device = device
+        self._order = torch.empty(0, dtype=torch.long)
+        self._next = self.n  # the first batch starts a pass
+
+    @property
+    def full_batch(self) -> bool:
+        """True when every step sees all the data."""
+        return self.batch_size == self.n
+
+    def batch_index(self) -> torch.Tensor:
+        """The next minibatch's indices: consecutive slices of one random permutation per pass over the data.
+
+        Within a pass no point repeats (sampling without replacement); one randperm per pass, not per step, keeps
+        a step O(batch) rather than O(n).
+        """
+        if self._next + self.batch_size > self.n:
+            self._order = torch.randperm(self.n, generator=self.generator, device=self.generator.device)
+            self._next = 0
+        index = self._order[self._next : self._next + self.batch_size]
+        self._next += self.batch_size
+        return index
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A minibatch (x, y) drawn without replacement; the full data when batch_size == n."""
-        if self.batch_size == self.n:
+        if self.full_batch:
             return self.x, self.y
-        index = torch.randperm(self.n, generator=self.generator)[: self.batch_size]
+        index = self.batch_index()
         return self.x[index], self.y[index]
 
 
 class Optimiser:
-    """The optimiser named by `config` over `parameters`, with its exponential learning-rate decay."""
+    """SGD or Adam (torch.optim's update rules, written out) over `parameters`, with exponential lr decay.
+
+    Written out rather than torch.optim so one step is a handful of tensor ops (torch.optim's per-step machinery
+    cost more than the whole Bayes by Backprop gradient); tests check it matches torch.optim to rounding. With
+    `config.averages_iterates` it also keeps the polynomial-decay average of the parameters (Shamir and Zhang 2013):
+    avg_t = avg_(t-1) + (eta + 1) / (t + eta) (x_t - avg_(t-1)), eta = AVERAGING_POWER, which forgets the start.
+    """
 
     def __init__(self, config: FitConfig, parameters: list[torch.Tensor]):
-        optimizer_class = torch.optim.SGD if config.optimizer_name == "sgd" else torch.optim.Adam
-        self.optimizer = optimizer_class(parameters, lr=config.learning_rate)
+        self.parameters = list(parameters)
+        self.adam = config.optimizer_name == "adam"
         self.first_lr = config.learning_rate
+        self.lr = self.first_lr
         self.decay_per_step = config.learning_rate_decay ** (1.0 / max(config.steps - 1, 1))
         self.steps_taken = 0
+        self.first_moments = [torch.zeros_like(p) for p in self.parameters]
+        self.second_moments = [torch.zeros_like(p) for p in self.parameters]
+        self.averages = [p.detach().clone() for p in self.parameters] if config.averages_iterates else None
 
     def minimise(self, loss: torch.Tensor) -> float:
         """Backpropagate `loss`, take one step, decay the learning rate; return the loss as a float."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.steps_taken += 1
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.first_lr * self.decay_per_step**self.steps_taken
+        gradients = torch.autograd.grad(loss, self.parameters)
+        self.apply(gradients)
         return float(loss.detach())
+
+    @torch.no_grad()
+    def apply(self, gradients: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> None:
+        """One update of every parameter from its gradient (torch.optim.Adam / SGD, no weight decay)."""
+        self.steps_taken += 1
+        lr = self.lr
+        if self.adam:
+            beta1, beta2 = ADAM_BETAS
+            bias_correction1 = 1.0 - beta1**self.steps_taken
+            bias_correction2_sqrt = math.sqrt(1.0 - beta2**self.steps_taken)
+            for parameter, gradient, first, second in zip(
+                self.parameters, gradients, self.first_moments, self.second_moments, strict=True
+            ):
+                first.lerp_(gradient, 1.0 - beta1)
+                second.mul_(beta2).addcmul_(gradient, gradient, value=1.0 - beta2)
+                denominator = (second.sqrt() / bias_correction2_sqrt).add_(ADAM_EPS)
+                parameter.addcdiv_(first, denominator, value=-lr / bias_correction1)
+        else:
+            for parameter, gradient in zip(self.parameters, gradients, strict=True):
+                parameter.add_(gradient, alpha=-lr)
+        self.lr = self.first_lr * self.decay_per_step**self.steps_taken
+        if self.averages is not None:
+            weight = (AVERAGING_POWER + 1.0) / (self.steps_taken + AVERAGING_POWER)
+            for average, parameter in zip(self.averages, self.parameters, strict=True):
+                average.lerp_(parameter, min(weight, 1.0))
+
+    @contextmanager
+    def averaged(self) -> Iterator[None]:
+        """Inside the block the parameters hold their averages (when averaging); restored on exit."""
+        if self.averages is None or self.steps_taken == 0:
+            yield
+            return
+        with torch.no_grad():
+            current = [p.detach().clone() for p in self.parameters]
+            for parameter, average in zip(self.parameters, self.averages, strict=True):
+                parameter.copy_(average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for parameter, value in zip(self.parameters, current, strict=True):
+                    parameter.copy_(value)
 
 
 def make_method(dataset: Dataset, model: Model, config: FitConfig) -> Method:

@@ -26,6 +26,11 @@ def inverse_softplus(value: torch.Tensor) -> torch.Tensor:
     return value + torch.log(-torch.expm1(-value))
 
 
+def sufficient_statistics(design: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(Phi^T Phi (p, p), Phi^T y (p,), y^T y ()) of design Phi (B, p) and targets y (B,) (MATH.md, Exact posterior)."""
+    return design.T @ design, y @ design, y @ y
+
+
 class BayesByBackprop:
     """Minimise KL(q || prior) - (N / B) sum_batch E_q log N(y_i | phi_i^T theta, s^2) (MATH.md, Bayes by Backprop).
 
@@ -35,25 +40,35 @@ class BayesByBackprop:
 
     def __init__(self, dataset: Dataset, model: Model, config: FitConfig):
         self.config = config
-        self.generator = torch.Generator().manual_seed(config.seed)
-        self.data = DataTensors(dataset, config.batch_size, self.generator)
+        device = config.device
+        self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.data = DataTensors(dataset, config.batch_size, self.generator, device)
         self.noise_sd = float(model.noise_sd)
-        self.prior_mean = torch.as_tensor(model.prior.mean, dtype=torch.float64)
-        self.prior_sd = torch.as_tensor(model.prior.sd, dtype=torch.float64)
+        self.prior_mean = torch.as_tensor(model.prior.mean, dtype=torch.float64, device=device)
+        self.prior_sd = torch.as_tensor(model.prior.sd, dtype=torch.float64, device=device)
         self.prior = Prior.of(model.prior)
         self.noise_prior = model.noise_prior
         # Closed-form KL exists only for a Gaussian prior; any other prior uses the Monte-Carlo KL (MATH.md).
         self.closed_form_kl = config.kl == "closed" and self.prior.is_gaussian
-        start = 0.1 * torch.randn(2, generator=self.generator, dtype=torch.float64)
+        start = 0.1 * torch.randn(2, generator=self.generator, dtype=torch.float64, device=device)
         self.mu = start.requires_grad_(True)
-        self.rho = torch.full((2,), INITIAL_RHO, dtype=torch.float64, requires_grad=True)
+        self.rho = torch.full((2,), INITIAL_RHO, dtype=torch.float64, device=device, requires_grad=True)
         parameters = [self.mu, self.rho]
         if config.learn_noise:
             # q(log s) = N(log_noise_mu, softplus(log_noise_rho)^2), starting at the model's noise sd.
-            self.log_noise_mu = torch.tensor(math.log(self.noise_sd), dtype=torch.float64, requires_grad=True)
-            self.log_noise_rho = torch.tensor(INITIAL_RHO, dtype=torch.float64, requires_grad=True)
+            self.log_noise_mu = torch.tensor(
+                math.log(self.noise_sd), dtype=torch.float64, device=device, requires_grad=True
+            )
+            self.log_noise_rho = torch.tensor(INITIAL_RHO, dtype=torch.float64, device=device, requires_grad=True)
             parameters += [self.log_noise_mu, self.log_noise_rho]
         self.optimizer = Optimiser(config, parameters)
+        # The Gaussian ELBO with a closed-form KL has closed-form reparameterised gradients on sufficient statistics.
+        self.uses_sufficient_statistics = (
+            config.objective == "elbo" and self.closed_form_kl and not config.learn_noise and not config.local_reparam
+        )
+        self.design = torch.stack([self.data.x, torch.ones_like(self.data.x)], dim=1)  # Phi (n, 2), rows (x_i, 1)
+        self.full_statistics = sufficient_statistics(self.design, self.data.y) if self.data.full_batch else None
+        self.log_likelihood_constant = math.log(self.noise_sd) + 0.5 * LOG_2PI
 
     def kl_to_prior(self, sd: torch.Tensor) -> torch.Tensor:
         """Closed-form KL(N(mu, sd^2) || N(m0, s0^2)) summed over parameters."""
@@ -67,7 +82,42 @@ class BayesByBackprop:
 
     def _normal(self, shape: tuple[int, ...]) -> torch.Tensor:
         """Standard normal draws from the fit's own generator."""
-        return torch.randn(shape, generator=self.generator, dtype=torch.float64)
+        return torch.randn(shape, generator=self.generator, dtype=torch.float64, device=self.data.device)
+
+    def _batch_statistics(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """Sufficient statistics of this step's (mini)batch: the full data's are computed once."""
+        if self.full_statistics is not None:
+            return (*self.full_statistics, self.data.n)
+        index = self.data.batch_index()
+        return (*sufficient_statistics(self.design[index], self.data.y[index]), index.shape[0])
+
+    @torch.no_grad()
+    def loss_and_gradients(self) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """`loss()` and its gradients in (mu, rho) in closed form: same draws, same estimate (MATH.md, BBB).
+
+        Per sample: -log lik = (y^T y - 2 theta^T Phi^T y + theta^T Phi^T Phi theta) / (2 s^2) + B log(s sqrt(2 pi)),
+        so d/dtheta = scale (Phi^T Phi theta - Phi^T y) / s^2: O(p^2) per sample whatever the batch size.
+        theta = mu + sd eps gives d/dmu = g, d/dsd = g eps, d/drho = d/dsd sigmoid(rho); the KL adds
+        (mu - m0) / s0^2 and sd / s0^2 - 1 / sd.
+        """
+        gram, phi_y, y_y, batch_size = self._batch_statistics()
+        eps = self._normal((self.config.sample_count, 2))
+        sd = F.softplus(self.rho)
+        theta = torch.addcmul(self.mu, sd, eps)  # (S, 2)
+        gram_theta = theta @ gram  # (S, 2); the Gram matrix is symmetric
+        scale_over_variance = self.data.n / batch_size / self.noise_sd**2
+        gradient_theta = (gram_theta - phi_y).mul_(scale_over_variance)  # (S, 2)
+        prior_precision = self.prior_sd.reciprocal().square()
+        centred = self.mu - self.prior_mean
+        gradient_mu = gradient_theta.mean(dim=0).addcmul_(centred, prior_precision)
+        gradient_sd = (gradient_theta * eps).mean(dim=0).addcmul_(sd, prior_precision).sub_(sd.reciprocal())
+        gradient_rho = gradient_sd.mul_(torch.sigmoid(self.rho))
+        # The loss itself: mean over samples of the scaled -log lik, plus the closed-form KL.
+        quadratic = (gram_theta - 2.0 * phi_y).mul_(theta).sum(dim=1).mean()
+        log_ratio = torch.log(sd / self.prior_sd)
+        kl = 0.5 * (sd.square().mul(prior_precision) + centred.square().mul(prior_precision) - 1.0) - log_ratio
+        loss = (quadratic + y_y) * (0.5 * scale_over_variance) + self.data.n * self.log_likelihood_constant + kl.sum()
+        return loss, (gradient_mu, gradient_rho)
 
     def loss(self) -> torch.Tensor:
         """The objective's S-sample estimate on a fresh minibatch (negative ELBO unless config.objective says else)."""
@@ -115,18 +165,22 @@ class BayesByBackprop:
 
     def step(self) -> float:
         """One optimiser step on the S-sample reparameterised estimate of the objective (default: negative ELBO)."""
+        if self.uses_sufficient_statistics:
+            loss, gradients = self.loss_and_gradients()
+            self.optimizer.apply(gradients)
+            return float(loss)
         return self.optimizer.minimise(self.loss())
 
     def posterior(self) -> Gaussian:
-        """q = N(mu, diag(softplus(rho)^2))."""
-        with torch.no_grad():
-            return Gaussian.diagonal(self.mu.numpy().copy(), F.softplus(self.rho).numpy().copy())
+        """q = N(mu, diag(softplus(rho)^2)), with mu and rho averaged over steps when config.averages_iterates."""
+        with torch.no_grad(), self.optimizer.averaged():
+            return Gaussian.diagonal(self.mu.cpu().numpy().copy(), F.softplus(self.rho).cpu().numpy().copy())
 
     def noise_posterior(self) -> tuple[float, float]:
         """Mean and sd of s under q (log-normal: exp(m + v/2), mean sqrt(exp(v) - 1)); (noise_sd, 0) when s is known."""
         if not self.config.learn_noise:
             return self.noise_sd, 0.0
-        with torch.no_grad():
+        with torch.no_grad(), self.optimizer.averaged():
             log_mean = float(self.log_noise_mu)
             log_var = float(F.softplus(self.log_noise_rho)) ** 2
         mean = math.exp(log_mean + 0.5 * log_var)

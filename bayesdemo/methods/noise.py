@@ -22,16 +22,17 @@ class NoiseInjection:
 
     def __init__(self, dataset: Dataset, model: Model, config: FitConfig):
         self.config = config
-        self.generator = torch.Generator().manual_seed(config.seed)
-        self.data = DataTensors(dataset, config.batch_size, self.generator)
+        self.generator = torch.Generator(device=config.device).manual_seed(config.seed)
+        self.data = DataTensors(dataset, config.batch_size, self.generator, config.device)
         self.params = {
-            name: torch.tensor(value, dtype=torch.float64, requires_grad=True) for name, value in INITIAL_VALUES.items()
+            name: torch.tensor(value, dtype=torch.float64, device=config.device, requires_grad=True)
+            for name, value in INITIAL_VALUES.items()
         }
         self.optimizer = Optimiser(config, list(self.params.values()))
 
     def _noise(self, shape: tuple[int, ...]) -> torch.Tensor:
         """Standard normal draws from the fit's own generator."""
-        return torch.randn(shape, generator=self.generator, dtype=torch.float64)
+        return torch.randn(shape, generator=self.generator, dtype=torch.float64, device=self.data.device)
 
     def step(self) -> float:
         """One SGD step on MSE(y_hat, y), y_hat sampled per point as in seed 000's `model(x)`."""

@@ -159,8 +159,8 @@ class PyroSVI:
             return self.optimizer.minimise(loss)
 
     def posterior(self) -> Gaussian:
-        """The guide's current q over (slope, intercept)."""
-        with PYRO_LOCK, torch.no_grad():
+        """The guide's current q over (slope, intercept), its parameters averaged over steps when averaging."""
+        with PYRO_LOCK, torch.no_grad(), self.optimizer.averaged():
             if self.config.guide == "normal":
                 mean = [float(self.guide.locs.slope), float(self.guide.locs.intercept)]
                 sd = [float(self.guide.scales.slope), float(self.guide.scales.intercept)]
@@ -175,7 +175,7 @@ class PyroSVI:
         """Mean and sd of s under q (log-normal in s: exp(m + v/2), mean sqrt(exp(v) - 1)); (noise_sd, 0) if known."""
         if not self.config.learn_noise:
             return float(self.noise_sd), 0.0
-        with PYRO_LOCK, torch.no_grad():
+        with PYRO_LOCK, torch.no_grad(), self.optimizer.averaged():
             if self.config.guide == "normal":
                 log_mean, log_sd = float(self.guide.locs.noise_sd), float(self.guide.scales.noise_sd)
             elif self.config.guide == "mvn":

@@ -1,0 +1,122 @@
+"""The fast paths give the straightforward paths' results: closed-form BBB gradients on sufficient statistics equal
+autograd through the per-point loss, the written-out optimiser equals torch.optim, averaging and devices behave."""
+
+import numpy as np
+import pytest
+import torch
+
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.methods import FitConfig, make_method
+from bayesdemo.methods.base import DataTensors, Optimiser
+from bayesdemo.priors import Model
+
+DATA = generate(DataConfig())
+LARGE = generate(DataConfig(n=20_000, seed=3))
+MODEL = Model()
+
+
+def both_paths(method) -> tuple[tuple[float, list[np.ndarray]], tuple[float, list[np.ndarray]]]:
+    """(loss, gradients in mu and rho) by autograd through `loss()` and in closed form, on the same draws."""
+    generator_state = method.generator.get_state()
+    data_state = (method.data._order.clone(), method.data._next)
+    loss = method.loss()
+    autograd = [g.numpy() for g in torch.autograd.grad(loss, [method.mu, method.rho])]
+    method.generator.set_state(generator_state)
+    method.data._order, method.data._next = data_state
+    closed_loss, closed = method.loss_and_gradients()
+    return (float(loss.detach()), autograd), (float(closed_loss), [g.numpy() for g in closed])
+
+
+@pytest.mark.parametrize(
+    ("dataset", "config"),
+    [
+        (DATA, FitConfig(method="bbb", seed=1)),
+        (DATA, FitConfig(method="bbb", samples=1, seed=2)),
+        (DATA, FitConfig(method="bbb", batch_size=20, seed=3)),
+        (LARGE, FitConfig(method="bbb", seed=4)),
+        (LARGE, FitConfig(method="bbb", batch_size=100, samples=4, seed=5)),
+    ],
+    ids=["full", "one-sample", "minibatch", "n20000-full", "n20000-minibatch"],
+)
+def test_sufficient_statistic_gradients_equal_autograd_through_the_per_point_loss(dataset, config):
+    method = make_method(dataset, MODEL, config)
+    assert method.uses_sufficient_statistics
+    for _ in range(5):  # also away from the start, after a few steps
+        (loss, autograd), (closed_loss, closed) = both_paths(method)
+        assert closed_loss == pytest.approx(loss, rel=1e-10)
+        for a, c in zip(autograd, closed, strict=True):
+            np.testing.assert_allclose(c, a, rtol=1e-9, atol=1e-9 * np.abs(a).max())
+        method.step()
+
+
+def test_fast_and_autograd_trajectories_agree():
+    config = FitConfig(method="bbb", batch_size=25, steps=200, seed=6)
+    fast, slow = make_method(DATA, MODEL, config), make_method(DATA, MODEL, config)
+    slow.uses_sufficient_statistics = False
+    for _ in range(200):
+        assert fast.step() == pytest.approx(slow.step(), rel=1e-9)
+    np.testing.assert_allclose(fast.posterior().mean, slow.posterior().mean, rtol=1e-9)
+    np.testing.assert_allclose(fast.posterior().cov, slow.posterior().cov, rtol=1e-8)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_written_out_optimiser_matches_torch_optim(optimizer):
+    config = FitConfig(method="bbb", optimizer=optimizer, lr=0.01, lr_decay=0.2, steps=50, average=False)
+    ours = [torch.tensor([0.3, -1.0], dtype=torch.float64), torch.tensor([2.0], dtype=torch.float64)]
+    theirs = [p.clone().requires_grad_(True) for p in ours]
+    optimiser = Optimiser(config, ours)
+    torch_class = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
+    reference = torch_class(theirs, lr=0.01)
+    decay = 0.2 ** (1 / 49)
+    generator = torch.Generator().manual_seed(0)
+    for step in range(50):
+        gradients = [torch.randn(p.shape, generator=generator, dtype=torch.float64) for p in ours]
+        optimiser.apply(gradients)
+        for parameter, gradient in zip(theirs, gradients, strict=True):
+            parameter.grad = gradient.clone()
+        reference.step()
+        for group in reference.param_groups:
+            group["lr"] = 0.01 * decay ** (step + 1)
+        for a, b in zip(ours, theirs, strict=True):
+            np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_averaging_reports_the_polynomial_decay_average_and_keeps_the_iterate():
+    config = FitConfig(method="bbb", optimizer="sgd", lr=0.1, steps=10, average=True)
+    parameter = torch.tensor([0.0], dtype=torch.float64)
+    optimiser = Optimiser(config, [parameter])
+    expected, eta = 0.0, 3.0
+    for step in range(1, 11):
+        optimiser.apply([torch.tensor([-1.0], dtype=torch.float64)])  # parameter = 0.1 * step
+        expected += min((eta + 1) / (step + eta), 1.0) * (0.1 * step - expected)
+    with optimiser.averaged():
+        assert float(parameter) == pytest.approx(expected)
+    assert float(parameter) == pytest.approx(1.0)
+
+
+def test_averaged_fit_reports_averaged_q_and_same_seed_same_trajectory():
+    config = FitConfig(method="bbb", batch_size=20, steps=100, seed=9, average=True)
+    first, second = make_method(DATA, MODEL, config), make_method(DATA, MODEL, config)
+    for _ in range(100):
+        first.step()
+        second.step()
+    np.testing.assert_array_equal(first.posterior().mean, second.posterior().mean)
+    assert not np.array_equal(first.posterior().mean, first.mu.detach().numpy())
+
+
+def test_minibatches_cover_every_point_once_per_pass():
+    data = DataTensors(DATA, 30, torch.Generator().manual_seed(0))
+    seen = torch.cat([data.batch_index() for _ in range(3)])
+    assert seen.unique().numel() == 90  # no repeats within a pass of 100 points (3 full batches)
+    assert data.batch_index().unique().numel() == 30  # a new pass starts when too few points are left
+
+
+def test_device_is_validated_naming_the_field():
+    with pytest.raises(ValueError, match="device"):
+        FitConfig(device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device"):
+            FitConfig(device="cuda")
+    with pytest.raises(ValueError, match="device"):
+        FitConfig(method="svi", device="cuda:0")
+    assert FitConfig(device="cpu").device == "cpu"
