@@ -577,6 +577,8 @@ def draw_status(view: JobView | None, exact: ExactPosterior) -> None:
     if len(view.fits) > 1:
         steps_text = f"{steps_text} (all fits)"
     rate_text = f" · {rate:,.0f} steps/s" if view.state == "running" else ""
+    if view.state == "queued" and view.queue_position is not None:
+        rate_text = f" · number {view.queue_position} in the queue: the server runs a few fits at a time"
     st.progress(view.fraction_done, text=f"**{view.state.capitalize()}** · {steps_text}{rate_text}")
     for fit in view.fits:
         if fit.status == "diverged":
