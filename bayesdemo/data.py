@@ -13,6 +13,7 @@ from bayesdemo.validation import ConfigError, check_int, check_range
 
 MAX_POINTS = 1_000_000  # largest n accepted from the generator or a CSV
 MAX_CSV_BYTES = 20 * 1024 * 1024  # largest CSV accepted, in bytes
+MAX_ABS_VALUE = 1e15  # largest |x| or |y| accepted: sums of squares of a million such values stay finite
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,13 @@ class Dataset:
         for name, values in (("x", x), ("y", y)):
             bad = np.flatnonzero(~np.isfinite(values))
             if bad.size:
-                raise ConfigError(name, f"must be finite, got {values[bad[0]]!r} in row {bad[0] + 1}")
+                raise ConfigError(name, f"must be finite, got {float(values[bad[0]])!r} in row {bad[0] + 1}")
+            huge = np.flatnonzero(np.abs(values) > MAX_ABS_VALUE)
+            if huge.size:
+                value, row = float(values[huge[0]]), huge[0] + 1
+                raise ConfigError(name, f"must be at most {MAX_ABS_VALUE:g} in size, got {value!r} in row {row}")
         if np.ptp(x) == 0.0:
-            raise ConfigError("x", f"must not be constant (every x is {x[0]!r}): the slope is not identified")
+            raise ConfigError("x", f"must not be constant (every x is {float(x[0])!r}): the slope is not identified")
         x.setflags(write=False)
         y.setflags(write=False)
         object.__setattr__(self, "x", x)
@@ -92,22 +97,64 @@ def generate(config: DataConfig) -> Dataset:
     return Dataset(x, y, source=f"synthetic (seed {config.seed})")
 
 
-def _parse_number(text: str, column: str, row: int) -> float:
-    """One CSV cell as a finite float, or ConfigError naming the column, row and cell."""
+def _parse_number(text: str, column: str, row: int, decimal_comma: bool = False) -> float:
+    """One CSV cell as a finite float of bounded size, or ConfigError naming the column, row and cell."""
+    cell = text.strip()
     try:
-        value = float(text.strip())
+        value = float(cell.replace(",", ".") if decimal_comma else cell)
     except ValueError:
-        raise ConfigError(column, f"must be numeric, got {text.strip()[:40]!r} in row {row}") from None
+        raise ConfigError(column, f"must be numeric, got {cell[:40]!r} in row {row}") from None
     if not math.isfinite(value):
-        raise ConfigError(column, f"must be finite, got {text.strip()!r} in row {row}")
+        raise ConfigError(column, f"must be finite, got {cell[:40]!r} in row {row}")
+    if abs(value) > MAX_ABS_VALUE:
+        raise ConfigError(column, f"must be at most {MAX_ABS_VALUE:g} in size, got {cell[:40]!r} in row {row}")
     return value
 
 
+def _looks_numeric(cells: list[str]) -> bool:
+    """Whether every cell reads as a number (a data row where the header should be)."""
+    try:
+        for cell in cells:
+            float(cell.strip().replace(",", "."))
+    except ValueError:
+        return False
+    return bool(cells)
+
+
+def _check_header(first_row: list[str], delimiter: str) -> None:
+    """The first row must name exactly the columns x and y; say what is missing, extra or wrong."""
+    header = [cell.strip().lower() for cell in first_row]
+    if header == ["x", "y"]:
+        return
+    shown = delimiter.join(first_row)[:60]
+    if _looks_numeric(first_row):
+        raise ConfigError("csv", f"has no header: its first row {shown!r} is data. Add a first line `x,y`")
+    if len(header) == 1 and "\t" in first_row[0]:
+        raise ConfigError("csv", f"header {shown!r} is tab-separated: separate the columns with commas")
+    missing = [name for name in ("x", "y") if name not in header]
+    extra = [cell for cell in header if cell not in ("x", "y")]
+    if missing:
+        raise ConfigError("csv", f"header {shown!r} is missing column {' and '.join(missing)}: expected `x,y`")
+    if extra:
+        raise ConfigError("csv", f"header {shown!r} has extra columns {', '.join(extra)[:40]}: keep only `x,y`")
+    raise ConfigError("csv", f"header must be exactly `x,y` (each once, in that order), got {shown!r}")
+
+
+def _size_text(size: int) -> str:
+    """A byte count as MiB (or KiB below one MiB), for messages."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MiB"
+    return f"{size / 1024:.1f} KiB"
+
+
 def parse_csv(content: bytes | str, *, max_bytes: int = MAX_CSV_BYTES, name: str = "upload") -> Dataset:
-    """Parse CSV text with a header naming columns `x` and `y` (comma or semicolon) into a Dataset."""
+    """Parse CSV text with a header naming columns `x` and `y` into a Dataset.
+
+    Cells are separated by commas, or by semicolons (then a decimal comma is read too: `1,5;2` is x=1.5, y=2).
+    """
     size = len(content)
     if size > max_bytes:
-        raise ConfigError("csv", f"must be at most {max_bytes // 1024} KiB, got {size // 1024} KiB")
+        raise ConfigError("csv", f"must be at most {_size_text(max_bytes)}, got {_size_text(size)}")
     if isinstance(content, bytes):
         if b"\x00" in content[:8192]:
             raise ConfigError("csv", "must be a text file, got binary data")
@@ -122,10 +169,13 @@ def parse_csv(content: bytes | str, *, max_bytes: int = MAX_CSV_BYTES, name: str
     first_line = text.lstrip().splitlines()[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    rows = [row for row in reader if any(cell.strip() for cell in row)]
-    header = [cell.strip().lower() for cell in rows[0]]
-    if header != ["x", "y"]:
-        raise ConfigError("csv", f"must have exactly the header columns x,y, got {delimiter.join(rows[0])[:60]!r}")
+    try:
+        rows = [row for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as error:  # a NUL byte past the sniffed start, a runaway quoted field, ...
+        raise ConfigError("csv", f"is not readable as CSV near line {reader.line_num}: {error}") from None
+    if not rows:
+        raise ConfigError("csv", "is empty: expected a header `x,y` and at least 2 rows")
+    _check_header(rows[0], delimiter)
     body = rows[1:]
     if len(body) > MAX_POINTS:
         raise ConfigError("csv", f"must have at most {MAX_POINTS} rows, got {len(body)}")
@@ -133,8 +183,8 @@ def parse_csv(content: bytes | str, *, max_bytes: int = MAX_CSV_BYTES, name: str
     for row_number, row in enumerate(body, start=2):
         if len(row) != 2:
             raise ConfigError("csv", f"row {row_number} must have 2 cells (x,y), got {len(row)}")
-        xs.append(_parse_number(row[0], "x", row_number))
-        ys.append(_parse_number(row[1], "y", row_number))
+        xs.append(_parse_number(row[0], "x", row_number, decimal_comma=delimiter == ";"))
+        ys.append(_parse_number(row[1], "y", row_number, decimal_comma=delimiter == ";"))
     if len(xs) < 2:
         raise ConfigError("csv", f"must have at least 2 data rows, got {len(xs)}")
     return Dataset(np.array(xs), np.array(ys), source=name)
