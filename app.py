@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from bayesdemo import explain, export, figures, share
+from bayesdemo import explain, export, figures, share, ui_explore
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
 from bayesdemo.jobs import FitView, Job, JobView, warm_up
@@ -789,6 +789,7 @@ def main() -> None:
     st.session_state["polling"] = polling
     refresh = (REFRESH_RUNNING_S if view.state == "running" else REFRESH_PAUSED_S) if polling else None
     draw_live_fragments(context, refresh)
+    ui_explore.draw_explore(context, current_view, refresh)
 
     with st.expander("Explain: what the charts show, with this data's numbers"):
         draw_explain(context, view)

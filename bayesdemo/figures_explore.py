@@ -34,6 +34,7 @@ PRIOR_COLOUR = "#2ca02c"  # the prior, before any data
 VI_COLOUR = "#1f77b4"  # Bayes by Backprop on the same points
 MCMC_COLOUR = "#ff7f0e"  # NUTS draws
 DENSITY_POINTS = 201  # grid points of a drawn density
+EVIDENCE_WINDOW = 40.0  # nats below the best log evidence shown; worse models fall off the bottom of the chart
 CALIBRATION_NAMES = {"exact": "exact posterior", "mean_field": "mean-field optimum", "bbb": "Bayes by Backprop"}
 
 Named = Sequence[tuple[str, Gaussian]]
@@ -337,6 +338,10 @@ def fig_evidence(curve: EvidenceCurve, chosen: int | None = None) -> go.Figure:
         )
     size_name = "degree" if curve.family == "polynomial" else "number of centres"
     _layout(figure, f"Log evidence against model complexity ({size_name})", size_name, "log p(y)")
+    top = float(np.max(curve.log_evidence))
+    if float(np.min(curve.log_evidence)) < top - EVIDENCE_WINDOW:
+        # A model that misses badly (degree 0 on a line) sits thousands of nats down and would flatten the rest.
+        figure.update_yaxes(range=[top - EVIDENCE_WINDOW, top + 0.1 * EVIDENCE_WINDOW])
     return figure
 
 

@@ -23,6 +23,18 @@ def ellipse_points(gaussian: Gaussian, level_sd: float = 1.0, points: int = ELLI
     return mean + level_sd * (np.linalg.cholesky(cov) @ circle).T
 
 
+def has_ellipse(gaussian: Gaussian) -> bool:
+    """Whether q's (slope, intercept) block is finite and positive definite, so its sd ellipse can be drawn."""
+    mean, cov = gaussian.mean[:2], gaussian.cov[:2, :2]
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
+        return False
+    try:
+        np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
 def mahalanobis_squared(gaussian: Gaussian, theta: np.ndarray) -> np.ndarray:
     """(theta - m)^T S^-1 (theta - m) for each row of theta (k, 2), via Cholesky; shape (k,)."""
     chol = np.linalg.cholesky(gaussian.cov[:2, :2])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,8 +24,8 @@ TIMEOUT_S = 60  # AppTest's default of 3 s is too short for a first run that imp
 GOOD_CSV = b"x,y\n0,1.0\n0.5,2.4\n1,4.1\n1.5,5.4\n2,7.1\n"
 
 
-@pytest.fixture
-def app():
+@contextmanager
+def fresh_page() -> Iterator[AppTest]:
     """A fresh page after its first run; any job it started is stopped afterwards."""
     page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     page.run()
@@ -32,6 +34,13 @@ def app():
     if job is not None:
         job.stop()
         job.join(5.0)
+
+
+@pytest.fixture
+def app():
+    """A fresh page after its first run (fresh_page)."""
+    with fresh_page() as page:
+        yield page
 
 
 def no_exception(page: AppTest) -> None:

@@ -10,6 +10,7 @@ from bayesdemo.calibration import CalibrationConfig, calibrate
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import Gaussian, exact_posterior
 from bayesdemo.figures_explore import (
+    EVIDENCE_WINDOW,
     fig_basis_fit,
     fig_calibration,
     fig_evidence,
@@ -121,6 +122,12 @@ def test_basis_fit_and_evidence_figures():
     evidence = fig_evidence(curve, chosen=2)
     np.testing.assert_allclose(trace(evidence, "log evidence").y, curve.log_evidence)
     assert trace(evidence, "best").x[0] == curve.best_size == 2
+    # Degree 0 misses the curve by far more than the window: the axis keeps the models near the best readable.
+    assert curve.log_evidence[0] < curve.log_evidence.max() - EVIDENCE_WINDOW
+    low, high = evidence.layout.yaxis.range
+    assert low == curve.log_evidence.max() - EVIDENCE_WINDOW and high > curve.log_evidence.max()
+    near = fig_evidence(log_evidence_by_complexity(curved, "polynomial", range(2, 5), MODEL))
+    assert near.layout.yaxis.range is None, "no clipping when every model is within the window"
 
 
 def test_calibration_figure_reads_the_coverages():

@@ -7,7 +7,7 @@ import pytest
 
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.parameter_space import centred, centred_posterior, ellipse_points, mahalanobis_squared
+from bayesdemo.parameter_space import centred, centred_posterior, ellipse_points, has_ellipse, mahalanobis_squared
 from bayesdemo.priors import Model
 from bayesdemo.validation import ConfigError
 
@@ -47,3 +47,10 @@ def test_centring_x_makes_the_exact_posterior_uncorrelated_and_mean_field_exact(
 def test_bad_level_raises():
     with pytest.raises(ConfigError, match="level_sd"):
         ellipse_points(Gaussian.diagonal([0, 0], [1, 1]), 0.0)
+
+
+def test_has_ellipse_refuses_collapsed_and_diverged_fits():
+    assert has_ellipse(Gaussian([3.0, 1.0], [[0.04, -0.017], [-0.017, 0.01]]))
+    assert not has_ellipse(Gaussian([3.0, 1.0], [[0.0, 0.0], [0.0, 0.01]]))  # noise injection's sd collapsed to 0
+    assert not has_ellipse(Gaussian([np.nan, 1.0], [[0.04, 0.0], [0.0, 0.01]]))
+    assert not has_ellipse(Gaussian([3.0, 1.0], [[np.inf, 0.0], [0.0, 0.01]]))

@@ -1,0 +1,226 @@
+"""The explore views through AppTest: each tab renders, and its controls reach the engine (numbers match it)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_app import fresh_page, no_exception, rerun_until_finished
+
+from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
+from bayesdemo.calibration import CalibrationConfig, calibrate
+from bayesdemo.mcmc import MCMCConfig, run_nuts
+from bayesdemo.parameter_space import centred_posterior
+from bayesdemo.sequential import posterior_after, vi_fit_after
+from bayesdemo.ui_explore import BASIS_CUBIC, EXPLORE_TABS, SEQUENTIAL_FIT, TAB_KEY, basis_data, fmt
+
+
+@pytest.fixture
+def app():
+    """A fresh page after its first run (test_app.fresh_page)."""
+    with fresh_page() as page:
+        yield page
+
+
+def open_tab(page: AppTest, label: str) -> None:
+    """Switch the explore tabs to `label` (what a click on the tab does) and rerun."""
+    assert label in EXPLORE_TABS
+    page.session_state[TAB_KEY] = label
+    page.run()
+    no_exception(page)
+
+
+def tab(page: AppTest, label: str):
+    """The tab block of the explore view `label`."""
+    return page.tabs[EXPLORE_TABS.index(label)]
+
+
+def figures_in(block) -> list[dict]:
+    """The plotly figures drawn in `block`, as dicts."""
+    return [json.loads(element.proto.spec) for element in block.get("plotly_chart")]
+
+
+def values(data) -> np.ndarray:
+    """A trace's coordinates as an array: plotly sends numeric arrays as {"dtype", "bdata"} (base64)."""
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"]))
+    return np.array(data, dtype=np.float64)
+
+
+def trace_names(figure: dict) -> list[str]:
+    """The names of the figure's traces."""
+    return [trace.get("name", "") for trace in figure["data"]]
+
+
+def table_rows(block, index: int = 0) -> list[dict]:
+    """The rows of the index-th table in `block`, as dicts of text."""
+    return block.table[index].value.to_dict("records")
+
+
+def context_of(page: AppTest):
+    """The page's current context (scenario, dataset, exact reference)."""
+    return page.session_state["context_cache"]
+
+
+def test_parameter_space_is_the_first_tab_and_centring_x_removes_the_correlation(app):
+    context = context_of(app)
+    view = tab(app, "Parameter space")
+    text = " ".join(markdown.value for markdown in view.markdown)
+    ratio = context.exact.mean_field_sd / context.exact.sd
+    assert f"**{context.exact.corr:.3f}**" in text and f"slope **{fmt(ratio[0])}**" in text
+    assert context.exact.corr < -0.8 and ratio[0] < 0.6
+    (figure,) = figures_in(view)
+    exact_ellipse = figure["data"][trace_names(figure).index("exact posterior, 1 sd")]
+    app.toggle(key="explore_centre_x").set_value(True).run()
+    no_exception(app)
+    centred = centred_posterior(context.dataset, context.scenario.model)
+    text = " ".join(markdown.value for markdown in tab(app, "Parameter space").markdown)
+    assert "**0.000**" in text and "slope **1**, intercept **1**" in text
+    np.testing.assert_allclose(centred.mean_field_sd, centred.sd, rtol=1e-12)
+    (after,) = figures_in(tab(app, "Parameter space"))
+    centred_ellipse = after["data"][trace_names(after).index("exact posterior, 1 sd")]
+    assert not np.allclose(values(exact_ellipse["y"]), values(centred_ellipse["y"])), "the toggle redraws the plane"
+    np.testing.assert_allclose(np.mean(values(centred_ellipse["y"])[:-1]), centred.mean[1], atol=1e-9)
+
+
+def test_parameter_space_draws_the_live_fit_and_the_path_of_its_mean(app):
+    app.number_input(key="fit_steps").set_value(300)
+    app.selectbox(key="fit_method").set_value("bbb").run()
+    app.sidebar.button(key="run").click().run()
+    job = rerun_until_finished(app)
+    (fit,) = job.view().fits
+    (figure,) = figures_in(tab(app, "Parameter space"))
+    names = trace_names(figure)
+    assert f"{fit.label}: q, 1 sd" in names and f"{fit.label}: path of the mean" in names
+    path = figure["data"][names.index(f"{fit.label}: path of the mean")]
+    snapshots = dict(job.view().traces())[fit.label]
+    path_x, path_y = values(path["x"]), values(path["y"])
+    assert len(path_x) == len(snapshots) > 10
+    np.testing.assert_allclose([path_x[-1], path_y[-1]], fit.last.mean[:2])
+
+
+def test_sequential_steps_show_the_exact_posterior_of_the_first_k_points_and_bbb_on_them(app):
+    open_tab(app, "Sequential updating")
+    context = context_of(app)
+    view = tab(app, "Sequential updating")
+    assert any("Points seen: **0** of 100" in markdown.value for markdown in view.markdown)
+    (prior_row,) = table_rows(view)
+    assert prior_row["Slope sd"] == fmt(context.scenario.prior.slope_sd)
+    app.button(key="explore_goto_forward_10").click().run()
+    app.button(key="explore_goto_forward").click().run()
+    app.button(key="explore_goto_back").click().run()
+    no_exception(app)
+    view = tab(app, "Sequential updating")
+    assert any("Points seen: **10** of 100" in markdown.value for markdown in view.markdown)
+    exact_row, vi_row = table_rows(view)
+    exact = posterior_after(context.dataset, context.scenario.model, 10)
+    assert exact_row[""] == "exact after 10"
+    assert [exact_row[name] for name in ("Slope mean", "Slope sd", "Intercept mean", "Intercept sd")] == [
+        fmt(exact.mean[0]),
+        fmt(exact.sd[0]),
+        fmt(exact.mean[1]),
+        fmt(exact.sd[1]),
+    ]
+    vi = vi_fit_after(context.dataset, context.scenario.model, 10, SEQUENTIAL_FIT)
+    assert vi_row["Slope sd"] == fmt(vi.sd[0]) and vi_row["Intercept mean"] == fmt(vi.mean[1])
+    assert float(vi_row["Slope sd"]) < float(exact_row["Slope sd"]), "mean-field q is narrower than the exact sd"
+    plane, data = figures_in(view)
+    assert "posterior after 10, 1 sd" in trace_names(plane) and "Bayes by Backprop on 10, 1 sd" in trace_names(plane)
+    assert "first 10 points" in trace_names(data)
+    # Play adds a point per redraw (AppTest never fires run_every: each run stands for one tick); Pause holds.
+    app.button(key="explore_play").click().run()
+    app.run()
+    assert app.session_state["explore_points"] == 12
+    app.button(key="explore_play").click().run()
+    app.run()
+    assert app.session_state["explore_points"] == 12 and not app.session_state["explore_playing"]
+    app.button(key="explore_goto_all").click().run()
+    assert any("Points seen: **100** of 100" in m.value for m in tab(app, "Sequential updating").markdown)
+    app.button(key="explore_goto_prior").click().run()
+    no_exception(app)
+    assert app.session_state["explore_points"] == 0
+
+
+def test_mcmc_button_samples_with_the_engine_and_bad_settings_name_the_field(app):
+    open_tab(app, "MCMC reference")
+    app.number_input(key="explore_mcmc_warmup").set_value(-5).run()
+    assert any("NUTS warm-up iterations" in error.value for error in app.error)
+    assert app.button(key="explore_mcmc_run").disabled
+    config = MCMCConfig(warmup=30, samples=60, seed=3)
+    app.number_input(key="explore_mcmc_warmup").set_value(config.warmup)
+    app.number_input(key="explore_mcmc_samples").set_value(config.samples)
+    app.number_input(key="explore_mcmc_seed").set_value(config.seed).run()
+    assert not app.error
+    app.button(key="explore_mcmc_run").click().run()
+    for _ in range(60):  # each run advances NUTS by one time slice, as each redraw does in the browser
+        if not tab(app, "MCMC reference").get("progress"):
+            break
+        app.run()
+        no_exception(app)
+    app.run()
+    context = context_of(app)
+    result = app.session_state["explore_mcmc"][2]
+    np.testing.assert_array_equal(result.samples, run_nuts(context.dataset, context.scenario.model, config).samples)
+    view = tab(app, "MCMC reference")
+    slope, _ = table_rows(view)
+    assert slope["NUTS mean"] == fmt(result.mean[0]) and slope["Exact mean"] == fmt(context.exact.mean[0])
+    assert abs(result.mean[1] - context.exact.mean[1]) < 0.5 * context.exact.sd[1]
+    histograms = figures_in(view)
+    assert len(histograms) == 2 and f"NUTS, {config.samples} draws" in trace_names(histograms[0])
+    assert "exact posterior" in trace_names(histograms[1]) and "mean-field optimum" in trace_names(histograms[1])
+
+
+def test_basis_view_fits_the_chosen_size_and_plots_the_evidence(app):
+    open_tab(app, "Basis functions")
+    app.selectbox(key="explore_basis_data").set_value("cubic")
+    app.number_input(key="explore_basis_size").set_value(3)
+    app.number_input(key="explore_basis_max").set_value(8).run()
+    no_exception(app)
+    dataset, model = basis_data(context_of(app), "cubic")
+    assert BASIS_CUBIC and dataset.n == 50
+    fit = fit_basis(dataset, BasisConfig("polynomial", 3), model)
+    curve = log_evidence_by_complexity(dataset, "polynomial", range(9), model)
+    view = tab(app, "Basis functions")
+    text = " ".join(markdown.value for markdown in view.markdown)
+    assert f"**{fmt(fit.log_evidence)}**" in text and f"degree **{curve.best_size}**" in text
+    assert curve.best_size == 3, "the evidence peaks at the cubic's own degree"
+    fit_figure, evidence_figure = figures_in(view)
+    np.testing.assert_allclose(values(evidence_figure["data"][0]["y"]), curve.log_evidence)
+    assert "95% for new y" in trace_names(fit_figure)
+    app.selectbox(key="explore_basis_family").set_value("rbf")
+    app.number_input(key="explore_basis_size").set_value(500).run()
+    no_exception(app)
+    assert any("Polynomial degree / number of RBF centres" in error.value for error in app.error)
+    app.number_input(key="explore_basis_size").set_value(6)
+    app.number_input(key="explore_basis_max").set_value(0).run()
+    assert any("Largest size on the evidence curve" in error.value for error in app.error)
+    app.number_input(key="explore_basis_max").set_value(8).run()
+    assert not app.error and len(figures_in(tab(app, "Basis functions"))) == 2
+
+
+def test_calibration_runs_and_shows_the_engines_coverage(app):
+    open_tab(app, "Calibration")
+    app.number_input(key="explore_calibration_datasets").set_value(1).run()
+    assert any("Simulated datasets K" in error.value for error in app.error)
+    assert app.button(key="explore_calibration_run").disabled
+    app.number_input(key="explore_calibration_datasets").set_value(60).run()
+    app.button(key="explore_calibration_run").click().run()
+    no_exception(app)
+    model = context_of(app).scenario.model
+    expected = calibrate(model, CalibrationConfig(datasets=60, n=20, x_min=0.0, x_max=1.0))
+    exact_row, mean_field_row = table_rows(tab(app, "Calibration"))
+    assert exact_row["slope 90%"] == f"{expected.methods['exact'].coverage[1, 0]:.2f}"
+    assert mean_field_row["intercept 50%"] == f"{expected.methods['mean_field'].coverage[0, 1]:.2f}"
+    assert float(mean_field_row["slope 90%"]) < float(exact_row["slope 90%"]), "mean-field under-covers"
+    (figure,) = figures_in(tab(app, "Calibration"))
+    assert "exact posterior" in trace_names(figure) and "mean-field optimum" in trace_names(figure)
+    # With Bayes by Backprop on a few datasets: a third row, and its coverage sides with the mean-field optimum.
+    app.number_input(key="explore_calibration_datasets").set_value(4)
+    app.checkbox(key="explore_calibration_bbb").check().run()
+    app.button(key="explore_calibration_run").click().run()
+    no_exception(app)
+    rows = table_rows(tab(app, "Calibration"))
+    assert [row[""] for row in rows] == ["exact posterior", "mean-field optimum", "Bayes by Backprop"]
