@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import torch
@@ -91,19 +92,24 @@ class ParameterPrior:
         check_range("mixture_weight", self.mixture_weight, 0.0, 1.0)
         check_range("second_scale", self.second_scale, 0.0, 1e6, low_open=True)
 
-    def distribution(self) -> td.Distribution:
-        """This prior as a float64 torch distribution (MixtureSameFamily for the scale mixture)."""
+    def distribution(self, distributions: ModuleType | SimpleNamespace = td) -> td.Distribution:
+        """This prior as a float64 distribution built from `distributions` (torch's by default; Pyro's for Pyro fits).
+
+        `distributions` is any namespace with Normal, Laplace, StudentT, Categorical and MixtureSameFamily.
+        """
         location = torch.tensor(self.location, dtype=torch.float64)
         scale = torch.tensor(self.scale, dtype=torch.float64)
         if self.kind == "gaussian":
-            return td.Normal(location, scale)
+            return distributions.Normal(location, scale)
         if self.kind == "laplace":
-            return td.Laplace(location, scale)
+            return distributions.Laplace(location, scale)
         if self.kind == "student_t":
-            return td.StudentT(torch.tensor(self.df, dtype=torch.float64), location, scale)
+            return distributions.StudentT(torch.tensor(self.df, dtype=torch.float64), location, scale)
         weights = torch.tensor([self.mixture_weight, 1.0 - self.mixture_weight], dtype=torch.float64)
         scales = torch.tensor([self.scale, self.second_scale], dtype=torch.float64)
-        return td.MixtureSameFamily(td.Categorical(probs=weights), td.Normal(location.expand(2), scales))
+        return distributions.MixtureSameFamily(
+            distributions.Categorical(probs=weights), distributions.Normal(location.expand(2), scales)
+        )
 
     @functools.cached_property
     def _cached_distribution(self) -> td.Distribution:
