@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bayesdemo.validation import ConfigError, check_int, check_range
+from bayesdemo.validation import ConfigError, check_int, check_range, check_scale
 
 MAX_POINTS = 1_000_000  # largest n accepted from the generator or a CSV
 MAX_CSV_BYTES = 20 * 1024 * 1024  # largest CSV accepted, in bytes
+MIN_RELATIVE_X_WIDTH = 1e-6  # x_max - x_min must be at least this times max(1, |x_min|, |x_max|)
 MAX_ABS_VALUE = 1e15  # largest |x| or |y| accepted: sums of squares of a million such values stay finite
 
 
@@ -23,7 +24,7 @@ class DataConfig:
     n: int = 100  # number of data points
     slope: float = 3.0  # true slope w used to simulate y
     intercept: float = 1.0  # true intercept b used to simulate y
-    noise_sd: float = 0.1  # true noise sd s used to simulate y (also the known noise sd of the model)
+    noise_sd: float = 0.1  # true noise sd s used to simulate y (also the known noise sd of the model; >= 1e-6)
     x_min: float = 0.0  # lower end of the uniform x range
     x_max: float = 1.0  # upper end of the uniform x range
     seed: int = 0  # seed of the data's own random generator
@@ -32,11 +33,17 @@ class DataConfig:
         object.__setattr__(self, "n", check_int("n", self.n, 2, MAX_POINTS))
         check_range("slope", self.slope, -1e6, 1e6)
         check_range("intercept", self.intercept, -1e6, 1e6)
-        check_range("noise_sd", self.noise_sd, 0.0, 1e6, low_open=True)
+        check_scale("noise_sd", self.noise_sd)
         check_range("x_min", self.x_min, -1e6, 1e6)
         check_range("x_max", self.x_max, -1e6, 1e6)
         if not self.x_max > self.x_min:
             raise ConfigError("x_max", f"must be > x_min ({self.x_min!r}), got {self.x_max!r}")
+        # Narrower ranges draw (nearly) equal x's in floating point: the slope would not be identified.
+        smallest_width = MIN_RELATIVE_X_WIDTH * max(1.0, abs(self.x_min), abs(self.x_max))
+        if self.x_max - self.x_min < smallest_width:
+            raise ConfigError(
+                "x_max", f"must exceed x_min ({self.x_min!r}) by at least {smallest_width:g}, got {self.x_max!r}"
+            )
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0, 2**32 - 1))
 
 

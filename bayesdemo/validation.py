@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+MIN_SCALE = 1e-6  # smallest accepted sd: with values up to 1e6, squares and their inverses stay well inside float64
+
 
 class ConfigError(ValueError):
     """A config field holds a value outside its allowed range; `field` names it."""
@@ -40,6 +42,14 @@ def check_range(
     if high is not None and number > high:
         raise ConfigError(field, f"must be <= {high:g}, got {value!r}")
     return number
+
+
+def check_scale(field: str, value: float, high: float = 1e6) -> float:
+    """A finite sd (or other scale) with MIN_SCALE <= value <= high."""
+    number = check_finite(field, value)
+    if number <= 0:
+        raise ConfigError(field, f"must be > 0, got {value!r}")
+    return check_range(field, number, MIN_SCALE, high)
 
 
 def check_int(field: str, value: int, low: int, high: int) -> int:
