@@ -13,7 +13,7 @@ from bayesdemo.validation import ConfigError, check_int, check_range, check_scal
 
 MAX_POINTS = 1_000_000  # largest n accepted from the generator or a CSV
 MAX_CSV_BYTES = 20 * 1024 * 1024  # largest CSV accepted, in bytes
-MIN_RELATIVE_X_WIDTH = 1e-6  # x_max - x_min must be at least this times max(1, |x_min|, |x_max|)
+MIN_RELATIVE_X_WIDTH = 1e-9  # x_max - x_min must be at least this times max(1, |x_min|, |x_max|)
 MAX_ABS_VALUE = 1e15  # largest |x| or |y| accepted: sums of squares of a million such values stay finite
 
 
@@ -24,7 +24,7 @@ class DataConfig:
     n: int = 100  # number of data points
     slope: float = 3.0  # true slope w used to simulate y
     intercept: float = 1.0  # true intercept b used to simulate y
-    noise_sd: float = 0.1  # true noise sd s used to simulate y (also the known noise sd of the model; >= 1e-6)
+    noise_sd: float = 0.1  # true noise sd s used to simulate y (also the known noise sd of the model; >= 1e-9)
     x_min: float = 0.0  # lower end of the uniform x range
     x_max: float = 1.0  # upper end of the uniform x range
     seed: int = 0  # seed of the data's own random generator

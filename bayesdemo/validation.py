@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-MIN_SCALE = 1e-6  # smallest accepted sd: with values up to 1e6, squares and their inverses stay well inside float64
+MIN_SCALE = 1e-9  # smallest accepted sd: with values up to 1e6, squares and their inverses stay well inside float64
 
 
 class ConfigError(ValueError):
