@@ -164,6 +164,40 @@ def test_jobs_match_solo_runs_with_the_same_seed(jobs):
             assert mine.loss == theirs.loss or (np.isnan(mine.loss) and np.isnan(theirs.loss))
 
 
+def assert_same_as_solo(job: Job, config: FitConfig, snapshot_every: int) -> None:
+    """The job's only fit equals a solo seeded run of `config`, snapshot for snapshot."""
+    solo = run_to_end(make_method(DATASET, MODEL, config), config.steps, RunConfig(snapshot_every=snapshot_every))
+    fit = job.view().fits[0]
+    assert fit.status == solo.status == "done"
+    assert [s.step for s in fit.snapshots] == [s.step for s in solo.snapshots]
+    for mine, theirs in zip(fit.snapshots, solo.snapshots, strict=True):
+        np.testing.assert_array_equal(mine.mean, theirs.mean)
+        np.testing.assert_array_equal(mine.cov, theirs.cov)
+
+
+def test_two_pyro_svi_jobs_at_once_match_solo_runs_and_leave_nothing_broken(jobs, two_slots):
+    """Pyro's process-wide param store and handler stack: two SVI fits at once, then one more, each as if alone."""
+    configs = [
+        FitConfig(method="svi", guide="normal", steps=400, seed=11),
+        FitConfig(method="svi", guide="mvn", steps=400, seed=12),
+    ]
+    together = [Job(DATASET, MODEL, [config], snapshot_every=25) for config in configs]
+    jobs.extend(together)
+    for job in together:
+        job.start()
+    assert [job.view().state for job in together] == ["running", "running"], "both train at once"
+    assert wait_for(lambda: all(0 < job.view().steps_done < 400 for job in together), timeout_s=30.0)
+    for job in together:
+        assert job.join(60.0)
+    for job, config in zip(together, configs, strict=True):
+        assert_same_as_solo(job, config, snapshot_every=25)
+    later = Job(DATASET, MODEL, [configs[0]], snapshot_every=25)
+    jobs.append(later)
+    later.start()
+    assert later.join(60.0)
+    assert_same_as_solo(later, configs[0], snapshot_every=25)
+
+
 def test_divergence_ends_with_message_and_last_finite_snapshot(jobs):
     config = FitConfig(method="noise", optimizer="sgd", lr=10.0, steps=5000, seed=0)
     job = Job(DATASET, MODEL, [config], snapshot_every=1)
