@@ -19,7 +19,16 @@ from bayesdemo import explain, export, figures, share, ui_explore
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
 from bayesdemo.jobs import FitView, Job, JobView, warm_up
-from bayesdemo.methods.base import GUIDE_LABELS, GUIDES, METHOD_LABELS, METHODS, FitConfig
+from bayesdemo.methods.base import (
+    GUIDE_LABELS,
+    GUIDES,
+    KL_ESTIMATORS,
+    METHOD_LABELS,
+    METHODS,
+    OBJECTIVE_LABELS,
+    OBJECTIVES,
+    FitConfig,
+)
 from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior
 from bayesdemo.report import exact_summary
 from bayesdemo.scenario import PRESETS, Scenario
@@ -62,6 +71,9 @@ FIELD_LABELS = {
     "samples": "Samples per step",
     "batch_size": "Batch size",
     "steps": "Steps",
+    "objective": "Objective",
+    "kl": "KL estimator",
+    "local_reparam": "Local reparameterisation",
     "speed": "Speed",
     "snapshot_every": "Snapshot every",
     "csv": "CSV upload",
@@ -107,6 +119,9 @@ def widget_values(scenario: Scenario) -> dict[str, Any]:
         "fit_batch_size": fit.batch_size,
         "fit_seed": fit.seed,
         "fit_steps": fit.steps,
+        "fit_objective": fit.objective,
+        "fit_kl": fit.kl,
+        "fit_local_reparam": fit.local_reparam,
         "speed": float(scenario.speed),
         "snapshot_every": scenario.snapshot_every,
     }
@@ -151,6 +166,12 @@ def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[Con
     )
     compare_all = values["fit_method"] == COMPARE
     optimizer = values["fit_optimizer"]
+    # Bayes by Backprop's own options reach only a Bayes by Backprop fit: a hidden setting never changes another.
+    bbb_options = (
+        {"objective": values["fit_objective"], "kl": values["fit_kl"], "local_reparam": values["fit_local_reparam"]}
+        if values["fit_method"] == "bbb"
+        else {}
+    )
     fit = attempt(
         lambda: FitConfig(
             method=FitConfig.method if compare_all else values["fit_method"],
@@ -162,6 +183,7 @@ def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[Con
             batch_size=values["fit_batch_size"],
             seed=values["fit_seed"],
             steps=values["fit_steps"],
+            **bbb_options,
         )
     )
     if errors:
@@ -390,6 +412,7 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any]:
             number("Batch size", "fit_batch_size", step=10, help="Data points per step; 0 means all of them.")
         if own_defaults:
             st.caption("Compare all: each method uses its own optimizer and learning rate.")
+        draw_bbb_options(enabled=method == "bbb")
         with st.popover("More settings", width="stretch"):
             number(
                 "Final lr / first lr",
@@ -408,6 +431,30 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any]:
     for error in errors:
         side.error(describe_error(error))
     return scenario, errors, controls
+
+
+def draw_bbb_options(enabled: bool) -> None:
+    """Bayes by Backprop's objective dial and gradient estimators (disabled for the other methods)."""
+    with st.popover("Bayes by Backprop options", width="stretch", disabled=not enabled):
+        st.selectbox(
+            "Objective",
+            list(OBJECTIVES),
+            key="fit_objective",
+            format_func=OBJECTIVE_LABELS.get,
+            help="The dial from noise injection to Bayes by Backprop: without the KL to the prior the sds collapse.",
+        )
+        st.selectbox(
+            "KL estimator",
+            list(KL_ESTIMATORS),
+            key="fit_kl",
+            format_func=lambda name: "closed form" if name == "closed" else "Monte Carlo (log q − log prior)",
+            help="Both are unbiased; the Monte-Carlo KL adds gradient noise.",
+        )
+        st.toggle(
+            "Local reparameterisation",
+            key="fit_local_reparam",
+            help="Sample each prediction instead of the weights (Kingma et al. 2015): lower gradient variance.",
+        )
 
 
 def speed_options(current: float) -> list[float]:
@@ -789,7 +836,8 @@ def main() -> None:
     st.session_state["polling"] = polling
     refresh = (REFRESH_RUNNING_S if view.state == "running" else REFRESH_PAUSED_S) if polling else None
     draw_live_fragments(context, refresh)
-    ui_explore.draw_explore(context, current_view, refresh)
+    # The explore views sit below the fold: their live parameter space redraws at the loss and data charts' pace.
+    ui_explore.draw_explore(context, current_view, None if refresh is None else LOSS_AND_DATA_EVERY * refresh)
 
     with st.expander("Explain: what the charts show, with this data's numbers"):
         draw_explain(context, view)

@@ -306,3 +306,24 @@ def test_a_tampered_query_string_warns_and_the_app_still_works():
         job_of(page).stop()
     page.button(key="dismiss_link").click().run()
     assert not page.warning
+
+
+def test_bayes_by_backprop_options_reach_its_fit_only_and_the_likelihood_without_kl_collapses_the_sds(app):
+    app.number_input(key="fit_steps").set_value(400)
+    app.selectbox(key="fit_objective").set_value("likelihood")
+    app.selectbox(key="fit_kl").set_value("monte_carlo")
+    app.toggle(key="fit_local_reparam").set_value(True).run()
+    no_exception(app)
+    fit = app.session_state["scenario"].fit
+    assert (fit.method, fit.objective, fit.kl, fit.local_reparam) == ("bbb", "likelihood", "monte_carlo", True)
+    assert dict(app.query_params).get("obj") in ("likelihood", ["likelihood"])
+    app.sidebar.button(key="run").click().run()
+    job = rerun_until_finished(app)
+    assert job.configs == (fit,)
+    exact = app.session_state["job_context"].exact
+    last = job.view().fits[0].last
+    # No KL to the prior: nothing holds the sds up, they fall far below even the mean-field optimum (MATH.md).
+    assert all(last.sd < 0.5 * exact.mean_field_sd), (last.sd, exact.mean_field_sd)
+    app.selectbox(key="fit_method").set_value("svi").run()
+    other = app.session_state["scenario"].fit
+    assert (other.objective, other.kl, other.local_reparam) == ("elbo", "closed", False)

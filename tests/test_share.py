@@ -10,7 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bayesdemo.data import DataConfig
-from bayesdemo.methods.base import GUIDES, MAX_SAMPLES, MAX_STEPS, METHODS, OPTIMIZERS, FitConfig
+from bayesdemo.methods.base import (
+    GUIDES,
+    KL_ESTIMATORS,
+    MAX_SAMPLES,
+    MAX_STEPS,
+    METHODS,
+    OBJECTIVES,
+    OPTIMIZERS,
+    FitConfig,
+)
 from bayesdemo.priors import GaussianPrior
 from bayesdemo.scenario import PRESETS, Scenario
 from bayesdemo.share import decode, encode
@@ -46,6 +55,9 @@ fits = st.builds(
     batch_size=st.integers(0, 10**7),
     seed=st.integers(0, 2**32 - 1),
     steps=st.integers(1, MAX_STEPS),
+    objective=st.sampled_from(OBJECTIVES),
+    kl=st.sampled_from(KL_ESTIMATORS),
+    local_reparam=st.booleans(),
 )
 scenarios = st.builds(
     Scenario,
@@ -133,3 +145,13 @@ def test_an_overlong_value_is_refused_unread():
 def test_a_repeated_key_takes_the_last_value():
     scenario, problems = decode({"n": ["5", "12"], "t": []})
     assert scenario == Scenario(data=dataclasses.replace(DataConfig(), n=12)) and problems == []
+
+
+def test_bayes_by_backprop_options_travel_and_bad_ones_are_reported():
+    scenario = Scenario(fit=FitConfig(objective="mse", kl="monte_carlo", local_reparam=True))
+    assert encode(scenario) == {"obj": "mse", "kl": "monte_carlo", "lrp": "1"}
+    assert decode(encode(scenario)) == (scenario, [])
+    decoded, problems = decode({"obj": "kl-free", "lrp": "maybe", "kl": "monte_carlo"})
+    assert decoded.fit == FitConfig(kl="monte_carlo")
+    assert len(problems) == 2 and any("obj=" in p and "objective" in p for p in problems)
+    assert any("lrp=" in p and "local_reparam" in p for p in problems)
