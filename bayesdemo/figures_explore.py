@@ -383,3 +383,23 @@ def fig_calibration(result: CalibrationResult) -> go.Figure:
     figure.update_layout(barmode="group")
     figure.update_yaxes(range=[0.0, 1.05])
     return figure
+
+
+def fig_gradient_variance(estimators: Sequence[tuple[str, np.ndarray]]) -> go.Figure:
+    """Variance of one draw of d loss / d mu per estimator (label, variances (2,)), log axis (MATH.md, Local
+    reparameterization): each bar is how noisy one optimiser step's direction is."""
+    figure = _new_figure()
+    labels = [label for label, _ in estimators]
+    for parameter, name in enumerate(PARAMETER_NAMES):
+        figure.add_trace(
+            go.Bar(
+                x=labels,
+                y=[float(variance[parameter]) for _, variance in estimators],
+                name=f"{name}: variance of d loss / d mean",
+                marker={"color": (VI_COLOUR, MCMC_COLOUR)[parameter]},
+            )
+        )
+    _layout(figure, "Gradient noise of Bayes by Backprop's estimators", "estimator", "variance (log scale)")
+    figure.update_layout(barmode="group")
+    figure.update_yaxes(type="log", exponentformat="power")
+    return figure

@@ -31,16 +31,24 @@ from bayesdemo.calibration import CalibrationConfig, CalibrationResult, calibrat
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior, Gaussian
 from bayesdemo.explain import fmt as fmt_student
+from bayesdemo.gradients import gradient_statistics
 from bayesdemo.jobs import JobView
 from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
-from bayesdemo.methods.base import FitConfig
+from bayesdemo.methods.base import METHOD_LABELS, FitConfig, make_method
 from bayesdemo.parameter_space import centred_posterior, has_ellipse
 from bayesdemo.priors import Model
 from bayesdemo.scenario import Scenario
 from bayesdemo.sequential import SequentialFitConfig, line_draws, posterior_after, vi_fit_after
 from bayesdemo.validation import check_int
 
-EXPLORE_TABS = ("Parameter space", "Sequential updating", "MCMC reference", "Basis functions", "Calibration")
+EXPLORE_TABS = (
+    "Parameter space",
+    "Sequential updating",
+    "MCMC reference",
+    "Gradient noise",
+    "Basis functions",
+    "Calibration",
+)
 TAB_KEY = "explore_tab"  # session-state key holding the open tab's label
 PLOT_CONFIG = {"displaylogo": False, "displayModeBar": False}
 PLAY_INTERVAL_S = 1.0  # one more data point per this many seconds while sequential updating plays
@@ -51,6 +59,7 @@ MCMC_SLICE_S = 0.25  # NUTS time per redraw, so a running job's live charts keep
 MCMC_POLL_S = 0.3  # redraw interval of the NUTS progress while sampling
 MCMC_CHUNK = 5  # NUTS iterations per lock hold inside one slice
 BASIS_CUBIC = (0.5, 1.0, -1.5, -2.0)  # c_0..c_3 of the simulated curve that the basis view offers besides the page data
+GRADIENT_REPEATS = 300  # gradient draws per estimator (8 estimators take about 1.3 s)
 CALIBRATION_BBB = FitConfig(method="bbb", steps=500, samples=16, seed=0)  # ~0.2 s per dataset
 # Friendly names of the explore views' fields, for error messages next to the widget that set them.
 FIELD_LABELS = {
@@ -118,9 +127,12 @@ def draw_explore(context: PageContext, read_view: ViewReader, refresh_s: float |
             draw_mcmc(context, read_view)
     with tabs[3]:
         if tabs[3].open:
-            draw_basis(context)
+            draw_gradient_noise(context, read_view)
     with tabs[4]:
         if tabs[4].open:
+            draw_basis(context)
+    with tabs[5]:
+        if tabs[5].open:
             draw_calibration(context)
 
 
@@ -398,6 +410,84 @@ def draw_mcmc_result(result: MCMCResult, exact: ExactPosterior, read_view: ViewR
         f"{result.divergences} divergent transitions. NUTS agrees with the exact posterior within its Monte-Carlo "
         "error; any mean-field fit is narrower."
     )
+
+
+# ---- gradient noise ---------------------------------------------------------------------------------------------
+
+
+def on_gradient_measure() -> None:
+    """Ask the view to measure the estimators' gradient noise at the q it is about to read."""
+    st.session_state["explore_gradient_requested"] = True
+
+
+def gradient_point(context: PageContext, view: JobView | None) -> tuple[str, Gaussian]:
+    """Where to measure: the live Bayes by Backprop q if a fit has one, else the mean-field optimum (its target)."""
+    for fit in view.fits if view is not None else ():
+        if fit.config.method == "bbb" and fit.last is not None and has_ellipse(fit.last.gaussian):
+            return f"the live Bayes by Backprop q at step {fit.last.step:,}", fit.last.gaussian
+    return "the mean-field optimum (where Bayes by Backprop ends)", context.exact.mean_field
+
+
+def gradient_estimators(fit: FitConfig) -> list[tuple[str, FitConfig]]:
+    """Bayes by Backprop's estimators to compare: 1 and the fit's samples per step, weight sampling or local
+    reparameterisation, closed-form or Monte-Carlo KL; everything else as in `fit`."""
+    base = fit if fit.method == "bbb" else FitConfig(method="bbb", batch_size=fit.batch_size, seed=fit.seed)
+    counts = sorted({1, base.sample_count})
+    estimators = []
+    for samples in counts:
+        for local in (False, True):
+            for kl in ("closed", "monte_carlo"):
+                label = f"{samples} sample{'s' if samples > 1 else ''}, {'local' if local else 'weights'}, {kl} KL"
+                config = FitConfig(
+                    method="bbb",
+                    samples=samples,
+                    local_reparam=local,
+                    kl=kl,
+                    batch_size=base.batch_size,
+                    seed=base.seed,
+                    objective=base.objective,
+                )
+                estimators.append((label.replace("monte_carlo", "MC"), config))
+    return estimators
+
+
+def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
+    """Measured variance of Bayes by Backprop's mu-gradient per estimator, at the live q (MATH.md, local reparam)."""
+    where, q = gradient_point(context, read_view())
+    st.markdown(
+        f"How noisy is one step's gradient? {GRADIENT_REPEATS} independent draws of d loss / d mean per estimator, "
+        f"at {where}."
+    )
+    st.button("Measure gradient noise", key="explore_gradient_run", on_click=on_gradient_measure)
+    if st.session_state.pop("explore_gradient_requested", False):
+        rows = []
+        try:
+            with st.spinner("Drawing gradients…"):
+                for label, config in gradient_estimators(context.scenario.fit):
+                    method = make_method(context.dataset, context.scenario.model, config)
+                    method.set_posterior(q)
+                    rows.append((label, gradient_statistics(method, GRADIENT_REPEATS).variance))
+        except ValueError as error:
+            st.error(describe_error(error))
+        else:
+            st.session_state["explore_gradient"] = (context.dataset, context.scenario.model, where, rows)
+    stored = st.session_state.get("explore_gradient")
+    if stored is None or stored[0] is not context.dataset or stored[1] != context.scenario.model:
+        st.caption(
+            f"Uses the sidebar's batch size, seed and samples per step ({METHOD_LABELS['bbb']} defaults for other "
+            "methods). Local reparameterisation samples each prediction instead of the weights (Kingma et al. 2015)."
+        )
+        return
+    _, _, measured_where, rows = stored
+    chart(figures_explore.fig_gradient_variance(rows), "explore_gradient_chart")
+    table = {
+        "Estimator": [label for label, _ in rows],
+        "Variance (slope)": [f"{variance[0]:.3g}" for _, variance in rows],
+        "Variance (intercept)": [f"{variance[1]:.3g}" for _, variance in rows],
+        "vs first row (slope)": [f"{variance[0] / rows[0][1][0]:.3g}" for _, variance in rows],
+    }
+    st.table(table, border="horizontal")
+    st.caption(f"Measured at {measured_where}.")
 
 
 # ---- basis functions --------------------------------------------------------------------------------------------

@@ -12,10 +12,21 @@ from test_app import fresh_page, no_exception, rerun_until_finished
 
 from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
 from bayesdemo.calibration import CalibrationConfig, calibrate
+from bayesdemo.gradients import gradient_statistics
 from bayesdemo.mcmc import MCMCConfig, run_nuts
+from bayesdemo.methods.base import make_method
 from bayesdemo.parameter_space import centred_posterior
 from bayesdemo.sequential import posterior_after, vi_fit_after
-from bayesdemo.ui_explore import BASIS_CUBIC, EXPLORE_TABS, SEQUENTIAL_FIT, TAB_KEY, basis_data, fmt
+from bayesdemo.ui_explore import (
+    BASIS_CUBIC,
+    EXPLORE_TABS,
+    GRADIENT_REPEATS,
+    SEQUENTIAL_FIT,
+    TAB_KEY,
+    basis_data,
+    fmt,
+    gradient_estimators,
+)
 
 
 @pytest.fixture
@@ -224,3 +235,28 @@ def test_calibration_runs_and_shows_the_engines_coverage(app):
     no_exception(app)
     rows = table_rows(tab(app, "Calibration"))
     assert [row[""] for row in rows] == ["exact posterior", "mean-field optimum", "Bayes by Backprop"]
+
+
+def test_gradient_noise_measures_each_estimator_at_the_live_fit(app):
+    app.number_input(key="fit_steps").set_value(200)
+    app.number_input(key="fit_samples").set_value(4).run()
+    app.sidebar.button(key="run").click().run()
+    job = rerun_until_finished(app)
+    open_tab(app, "Gradient noise")
+    app.button(key="explore_gradient_run").click().run()
+    no_exception(app)
+    rows = table_rows(tab(app, "Gradient noise"))
+    labels = [row["Estimator"] for row in rows]
+    assert labels[0] == "1 sample, weights, closed KL" and "4 samples, local, MC KL" in labels and len(rows) == 8
+    # The same draws through the engine, at the live q: the page shows exactly these variances.
+    context = context_of(app)
+    q = job.view().fits[0].last.gaussian
+    estimator = dict(gradient_estimators(context.scenario.fit))["1 sample, local, closed KL"]
+    method = make_method(context.dataset, context.scenario.model, estimator)
+    method.set_posterior(q)
+    variance = gradient_statistics(method, GRADIENT_REPEATS).variance
+    shown = next(row for row in rows if row["Estimator"] == "1 sample, local, closed KL")
+    assert shown["Variance (slope)"] == f"{variance[0]:.3g}"
+    # Local reparameterisation: far less noise than sampling the weights (Kingma et al. 2015).
+    assert float(shown["vs first row (slope)"]) < 0.2
+    assert "step 200" in " ".join(caption.value for caption in tab(app, "Gradient noise").caption)

@@ -14,6 +14,7 @@ from bayesdemo.figures_explore import (
     fig_basis_fit,
     fig_calibration,
     fig_evidence,
+    fig_gradient_variance,
     fig_mcmc_histogram,
     fig_parameter_space,
     fig_sequential_data,
@@ -138,3 +139,12 @@ def test_calibration_figure_reads_the_coverages():
     assert list(trace(figure, "nominal").y) == [0.5, 0.5, 0.9, 0.9]
     mean_field = np.asarray(trace(figure, "mean-field").y)
     assert np.all(mean_field <= np.asarray(exact_bars.y) + 1e-12)
+
+
+def test_gradient_variance_figure_reads_each_estimators_variances():
+    estimators = [("weight sampling", np.array([8000.0, 20000.0])), ("local", np.array([100.0, 210.0]))]
+    figure = fig_gradient_variance(estimators)
+    slope = trace(figure, "slope")
+    assert list(slope.x) == ["weight sampling", "local"] and list(slope.y) == [8000.0, 100.0]
+    assert list(trace(figure, "intercept").y) == [20000.0, 210.0]
+    assert figure.layout.yaxis.type == "log"
