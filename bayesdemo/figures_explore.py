@@ -393,13 +393,15 @@ def fig_gradient_variance(estimators: Sequence[tuple[str, np.ndarray]]) -> go.Fi
     for parameter, name in enumerate(PARAMETER_NAMES):
         figure.add_trace(
             go.Bar(
-                x=labels,
-                y=[float(variance[parameter]) for _, variance in estimators],
+                x=[float(variance[parameter]) for _, variance in estimators],
+                y=labels,
+                orientation="h",
                 name=f"{name}: variance of d loss / d mean",
                 marker={"color": (VI_COLOUR, MCMC_COLOUR)[parameter]},
             )
         )
-    _layout(figure, "Gradient noise of Bayes by Backprop's estimators", "estimator", "variance (log scale)")
-    figure.update_layout(barmode="group")
-    figure.update_yaxes(type="log", exponentformat="power")
+    _layout(figure, "Gradient noise of Bayes by Backprop's estimators", "variance (log scale)", "")
+    figure.update_layout(barmode="group", height=HEIGHT + 40 * len(estimators), margin={"l": 260})
+    figure.update_xaxes(type="log", exponentformat="power")
+    figure.update_yaxes(autorange="reversed")  # the first estimator on top, as in the table
     return figure

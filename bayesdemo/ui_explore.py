@@ -487,7 +487,14 @@ def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
         "vs first row (slope)": [f"{variance[0] / rows[0][1][0]:.3g}" for _, variance in rows],
     }
     st.table(table, border="horizontal")
-    st.caption(f"Measured at {measured_where}.")
+    notes = [f"Measured at {measured_where}."]
+    largest = max(float(np.max(variance)) for _, variance in rows)
+    if any(float(np.max(variance)) < 1e-12 * largest for _, variance in rows):
+        notes.append(
+            "A variance at rounding level means no noise at all: with draws in antithetic pairs (ε, −ε) the "
+            "gradient of the mean, linear in ε for this model, is exact."
+        )
+    st.caption(" ".join(notes))
 
 
 # ---- basis functions --------------------------------------------------------------------------------------------

@@ -145,6 +145,6 @@ def test_gradient_variance_figure_reads_each_estimators_variances():
     estimators = [("weight sampling", np.array([8000.0, 20000.0])), ("local", np.array([100.0, 210.0]))]
     figure = fig_gradient_variance(estimators)
     slope = trace(figure, "slope")
-    assert list(slope.x) == ["weight sampling", "local"] and list(slope.y) == [8000.0, 100.0]
-    assert list(trace(figure, "intercept").y) == [20000.0, 210.0]
-    assert figure.layout.yaxis.type == "log"
+    assert list(slope.y) == ["weight sampling", "local"] and list(slope.x) == [8000.0, 100.0]
+    assert list(trace(figure, "intercept").x) == [20000.0, 210.0]
+    assert figure.layout.xaxis.type == "log" and slope.orientation == "h"
