@@ -25,6 +25,7 @@ from bayesdemo.figures import (
     _band,
     _rgba,
     colour_for,
+    downsample_indices,
     stable_range,
 )
 from bayesdemo.parameter_space import ellipse_points
@@ -58,6 +59,11 @@ def _layout(figure: go.Figure, title: str, x_title: str, y_title: str) -> go.Fig
         yaxis_title=y_title,
     )
     return figure
+
+
+def _shown_of(shown: int, total: int) -> str:
+    """' (s of t shown)' when a scatter was thinned, else ''."""
+    return "" if shown == total else f" ({shown:,} of {total:,} shown)"
 
 
 def _ellipse(q: Gaussian, level: float, name: str, colour: str, dash: str = "solid", group: str = "") -> go.Scatter:
@@ -194,21 +200,24 @@ def fig_sequential_data(
             hoverinfo="skip",
         )
     )
+    # At most MAX_POINTS markers per trace: a million points would stall every redraw.
+    to_come = k + downsample_indices(dataset.n - k)
+    seen = downsample_indices(k)
     figure.add_trace(
         go.Scatter(
-            x=dataset.x[k:],
-            y=dataset.y[k:],
+            x=dataset.x[to_come],
+            y=dataset.y[to_come],
             mode="markers",
-            name="points still to come",
+            name="points still to come" + _shown_of(to_come.size, dataset.n - k),
             marker={"color": "#bbbbbb", "size": 6, "opacity": 0.5},
         )
     )
     figure.add_trace(
         go.Scatter(
-            x=dataset.x[:k],
-            y=dataset.y[:k],
+            x=dataset.x[seen],
+            y=dataset.y[seen],
             mode="markers",
-            name=f"first {k} points",
+            name=f"first {k} points" + _shown_of(seen.size, k),
             marker={"color": "#d62728", "size": 9},
         )
     )
@@ -284,12 +293,13 @@ def fig_basis_fit(dataset: Dataset, fit: BasisPosterior, title: str) -> go.Figur
     figure.add_trace(
         _band(grid, mean - Z95 * line_sd, mean + Z95 * line_sd, EXACT_COLOUR, 0.25, "95% for the function")
     )
+    chosen = downsample_indices(dataset.n)
     figure.add_trace(
         go.Scatter(
-            x=dataset.x,
-            y=dataset.y,
+            x=dataset.x[chosen],
+            y=dataset.y[chosen],
             mode="markers",
-            name="data",
+            name="data" + _shown_of(chosen.size, dataset.n),
             marker={"color": "#555555", "size": 7, "opacity": 0.7},
         )
     )

@@ -9,6 +9,7 @@ from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity, 
 from bayesdemo.calibration import CalibrationConfig, calibrate
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import Gaussian, exact_posterior
+from bayesdemo.figures import MAX_POINTS
 from bayesdemo.figures_explore import (
     EVIDENCE_WINDOW,
     fig_basis_fit,
@@ -148,3 +149,19 @@ def test_gradient_variance_figure_reads_each_estimators_variances():
     assert list(slope.y) == ["weight sampling", "local"] and list(slope.x) == [8000.0, 100.0]
     assert list(trace(figure, "intercept").x) == [20000.0, 210.0]
     assert figure.layout.xaxis.type == "log" and slope.orientation == "h"
+
+
+def test_scatters_of_big_data_are_thinned_to_max_points():
+    big = generate(DataConfig(n=3 * MAX_POINTS + 7, seed=4))
+    k = MAX_POINTS + 10
+    posterior = posterior_after(big, MODEL, k)
+    figure = fig_sequential_data(big, k, posterior, MODEL.noise_sd, line_draws(posterior, 5))
+    seen = trace(figure, f"first {k} points")
+    assert len(seen.x) <= MAX_POINTS and seen.name.endswith(f"({len(seen.x):,} of {k:,} shown)")
+    assert seen.x[0] == big.x[0] and seen.x[-1] == big.x[k - 1]
+    to_come = trace(figure, "points still to come")
+    assert len(to_come.x) <= MAX_POINTS and to_come.x[0] == big.x[k] and to_come.x[-1] == big.x[-1]
+    fit = fit_basis(big, BasisConfig("polynomial", 1), MODEL)
+    assert len(trace(fig_basis_fit(big, fit, "line"), "data").x) <= MAX_POINTS
+    small = fig_sequential_data(DATA, 3, posterior_after(DATA, MODEL, 3), MODEL.noise_sd, np.zeros((1, 2)))
+    assert len(trace(small, "points still to come").x) == DATA.n - 3 and trace(small, "first 3 points")
