@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+# Imported up front, not lazily at the first st.table: two sessions' live fragments importing pandas at the same time
+# got a half-initialised module ("partially initialized module 'pandas'") in bench/load_test.py.
+import pandas  # noqa: F401
+import pyarrow  # noqa: F401
 import streamlit as st
 
 from bayesdemo import explain, export, figures, share, ui_explore
@@ -694,6 +699,9 @@ def draw_live(context: Context) -> None:
         # The job just ended: one full rerun stops the polling and refreshes the explanation and exports.
         st.session_state["polling"] = False
         st.rerun(scope="app")
+    if st.session_state.get("polling") and view.state != st.session_state.get("polling_state"):
+        # A queued job started (polled every REFRESH_PAUSED_S): one full rerun switches to the live redraw rate.
+        st.rerun(scope="app")
     draw_status(view, context.exact)
     draw_convergence(context, view)
     draw_fit_table(view, context.exact)
@@ -834,6 +842,7 @@ def main() -> None:
     view = current_view()
     polling = view is not None and view.active
     st.session_state["polling"] = polling
+    st.session_state["polling_state"] = view.state if polling else None
     refresh = (REFRESH_RUNNING_S if view.state == "running" else REFRESH_PAUSED_S) if polling else None
     draw_live_fragments(context, refresh)
     # The explore views sit below the fold: their live parameter space redraws at the loss and data charts' pace.
