@@ -1,0 +1,377 @@
+"""Load test: N real browser sessions (headless Chromium) train at once against one `streamlit run app.py`.
+
+Run: `python bench/load_test.py` (20 sessions of a 2,000-step Bayes by Backprop fit; --sessions, --steps,
+--max-running-jobs, --json FILE). It starts its own server, opens every session, clicks Run in each, and waits until
+every page shows "Finished". It reports: sessions finished, errors (tracebacks, error boxes, page errors, timeouts),
+whether each session's trajectory (downloaded from the page as CSV, full precision) equals the engine's solo
+`run_to_end` of the same scenario, the chart-update intervals a page saw while its fit trained (median and worst),
+the queue positions pages showed, steps per second per session, and the server's peak memory (sum of RSS and of PSS
+over the server and every process under it, sampled from /proc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import itertools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bayesdemo.data import generate  # noqa: E402
+from bayesdemo.methods.base import make_method  # noqa: E402
+from bayesdemo.runner import RunConfig, run_to_end  # noqa: E402
+from bayesdemo.share import decode  # noqa: E402
+from bench.server import CHROMIUM, CHROMIUM_ARGS, UNTHROTTLED_ARGS, VIEWPORT, streamlit_server  # noqa: E402
+
+PROGRESS = '[data-testid="stMain"] [data-testid="stProgress"]'
+MEMORY_EVERY_S = 0.25  # how often the server's memory is sampled
+# Records in each page, in its own time: the moments the slope-mean chart gets a new trajectory (and the step
+# shown then), when the progress bar first says Queued / Running / Finished / Stopped, and each queue position.
+WATCH = """
+() => {
+  const record = { updates: [], steps: [], states: {}, queue: [] };
+  window.__load = record;
+  const chartSignature = () => {
+    const chart = document.querySelector('[data-testid="stMain"] .st-key-chart_mean_slope');
+    if (!chart) return '';
+    return Array.from(chart.querySelectorAll('path.js-line')).map(p => p.getAttribute('d')).join('|');
+  };
+  let last = chartSignature();
+  setInterval(() => {
+    const now = performance.now();
+    const bar = document.querySelector('PROGRESS');
+    const text = bar ? bar.innerText : '';
+    for (const word of ['Queued', 'Running', 'Finished', 'Stopped']) {
+      if (text.includes(word) && !(word in record.states)) record.states[word] = now;
+    }
+    const queued = text.match(/number (\\d+) in the queue/);
+    if (queued) record.queue.push(parseInt(queued[1], 10));
+    const signature = chartSignature();
+    if (signature !== last && signature !== '') {
+      const step = text.match(/Step ([\\d,]+) of/);
+      record.updates.push(now);
+      record.steps.push(step ? parseInt(step[1].replace(/,/g, ''), 10) : -1);
+      last = signature;
+    }
+  }, 25);
+}
+""".replace("PROGRESS", PROGRESS)
+ERROR_ELEMENTS = '[data-testid="stException"], [data-testid="stMain"] [data-testid="stAlertContentError"]'
+
+
+@dataclass
+class Session:
+    """One browser session: its link, what it recorded, and how it ended."""
+
+    index: int
+    query: dict[str, str]
+    errors: list[str] = field(default_factory=list)
+    finished: bool = False
+    equal_to_solo: bool = False
+    update_intervals_s: list[float] = field(default_factory=list)
+    queue_positions: list[int] = field(default_factory=list)
+    steps_per_second: float = float("nan")
+    shown_slope_mean: str = ""
+
+
+# ---- server memory --------------------------------------------------------------------------------------------------
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process under it (children from /proc/PID/task/*/children)."""
+    found, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        found.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                queue.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of one process in KiB; (0, 0) once it has gone."""
+    try:
+        rss = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+        pss = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+            if line.startswith("Pss:")
+        )
+    except (OSError, StopIteration):
+        return 0, 0
+    return rss, pss
+
+
+class MemorySampler(threading.Thread):
+    """Samples the summed RSS and PSS of a process tree until stopped; keeps the peaks."""
+
+    def __init__(self, root: int):
+        super().__init__(name="memory-sampler", daemon=True)
+        self.root = root
+        self.peak_rss_kib = 0
+        self.peak_pss_kib = 0
+        self.peak_processes = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        """Sample every MEMORY_EVERY_S until `done` is set."""
+        while not self.done.is_set():
+            pids = process_tree(self.root)
+            totals = [memory_kib(pid) for pid in pids]
+            self.peak_rss_kib = max(self.peak_rss_kib, sum(rss for rss, _ in totals))
+            self.peak_pss_kib = max(self.peak_pss_kib, sum(pss for _, pss in totals))
+            self.peak_processes = max(self.peak_processes, len(pids))
+            self.done.wait(MEMORY_EVERY_S)
+
+
+# ---- solo reference -------------------------------------------------------------------------------------------------
+
+
+def solo_trajectory(query: dict[str, str]) -> list[tuple[int, float, float, float, float]]:
+    """(step, slope mean, intercept mean, slope sd, intercept sd) per snapshot of the engine's solo run of `query`."""
+    scenario, problems = decode(query)
+    assert not problems, problems
+    (config,) = scenario.fit_configs()
+    method = make_method(generate(scenario.data), scenario.model, config)
+    run = run_to_end(method, config.steps, RunConfig(snapshot_every=scenario.snapshot_every))
+    return [(s.step, float(s.mean[0]), float(s.mean[1]), float(s.sd[0]), float(s.sd[1])) for s in run.snapshots]
+
+
+def page_trajectory(csv_text: str) -> list[tuple[int, float, float, float, float]]:
+    """The same tuples from the page's trajectory download (export.TRAJECTORY_COLUMNS)."""
+    rows = csv.DictReader(io.StringIO(csv_text))
+    return [
+        (
+            int(row["step"]),
+            float(row["slope_mean"]),
+            float(row["intercept_mean"]),
+            float(row["slope_sd"]),
+            float(row["intercept_sd"]),
+        )
+        for row in rows
+    ]
+
+
+# ---- driving the pages ----------------------------------------------------------------------------------------------
+
+
+def open_session(browser, base_url: str, session: Session):
+    """A new context and page on the session's link, loaded up to its first chart, with the watcher installed."""
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    page.on("pageerror", lambda error: session.errors.append(f"page error: {error}"))
+    page.goto(base_url + "/?" + "&".join(f"{key}={value}" for key, value in session.query.items()))
+    page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"] path.js-line').first.wait_for(timeout=120_000)
+    page.locator(PROGRESS).filter(has_text="Ready").wait_for(timeout=60_000)
+    page.evaluate(WATCH)
+    return page
+
+
+def click_run(page) -> None:
+    """Click Run from inside the page (dispatched at once, no actionability wait)."""
+    button = page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Run", exact=True)
+    button.wait_for(timeout=30_000)
+    button.evaluate("(element) => element.click()")
+
+
+def wait_until_started(page, timeout_s: float) -> bool:
+    """Wait until the progress bar leaves Ready (the job is queued or running); False if it never does."""
+    try:
+        page.locator(PROGRESS).filter(has_not_text="Ready").wait_for(timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        return False
+    return True
+
+
+def download_trajectory(page) -> str:
+    """The page's trajectory CSV, through its download button (in the Share and export expander)."""
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="Share and export").click()
+    button = page.get_by_role("button", name="Download trajectory (CSV)")
+    button.wait_for(timeout=30_000)
+    with page.expect_download(timeout=60_000) as download:
+        button.click()
+    return Path(download.value.path()).read_text()
+
+
+def collect(page, session: Session, steps: int) -> None:
+    """Read what the page recorded and showed into `session`."""
+    record = page.evaluate("window.__load")
+    states = record["states"]
+    session.finished = "Finished" in states and "Stopped" not in states
+    session.queue_positions = sorted(set(record["queue"]))
+    running_at = states.get("Running")
+    finished_at = states.get("Finished")
+    if running_at is not None and finished_at is not None and finished_at > running_at:
+        session.steps_per_second = steps / ((finished_at - running_at) / 1000)
+        # Chart updates while training: from the first that shows a trained step to the finished one.
+        times = [t for t, step in zip(record["updates"], record["steps"], strict=True) if step > 0]
+        session.update_intervals_s = [(later - earlier) / 1000 for earlier, later in itertools.pairwise(times)]
+    for element in page.locator(ERROR_ELEMENTS).all():
+        session.errors.append(f"on page: {element.inner_text()[:200]}")
+    table = page.locator('[data-testid="stMain"] [data-testid="stTable"]')
+    if table.count():
+        session.shown_slope_mean = table.first.locator("tbody tr").first.locator("td").nth(2).inner_text()
+
+
+def run_load_test(sessions: int, steps: int, method: str, max_running_jobs: int | None, timeout_s: float) -> dict:
+    """Drive `sessions` concurrent sessions to the end of their fits; return the figures as a dict."""
+    cores = len(os.sched_getaffinity(0))
+    cap = max_running_jobs or cores
+    environment = {"BAYESDEMO_MAX_RUNNING_JOBS": str(cap)}
+    plan = [Session(i, {"m": method, "t": str(steps), "fs": str(i)}) for i in range(sessions)]
+    log_path = Path(tempfile.mkdtemp(prefix="bayesdemo-load-")) / "server.log"
+    started = time.monotonic()
+    with streamlit_server(log_path, environment) as (base_url, server_pid), sync_playwright() as playwright:
+        sampler = MemorySampler(server_pid)
+        sampler.start()
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + UNTHROTTLED_ARGS)
+        try:
+            pages = [open_session(browser, base_url, session) for session in plan]
+            opened_s = time.monotonic() - started
+            run_clicked = time.monotonic()
+            for page in pages:
+                click_run(page)
+            for session, page in zip(plan, pages, strict=True):
+                # A click that lands while the page's first run is still drawing can be lost: click again, once,
+                # only if the page still shows Ready (a second click on a started job would restart it).
+                if not wait_until_started(page, 30.0):
+                    session.errors.append("Run click was not taken within 30 s; clicked again")
+                    click_run(page)
+            deadline = run_clicked + timeout_s
+            pending = list(range(sessions))
+            while pending and time.monotonic() < deadline:
+                time.sleep(0.5)
+                pending = [
+                    i
+                    for i in pending
+                    if not pages[i].evaluate("'Finished' in window.__load.states || 'Stopped' in window.__load.states")
+                ]
+            all_done_s = time.monotonic() - run_clicked
+            for session, page in zip(plan, pages, strict=True):
+                collect(page, session, steps)
+                if not session.finished:
+                    session.errors.append("did not finish" + (" in time" if session.index in pending else ""))
+                    continue
+                try:
+                    mine = page_trajectory(download_trajectory(page))
+                except Exception as error:  # a failed download is reported as the session's error
+                    session.errors.append(f"download failed: {error}")
+                    continue
+                session.equal_to_solo = mine == solo_trajectory(session.query)
+        finally:
+            browser.close()
+            sampler.done.set()
+            sampler.join()
+    intervals = [interval for session in plan for interval in session.update_intervals_s]
+    rates = [session.steps_per_second for session in plan if np.isfinite(session.steps_per_second)]
+    return {
+        "sessions": sessions,
+        "steps_per_fit": steps,
+        "method": method,
+        "cores": cores,
+        "job_cap": cap,
+        "all_finished": all(session.finished for session in plan),
+        "finished": sum(session.finished for session in plan),
+        "errors": sum(len(session.errors) for session in plan),
+        "error_messages": [f"session {s.index}: {e}" for s in plan for e in s.errors],
+        "equal_to_solo": sum(session.equal_to_solo for session in plan),
+        "all_equal_to_solo": all(session.equal_to_solo for session in plan),
+        "chart_update_interval_median_s": statistics.median(intervals) if intervals else None,
+        "chart_update_interval_worst_s": max(intervals) if intervals else None,
+        "chart_updates_seen": len(intervals) + sum(1 for s in plan if s.update_intervals_s),
+        "steps_per_second_per_session_median": statistics.median(rates) if rates else None,
+        "steps_per_second_per_session_min": min(rates) if rates else None,
+        "steps_per_second_per_session_max": max(rates) if rates else None,
+        "queue_positions_seen": sorted({position for session in plan for position in session.queue_positions}),
+        "sessions_that_queued": sum(bool(session.queue_positions) for session in plan),
+        "server_peak_rss_mib": round(sampler.peak_rss_kib / 1024, 1),
+        "server_peak_pss_mib": round(sampler.peak_pss_kib / 1024, 1),
+        "server_peak_processes": sampler.peak_processes,
+        "seconds_to_open_all_pages": round(opened_s, 1),
+        "seconds_from_run_to_all_finished": round(all_done_s, 1),
+        "load_average_after": os.getloadavg(),
+        "server_log": str(log_path),
+        "per_session": [asdict(session) for session in plan],
+    }
+
+
+def table(report: dict) -> str:
+    """The headline figures as a two-column text table."""
+
+    def number(value, digits: int = 3) -> str:
+        return "–" if value is None else f"{value:.{digits}g}"
+
+    rate_median, rate_min, rate_max = (
+        report[f"steps_per_second_per_session_{name}"] for name in ("median", "min", "max")
+    )
+    rows = [
+        ("sessions (concurrent)", f"{report['sessions']} × {report['method']} {report['steps_per_fit']} steps"),
+        ("job cap (cores)", f"{report['job_cap']} ({report['cores']} cores)"),
+        ("all finished", f"{report['all_finished']} ({report['finished']}/{report['sessions']})"),
+        ("errors", str(report["errors"])),
+        ("equal to solo run", f"{report['all_equal_to_solo']} ({report['equal_to_solo']}/{report['sessions']})"),
+        ("chart update interval, median", f"{number(report['chart_update_interval_median_s'])} s"),
+        ("chart update interval, worst", f"{number(report['chart_update_interval_worst_s'])} s"),
+        (
+            "steps/s per session (median, min-max)",
+            f"{number(rate_median, 4)} ({number(rate_min, 4)}-{number(rate_max, 4)})",
+        ),
+        (
+            "queue positions seen",
+            f"{report['queue_positions_seen'] or 'none'} ({report['sessions_that_queued']} sessions queued)",
+        ),
+        (
+            "server peak memory, sum RSS / PSS",
+            f"{report['server_peak_rss_mib']:.0f} / {report['server_peak_pss_mib']:.0f} MiB "
+            f"({report['server_peak_processes']} processes)",
+        ),
+        ("run to all finished", f"{report['seconds_from_run_to_all_finished']} s"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def main() -> None:
+    """Parse arguments, run the load test, print the table (and write JSON)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=int, default=20, help="concurrent browser sessions (default 20)")
+    parser.add_argument("--steps", type=int, default=2000, help="steps of each session's fit (default 2000)")
+    parser.add_argument("--method", default="bbb", help="fit method of every session (default bbb)")
+    parser.add_argument("--max-running-jobs", type=int, default=None, help="job cap (default: the core count)")
+    parser.add_argument("--timeout-s", type=float, default=600.0, help="give up waiting after this long")
+    parser.add_argument("--json", type=Path, default=None, help="also write the full report here")
+    arguments = parser.parse_args()
+    report = run_load_test(
+        arguments.sessions, arguments.steps, arguments.method, arguments.max_running_jobs, arguments.timeout_s
+    )
+    print(table(report))
+    for message in report["error_messages"]:
+        print("error:", message)
+    if arguments.json:
+        arguments.json.write_text(json.dumps(report, indent=2) + "\n")
+    sys.exit(0 if report["all_finished"] and report["errors"] == 0 and report["all_equal_to_solo"] else 1)
+
+
+if __name__ == "__main__":
+    main()
