@@ -177,15 +177,19 @@ def page_trajectory(csv_text: str) -> list[tuple[int, float, float, float, float
 
 
 def open_session(browser, base_url: str, session: Session):
-    """A new context and page on the session's link, loaded up to its first chart, with the watcher installed."""
+    """A new context and page navigating to the session's link (not waiting for the page to draw)."""
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
     page.on("pageerror", lambda error: session.errors.append(f"page error: {error}"))
-    page.goto(base_url + "/?" + "&".join(f"{key}={value}" for key, value in session.query.items()))
-    page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"] path.js-line').first.wait_for(timeout=120_000)
+    page.goto(base_url + "/?" + "&".join(f"{key}={value}" for key, value in session.query.items()), wait_until="commit")
+    return page
+
+
+def wait_until_drawn(page) -> None:
+    """Wait for the page's first chart and Ready, then install the watcher."""
+    page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"] path.js-line').first.wait_for(timeout=180_000)
     page.locator(PROGRESS).filter(has_text="Ready").wait_for(timeout=60_000)
     page.evaluate(WATCH)
-    return page
 
 
 def click_run(page) -> None:
@@ -247,7 +251,9 @@ def run_load_test(sessions: int, steps: int, method: str, max_running_jobs: int 
         sampler.start()
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + UNTHROTTLED_ARGS)
         try:
-            pages = [open_session(browser, base_url, session) for session in plan]
+            pages = [open_session(browser, base_url, session) for session in plan]  # all load at once
+            for page in pages:
+                wait_until_drawn(page)
             opened_s = time.monotonic() - started
             run_clicked = time.monotonic()
             for page in pages:
