@@ -114,6 +114,7 @@ def test_parameter_space_and_sequential_updating_in_a_real_browser(browser_page,
     wait_for_change(page, plane, 0)
     timings["step +10 (with a BBB fit)"] = time.monotonic() - started
     exact = posterior_after(dataset, scenario.model, 11)
+    page.locator(f"{PANEL} [data-testid='stTable']").get_by_text("Bayes by Backprop on 11").wait_for(timeout=15_000)
     table = page.locator(f"{PANEL} [data-testid='stTable']").inner_text(timeout=10_000)
     assert "exact after 11" in table and fmt(exact.sd[0]) in table and fmt(exact.mean[1]) in table
     assert "Bayes by Backprop on 11" in table
