@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app import fresh_page, no_exception, rerun_until_finished
+from test_app import GOOD_CSV, fresh_page, no_exception, rerun_until_finished
 
 from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
 from bayesdemo.calibration import CalibrationConfig, calibrate
@@ -260,3 +260,24 @@ def test_gradient_noise_measures_each_estimator_at_the_live_fit(app):
     # Local reparameterisation: far less noise than sampling the weights (Kingma et al. 2015).
     assert float(shown["vs first row (slope)"]) < 0.2
     assert "step 200" in " ".join(caption.value for caption in tab(app, "Gradient noise").caption)
+
+
+def test_every_tab_renders_on_five_uploaded_points(app):
+    app.file_uploader(key="upload").set_value(("line.csv", GOOD_CSV, "text/csv")).run()
+    no_exception(app)
+    assert context_of(app).dataset.n == 5
+    for label in EXPLORE_TABS:
+        open_tab(app, label)
+        assert not app.error, (label, [error.value for error in app.error])
+    open_tab(app, "Sequential updating")
+    app.button(key="explore_goto_all").click().run()
+    no_exception(app)
+    assert any("Points seen: **5** of 5" in markdown.value for markdown in tab(app, "Sequential updating").markdown)
+    open_tab(app, "Gradient noise")
+    app.button(key="explore_gradient_run").click().run()
+    no_exception(app)
+    assert "mean-field optimum" in " ".join(caption.value for caption in tab(app, "Gradient noise").caption)
+    open_tab(app, "Calibration")
+    app.button(key="explore_calibration_run").click().run()
+    no_exception(app)
+    assert len(table_rows(tab(app, "Calibration"))) == 2
