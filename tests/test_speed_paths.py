@@ -7,8 +7,8 @@ import torch
 
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.methods.base import DataTensors, Optimiser
-from bayesdemo.priors import Model
+from bayesdemo.methods.base import AVERAGING_POWER, DataTensors, Optimiser
+from bayesdemo.priors import Model, ParameterPrior, Prior
 
 DATA = generate(DataConfig())
 LARGE = generate(DataConfig(n=20_000, seed=3))
@@ -35,8 +35,9 @@ def both_paths(method) -> tuple[tuple[float, list[np.ndarray]], tuple[float, lis
         (DATA, FitConfig(method="bbb", batch_size=20, seed=3)),
         (LARGE, FitConfig(method="bbb", seed=4)),
         (LARGE, FitConfig(method="bbb", batch_size=100, samples=4, seed=5)),
+        (LARGE, FitConfig(method="bbb", batch_size=100, samples=5, seed=5)),
     ],
-    ids=["full", "one-sample", "minibatch", "n20000-full", "n20000-minibatch"],
+    ids=["full", "one-sample", "minibatch-antithetic", "n20000-full", "n20000-minibatch-antithetic", "n20000-odd"],
 )
 def test_sufficient_statistic_gradients_equal_autograd_through_the_per_point_loss(dataset, config):
     method = make_method(dataset, MODEL, config)
@@ -85,7 +86,7 @@ def test_averaging_reports_the_polynomial_decay_average_and_keeps_the_iterate():
     config = FitConfig(method="bbb", optimizer="sgd", lr=0.1, steps=10, average=True)
     parameter = torch.tensor([0.0], dtype=torch.float64)
     optimiser = Optimiser(config, [parameter])
-    expected, eta = 0.0, 3.0
+    expected, eta = 0.0, AVERAGING_POWER
     for step in range(1, 11):
         optimiser.apply([torch.tensor([-1.0], dtype=torch.float64)])  # parameter = 0.1 * step
         expected += min((eta + 1) / (step + eta), 1.0) * (0.1 * step - expected)
@@ -120,3 +121,98 @@ def test_device_is_validated_naming_the_field():
     with pytest.raises(ValueError, match="device"):
         FitConfig(method="svi", device="cuda:0")
     assert FitConfig(device="cpu").device == "cpu"
+
+
+def svi_losses_both_ways(method, subsample) -> tuple[tuple[float, list[np.ndarray]], tuple[float, list[np.ndarray]]]:
+    """(loss, gradients) of Pyro's Trace_ELBO and of the written-out `direct_loss`, on the same random draws."""
+    parameters = list(method.guide.parameters())
+    with method._pyro_context():
+        state = torch.get_rng_state()
+        trace_elbo = method.trace_elbo_loss(subsample)
+        trace_gradients = [g.numpy() for g in torch.autograd.grad(trace_elbo, parameters)]
+        torch.set_rng_state(state)
+        direct = method.direct_loss(subsample)
+        direct_gradients = [g.numpy() for g in torch.autograd.grad(direct, parameters)]
+    return (float(trace_elbo.detach()), trace_gradients), (float(direct.detach()), direct_gradients)
+
+
+LAPLACE_MODEL = Model(prior=Prior(ParameterPrior("laplace", 0.0, 2.0), ParameterPrior("scale_mixture", 0.0, 5.0)))
+
+
+@pytest.mark.parametrize("guide", ["normal", "tutorial", "mvn"])
+@pytest.mark.parametrize(
+    ("model", "options"),
+    [(MODEL, {}), (MODEL, {"samples": 1}), (MODEL, {"batch_size": 20}), (LAPLACE_MODEL, {"samples": 4})],
+    ids=["full", "one-particle", "minibatch", "non-gaussian-prior"],
+)
+def test_direct_elbo_equals_pyro_trace_elbo(guide, model, options):
+    method = make_method(DATA, model, FitConfig(method="svi", guide=guide, seed=7, antithetic=False, **options))
+    assert method.uses_direct_elbo
+    for _ in range(3):  # also away from the start
+        subsample = method._subsample()
+        (loss, gradients), (direct_loss, direct_gradients) = svi_losses_both_ways(method, subsample)
+        assert direct_loss == pytest.approx(loss, rel=1e-11)
+        for a, b in zip(gradients, direct_gradients, strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-8, atol=1e-9 * np.abs(a).max())
+        method.step()
+
+
+@pytest.mark.parametrize("guide", ["normal", "mvn"])
+def test_direct_and_trace_elbo_svi_trajectories_agree(guide):
+    config = FitConfig(method="svi", guide=guide, batch_size=25, steps=60, seed=8, antithetic=False)
+    fast, slow = make_method(DATA, MODEL, config), make_method(DATA, MODEL, config)
+    slow.uses_direct_elbo = False
+    for _ in range(60):
+        assert fast.step() == pytest.approx(slow.step(), rel=1e-10)
+    np.testing.assert_allclose(fast.posterior().mean, slow.posterior().mean, rtol=1e-9)
+    np.testing.assert_allclose(fast.posterior().cov, slow.posterior().cov, rtol=1e-8)
+
+
+def test_learned_noise_svi_keeps_trace_elbo():
+    assert not make_method(DATA, MODEL, FitConfig(method="svi", learn_noise=True)).uses_direct_elbo
+
+
+def test_minibatch_defaults_draw_antithetic_pairs_and_forget_early_gradients():
+    full, minibatch = FitConfig(method="bbb"), FitConfig(method="bbb", batch_size=10)
+    assert not full.draws_antithetic and full.second_moment_decay == 0.999
+    assert minibatch.draws_antithetic and minibatch.second_moment_decay == 0.99
+    assert not FitConfig(method="bbb", batch_size=10, samples=3).draws_antithetic  # pairs need an even count
+    assert not FitConfig(method="svi", batch_size=10, learn_noise=True).draws_antithetic  # Trace_ELBO path
+    method = make_method(DATA, MODEL, FitConfig(method="bbb", batch_size=10, samples=6))
+    eps = method._parameter_draws(6)
+    np.testing.assert_array_equal(eps[3:].numpy(), -eps[:3].numpy())
+
+
+@pytest.mark.parametrize(
+    "options", [{"antithetic": True, "samples": 1}, {"antithetic": True, "method": "noise"}, {"adam_beta2": 1.0}]
+)
+def test_antithetic_and_beta2_are_validated_naming_the_field(options):
+    with pytest.raises(ValueError, match=r"antithetic|adam_beta2"):
+        FitConfig(**{"method": "bbb", **options})
+    with pytest.raises(ValueError, match="antithetic"):
+        FitConfig(method="svi", antithetic=True, learn_noise=True)
+
+
+@pytest.mark.parametrize("guide", ["normal", "mvn"])
+def test_antithetic_svi_loss_and_gradients_are_unbiased_for_trace_elbo(guide):
+    """Mean over many antithetic estimates == mean over many Trace_ELBO estimates, within Monte-Carlo error."""
+    config = FitConfig(method="svi", guide=guide, batch_size=50, seed=10)
+    method = make_method(DATA, MODEL, config)
+    for _ in range(30):
+        method.step()
+    parameters = list(method.guide.parameters())
+    subsample = method._subsample()
+
+    def estimates(loss_fn):
+        rows = []
+        with method._pyro_context():
+            for _ in range(300):
+                loss = loss_fn(subsample)
+                gradient = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, parameters)])
+                rows.append(torch.cat([loss.detach().reshape(1), gradient]).numpy())
+        return np.array(rows)
+
+    antithetic, trace_elbo = estimates(method.direct_loss), estimates(method.trace_elbo_loss)
+    standard_error = np.sqrt(antithetic.var(axis=0) / 300 + trace_elbo.var(axis=0) / 300)
+    assert np.all(np.abs(antithetic.mean(axis=0) - trace_elbo.mean(axis=0)) <= 5 * standard_error + 1e-9)
+    assert antithetic[:, 0].var() < trace_elbo[:, 0].var()  # the point of pairing the draws

@@ -37,6 +37,14 @@ DEFAULT_LR_DECAY = {"noise": 1.0, "bbb": 1.0, "svi": 1.0, "svi/mvn": 0.25}  # fi
 DEFAULT_SAMPLES = {"noise": 1, "bbb": 16, "svi": 16}
 DEFAULT_OPTIMIZER = {"noise": "sgd", "bbb": "adam", "svi": "adam"}
 DEFAULT_AVERAGE = {"noise": False, "bbb": True, "svi": True}  # iterate averaging, applied to minibatch fits only
+# Antithetic draws (eps, -eps) cancel the minibatch noise that multiplies eps in the reparameterised sd gradient.
+# Pyro SVI draws them in its written-out Trace_ELBO (known noise sd only; Trace_ELBO itself cannot pair draws).
+# Minibatch fits only, with an even sample count: on the full data they remove the gradient noise that damps Adam's
+# constant-lr steps near the optimum, and the means then keep oscillating (measured, bench/README.md).
+DEFAULT_ANTITHETIC = {"noise": False, "bbb": True, "svi": True}
+# Adam's beta2 on minibatch fits: torch's 0.999 remembers the early gradients (10^4 times the final ones at n = 1e5)
+# for thousands of steps and shrinks every later step; 0.99 forgets them in hundreds (measured, bench/README.md).
+MINIBATCH_ADAM_BETA2 = 0.99
 KL_ESTIMATORS = ("closed", "monte_carlo")  # closed form (Gaussian prior only) or log q - log prior at the sample
 OBJECTIVES = ("mse", "likelihood", "elbo")  # the objective dial of Bayes by Backprop (MATH.md, noise injection)
 OBJECTIVE_LABELS = {
@@ -47,7 +55,7 @@ OBJECTIVE_LABELS = {
 MAX_STEPS = 1_000_000
 MAX_SAMPLES = 1024
 AVERAGING_POWER = 3.0  # eta of polynomial-decay averaging: weight (eta + 1) / (t + eta) on step t's parameters
-ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults
+ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults (beta2 on full-data fits)
 ADAM_EPS = 1e-8
 
 
@@ -79,6 +87,8 @@ class FitConfig:
     objective: str = "elbo"  # Bayes by Backprop's objective, one of OBJECTIVES (ignored by other methods)
     average: bool | None = None  # posterior() reports q's parameters averaged over steps; None: method default
     device: str = "cpu"  # torch device of the data and q's parameters: "cpu", or "cuda" where available
+    antithetic: bool | None = None  # draw eps in pairs (eps, -eps), even samples only; None: method default
+    adam_beta2: float | None = None  # Adam's second-moment decay; None: 0.999, or MINIBATCH_ADAM_BETA2 on minibatches
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
@@ -97,9 +107,18 @@ class FitConfig:
         for name in ("learn_noise", "local_reparam"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, f"must be True or False, got {getattr(self, name)!r}")
-        if self.average is not None and not isinstance(self.average, bool):
-            raise ConfigError("average", f"must be True, False or None, got {self.average!r}")
+        for name in ("average", "antithetic"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, f"must be True, False or None, got {getattr(self, name)!r}")
+        if self.antithetic and self.sample_count % 2:
+            raise ConfigError("antithetic", f"needs an even number of samples, got samples={self.sample_count}")
+        if self.antithetic and self.method == "noise":
+            raise ConfigError("antithetic", "does not apply to noise injection (seed 000 draws independently)")
+        if self.antithetic and self.method == "svi" and self.learn_noise:
+            raise ConfigError("antithetic", "needs the noise sd known for Pyro SVI (learn_noise uses Trace_ELBO)")
         check_device(self.device)
+        if self.adam_beta2 is not None:
+            check_range("adam_beta2", self.adam_beta2, 0.0, 0.999999)
         if self.method == "svi" and self.device != "cpu":
             raise ConfigError("device", f"must be 'cpu' for Pyro SVI (its model lives on the CPU), got {self.device!r}")
         check_choice("kl", self.kl, KL_ESTIMATORS)
@@ -131,6 +150,22 @@ class FitConfig:
         if self.average is not None:
             return self.average
         return DEFAULT_AVERAGE[self.method] and self.batch_size > 0
+
+    @property
+    def draws_antithetic(self) -> bool:
+        """Antithetic draws in force: `antithetic`, or the method's default on minibatches with an even sample count."""
+        if self.antithetic is not None:
+            return self.antithetic
+        if self.method == "svi" and self.learn_noise:
+            return False
+        return DEFAULT_ANTITHETIC[self.method] and self.batch_size > 0 and self.sample_count % 2 == 0
+
+    @property
+    def second_moment_decay(self) -> float:
+        """Adam's beta2 in force: `adam_beta2`, or 0.999 (torch's) on the full data and 0.99 on minibatches."""
+        if self.adam_beta2 is not None:
+            return float(self.adam_beta2)
+        return MINIBATCH_ADAM_BETA2 if self.batch_size > 0 else ADAM_BETAS[1]
 
     @property
     def optimizer_name(self) -> str:
@@ -205,6 +240,11 @@ class DataTensors:
         return self.x[index], self.y[index]
 
 
+def sufficient_statistics(design: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(Phi^T Phi (p, p), Phi^T y (p,), y^T y ()) of design Phi (B, p) and targets y (B,) (MATH.md, Exact posterior)."""
+    return design.T @ design, y @ design, y @ y
+
+
 class Optimiser:
     """SGD or Adam (torch.optim's update rules, written out) over `parameters`, with exponential lr decay.
 
@@ -217,6 +257,7 @@ class Optimiser:
     def __init__(self, config: FitConfig, parameters: list[torch.Tensor]):
         self.parameters = list(parameters)
         self.adam = config.optimizer_name == "adam"
+        self.betas = (ADAM_BETAS[0], config.second_moment_decay)
         self.first_lr = config.learning_rate
         self.lr = self.first_lr
         self.decay_per_step = config.learning_rate_decay ** (1.0 / max(config.steps - 1, 1))
@@ -237,7 +278,7 @@ class Optimiser:
         self.steps_taken += 1
         lr = self.lr
         if self.adam:
-            beta1, beta2 = ADAM_BETAS
+            beta1, beta2 = self.betas
             bias_correction1 = 1.0 - beta1**self.steps_taken
             bias_correction2_sqrt = math.sqrt(1.0 - beta2**self.steps_taken)
             for parameter, gradient, first, second in zip(

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
-from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser
+from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser, sufficient_statistics
 from bayesdemo.priors import Model, Prior
 
 INITIAL_RHO = -3.0  # softplus(-3) = 0.049: start narrow, as Blundell and seed 002 do
@@ -24,11 +24,6 @@ LOG_2PI = math.log(2.0 * math.pi)
 def inverse_softplus(value: torch.Tensor) -> torch.Tensor:
     """rho with softplus(rho) = value (> 0)."""
     return value + torch.log(-torch.expm1(-value))
-
-
-def sufficient_statistics(design: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(Phi^T Phi (p, p), Phi^T y (p,), y^T y ()) of design Phi (B, p) and targets y (B,) (MATH.md, Exact posterior)."""
-    return design.T @ design, y @ design, y @ y
 
 
 class BayesByBackprop:
@@ -84,6 +79,17 @@ class BayesByBackprop:
         """Standard normal draws from the fit's own generator."""
         return torch.randn(shape, generator=self.generator, dtype=torch.float64, device=self.data.device)
 
+    def _parameter_draws(self, samples: int) -> torch.Tensor:
+        """eps (S, 2) for theta = mu + sd eps: independent, or antithetic pairs (eps, -eps) with config.antithetic.
+
+        Pairs keep every expectation (each half is N(0, I)) and cancel exactly what is odd in eps, such as the
+        minibatch noise times eps in the sd gradient: the likelihood gradient is linear in theta (MATH.md, BBB).
+        """
+        if not self.config.draws_antithetic:
+            return self._normal((samples, 2))
+        half = self._normal((samples // 2, 2))
+        return torch.cat([half, -half])
+
     def _batch_statistics(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
         """Sufficient statistics of this step's (mini)batch: the full data's are computed once."""
         if self.full_statistics is not None:
@@ -101,7 +107,7 @@ class BayesByBackprop:
         (mu - m0) / s0^2 and sd / s0^2 - 1 / sd.
         """
         gram, phi_y, y_y, batch_size = self._batch_statistics()
-        eps = self._normal((self.config.sample_count, 2))
+        eps = self._parameter_draws(self.config.sample_count)
         sd = F.softplus(self.rho)
         theta = torch.addcmul(self.mu, sd, eps)  # (S, 2)
         gram_theta = theta @ gram  # (S, 2); the Gram matrix is symmetric
@@ -131,7 +137,7 @@ class BayesByBackprop:
             line_sd = torch.sqrt(x**2 * sd[0] ** 2 + sd[1] ** 2)
             prediction = self.mu[0] * x + self.mu[1] + line_sd * self._normal((samples, x.shape[0]))
         else:
-            eps = self._normal((samples, 2))
+            eps = self._parameter_draws(samples)
             theta = self.mu + sd * eps  # (S, 2)
             prediction = theta[:, :1] * x + theta[:, 1:]  # (S, B)
         if config.objective == "mse":
