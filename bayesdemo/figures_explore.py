@@ -36,9 +36,15 @@ VI_COLOUR = "#1f77b4"  # Bayes by Backprop on the same points
 MCMC_COLOUR = "#ff7f0e"  # NUTS draws
 DENSITY_POINTS = 201  # grid points of a drawn density
 EVIDENCE_WINDOW = 40.0  # nats below the best log evidence shown; worse models fall off the bottom of the chart
+MEAN_FIELD_LABEL = "mean-field optimum"  # a fit label drawn in the mean-field optimum's own grey, not a method colour
 CALIBRATION_NAMES = {"exact": "exact posterior", "mean_field": "mean-field optimum", "bbb": "Bayes by Backprop"}
 
 Named = Sequence[tuple[str, Gaussian]]
+
+
+def _fit_colour(label: str) -> str:
+    """The colour of a fit's curve: grey for the mean-field optimum, the method's colour otherwise."""
+    return MEAN_FIELD_COLOUR if label == MEAN_FIELD_LABEL else colour_for(label)
 
 
 def _new_figure() -> go.Figure:
@@ -273,7 +279,7 @@ def fig_mcmc_histogram(samples: np.ndarray, exact: Gaussian, fits: Named, parame
                 y=_gaussian_density(grid, float(q.mean[parameter]), float(q.sd[parameter])),
                 mode="lines",
                 name=label,
-                line={"color": colour_for(label), "dash": "dash", "width": 2},
+                line={"color": _fit_colour(label), "dash": "dash", "width": 2},
             )
         )
     _layout(figure, f"{name.capitalize()}: NUTS draws against the exact density", name, "density")
@@ -414,4 +420,59 @@ def fig_gradient_variance(estimators: Sequence[tuple[str, np.ndarray]]) -> go.Fi
     figure.update_layout(barmode="group", height=HEIGHT + 40 * len(estimators), margin={"l": 260})
     figure.update_xaxes(type="log", exponentformat="power")
     figure.update_yaxes(autorange="reversed")  # the first estimator on top, as in the table
+    return figure
+
+
+def fig_noise_sd(
+    noise_sd_grid: np.ndarray,
+    density: np.ndarray,
+    fits: Sequence[tuple[str, float, float]] = (),
+    true_noise_sd: float | None = None,
+) -> go.Figure:
+    """Exact p(s | y) by quadrature (MATH.md, Unknown noise sd) beside each fit's log-normal q(s), given as
+    (label, mean of s, sd of s), and the true s when known."""
+    grid = np.asarray(noise_sd_grid, dtype=np.float64)
+    exact_density = np.asarray(density, dtype=np.float64)
+    peak = int(np.argmax(exact_density))
+    mass = np.cumsum(exact_density * np.gradient(grid))
+    mass /= mass[-1]
+    low = float(grid[max(int(np.searchsorted(mass, 1e-4)) - 1, 0)])
+    high = float(grid[min(int(np.searchsorted(mass, 1.0 - 1e-4)) + 1, grid.size - 1)])
+    shown = (grid >= low) & (grid <= high)
+    figure = _new_figure()
+    figure.add_trace(
+        go.Scatter(
+            x=grid[shown],
+            y=exact_density[shown],
+            mode="lines",
+            name="exact p(s | y), quadrature",
+            line={"color": EXACT_COLOUR, "width": 3},
+        )
+    )
+    axis = np.linspace(low, high, DENSITY_POINTS)
+    for label, mean, sd in fits:
+        # q(log s) = N(m, v) with mean exp(m + v / 2) and sd mean sqrt(exp(v) - 1); q(s) = N(log s | m, v) / s.
+        log_var = float(np.log1p((sd / mean) ** 2))
+        log_mean, log_sd = float(np.log(mean)) - 0.5 * log_var, float(np.sqrt(log_var))
+        figure.add_trace(
+            go.Scatter(
+                x=axis,
+                y=_gaussian_density(np.log(axis), log_mean, log_sd) / axis,
+                mode="lines",
+                name=f"{label}: q(s)",
+                line={"color": _fit_colour(label), "dash": "dash", "width": 2},
+            )
+        )
+    if true_noise_sd is not None:
+        figure.add_trace(
+            go.Scatter(
+                x=[true_noise_sd, true_noise_sd],
+                y=[0.0, float(exact_density[peak]) * 1.05],
+                mode="lines",
+                name=f"true s = {true_noise_sd:.3g}",
+                line={"color": TRUTH_COLOUR, "dash": "dot", "width": 2},
+            )
+        )
+    _layout(figure, "Noise sd s: exact posterior and the fits' q(s)", "noise sd s", "density")
+    figure.update_xaxes(range=[low, high])
     return figure

@@ -34,9 +34,12 @@ from bayesdemo.explain import fmt as fmt_student
 from bayesdemo.gradients import gradient_statistics
 from bayesdemo.jobs import JobView
 from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
+from bayesdemo.mean_field import mean_field_optimum
 from bayesdemo.methods.base import METHOD_LABELS, FitConfig, make_method
+from bayesdemo.noise_sd import noise_sd_posterior
 from bayesdemo.parameter_space import centred_posterior, has_ellipse
-from bayesdemo.priors import Model
+from bayesdemo.priors import NOISE_PRIOR_KINDS, Model, NoiseSdPrior
+from bayesdemo.runner import RunConfig, run_to_end
 from bayesdemo.scenario import Scenario
 from bayesdemo.sequential import SequentialFitConfig, line_draws, posterior_after, vi_fit_after
 from bayesdemo.validation import check_int
@@ -45,6 +48,7 @@ EXPLORE_TABS = (
     "Parameter space",
     "Sequential updating",
     "MCMC reference",
+    "Unknown noise sd",
     "Gradient noise",
     "Basis functions",
     "Calibration",
@@ -59,6 +63,12 @@ MCMC_SLICE_S = 0.25  # NUTS time per redraw, so a running job's live charts keep
 MCMC_POLL_S = 0.3  # redraw interval of the NUTS progress while sampling
 MCMC_CHUNK = 5  # NUTS iterations per lock hold inside one slice
 BASIS_CUBIC = (0.5, 1.0, -1.5, -2.0)  # c_0..c_3 of the simulated curve that the basis view offers besides the page data
+NOISE_BBB = FitConfig(method="bbb", steps=3000, learn_noise=True)  # ~3.5 s; 1500 steps had not settled on s
+NOISE_PRIOR_LABELS = {
+    "half_normal": "half-normal, scale 1",
+    "log_normal": "log-normal, median 0.1, sd of log s 1",
+    "inverse_gamma": "inverse-gamma on s², shape 2, rate 0.01",
+}
 GRADIENT_REPEATS = 300  # gradient draws per estimator (8 estimators take about 1.3 s)
 CALIBRATION_BBB = FitConfig(method="bbb", steps=500, samples=16, seed=0)  # ~0.2 s per dataset
 # Friendly names of the explore views' fields, for error messages next to the widget that set them.
@@ -127,12 +137,15 @@ def draw_explore(context: PageContext, read_view: ViewReader, refresh_s: float |
             draw_mcmc(context, read_view)
     with tabs[3]:
         if tabs[3].open:
-            draw_gradient_noise(context, read_view)
+            draw_unknown_noise(context)
     with tabs[4]:
         if tabs[4].open:
-            draw_basis(context)
+            draw_gradient_noise(context, read_view)
     with tabs[5]:
         if tabs[5].open:
+            draw_basis(context)
+    with tabs[6]:
+        if tabs[6].open:
             draw_calibration(context)
 
 
@@ -388,7 +401,7 @@ def draw_mcmc(context: PageContext, read_view: ViewReader) -> None:
 
 def draw_mcmc_result(result: MCMCResult, exact: ExactPosterior, read_view: ViewReader) -> None:
     """Histograms of the NUTS draws against the exact density, the mean-field optimum and the live fits."""
-    fits = [("mean-field optimum", exact.mean_field), *latest_fits(read_view())]
+    fits = [(figures_explore.MEAN_FIELD_LABEL, exact.mean_field), *latest_fits(read_view())]
     left, right = st.columns(2)
     for column, parameter in ((left, 0), (right, 1)):
         with column:
@@ -409,6 +422,82 @@ def draw_mcmc_result(result: MCMCResult, exact: ExactPosterior, read_view: ViewR
         f"{result.samples.shape[0]} draws in {result.seconds:.1f} s · acceptance {result.mean_accept_prob:.2f} · "
         f"{result.divergences} divergent transitions. NUTS agrees with the exact posterior within its Monte-Carlo "
         "error; any mean-field fit is narrower."
+    )
+
+
+# ---- unknown noise sd -------------------------------------------------------------------------------------------
+
+
+def on_noise_fit() -> None:
+    """Ask the view to fit the mean-field optimum and Bayes by Backprop with the noise sd learned."""
+    st.session_state["explore_noise_requested"] = True
+
+
+def noise_row(name: str, q: Gaussian, noise_mean: float, noise_sd: float) -> dict[str, str]:
+    """One table row: q's (slope, intercept) moments and the noise sd's mean and sd."""
+    return {
+        "": name,
+        "Slope mean": fmt(q.mean[0]),
+        "Slope sd": fmt(q.sd[0]),
+        "Intercept mean": fmt(q.mean[1]),
+        "Intercept sd": fmt(q.sd[1]),
+        "Noise sd mean": fmt(noise_mean),
+        "Noise sd sd": fmt(noise_sd),
+    }
+
+
+def draw_unknown_noise(context: PageContext) -> None:
+    """The noise sd learned, not known: exact p(s | y) and theta's moments by quadrature, the mean-field optimum and
+    Bayes by Backprop with a q over log s (MATH.md, Unknown noise sd)."""
+    kind = st.selectbox(
+        "Prior on the noise sd s",
+        list(NOISE_PRIOR_KINDS),
+        key="explore_noise_prior",
+        format_func=NOISE_PRIOR_LABELS.get,
+    )
+    scenario = context.scenario
+    model = Model(scenario.prior, scenario.model.noise_sd, NoiseSdPrior(kind=kind))
+    try:
+        reference = noise_sd_posterior(context.dataset, model)
+    except (ValueError, ArithmeticError) as error:
+        st.error(describe_error(error) if isinstance(error, ValueError) else f"Quadrature failed: {error}")
+        return
+    st.button(
+        f"Fit the mean-field optimum and {METHOD_LABELS['bbb']} with s learned",
+        key="explore_noise_run",
+        on_click=on_noise_fit,
+    )
+    if st.session_state.pop("explore_noise_requested", False):
+        try:
+            with st.spinner(f"Fitting ({NOISE_BBB.steps} {METHOD_LABELS['bbb']} steps)…"):
+                optimum = mean_field_optimum(context.dataset, model, learn_noise=True)
+                method = make_method(context.dataset, model, NOISE_BBB)
+                run = run_to_end(method, NOISE_BBB.steps, RunConfig(snapshot_every=NOISE_BBB.steps))
+                fits = {"optimum": optimum, "bbb": (run.last.gaussian, *method.noise_posterior())}
+        except (ValueError, ArithmeticError) as error:
+            st.error(f"The fit with s learned failed: {error}")
+        else:
+            st.session_state["explore_noise"] = (context.dataset, model, fits)
+    stored = st.session_state.get("explore_noise")
+    fits = stored[2] if stored is not None and stored[0] is context.dataset and stored[1] == model else None
+    rows = [noise_row("exact, quadrature over s", reference.theta, reference.noise_sd_mean, reference.noise_sd_sd)]
+    curves: list[tuple[str, float, float]] = []
+    if fits is not None:
+        optimum = fits["optimum"]
+        rows.append(noise_row(figures_explore.MEAN_FIELD_LABEL, optimum.q, optimum.noise_sd_mean, optimum.noise_sd_sd))
+        curves.append((figures_explore.MEAN_FIELD_LABEL, optimum.noise_sd_mean, optimum.noise_sd_sd))
+        q, noise_mean, noise_sd = fits["bbb"]
+        rows.append(noise_row(METHOD_LABELS["bbb"], q, noise_mean, noise_sd))
+        curves.append((METHOD_LABELS["bbb"], noise_mean, noise_sd))
+    true_noise_sd = float(scenario.data.noise_sd) if context.synthetic else None
+    chart(
+        figures_explore.fig_noise_sd(reference.noise_sd_grid, reference.density, curves, true_noise_sd),
+        "explore_noise_chart",
+    )
+    st.table({key: [row[key] for row in rows] for key in rows[0]}, border="horizontal")
+    st.caption(
+        f"Exact: p(s | y) on a grid of s, theta's moments mixed over it (log p(y) = {fmt(reference.log_evidence)}). "
+        "The live fits above keep s known; this view learns it."
     )
 
 

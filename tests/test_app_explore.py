@@ -15,7 +15,9 @@ from bayesdemo.calibration import CalibrationConfig, calibrate
 from bayesdemo.gradients import gradient_statistics
 from bayesdemo.mcmc import MCMCConfig, run_nuts
 from bayesdemo.methods.base import make_method
+from bayesdemo.noise_sd import noise_sd_posterior
 from bayesdemo.parameter_space import centred_posterior
+from bayesdemo.priors import Model, NoiseSdPrior
 from bayesdemo.sequential import posterior_after, vi_fit_after
 from bayesdemo.ui_explore import (
     BASIS_CUBIC,
@@ -281,3 +283,27 @@ def test_every_tab_renders_on_five_uploaded_points(app):
     app.button(key="explore_calibration_run").click().run()
     no_exception(app)
     assert len(table_rows(tab(app, "Calibration"))) == 2
+
+
+def test_unknown_noise_shows_the_quadrature_reference_and_the_fits_that_learn_s(app):
+    open_tab(app, "Unknown noise sd")
+    context = context_of(app)
+    model = Model(context.scenario.prior, context.scenario.model.noise_sd, NoiseSdPrior(kind="half_normal"))
+    reference = noise_sd_posterior(context.dataset, model)
+    (exact_row,) = table_rows(tab(app, "Unknown noise sd"))
+    assert exact_row["Noise sd mean"] == fmt(reference.noise_sd_mean)
+    assert exact_row["Slope sd"] == fmt(reference.theta.sd[0])
+    app.selectbox(key="explore_noise_prior").set_value("inverse_gamma").run()
+    no_exception(app)
+    other = noise_sd_posterior(context.dataset, Model(model.prior, model.noise_sd, NoiseSdPrior(kind="inverse_gamma")))
+    assert table_rows(tab(app, "Unknown noise sd"))[0]["Noise sd mean"] == fmt(other.noise_sd_mean)
+    app.button(key="explore_noise_run").click().run()
+    no_exception(app)
+    exact_row, optimum_row, bbb_row = table_rows(tab(app, "Unknown noise sd"))
+    assert [optimum_row[""], bbb_row[""]] == ["mean-field optimum", "Bayes by Backprop"]
+    # Both learn s to within 3% of the exact posterior mean of s; their slope sds sit below the exact one.
+    for row in (optimum_row, bbb_row):
+        assert float(row["Noise sd mean"]) == pytest.approx(other.noise_sd_mean, rel=0.03)
+        assert float(row["Slope sd"]) < 0.7 * float(exact_row["Slope sd"])
+    (figure,) = figures_in(tab(app, "Unknown noise sd"))
+    assert "Bayes by Backprop: q(s)" in trace_names(figure) and "true s = 0.1" in trace_names(figure)

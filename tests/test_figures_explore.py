@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+import pytest
 
 from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity, simulate_polynomial
 from bayesdemo.calibration import CalibrationConfig, calibrate
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.figures import MAX_POINTS
+from bayesdemo.figures import MAX_POINTS, MEAN_FIELD_COLOUR
 from bayesdemo.figures_explore import (
     EVIDENCE_WINDOW,
+    MEAN_FIELD_LABEL,
     fig_basis_fit,
     fig_calibration,
     fig_evidence,
     fig_gradient_variance,
     fig_mcmc_histogram,
+    fig_noise_sd,
     fig_parameter_space,
     fig_sequential_data,
     fig_sequential_plane,
 )
+from bayesdemo.noise_sd import noise_sd_posterior
 from bayesdemo.priors import Model
 from bayesdemo.sequential import line_draws, posterior_after
 
@@ -165,3 +169,31 @@ def test_scatters_of_big_data_are_thinned_to_max_points():
     assert len(trace(fig_basis_fit(big, fit, "line"), "data").x) <= MAX_POINTS
     small = fig_sequential_data(DATA, 3, posterior_after(DATA, MODEL, 3), MODEL.noise_sd, np.zeros((1, 2)))
     assert len(trace(small, "points still to come").x) == DATA.n - 3 and trace(small, "first 3 points")
+
+
+def test_noise_sd_figure_shows_the_quadrature_density_and_log_normal_fits():
+    reference = noise_sd_posterior(DATA, MODEL)
+    log_mean, log_sd = np.log(0.1), 0.07  # q(log s) = N(log 0.1, 0.07^2): mean and sd of s below
+    mean = np.exp(log_mean + log_sd**2 / 2)
+    fits = [("BBB", mean, mean * np.sqrt(np.expm1(log_sd**2)))]
+    figure = fig_noise_sd(reference.noise_sd_grid, reference.density, fits, 0.1)
+    exact = trace(figure, "exact p(s | y)")
+    x, y = np.asarray(exact.x), np.asarray(exact.y)
+    np.testing.assert_allclose(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(x)), 1.0, atol=2e-3)  # the shown part
+    fit = trace(figure, "BBB: q(s)")
+    fit_x, fit_y = np.asarray(fit.x), np.asarray(fit.y)
+    np.testing.assert_allclose(np.sum(0.5 * (fit_y[1:] + fit_y[:-1]) * np.diff(fit_x)), 1.0, atol=0.02)
+    assert fit_x[np.argmax(fit_y)] == pytest.approx(0.1 * np.exp(-(0.07**2)), rel=0.02)  # log-normal mode
+    assert list(trace(figure, "true s").x) == [0.1, 0.1]
+
+
+def test_the_mean_field_optimum_is_drawn_in_its_own_grey_beside_a_method():
+    reference = noise_sd_posterior(DATA, MODEL)
+    fits = [(MEAN_FIELD_LABEL, 0.1, 0.007), ("Bayes by Backprop", 0.1, 0.007)]
+    figure = fig_noise_sd(reference.noise_sd_grid, reference.density, fits)
+    assert trace(figure, MEAN_FIELD_LABEL).line.color == MEAN_FIELD_COLOUR
+    assert trace(figure, "Bayes by Backprop").line.color != MEAN_FIELD_COLOUR
+    histogram = fig_mcmc_histogram(
+        np.zeros((10, 2)) + EXACT.mean, EXACT.posterior, [(MEAN_FIELD_LABEL, EXACT.mean_field)], 0
+    )
+    assert trace(histogram, MEAN_FIELD_LABEL).line.color == MEAN_FIELD_COLOUR
