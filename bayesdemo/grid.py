@@ -1,8 +1,10 @@
 """Exact reference for any prior by grid integration of the log joint (MATH.md, Non-Gaussian priors).
 
-Two parameters with known noise: a 2-D grid around the Gaussian-approximation posterior; three with unknown noise:
-the same theta grid times a log-spaced grid of the noise sd s. Normalised with logsumexp; the Riemann sum of a smooth,
-decaying density on a uniform grid is spectrally accurate, so 256 points over +-10 sds match closed forms to ~1e-10.
+Two parameters with known noise: a coarse 2-D grid spanning both the Gaussian-approximation posterior and the
+likelihood alone (a misplaced heavy-tailed prior puts the posterior anywhere between them), then grids recentred on the
+previous grid's moments; three with unknown noise: a theta grid times a log-spaced grid of the noise sd s.
+Normalised with logsumexp; the Riemann sum of a smooth, decaying density on a uniform grid is spectrally accurate,
+so 256 points over +-10 sds match closed forms to ~1e-10.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import numpy as np
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import LOG_2PI, Gaussian, SufficientStats, exact_posterior
-from bayesdemo.priors import Model, Prior
+from bayesdemo.priors import GaussianPrior, Model, Prior
 from bayesdemo.validation import check_int, check_range
 
 DEFAULT_POINTS = 256  # grid points per theta axis (MATH.md asks for >= 256)
 DEFAULT_HALF_WIDTH = 10.0  # half-width of each theta axis in Gaussian-approximation posterior sds
+REFINEMENTS = 3  # grids recentred on the previous grid's moments after the coarse one
+VAGUE_PRIOR_SD = 1e6  # prior sd standing in for a flat prior: the posterior under it is the likelihood alone
 
 
 def _logsumexp(values: np.ndarray) -> float:
@@ -48,6 +52,19 @@ def theta_axes(centre: Gaussian, points: int, half_width_sds: float) -> tuple[np
     """Uniform slope and intercept axes, each centre +- half_width_sds of its sd, `points` long."""
     offsets = np.linspace(-half_width_sds, half_width_sds, points)
     return centre.mean[0] + offsets * centre.sd[0], centre.mean[1] + offsets * centre.sd[1]
+
+
+def covering_axes(windows: list[Gaussian], points: int, half_width_sds: float) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform slope and intercept axes covering every window's mean +- half_width_sds of its sd, `points` long."""
+    low = np.min([w.mean - half_width_sds * w.sd for w in windows], axis=0)
+    high = np.max([w.mean + half_width_sds * w.sd for w in windows], axis=0)
+    return np.linspace(low[0], high[0], points), np.linspace(low[1], high[1], points)
+
+
+def likelihood_alone(dataset: Dataset, model: Model) -> Gaussian:
+    """The posterior under a vague Gaussian prior: where the data alone put theta (PRML 3.49-3.51)."""
+    vague = GaussianPrior(0.0, VAGUE_PRIOR_SD, 0.0, VAGUE_PRIOR_SD)
+    return exact_posterior(dataset, Model(vague, model.noise_sd)).posterior
 
 
 @dataclass(frozen=True)
@@ -96,14 +113,10 @@ def _moments(
     return probabilities, mean, cov
 
 
-def grid_posterior(
-    dataset: Dataset, model: Model, points: int = DEFAULT_POINTS, half_width_sds: float = DEFAULT_HALF_WIDTH
+def _grid_on_axes(
+    stats: SufficientStats, model: Model, slope_axis: np.ndarray, intercept_axis: np.ndarray
 ) -> GridPosterior:
-    """Posterior of theta under any prior and known noise by 2-D grid integration (MATH.md, Non-Gaussian priors)."""
-    points = check_int("points", points, 16, 4096)
-    half_width_sds = check_range("half_width_sds", half_width_sds, 1.0, 100.0)
-    stats = SufficientStats.of(dataset)
-    slope_axis, intercept_axis = theta_axes(gaussian_approximation(dataset, model), points, half_width_sds)
+    """The normalised log joint on the given axes: cell probabilities, moments and log evidence."""
     slopes, intercepts = np.meshgrid(slope_axis, intercept_axis, indexing="ij")
     s2 = model.noise_sd**2
     log_lik = -0.5 * stats.n * (LOG_2PI + math.log(s2)) - residual_sum_of_squares(stats, slopes, intercepts) / (2 * s2)
@@ -111,6 +124,27 @@ def grid_posterior(
     cell = (slope_axis[1] - slope_axis[0]) * (intercept_axis[1] - intercept_axis[0])
     probabilities, mean, cov = _moments(log_joint, slopes, intercepts)
     return GridPosterior(slope_axis, intercept_axis, probabilities, mean, cov, _logsumexp(log_joint) + math.log(cell))
+
+
+def grid_posterior(
+    dataset: Dataset, model: Model, points: int = DEFAULT_POINTS, half_width_sds: float = DEFAULT_HALF_WIDTH
+) -> GridPosterior:
+    """Posterior of theta under any prior and known noise by 2-D grid integration (MATH.md, Non-Gaussian priors).
+
+    The first grid covers the Gaussian approximation and the likelihood alone; each refinement spans the previous
+    grid's mean +- half_width_sds of its sd (at least one previous cell wide), so the last grid is centred on the
+    posterior itself whatever the prior.
+    """
+    points = check_int("points", points, 16, 4096)
+    half_width_sds = check_range("half_width_sds", half_width_sds, 1.0, 100.0)
+    stats = SufficientStats.of(dataset)
+    windows = [gaussian_approximation(dataset, model), likelihood_alone(dataset, model)]
+    grid = _grid_on_axes(stats, model, *covering_axes(windows, points, half_width_sds))
+    for _ in range(REFINEMENTS):
+        cells = np.array([grid.slope_axis[1] - grid.slope_axis[0], grid.intercept_axis[1] - grid.intercept_axis[0]])
+        window = Gaussian.diagonal(grid.mean, np.maximum(grid.sd, cells))
+        grid = _grid_on_axes(stats, model, *theta_axes(window, points, half_width_sds))
+    return grid
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,33 @@ def test_non_gaussian_grid_agrees_with_importance_sampling_and_a_finer_wider_gri
     assert evidence == pytest.approx(grid.log_evidence, abs=0.01)
 
 
+def test_a_confident_misplaced_laplace_prior_is_found_where_a_brute_force_box_puts_it():
+    # The Gaussian approximation of Laplace(-1, 0.05) on the slope sits far from the posterior (~2.97 +- 0.03): the
+    # grid must still land on it. Reference: a 2048^2 Riemann sum over a fixed box holding prior and data regions.
+    data = generate(DataConfig())
+    prior = Prior(ParameterPrior("laplace", -1.0, 0.05), ParameterPrior("laplace", 0.0, 10.0))
+    model = Model(prior, noise_sd=0.1)
+    grid = grid_posterior(data, model)
+    stats = SufficientStats.of(data)
+    slopes, intercepts = np.meshgrid(np.linspace(-2.0, 5.0, 2048), np.linspace(-2.0, 3.0, 2048), indexing="ij")
+    rss = (
+        stats.y_t_y
+        - 2.0 * (slopes * stats.phi_t_y[0] + intercepts * stats.phi_t_y[1])
+        + slopes**2 * stats.phi_t_phi[0, 0]
+        + 2.0 * slopes * intercepts * stats.phi_t_phi[0, 1]
+        + intercepts**2 * stats.phi_t_phi[1, 1]
+    )
+    log_joint = -rss / (2 * 0.01) + prior.log_density(np.stack([slopes, intercepts], axis=-1))
+    weights = np.exp(log_joint - log_joint.max())
+    weights /= weights.sum()
+    box_mean = np.array([(weights * slopes).sum(), (weights * intercepts).sum()])
+    box_sd = np.sqrt([(weights * (slopes - box_mean[0]) ** 2).sum(), (weights * (intercepts - box_mean[1]) ** 2).sum()])
+    assert box_mean[0] > 2.5  # the data win over the misplaced prior
+    # The box's cells are ~0.1 posterior sd wide: its Riemann sum is good to ~1e-3 sd.
+    np.testing.assert_allclose(grid.mean, box_mean, atol=0.01 * box_sd.min())
+    np.testing.assert_allclose(grid.sd, box_sd, rtol=0.01)
+
+
 def test_a_laplace_prior_shrinks_harder_than_the_gaussian_of_equal_variance_near_zero():
     """Same prior variance, more mass at 0: the small, noisy intercept is pulled further towards 0."""
     data = generate(DataConfig(n=10, slope=2.0, intercept=0.3, noise_sd=1.0, seed=1))
