@@ -48,8 +48,10 @@ def sd_ratios(sd: np.ndarray, exact: ExactPosterior) -> dict[str, np.ndarray]:
 def window_average(snapshots: Sequence[Snapshot], end: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean of q's means and sds over the snapshots with step in (snapshots[end].step - window, its step]."""
     last_step = snapshots[end].step
-    chosen = [s for s in snapshots[: end + 1] if s.step > last_step - window and s.step > 0]
-    chosen = chosen or [snapshots[end]]
+    first = end  # walk back only over the window (steps increase), not the whole prefix: O(window) per call
+    while first > 0 and snapshots[first - 1].step > last_step - window:
+        first -= 1
+    chosen = [s for s in snapshots[first : end + 1] if s.step > 0] or [snapshots[end]]
     return np.mean([s.mean for s in chosen], axis=0), np.mean([s.sd for s in chosen], axis=0)
 
 

@@ -13,6 +13,7 @@ from bayesdemo.metrics import (
     sd_ratios,
     step_converged_for_good,
     target_for,
+    window_average,
     within_band,
 )
 from bayesdemo.priors import Model
@@ -81,3 +82,17 @@ def test_converged_for_good_is_the_last_entry_into_the_band():
     assert is_converged(snapshots, target, EXACT.sd, window=50)
     assert not is_converged(snapshots[:260], target, EXACT.sd, window=50)
     assert step_converged_for_good(snapshots[:240], target, EXACT.sd, window=1) is None
+
+
+def test_window_average_is_the_mean_over_the_snapshots_in_the_window():
+    rng = np.random.default_rng(0)
+    steps = [0, *np.cumsum(rng.integers(1, 7, size=300)).tolist()]
+    snapshots = [
+        Snapshot.of(step, 0.0, 0.0, Gaussian.diagonal(rng.normal(size=2), rng.uniform(1, 2, 2))) for step in steps
+    ]
+    for end in (0, 1, 7, 150, 300):
+        last = snapshots[end].step
+        chosen = [s for s in snapshots[: end + 1] if last - 50 < s.step and s.step > 0] or [snapshots[end]]
+        mean, sd = window_average(snapshots, end, 50)
+        np.testing.assert_allclose(mean, np.mean([s.mean for s in chosen], axis=0), rtol=1e-12)
+        np.testing.assert_allclose(sd, np.mean([s.sd for s in chosen], axis=0), rtol=1e-12)
