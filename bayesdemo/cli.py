@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from bayesdemo.data import DataConfig, Dataset, generate, load_csv
 from bayesdemo.exact import exact_posterior
-from bayesdemo.methods.base import GUIDES, METHODS, OPTIMIZERS, FitConfig, make_method
+from bayesdemo.methods.base import GUIDES, METHODS, OPTIMIZERS, SVI_ELBOS, FitConfig, make_method
 from bayesdemo.metrics import target_for
 from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior, Model
 from bayesdemo.report import exact_summary, fit_summary
@@ -93,6 +93,12 @@ def build_parser() -> OneLineParser:
     add_problem_arguments(fit)
     fit.add_argument("--method", choices=METHODS, default="bbb", help="noise, bbb or svi")
     fit.add_argument("--guide", choices=GUIDES, default="normal", help="Pyro SVI guide")
+    fit.add_argument(
+        "--svi-elbo",
+        choices=SVI_ELBOS,
+        default="direct",
+        help="Pyro SVI: Trace_ELBO's estimate written out (direct, faster) or pyro.infer.Trace_ELBO itself (trace)",
+    )
     fit.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default: sgd for noise, else adam")
     fit.add_argument("--steps", type=int, default=FitConfig().steps, help="optimisation steps (1 to 1,000,000)")
     fit.add_argument("--lr", type=float, default=None, help="learning rate (default: the method's)")
@@ -174,6 +180,7 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
             optimizer=args.optimizer,
             lr=args.lr,
             lr_decay=args.lr_decay,
+            svi_elbo=args.svi_elbo,
             samples=args.samples,
             batch_size=args.batch_size,
             seed=args.seed,

@@ -35,6 +35,16 @@ def test_full_covariance_fit_lands_within_ten_percent_of_the_exact_sds():
     assert 0 <= output["kl_to_exact"] < 0.05
 
 
+def test_pyro_trace_elbo_on_request_gives_the_direct_elbos_fit():
+    args = ("fit", "--method", "svi", "--guide", "tutorial", "--steps", "200", "--json")
+    direct, trace = bayesdemo(*args), bayesdemo(*args, "--svi-elbo", "trace")
+    assert direct.returncode == 0 and trace.returncode == 0, (direct.stderr, trace.stderr)
+    direct_fit, trace_fit = json.loads(direct.stdout)["fit"], json.loads(trace.stdout)["fit"]
+    for key in ("mean", "sd"):
+        for name in ("slope", "intercept"):
+            assert trace_fit[key][name] == pytest.approx(direct_fit[key][name], rel=1e-8)
+
+
 def test_exact_command_on_a_csv_with_custom_prior(tmp_path):
     data = generate(DataConfig(n=40, slope=-1.0, intercept=2.0, noise_sd=0.5, seed=3))
     path = tmp_path / "points.csv"

@@ -1,6 +1,8 @@
 """The fast paths give the straightforward paths' results: closed-form BBB gradients on sufficient statistics equal
 autograd through the per-point loss, the written-out optimiser equals torch.optim, averaging and devices behave."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -160,8 +162,9 @@ def test_direct_elbo_equals_pyro_trace_elbo(guide, model, options):
 @pytest.mark.parametrize("guide", ["normal", "mvn"])
 def test_direct_and_trace_elbo_svi_trajectories_agree(guide):
     config = FitConfig(method="svi", guide=guide, batch_size=25, steps=60, seed=8, antithetic=False)
-    fast, slow = make_method(DATA, MODEL, config), make_method(DATA, MODEL, config)
-    slow.uses_direct_elbo = False
+    fast = make_method(DATA, MODEL, config)
+    slow = make_method(DATA, MODEL, dataclasses.replace(config, svi_elbo="trace"))
+    assert fast.uses_direct_elbo and not slow.uses_direct_elbo
     for _ in range(60):
         assert fast.step() == pytest.approx(slow.step(), rel=1e-10)
     np.testing.assert_allclose(fast.posterior().mean, slow.posterior().mean, rtol=1e-9)
@@ -170,6 +173,14 @@ def test_direct_and_trace_elbo_svi_trajectories_agree(guide):
 
 def test_learned_noise_svi_keeps_trace_elbo():
     assert not make_method(DATA, MODEL, FitConfig(method="svi", learn_noise=True)).uses_direct_elbo
+
+
+def test_svi_elbo_choice_is_validated_naming_the_field():
+    with pytest.raises(ValueError, match="svi_elbo"):
+        FitConfig(method="svi", svi_elbo="jit")
+    with pytest.raises(ValueError, match="antithetic"):
+        FitConfig(method="svi", svi_elbo="trace", antithetic=True, batch_size=10)
+    assert not FitConfig(method="svi", svi_elbo="trace", batch_size=10).draws_antithetic
 
 
 def test_minibatch_defaults_draw_antithetic_pairs_and_forget_early_gradients():

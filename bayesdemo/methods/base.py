@@ -46,6 +46,7 @@ DEFAULT_ANTITHETIC = {"noise": False, "bbb": True, "svi": True}
 # for thousands of steps and shrinks every later step; 0.99 forgets them in hundreds (measured, bench/README.md).
 MINIBATCH_ADAM_BETA2 = 0.99
 KL_ESTIMATORS = ("closed", "monte_carlo")  # closed form (Gaussian prior only) or log q - log prior at the sample
+SVI_ELBOS = ("direct", "trace")  # Pyro SVI: Trace_ELBO's estimate written out term by term, or Trace_ELBO itself
 OBJECTIVES = ("mse", "likelihood", "elbo")  # the objective dial of Bayes by Backprop (MATH.md, noise injection)
 OBJECTIVE_LABELS = {
     "mse": "MSE of sampled predictions, no KL (sds collapse)",
@@ -89,6 +90,7 @@ class FitConfig:
     device: str = "cpu"  # torch device of the data and q's parameters: "cpu", or "cuda" where available
     antithetic: bool | None = None  # draw eps in pairs (eps, -eps), even samples only; None: method default
     adam_beta2: float | None = None  # Adam's second-moment decay; None: 0.999, or MINIBATCH_ADAM_BETA2 on minibatches
+    svi_elbo: str = "direct"  # SVI_ELBOS: "trace" runs pyro.infer.Trace_ELBO itself (same estimate, slower)
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
@@ -114,8 +116,11 @@ class FitConfig:
             raise ConfigError("antithetic", f"needs an even number of samples, got samples={self.sample_count}")
         if self.antithetic and self.method == "noise":
             raise ConfigError("antithetic", "does not apply to noise injection (seed 000 draws independently)")
-        if self.antithetic and self.method == "svi" and self.learn_noise:
-            raise ConfigError("antithetic", "needs the noise sd known for Pyro SVI (learn_noise uses Trace_ELBO)")
+        check_choice("svi_elbo", self.svi_elbo, SVI_ELBOS)
+        if self.antithetic and self.method == "svi" and (self.learn_noise or self.svi_elbo == "trace"):
+            raise ConfigError(
+                "antithetic", "needs Pyro SVI's direct ELBO with the noise sd known (Trace_ELBO draws independently)"
+            )
         check_device(self.device)
         if self.adam_beta2 is not None:
             check_range("adam_beta2", self.adam_beta2, 0.0, 0.999999)
@@ -156,9 +161,14 @@ class FitConfig:
         """Antithetic draws in force: `antithetic`, or the method's default on minibatches with an even sample count."""
         if self.antithetic is not None:
             return self.antithetic
-        if self.method == "svi" and self.learn_noise:
+        if self.method == "svi" and not self.uses_direct_svi_elbo:
             return False
         return DEFAULT_ANTITHETIC[self.method] and self.batch_size > 0 and self.sample_count % 2 == 0
+
+    @property
+    def uses_direct_svi_elbo(self) -> bool:
+        """Pyro SVI writes Trace_ELBO's estimate out (known noise sd, svi_elbo "direct"); else Trace_ELBO runs."""
+        return self.svi_elbo == "direct" and not self.learn_noise
 
     @property
     def second_moment_decay(self) -> float:

@@ -140,7 +140,7 @@ class PyroSVI:
         self.optimizer = Optimiser(config, list(self.guide.parameters()))
         # With the noise sd known every site has real support: Trace_ELBO's estimate can be written out (direct_loss).
         # Antithetic draws (config.draws_antithetic) exist only there.
-        self.uses_direct_elbo = not config.learn_noise
+        self.uses_direct_elbo = config.uses_direct_svi_elbo
         self.design = torch.stack([self.data.x, torch.ones_like(self.data.x)], dim=1)  # Phi (n, 2), rows (x_i, 1)
         self.full_statistics = sufficient_statistics(self.design, self.data.y)
 
