@@ -14,7 +14,7 @@ from bayesdemo.exact import ExactPosterior, Gaussian, predictive
 from bayesdemo.methods.base import GUIDE_LABELS, METHOD_LABELS
 from bayesdemo.priors import PARAMETER_NAMES
 from bayesdemo.runner import Snapshot
-from bayesdemo.scenario import is_noise_label
+from bayesdemo.scenario import has_likelihood_loss, has_mse_loss
 
 MAX_POINTS = 2000  # most points drawn per trajectory or scatter (redraw cost on a projector laptop)
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -195,7 +195,7 @@ def fig_sd(traces: Traces, exact: ExactPosterior, parameter: int, total_steps: i
 def fig_loss(traces: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure:
     """Loss (negative ELBO estimate) vs step above -log p(y): the gap is KL(q || exact) (MATH.md, ELBO).
 
-    Noise injection's loss is an MSE, not a negative ELBO: it goes on a right-hand log axis of its own.
+    Noise injection's loss (and BBB's MSE notch) is an MSE, not a negative ELBO: it goes on a right-hand log axis.
     """
     floor = -float(exact.log_evidence)
     figure = _new_figure()
@@ -219,7 +219,7 @@ def fig_loss(traces: Traces, exact: ExactPosterior, total_steps: int) -> go.Figu
     for label, snapshots in traces:
         shown = [s for s in _thin(snapshots) if math.isfinite(s.loss)]
         steps, losses = [s.step for s in shown], [float(s.loss) for s in shown]
-        if is_noise_label(label):
+        if has_mse_loss(label):
             has_mse = True
             mse_seen.extend(losses)
             figure.add_trace(
@@ -233,14 +233,15 @@ def fig_loss(traces: Traces, exact: ExactPosterior, total_steps: int) -> go.Figu
                 )
             )
         else:
-            figure.add_trace(go.Scatter(x=steps, y=losses, mode="lines", name=label, line={"color": colour_for(label)}))
+            name = f"{label}: −log-likelihood (not an ELBO)" if has_likelihood_loss(label) else label
+            figure.add_trace(go.Scatter(x=steps, y=losses, mode="lines", name=name, line={"color": colour_for(label)}))
     _layout(figure, "Loss: negative ELBO (zoomed near −log p(y))", "step", "loss = −ELBO estimate", [0, total_steps])
     # Zoomed on the gap: early losses (thousands) leave the top of the chart, the KL that remains is what matters.
     figure.update_yaxes(range=stable_range([floor - 2.0, floor + max(10.0, 5.0 * mean_field_gap)], [], reach=0.0))
     if has_mse:
         figure.update_layout(
             yaxis2={
-                "title": {"text": "noise injection MSE"},
+                "title": {"text": "MSE (noise injection, no KL)"},
                 "overlaying": "y",
                 "side": "right",
                 "type": "log",

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from bayesdemo.data import DataConfig
-from bayesdemo.methods.base import METHOD_LABELS, FitConfig
+from bayesdemo.methods.base import METHOD_LABELS, OBJECTIVE_SHORT, FitConfig
 from bayesdemo.priors import GaussianPrior, Model
 from bayesdemo.validation import ConfigError, check_int, check_range
 
@@ -18,6 +18,16 @@ COMPARED_FITS = (("noise", "normal"), ("bbb", "normal"), ("svi", "normal"), ("sv
 def is_noise_label(label: str) -> bool:
     """Whether a fit label (FitConfig.label, or the method name) names noise injection, whose loss is an MSE."""
     return label == "noise" or METHOD_LABELS["noise"] in label
+
+
+def has_mse_loss(label: str) -> bool:
+    """Whether a fit label names a loss that is an MSE, not a negative ELBO: noise injection or BBB's MSE notch."""
+    return is_noise_label(label) or OBJECTIVE_SHORT["mse"] in label
+
+
+def has_likelihood_loss(label: str) -> bool:
+    """Whether a fit label names BBB's likelihood-only notch, whose loss is -log-likelihood without the KL."""
+    return OBJECTIVE_SHORT["likelihood"] in label
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,22 @@ def test_fig_loss_without_noise_injection_has_no_second_axis(setting):
     assert all(trace.yaxis in (None, "y") for trace in figure.data)
 
 
+def test_fig_loss_puts_bbb_without_kl_where_its_loss_belongs(setting):
+    dataset, exact, _ = setting
+    model = Model(noise_sd=DataConfig().noise_sd)
+    traces = []
+    for objective in ("mse", "likelihood"):
+        config = FitConfig(method="bbb", objective=objective, steps=STEPS, samples=4)
+        run = run_to_end(make_method(dataset, model, config), STEPS, RunConfig(snapshot_every=5))
+        traces.append((config.label, run.snapshots))
+    figure = fig_loss(traces, exact, STEPS)
+    mse_label, likelihood_label = (label for label, _ in traces)
+    assert "MSE" in mse_label and "likelihood" in likelihood_label  # the labels tell the notches apart
+    assert named(figure, mse_label).yaxis == "y2" and "not an ELBO" in named(figure, mse_label).name
+    assert named(figure, likelihood_label).yaxis in (None, "y")
+    assert "not an ELBO" in named(figure, likelihood_label).name
+
+
 def test_fig_data_bands_match_the_predictive_formula(setting):
     dataset, exact, traces = setting
     q = traces[1][1][-1].gaussian

@@ -53,6 +53,7 @@ OBJECTIVE_LABELS = {
     "likelihood": "Gaussian log-likelihood with 1/(2 s^2), no KL (sds collapse, means to least squares)",
     "elbo": "log-likelihood plus KL to the prior (Bayes by Backprop)",
 }
+OBJECTIVE_SHORT = {"mse": "MSE, no KL", "likelihood": "likelihood, no KL"}  # in the label of a BBB fit without KL
 MAX_STEPS = 1_000_000
 MAX_SAMPLES = 1024
 AVERAGING_POWER = 3.0  # eta of polynomial-decay averaging: weight (eta + 1) / (t + eta) on step t's parameters
@@ -187,6 +188,8 @@ class FitConfig:
         """Human-readable name of the method (and guide)."""
         if self.method == "svi":
             return f"{METHOD_LABELS['svi']}, {GUIDE_LABELS[self.guide]}"
+        if self.method == "bbb" and self.objective in OBJECTIVE_SHORT:
+            return f"{METHOD_LABELS['bbb']} ({OBJECTIVE_SHORT[self.objective]})"
         return METHOD_LABELS[self.method]
 
     @property
