@@ -284,7 +284,10 @@ def run_load_test(sessions: int, steps: int, method: str, max_running_jobs: int 
             for session, page in zip(plan, pages, strict=True):
                 collect(page, session, steps)
                 if not session.finished:
-                    session.errors.append("did not finish" + (" in time" if session.index in pending else ""))
+                    shown = page.locator(f'{PROGRESS}, [data-testid="stMain"] [data-testid="stAlertContentInfo"]')
+                    texts = " | ".join(text[:160] for text in shown.all_inner_texts())
+                    ending = " in time" if session.index in pending else ""
+                    session.errors.append(f"did not finish{ending}; the page shows: {texts}")
                     continue
                 try:
                     downloaded = download_trajectory(page)
