@@ -29,7 +29,7 @@ from bayesdemo.figures import (
     stable_range,
 )
 from bayesdemo.parameter_space import ellipse_points
-from bayesdemo.priors import PARAMETER_NAMES
+from bayesdemo.priors import PARAMETER_NAMES, ParameterPrior
 
 PRIOR_COLOUR = "#2ca02c"  # the prior, before any data
 VI_COLOUR = "#1f77b4"  # Bayes by Backprop on the same points
@@ -37,6 +37,7 @@ MCMC_COLOUR = "#ff7f0e"  # NUTS draws
 DENSITY_POINTS = 201  # grid points of a drawn density
 EVIDENCE_WINDOW = 40.0  # nats below the best log evidence shown; worse models fall off the bottom of the chart
 MEAN_FIELD_LABEL = "mean-field optimum"  # a fit label drawn in the mean-field optimum's own grey, not a method colour
+PRIOR_REACH_SDS = 5.0  # a marginal chart spans the exact mean +- this many exact sds (and each fit's +- 4 sds)
 CALIBRATION_NAMES = {"exact": "exact posterior", "mean_field": "mean-field optimum", "bbb": "Bayes by Backprop"}
 
 Named = Sequence[tuple[str, Gaussian]]
@@ -474,5 +475,56 @@ def fig_noise_sd(
             )
         )
     _layout(figure, "Noise sd s: exact posterior and the fits' q(s)", "noise sd s", "density")
+    figure.update_xaxes(range=[low, high])
+    return figure
+
+
+def fig_prior_marginal(
+    axis: np.ndarray, density: np.ndarray, prior: ParameterPrior, fits: Named, parameter: int
+) -> go.Figure:
+    """One parameter's exact marginal on the grid (MATH.md, Non-Gaussian priors) beside its prior density and each
+    fit's Gaussian marginal q, given as (label, Gaussian over (slope, intercept))."""
+    name = PARAMETER_NAMES[parameter]
+    grid = np.asarray(axis, dtype=np.float64)
+    exact_density = np.asarray(density, dtype=np.float64)
+    step = float(grid[1] - grid[0])
+    centre = float(np.sum(grid * exact_density) * step)
+    spread = float(np.sqrt(np.sum((grid - centre) ** 2 * exact_density) * step))
+    low, high = centre - PRIOR_REACH_SDS * spread, centre + PRIOR_REACH_SDS * spread
+    for _, q in fits:
+        low = min(low, float(q.mean[parameter] - 4.0 * q.sd[parameter]))
+        high = max(high, float(q.mean[parameter] + 4.0 * q.sd[parameter]))
+    shown = (grid >= low) & (grid <= high)
+    figure = _new_figure()
+    figure.add_trace(
+        go.Scatter(
+            x=grid[shown],
+            y=exact_density[shown],
+            mode="lines",
+            name="exact posterior, grid",
+            line={"color": EXACT_COLOUR, "width": 3},
+        )
+    )
+    points = np.linspace(low, high, DENSITY_POINTS)
+    figure.add_trace(
+        go.Scatter(
+            x=points,
+            y=np.exp(prior.log_density(points)),
+            mode="lines",
+            name="prior",
+            line={"color": PRIOR_COLOUR, "dash": "dot", "width": 2},
+        )
+    )
+    for label, q in fits:
+        figure.add_trace(
+            go.Scatter(
+                x=points,
+                y=_gaussian_density(points, float(q.mean[parameter]), float(q.sd[parameter])),
+                mode="lines",
+                name=label,
+                line={"color": _fit_colour(label), "dash": "dash", "width": 2},
+            )
+        )
+    _layout(figure, f"{name.capitalize()}: exact marginal, prior and the fits' q", name, "density")
     figure.update_xaxes(range=[low, high])
     return figure

@@ -13,16 +13,19 @@ from test_app import GOOD_CSV, fresh_page, no_exception, rerun_until_finished
 from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
 from bayesdemo.calibration import CalibrationConfig, calibrate
 from bayesdemo.gradients import gradient_statistics
+from bayesdemo.grid import grid_posterior
 from bayesdemo.mcmc import MCMCConfig, run_nuts
+from bayesdemo.mean_field import mean_field_optimum
 from bayesdemo.methods.base import make_method
 from bayesdemo.noise_sd import noise_sd_posterior
 from bayesdemo.parameter_space import centred_posterior
-from bayesdemo.priors import Model, NoiseSdPrior
+from bayesdemo.priors import Model, NoiseSdPrior, ParameterPrior, Prior
 from bayesdemo.sequential import posterior_after, vi_fit_after
 from bayesdemo.ui_explore import (
     BASIS_CUBIC,
     EXPLORE_TABS,
     GRADIENT_REPEATS,
+    PRIOR_FITS,
     SEQUENTIAL_FIT,
     TAB_KEY,
     basis_data,
@@ -307,3 +310,72 @@ def test_unknown_noise_shows_the_quadrature_reference_and_the_fits_that_learn_s(
         assert float(row["Slope sd"]) < 0.7 * float(exact_row["Slope sd"])
     (figure,) = figures_in(tab(app, "Unknown noise sd"))
     assert "Bayes by Backprop: q(s)" in trace_names(figure) and "true s = 0.1" in trace_names(figure)
+
+
+def moments_of(row: dict) -> list[float]:
+    """A table row's slope mean, slope sd, intercept mean and intercept sd as numbers."""
+    return [float(row[name]) for name in ("Slope mean", "Slope sd", "Intercept mean", "Intercept sd")]
+
+
+def test_other_priors_show_the_grid_posterior_and_mean_field_optimum_and_fits_land_on_it(app):
+    open_tab(app, "Other priors")
+    view = tab(app, "Other priors")
+    assert not app.error and len(figures_in(view)) == 2
+    # A Laplace prior tight enough to pull the slope (3 on the page's data) towards 0.
+    app.number_input(key="explore_prior_slope_scale").set_value(0.5).run()
+    no_exception(app)
+    context = context_of(app)
+    page_prior = context.scenario.prior
+    prior = Prior(
+        ParameterPrior("laplace", page_prior.slope_mean, 0.5),
+        ParameterPrior("laplace", page_prior.intercept_mean, page_prior.intercept_sd),
+    )
+    model = Model(prior, context.scenario.model.noise_sd)
+    grid = grid_posterior(context.dataset, model)
+    optimum = mean_field_optimum(context.dataset, model)
+    view = tab(app, "Other priors")
+    exact_row, optimum_row = table_rows(view)
+    assert [exact_row[""], optimum_row[""]] == ["exact, grid", "mean-field optimum"]
+    expected = [fmt(value) for value in (grid.mean[0], grid.sd[0], grid.mean[1], grid.sd[1])]
+    assert [exact_row[name] for name in ("Slope mean", "Slope sd", "Intercept mean", "Intercept sd")] == expected
+    q = optimum.q
+    assert moments_of(optimum_row) == [float(fmt(v)) for v in (q.mean[0], q.sd[0], q.mean[1], q.sd[1])]
+    text = " ".join(markdown.value for markdown in view.markdown)
+    assert f"log p(y) = **{fmt(grid.log_evidence)}**" in text and f"**{grid.corr:.3f}**" in text
+    slope_figure, _ = figures_in(view)
+    exact_trace = slope_figure["data"][trace_names(slope_figure).index("exact posterior, grid")]
+    shown = values(exact_trace["x"])
+    np.testing.assert_allclose(
+        values(exact_trace["y"]), np.interp(shown, grid.slope_axis, grid.marginal_densities()[0]), rtol=1e-9
+    )
+    assert "prior" in trace_names(slope_figure) and "mean-field optimum" in trace_names(slope_figure)
+    # Both fits (seed 0, 2000 steps) land within 10% of the optimum's sds and 0.3 of its sds on the means.
+    app.button(key="explore_priors_run").click().run(timeout=60)
+    no_exception(app)
+    rows = table_rows(tab(app, "Other priors"))
+    assert [row[""] for row in rows[2:]] == [config.label for config in PRIOR_FITS]
+    target = np.array(moments_of(optimum_row))
+    for row in rows[2:]:
+        fitted = np.array(moments_of(row))
+        np.testing.assert_allclose(fitted[[1, 3]], target[[1, 3]], rtol=0.1, err_msg=row[""])
+        assert np.all(np.abs(fitted[[0, 2]] - target[[0, 2]]) < 0.3 * target[[1, 3]]), row
+    names = trace_names(figures_in(tab(app, "Other priors"))[1])
+    assert all(config.label in names for config in PRIOR_FITS)
+
+
+def test_other_priors_name_the_bad_field(app):
+    open_tab(app, "Other priors")
+    app.number_input(key="explore_prior_intercept_scale").set_value(-1.0).run()
+    no_exception(app)
+    assert any("Intercept prior" in error.value and "**Scale**" in error.value for error in app.error)
+    assert not figures_in(tab(app, "Other priors"))
+    app.number_input(key="explore_prior_intercept_scale").set_value(10.0)
+    app.selectbox(key="explore_prior_slope_kind").set_value("student_t").run()
+    app.number_input(key="explore_prior_slope_df").set_value(0.0).run()
+    assert any("Slope prior" in error.value and "**Degrees of freedom**" in error.value for error in app.error)
+    app.selectbox(key="explore_prior_slope_kind").set_value("scale_mixture").run()
+    app.number_input(key="explore_prior_slope_weight").set_value(1.5).run()
+    no_exception(app)
+    assert any("**Mixture weight π**" in error.value for error in app.error)
+    app.number_input(key="explore_prior_slope_weight").set_value(0.5).run()
+    assert not app.error and len(figures_in(tab(app, "Other priors"))) == 2
