@@ -21,11 +21,13 @@ from bayesdemo.figures_explore import (
     fig_mcmc_histogram,
     fig_noise_sd,
     fig_parameter_space,
+    fig_prior_marginal,
     fig_sequential_data,
     fig_sequential_plane,
 )
+from bayesdemo.grid import grid_posterior
 from bayesdemo.noise_sd import noise_sd_posterior
-from bayesdemo.priors import Model
+from bayesdemo.priors import Model, ParameterPrior, Prior
 from bayesdemo.sequential import line_draws, posterior_after
 
 DATA = generate(DataConfig(n=40, seed=2))
@@ -197,3 +199,25 @@ def test_the_mean_field_optimum_is_drawn_in_its_own_grey_beside_a_method():
         np.zeros((10, 2)) + EXACT.mean, EXACT.posterior, [(MEAN_FIELD_LABEL, EXACT.mean_field)], 0
     )
     assert trace(histogram, MEAN_FIELD_LABEL).line.color == MEAN_FIELD_COLOUR
+
+
+def test_prior_marginal_shows_the_grid_density_the_prior_and_each_fits_gaussian():
+    slope_prior = ParameterPrior("laplace", 0.0, 0.5)
+    grid = grid_posterior(DATA, Model(Prior(slope_prior, ParameterPrior("student_t", 0.0, 1.0, df=3.0))))
+    fit = Gaussian.diagonal(grid.mean + 0.1 * grid.sd, 0.8 * grid.sd)
+    density = grid.marginal_densities()[0]
+    figure = fig_prior_marginal(grid.slope_axis, density, slope_prior, [(MEAN_FIELD_LABEL, fit)], 0)
+    exact = trace(figure, "exact posterior, grid")
+    x, y = np.asarray(exact.x), np.asarray(exact.y)
+    np.testing.assert_allclose(y, np.interp(x, grid.slope_axis, density))
+    assert np.sum(y) * (x[1] - x[0]) == pytest.approx(1.0, abs=1e-4), "mean +- 5 sd holds the whole marginal"
+    prior = trace(figure, "prior")
+    np.testing.assert_allclose(prior.y, np.exp(-np.abs(np.asarray(prior.x)) / 0.5) / (2 * 0.5))
+    q = trace(figure, MEAN_FIELD_LABEL)
+    qx, qy = np.asarray(q.x), np.asarray(q.y)
+    assert qx[np.argmax(qy)] == pytest.approx(fit.mean[0], abs=qx[1] - qx[0])
+    assert qy.max() == pytest.approx(1.0 / (fit.sd[0] * np.sqrt(2 * np.pi)), rel=1e-3)
+    assert q.line.color == MEAN_FIELD_COLOUR and q.line.dash == "dash"
+    low, high = figure.layout.xaxis.range
+    assert low <= grid.mean[0] - 5 * grid.sd[0] + 1e-12 and high >= grid.mean[0] + 5 * grid.sd[0] - 1e-12
+    assert figure.layout.xaxis.title.text == "slope"
