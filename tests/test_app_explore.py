@@ -326,18 +326,19 @@ def test_other_priors_show_the_grid_posterior_and_mean_field_optimum_and_fits_la
     open_tab(app, "Other priors")
     view = tab(app, "Other priors")
     assert not app.error and len(figures_in(view)) == 2
-    # A Laplace prior tight enough to pull the slope (3 on the page's data) towards 0.
-    app.number_input(key="explore_prior_slope_scale").set_value(0.5).run()
+    # A Laplace prior tight enough to pull the slope (3 on the page's data) towards 0 by more than one posterior sd.
+    app.number_input(key="explore_prior_slope_scale").set_value(0.02).run()
     no_exception(app)
     context = context_of(app)
     page_prior = context.scenario.prior
     prior = Prior(
-        ParameterPrior("laplace", page_prior.slope_mean, 0.5),
+        ParameterPrior("laplace", page_prior.slope_mean, 0.02),
         ParameterPrior("laplace", page_prior.intercept_mean, page_prior.intercept_sd),
     )
     model = Model(prior, context.scenario.model.noise_sd)
     grid = grid_posterior(context.dataset, model)
     optimum = mean_field_optimum(context.dataset, model)
+    assert grid.mean[0] < context.exact.mean[0] - context.exact.sd[0], "the Laplace prior pulls the slope"
     view = tab(app, "Other priors")
     exact_row, optimum_row = table_rows(view)
     assert [exact_row[""], optimum_row[""]] == ["exact, grid", "mean-field optimum"]
