@@ -82,6 +82,7 @@ PRIOR_FITS = (
     FitConfig(method="bbb", kl="monte_carlo", steps=2000),
     FitConfig(method="svi", guide="normal", steps=2000),
 )
+PRIOR_DISAGREEMENT_SDS = 3.0  # warn when the mean-field optimum's mean is this many exact sds from the grid's
 PRIOR_FAMILY_LABELS = {
     "gaussian": "Gaussian",
     "laplace": "Laplace",
@@ -624,6 +625,13 @@ def draw_other_priors(context: PageContext) -> None:
     except (ValueError, ArithmeticError) as error:
         st.error(describe_error(error) if isinstance(error, ValueError) else f"Grid integration failed: {error}")
         return
+    apart = np.abs(optimum.q.mean - grid.mean) / grid.sd
+    if np.any(apart > PRIOR_DISAGREEMENT_SDS):
+        st.warning(
+            f"The mean-field optimum sits {float(np.max(apart)):.0f} exact sds from the grid's mean: the posterior may "
+            "have more than one mode (the optimum takes one), or the prior a spike narrower than the grid's cells "
+            "(the grid misses it). Trust neither without a look at the prior."
+        )
     labels = [config.label for config in PRIOR_FITS]
     st.button(
         f"Fit {' and '.join(labels)} under this prior",

@@ -369,7 +369,7 @@ def test_other_priors_show_the_grid_posterior_and_mean_field_optimum_and_fits_la
     assert all(config.label in names for config in PRIOR_FITS)
 
 
-def test_other_priors_name_the_bad_field(app):
+def test_other_priors_name_the_bad_field_and_warn_when_grid_and_optimum_disagree(app):
     open_tab(app, "Other priors")
     app.number_input(key="explore_prior_intercept_scale").set_value(-1.0).run()
     no_exception(app)
@@ -385,3 +385,9 @@ def test_other_priors_name_the_bad_field(app):
     assert any("**Mixture weight π**" in error.value for error in app.error)
     app.number_input(key="explore_prior_slope_weight").set_value(0.5).run()
     assert not app.error and len(figures_in(tab(app, "Other priors"))) == 2
+    assert not app.warning
+    # All weight on a spike of sd 1e-4 at 0: far narrower than the first grid's cells, which miss it; the view says so.
+    app.number_input(key="explore_prior_slope_weight").set_value(0.0)
+    app.number_input(key="explore_prior_slope_second_scale").set_value(1e-4).run()
+    no_exception(app)
+    assert any("exact sds from the grid's mean" in warning.value for warning in app.warning)
