@@ -206,6 +206,14 @@ def click_run(page) -> None:
     button.evaluate("(element) => element.click()")
 
 
+def try_click_run(page, session: Session) -> None:
+    """click_run, recording a Run button that never shows up as the session's error instead of ending the test."""
+    try:
+        click_run(page)
+    except PlaywrightTimeout:
+        session.errors.append("the Run button did not show within 30 s")
+
+
 def wait_until_started(page, timeout_s: float) -> bool:
     """Wait until the progress bar leaves Ready (the job is queued or running); False if it never does."""
     try:
@@ -263,14 +271,14 @@ def run_load_test(sessions: int, steps: int, method: str, max_running_jobs: int 
                 wait_until_drawn(page)
             opened_s = time.monotonic() - started
             run_clicked = time.monotonic()
-            for page in pages:
-                click_run(page)
+            for session, page in zip(plan, pages, strict=True):
+                try_click_run(page, session)
             for session, page in zip(plan, pages, strict=True):
                 # A click that lands while the page's first run is still drawing can be lost: click again, once,
                 # only if the page still shows Ready (a second click on a started job would restart it).
                 if not wait_until_started(page, 30.0):
                     session.errors.append("Run click was not taken within 30 s; clicked again")
-                    click_run(page)
+                    try_click_run(page, session)
             deadline = run_clicked + timeout_s
             pending = list(range(sessions))
             while pending and time.monotonic() < deadline:
