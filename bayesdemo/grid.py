@@ -61,6 +61,19 @@ def covering_axes(windows: list[Gaussian], points: int, half_width_sds: float) -
     return np.linspace(low[0], high[0], points), np.linspace(low[1], high[1], points)
 
 
+def prior_windows(dataset: Dataset, model: Model) -> list[Gaussian]:
+    """Conjugate posteriors under each Gaussian window of the prior (every mixture component pairing, PRML 3.49-3.51):
+    a narrow component's posterior is where the grid must look to find its spike."""
+    prior = Prior.of(model.prior)
+    return [
+        exact_posterior(
+            dataset, Model(GaussianPrior(prior.slope.location, slope_sd, prior.intercept.location, sd), model.noise_sd)
+        ).posterior
+        for slope_sd in prior.slope.gaussian_windows
+        for sd in prior.intercept.gaussian_windows
+    ]
+
+
 def likelihood_alone(dataset: Dataset, model: Model) -> Gaussian:
     """The posterior under a vague Gaussian prior: where the data alone put theta (PRML 3.49-3.51)."""
     vague = GaussianPrior(0.0, VAGUE_PRIOR_SD, 0.0, VAGUE_PRIOR_SD)
@@ -131,15 +144,25 @@ def grid_posterior(
 ) -> GridPosterior:
     """Posterior of theta under any prior and known noise by 2-D grid integration (MATH.md, Non-Gaussian priors).
 
-    The first grid covers the Gaussian approximation and the likelihood alone; each refinement spans the previous
-    grid's mean +- half_width_sds of its sd (at least one previous cell wide), so the last grid is centred on the
-    posterior itself whatever the prior.
+    Starts: one grid covering the Gaussian approximation, each mixture component's conjugate posterior and the
+    likelihood alone, and one grid on each of them (a spike of a prior is narrower than the covering grid's cells).
+    Each refinement spans the previous grid's mean +- half_width_sds of its sd (at least one previous cell wide).
+    The refined grid holding the most mass, i.e. the largest evidence, is the answer.
     """
     points = check_int("points", points, 16, 4096)
     half_width_sds = check_range("half_width_sds", half_width_sds, 1.0, 100.0)
     stats = SufficientStats.of(dataset)
-    windows = [gaussian_approximation(dataset, model), likelihood_alone(dataset, model)]
-    grid = _grid_on_axes(stats, model, *covering_axes(windows, points, half_width_sds))
+    windows = [gaussian_approximation(dataset, model), *prior_windows(dataset, model), likelihood_alone(dataset, model)]
+    starts = [covering_axes(windows, points, half_width_sds)] + [theta_axes(w, points, half_width_sds) for w in windows]
+    refined = [_refine(stats, model, start, points, half_width_sds) for start in starts]
+    return max(refined, key=lambda grid: grid.log_evidence)
+
+
+def _refine(
+    stats: SufficientStats, model: Model, axes: tuple[np.ndarray, np.ndarray], points: int, half_width_sds: float
+) -> GridPosterior:
+    """The grid on `axes`, then REFINEMENTS grids each centred on the previous one's moments."""
+    grid = _grid_on_axes(stats, model, *axes)
     for _ in range(REFINEMENTS):
         cells = np.array([grid.slope_axis[1] - grid.slope_axis[0], grid.intercept_axis[1] - grid.intercept_axis[0]])
         window = Gaussian.diagonal(grid.mean, np.maximum(grid.sd, cells))

@@ -89,7 +89,9 @@ class ParameterPrior:
         check_range("location", self.location, -1e6, 1e6)
         check_range("scale", self.scale, 0.0, 1e6, low_open=True)
         check_range("df", self.df, 0.0, 1e6, low_open=True)
-        check_range("mixture_weight", self.mixture_weight, 0.0, 1.0)
+        weight = check_range("mixture_weight", self.mixture_weight, 0.0, 1.0, low_open=True)
+        if weight >= 1.0:  # a weight of 0 or 1 is a single Gaussian: choose "gaussian"
+            raise ConfigError("mixture_weight", f"must be < 1, got {self.mixture_weight!r}")
         check_range("second_scale", self.second_scale, 0.0, 1e6, low_open=True)
 
     def distribution(self, distributions: ModuleType | SimpleNamespace = td) -> td.Distribution:
@@ -133,6 +135,14 @@ class ParameterPrior:
         if self.kind == "student_t":
             return self.scale**2 * self.df / (self.df - 2.0) if self.df > 2.0 else math.inf
         return self.mixture_weight * self.scale**2 + (1.0 - self.mixture_weight) * self.second_scale**2
+
+    @property
+    def gaussian_windows(self) -> tuple[float, ...]:
+        """sds of the Gaussians whose conjugate posteriors bracket this prior's: each mixture component's, else the
+        moment-matched approximation's (MATH.md, Non-Gaussian priors)."""
+        if self.kind == "scale_mixture":
+            return (self.scale, self.second_scale)
+        return (self.approximate_sd,)
 
     @property
     def approximate_sd(self) -> float:

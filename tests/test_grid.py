@@ -94,6 +94,34 @@ def test_a_confident_misplaced_laplace_prior_is_found_where_a_brute_force_box_pu
     np.testing.assert_allclose(grid.sd, box_sd, rtol=0.01)
 
 
+def test_a_spike_and_slab_prior_matches_its_closed_form_mixture_posterior():
+    # Under pi N(0, 1) + (1 - pi) N(0, 1e-4^2) on the slope the posterior is the mixture of the two conjugate
+    # posteriors, weighted by pi_k p(y | component k) (PRML 3.49-3.51, 3.86): a closed form the grid must match,
+    # though the spike is far narrower than the cells of any grid covering both components. The grid follows the
+    # mode with the most mass: here the spike's conjugate posterior, and the slab's ~1e-5 of the mass is left out.
+    data = generate(DataConfig(slope=0.0))
+    weight, spike_sd = 1e-4, 1e-4
+    spike = ParameterPrior("scale_mixture", 0.0, 1.0, mixture_weight=weight, second_scale=spike_sd)
+    grid = grid_posterior(data, Model(Prior(spike, ParameterPrior()), noise_sd=0.1))
+    parts = [exact_posterior(data, Model(GaussianPrior(0.0, sd, 0.0, 10.0), noise_sd=0.1)) for sd in (1.0, spike_sd)]
+    log_weights = np.log([weight, 1 - weight]) + [part.log_evidence for part in parts]
+    weights = np.exp(log_weights - log_weights.max())
+    weights /= weights.sum()
+    mean = sum(w * part.mean for w, part in zip(weights, parts, strict=True))
+    second = sum(
+        w * (part.posterior.cov + np.outer(part.mean, part.mean)) for w, part in zip(weights, parts, strict=True)
+    )
+    cov = second - np.outer(mean, mean)
+    assert weights[1] > 0.9999 and spike_sd < 0.01 * parts[0].sd[0]  # a spike far narrower than the slab's posterior
+    np.testing.assert_allclose(grid.mean, mean, atol=0.1 * np.sqrt(np.diag(cov)).min())
+    np.testing.assert_allclose(grid.mean, parts[1].mean, atol=1e-3 * parts[1].sd.min())
+    np.testing.assert_allclose(
+        grid.cov, parts[1].posterior.cov, rtol=1e-3, atol=1e-3 * np.abs(parts[1].posterior.cov).min()
+    )
+    log_evidence = log_weights.max() + math.log(np.exp(log_weights - log_weights.max()).sum())
+    assert grid.log_evidence == pytest.approx(log_evidence, abs=1e-3)
+
+
 def test_a_laplace_prior_shrinks_harder_than_the_gaussian_of_equal_variance_near_zero():
     """Same prior variance, more mass at 0: the small, noisy intercept is pulled further towards 0."""
     data = generate(DataConfig(n=10, slope=2.0, intercept=0.3, noise_sd=1.0, seed=1))
