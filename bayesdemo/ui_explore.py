@@ -628,9 +628,8 @@ def draw_other_priors(context: PageContext) -> None:
     apart = np.abs(optimum.q.mean - grid.mean) / grid.sd
     if np.any(apart > PRIOR_DISAGREEMENT_SDS):
         st.warning(
-            f"The mean-field optimum sits {float(np.max(apart)):.0f} exact sds from the grid's mean: the posterior may "
-            "have more than one mode (the optimum takes one), or the prior a spike narrower than the grid's cells "
-            "(the grid misses it). Trust neither without a look at the prior."
+            f"The mean-field optimum sits {float(np.max(apart)):.0f} exact sds from the grid's mean: the posterior has "
+            "more than one mode. The grid follows the one holding the most mass, the optimum may settle in another."
         )
     labels = [config.label for config in PRIOR_FITS]
     st.button(
