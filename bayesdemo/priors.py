@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.distributions as td
 
-from bayesdemo.validation import ConfigError, check_choice, check_range
+from bayesdemo.validation import ConfigError, check_choice, check_range, check_scale
 
 PARAMETER_NAMES = ("slope", "intercept")  # order of theta everywhere in the engine
 
@@ -32,9 +32,9 @@ class GaussianPrior:
 
     def __post_init__(self) -> None:
         check_range("slope_mean", self.slope_mean, -1e6, 1e6)
-        check_range("slope_sd", self.slope_sd, 0.0, 1e6, low_open=True)
+        check_scale("slope_sd", self.slope_sd)
         check_range("intercept_mean", self.intercept_mean, -1e6, 1e6)
-        check_range("intercept_sd", self.intercept_sd, 0.0, 1e6, low_open=True)
+        check_scale("intercept_sd", self.intercept_sd)
 
     @property
     def mean(self) -> np.ndarray:
@@ -87,12 +87,12 @@ class ParameterPrior:
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, PRIOR_KINDS)
         check_range("location", self.location, -1e6, 1e6)
-        check_range("scale", self.scale, 0.0, 1e6, low_open=True)
+        check_scale("scale", self.scale)
         check_range("df", self.df, 0.0, 1e6, low_open=True)
         weight = check_range("mixture_weight", self.mixture_weight, 0.0, 1.0, low_open=True)
         if weight >= 1.0:  # a weight of 0 or 1 is a single Gaussian: choose "gaussian"
             raise ConfigError("mixture_weight", f"must be < 1, got {self.mixture_weight!r}")
-        check_range("second_scale", self.second_scale, 0.0, 1e6, low_open=True)
+        check_scale("second_scale", self.second_scale)
 
     def distribution(self, distributions: ModuleType | SimpleNamespace = td) -> td.Distribution:
         """This prior as a float64 distribution built from `distributions` (torch's by default; Pyro's for Pyro fits).
@@ -217,7 +217,7 @@ class NoiseSdPrior:
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, NOISE_PRIOR_KINDS)
-        check_range("scale", self.scale, 0.0, 1e6, low_open=True)
+        check_scale("scale", self.scale)
         check_range("log_median", self.log_median, -50.0, 50.0)
         check_range("shape", self.shape, 0.0, 1e6, low_open=True)
         check_range("rate", self.rate, 0.0, 1e6, low_open=True)
@@ -252,6 +252,6 @@ class Model:
     def __post_init__(self) -> None:
         if not isinstance(self.prior, GaussianPrior | Prior):
             raise ConfigError("prior", f"must be a GaussianPrior or a Prior, got {self.prior!r}")
-        check_range("noise_sd", self.noise_sd, 0.0, 1e6, low_open=True)
+        check_scale("noise_sd", self.noise_sd)
         if not isinstance(self.noise_prior, NoiseSdPrior):
             raise ConfigError("noise_prior", f"must be a NoiseSdPrior, got {self.noise_prior!r}")
