@@ -24,6 +24,7 @@ from bayesdemo import explain, export, figures, share, ui_explore
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
 from bayesdemo.jobs import FitView, Job, JobView, warm_up
+from bayesdemo.live_chart import live_chart
 from bayesdemo.methods.base import (
     GUIDE_LABELS,
     GUIDES,
@@ -39,7 +40,8 @@ from bayesdemo.report import exact_summary
 from bayesdemo.scenario import PRESETS, Scenario
 from bayesdemo.validation import ConfigError
 
-REFRESH_RUNNING_S = 0.25  # live redraw interval while training
+REFRESH_RUNNING_S = 0.2  # live redraw interval while training
+FIRST_STEPS_WAIT_S = 0.3  # longest the Run click waits for the first training steps to draw them at once
 REFRESH_PAUSED_S = 2.0  # slower heartbeat-only redraw while paused
 LOSS_AND_DATA_EVERY = 4  # the loss and data charts redraw once per this many convergence redraws
 COMPARE = "compare"  # method choice that runs every method side by side
@@ -536,6 +538,9 @@ def start_job(context: Context) -> None:
     st.session_state["job"] = job
     st.session_state["job_context"] = context
     job.start()
+    if job.state == "running":
+        # The Run click's own redraw then shows the first training steps, not an empty chart for a refresh interval.
+        job.wait_for_training(FIRST_STEPS_WAIT_S)
 
 
 # ---- the main area --------------------------------------------------------------------------------------------------
@@ -679,8 +684,8 @@ def draw_loss_and_data(context: Context, view: JobView | None) -> None:
 
 
 def chart(figure: Any, key: str) -> None:
-    """A plotly chart stretched to its column."""
-    st.plotly_chart(figure, width="stretch", key=key, config=PLOT_CONFIG)
+    """A live plotly chart stretched to its column, updated in place on each redraw."""
+    live_chart(figure, key, PLOT_CONFIG)
 
 
 def current_view() -> JobView | None:

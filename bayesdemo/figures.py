@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -16,7 +16,8 @@ from bayesdemo.priors import PARAMETER_NAMES
 from bayesdemo.runner import Snapshot
 from bayesdemo.scenario import has_likelihood_loss, has_mse_loss
 
-MAX_POINTS = 2000  # most points drawn per trajectory or scatter (redraw cost on a projector laptop)
+MAX_POINTS = 2000  # most points drawn per scatter (redraw cost on a projector laptop)
+TRAJECTORY_POINTS = 1000  # most points per live trajectory: over 2 per pixel of a half-width chart, half the cost
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 EXACT_COLOUR = "#222222"  # the exact posterior: the reference every fit is judged against
 MEAN_FIELD_COLOUR = "#7f7f7f"  # the mean-field optimum: where diagonal guides must stop
@@ -57,8 +58,15 @@ def downsample_indices(count: int, max_points: int = MAX_POINTS) -> np.ndarray:
 
 
 def _thin(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
-    """The snapshots to draw: at most MAX_POINTS, first and last kept."""
-    return [snapshots[i] for i in downsample_indices(len(snapshots))]
+    """The snapshots to draw: at most TRAJECTORY_POINTS, first and last kept."""
+    return [snapshots[i] for i in downsample_indices(len(snapshots), TRAJECTORY_POINTS)]
+
+
+def _trajectory(snapshots: Sequence[Snapshot], value: Callable[[Snapshot], float]) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and values of the thinned snapshots as arrays (plotly checks an array at once, a list item by item)."""
+    shown = _thin(snapshots)
+    steps = np.fromiter((s.step for s in shown), dtype=np.int64, count=len(shown))
+    return steps, np.fromiter((value(s) for s in shown), dtype=np.float64, count=len(shown))
 
 
 def _nice_step(span: float) -> float:
@@ -104,24 +112,34 @@ LIGHT_TEMPLATE = go.layout.Template(
 )
 
 
-def _new_figure() -> go.Figure:
-    """An empty figure on the light template."""
-    return go.Figure(layout={"template": LIGHT_TEMPLATE})
+def _figure(
+    traces: Sequence[go.Scatter],
+    title: str,
+    x_title: str,
+    y_title: str,
+    x_range: list[float],
+    yaxis: dict | None = None,
+    **layout: object,
+) -> go.Figure:
+    """The traces on the shared projector-friendly layout: big fonts, legend below, fixed x range, no transitions.
 
-
-def _layout(figure: go.Figure, title: str, x_title: str, y_title: str, x_range: list[float]) -> go.Figure:
-    """Shared projector-friendly layout: big fonts, legend below, fixed x range, no animated transitions."""
-    figure.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left"},
-        font={"size": FONT_SIZE},
-        height=HEIGHT,
-        margin={"l": 70, "r": 30, "t": 60, "b": 40},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
-        uirevision="bayesdemo",
-        xaxis={"title": {"text": x_title}, "range": x_range, "autorange": False},
-        yaxis={"title": {"text": y_title}, "autorange": False},
+    Built in one go: adding traces and layout one call at a time re-checks the whole figure each time (3x slower).
+    """
+    return go.Figure(
+        data=list(traces),
+        layout={
+            "template": LIGHT_TEMPLATE,
+            "title": {"text": title, "x": 0.0, "xanchor": "left"},
+            "font": {"size": FONT_SIZE},
+            "height": HEIGHT,
+            "margin": {"l": 70, "r": 30, "t": 60, "b": 40},
+            "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
+            "uirevision": "bayesdemo",
+            "xaxis": {"title": {"text": x_title}, "range": x_range, "autorange": False},
+            "yaxis": {"title": {"text": y_title}, "autorange": False, **(yaxis or {})},
+            **layout,
+        },
     )
-    return figure
 
 
 def _reference_line(value: float, total_steps: int, name: str, colour: str, dash: str) -> go.Scatter:
@@ -138,12 +156,11 @@ def _check_parameter(parameter: int) -> str:
     return PARAMETER_NAMES[parameter]
 
 
-def fig_mean(traces: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
+def fig_mean(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
     """q's mean of one parameter vs step, over the exact posterior mean m_N and its +-1 sd band (PRML 3.49-3.51)."""
     name = _check_parameter(parameter)
     mean, sd = float(exact.mean[parameter]), float(exact.sd[parameter])
-    figure = _new_figure()
-    figure.add_trace(
+    traces = [
         go.Scatter(
             x=[0, total_steps, total_steps, 0, 0],
             y=[mean - sd, mean - sd, mean + sd, mean + sd, mean - sd],
@@ -153,76 +170,67 @@ def fig_mean(traces: Traces, exact: ExactPosterior, parameter: int, total_steps:
             fillcolor=_rgba(EXACT_COLOUR, 0.12),
             name="exact ±1 sd",
             hoverinfo="skip",
-        )
-    )
-    figure.add_trace(_reference_line(mean, total_steps, f"exact mean {mean:.4g}", EXACT_COLOUR, "dash"))
+        ),
+        _reference_line(mean, total_steps, f"exact mean {mean:.4g}", EXACT_COLOUR, "dash"),
+    ]
     seen: list[float] = []
-    for label, snapshots in traces:
-        shown = _thin(snapshots)
-        values = [float(s.mean[parameter]) for s in shown]
-        seen.extend(values)
-        figure.add_trace(
-            go.Scatter(x=[s.step for s in shown], y=values, mode="lines", name=label, line={"color": colour_for(label)})
-        )
-    _layout(figure, f"Mean of the {name}", "step", f"q's mean of the {name}", [0, total_steps])
-    figure.update_yaxes(range=stable_range([mean - 4 * sd, mean + 4 * sd], seen))
-    return figure
+    for label, snapshots in fits:
+        steps, values = _trajectory(snapshots, lambda s: s.mean[parameter])
+        seen.extend(values.tolist())
+        traces.append(go.Scatter(x=steps, y=values, mode="lines", name=label, line={"color": colour_for(label)}))
+    y_axis = {"range": stable_range([mean - 4 * sd, mean + 4 * sd], seen)}
+    return _figure(traces, f"Mean of the {name}", "step", f"q's mean of the {name}", [0, total_steps], y_axis)
 
 
-def fig_sd(traces: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
+def fig_sd(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
     """q's sd of one parameter vs step (log axis) against the exact sd and mean-field optimum (PRML 10.12-10.13)."""
     name = _check_parameter(parameter)
     exact_sd = float(exact.sd[parameter])
     mean_field_sd = float(exact.mean_field_sd[parameter])
-    figure = _new_figure()
-    figure.add_trace(_reference_line(exact_sd, total_steps, f"exact sd {exact_sd:.3g}", EXACT_COLOUR, "dash"))
-    figure.add_trace(
-        _reference_line(mean_field_sd, total_steps, f"mean-field optimum {mean_field_sd:.3g}", MEAN_FIELD_COLOUR, "dot")
-    )
+    traces = [
+        _reference_line(exact_sd, total_steps, f"exact sd {exact_sd:.3g}", EXACT_COLOUR, "dash"),
+        _reference_line(
+            mean_field_sd, total_steps, f"mean-field optimum {mean_field_sd:.3g}", MEAN_FIELD_COLOUR, "dot"
+        ),
+    ]
     seen: list[float] = []
-    for label, snapshots in traces:
-        shown = _thin(snapshots)
-        values = [float(s.sd[parameter]) for s in shown]
-        seen.extend(values)
-        figure.add_trace(
-            go.Scatter(x=[s.step for s in shown], y=values, mode="lines", name=label, line={"color": colour_for(label)})
-        )
-    _layout(figure, f"Sd of the {name} (log scale)", "step", f"q's sd of the {name}", [0, total_steps])
-    figure.update_yaxes(type="log", range=_log_range([exact_sd, mean_field_sd], seen))
-    return figure
+    for label, snapshots in fits:
+        steps, values = _trajectory(snapshots, lambda s: s.sd[parameter])
+        seen.extend(values.tolist())
+        traces.append(go.Scatter(x=steps, y=values, mode="lines", name=label, line={"color": colour_for(label)}))
+    y_axis = {"type": "log", "range": _log_range([exact_sd, mean_field_sd], seen)}
+    return _figure(traces, f"Sd of the {name} (log scale)", "step", f"q's sd of the {name}", [0, total_steps], y_axis)
 
 
-def fig_loss(traces: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure:
+def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure:
     """Loss (negative ELBO estimate) vs step above -log p(y): the gap is KL(q || exact) (MATH.md, ELBO).
 
     Noise injection's loss (and BBB's MSE notch) is an MSE, not a negative ELBO: it goes on a right-hand log axis.
     """
     floor = -float(exact.log_evidence)
-    figure = _new_figure()
-    figure.add_trace(
+    mean_field_gap = exact.kl_to_exact(exact.mean_field)
+    traces = [
         _reference_line(
             floor, total_steps, f"−log p(y) = {floor:.4g}: loss above it = KL(q ‖ exact)", EXACT_COLOUR, "dash"
-        )
-    )
-    mean_field_gap = exact.kl_to_exact(exact.mean_field)
-    figure.add_trace(
+        ),
         _reference_line(
             floor + mean_field_gap,
             total_steps,
             f"best mean-field loss (KL {mean_field_gap:.3g})",
             MEAN_FIELD_COLOUR,
             "dot",
-        )
-    )
+        ),
+    ]
     mse_seen: list[float] = []
     has_mse = False
-    for label, snapshots in traces:
-        shown = [s for s in _thin(snapshots) if math.isfinite(s.loss)]
-        steps, losses = [s.step for s in shown], [float(s.loss) for s in shown]
+    for label, snapshots in fits:
+        steps, losses = _trajectory(snapshots, lambda s: s.loss)
+        finite = np.isfinite(losses)
+        steps, losses = steps[finite], losses[finite]
         if has_mse_loss(label):
             has_mse = True
-            mse_seen.extend(losses)
-            figure.add_trace(
+            mse_seen.extend(losses.tolist())
+            traces.append(
                 go.Scatter(
                     x=steps,
                     y=losses,
@@ -234,13 +242,13 @@ def fig_loss(traces: Traces, exact: ExactPosterior, total_steps: int) -> go.Figu
             )
         else:
             name = f"{label}: −log-likelihood (not an ELBO)" if has_likelihood_loss(label) else label
-            figure.add_trace(go.Scatter(x=steps, y=losses, mode="lines", name=name, line={"color": colour_for(label)}))
-    _layout(figure, "Loss: negative ELBO (zoomed near −log p(y))", "step", "loss = −ELBO estimate", [0, total_steps])
+            traces.append(go.Scatter(x=steps, y=losses, mode="lines", name=name, line={"color": colour_for(label)}))
     # Zoomed on the gap: early losses (thousands) leave the top of the chart, the KL that remains is what matters.
-    figure.update_yaxes(range=stable_range([floor - 2.0, floor + max(10.0, 5.0 * mean_field_gap)], [], reach=0.0))
+    y_range = stable_range([floor - 2.0, floor + max(10.0, 5.0 * mean_field_gap)], [], reach=0.0)
+    mse_axis: dict[str, object] = {}
     if has_mse:
-        figure.update_layout(
-            yaxis2={
+        mse_axis = {
+            "yaxis2": {
                 "title": {"text": "MSE (noise injection, no KL)"},
                 "overlaying": "y",
                 "side": "right",
@@ -251,9 +259,10 @@ def fig_loss(traces: Traces, exact: ExactPosterior, total_steps: int) -> go.Figu
                 "exponentformat": "power",
                 "showgrid": False,
             },
-            margin={"r": 80},
-        )
-    return figure
+            "margin": {"l": 70, "r": 80, "t": 60, "b": 40},
+        }
+    title = "Loss: negative ELBO (zoomed near −log p(y))"
+    return _figure(traces, title, "step", "loss = −ELBO estimate", [0, total_steps], {"range": y_range}, **mse_axis)
 
 
 def fig_data(
@@ -270,18 +279,17 @@ def fig_data(
     low, high = float(dataset.x.min()), float(dataset.x.max())
     margin = 0.05 * (high - low)
     grid = np.linspace(low - margin, high + margin, 101)
-    figure = _new_figure()
     mean, line_sd, obs_sd = exact.predictive(grid)
-    figure.add_trace(_band(grid, mean - Z95 * obs_sd, mean + Z95 * obs_sd, EXACT_COLOUR, 0.07, "exact 95% for new y"))
-    figure.add_trace(
-        _band(grid, mean - Z95 * line_sd, mean + Z95 * line_sd, EXACT_COLOUR, 0.2, "exact 95% for the line")
-    )
+    traces = [
+        _band(grid, mean - Z95 * obs_sd, mean + Z95 * obs_sd, EXACT_COLOUR, 0.07, "exact 95% for new y"),
+        _band(grid, mean - Z95 * line_sd, mean + Z95 * line_sd, EXACT_COLOUR, 0.2, "exact 95% for the line"),
+    ]
     chosen = (
         np.sort(np.random.default_rng(0).choice(dataset.n, MAX_POINTS, replace=False))
         if dataset.n > MAX_POINTS
         else np.arange(dataset.n)
     )
-    figure.add_trace(
+    traces.append(
         go.Scatter(
             x=dataset.x[chosen],
             y=dataset.y[chosen],
@@ -290,12 +298,12 @@ def fig_data(
             marker={"color": "#555555", "size": 7, "opacity": 0.7},
         )
     )
-    figure.add_trace(
+    traces.append(
         go.Scatter(x=grid, y=mean, mode="lines", name="exact posterior mean", line={"color": EXACT_COLOUR, "width": 3})
     )
     if true_line is not None:
         slope, intercept = true_line
-        figure.add_trace(
+        traces.append(
             go.Scatter(
                 x=grid,
                 y=slope * grid + intercept,
@@ -307,16 +315,15 @@ def fig_data(
     for label, q in fits:
         fit_mean, fit_line_sd, _ = predictive(q, grid, noise_sd)
         colour = colour_for(label)
-        figure.add_trace(
+        traces.append(
             _band(
                 grid, fit_mean - Z95 * fit_line_sd, fit_mean + Z95 * fit_line_sd, colour, 0.25, f"{label} 95%", colour
             )
         )
-    _layout(figure, "Data and 95% bands of the line", "x", "y", [float(grid[0]), float(grid[-1])])
     y_values = [float(dataset.y.min()), float(dataset.y.max())]
     y_values += [float(np.min(mean - Z95 * obs_sd)), float(np.max(mean + Z95 * obs_sd))]
-    figure.update_yaxes(range=stable_range(y_values, []))
-    return figure
+    y_axis = {"range": stable_range(y_values, [])}
+    return _figure(traces, "Data and 95% bands of the line", "x", "y", [float(grid[0]), float(grid[-1])], y_axis)
 
 
 def _band(

@@ -407,6 +407,7 @@ class Job:
         self._lock = threading.Lock()  # guards sending on the pipe and state changes
         self._paused_ack = threading.Event()
         self._ended = threading.Event()
+        self._trained = threading.Event()  # set at the first snapshot after a training step, or at the end
         self._last_touch = time.monotonic()
         self._connection: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -531,6 +532,10 @@ class Job:
         """(config, fit) per fit; each FitView has a Run's `last`, `status`, `message`, `seconds`, `snapshots`."""
         return tuple(zip(self._configs, self.view().fits, strict=True))
 
+    def wait_for_training(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for a fit's first snapshot after training (or the job's end); False on timeout."""
+        return self._trained.wait(timeout_s)
+
     def view(self) -> JobView:
         """An immutable, consistent copy of the job and every fit, without waiting for training."""
         _SCHEDULER.drop_abandoned()
@@ -619,6 +624,8 @@ class Job:
         self._progress[index] = _Progress(
             kept, len(kept), tail, stride, received, status, message, steps, seconds, rate
         )
+        if any(snapshot.step > 0 for snapshot in new):
+            self._trained.set()
 
     def _finish(self, state: str, message: str) -> None:
         """Record the job's end."""
@@ -632,6 +639,7 @@ class Job:
             self._message = message
         self._paused_ack.set()
         self._ended.set()
+        self._trained.set()
         _SCHEDULER.release()
 
     def _end_unstarted(self, reason: str) -> None:

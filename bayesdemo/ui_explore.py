@@ -33,9 +33,11 @@ from bayesdemo.calibration import CalibrationConfig, CalibrationResult, calibrat
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior, Gaussian
 from bayesdemo.explain import fmt as fmt_student
+from bayesdemo.figures import TRAJECTORY_POINTS, downsample_indices
 from bayesdemo.gradients import gradient_statistics
 from bayesdemo.grid import GridPosterior, grid_posterior
 from bayesdemo.jobs import JobView
+from bayesdemo.live_chart import live_chart
 from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
 from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
 from bayesdemo.methods.base import METHOD_LABELS, FitConfig, make_method
@@ -208,12 +210,13 @@ def draw_parameter_space(context: PageContext, read_view: ViewReader, refresh_s:
             if view is not None:
                 for label, snapshots in view.traces():
                     if snapshots:
-                        paths.append((label, np.array([snapshot.mean[:2] for snapshot in snapshots])))
+                        shown = downsample_indices(len(snapshots), TRAJECTORY_POINTS)
+                        paths.append((label, np.array([snapshots[i].mean[:2] for i in shown])))
         title = "Parameter space: (slope, height at mean x)" if centre else "Parameter space: (slope, intercept)"
         figure = figures_explore.fig_parameter_space(exact.posterior, exact.mean_field, fits, paths, title=title)
         if centre:
             figure.update_yaxes(title_text="intercept at mean x")
-        chart(figure, "explore_parameter_space")
+        live_chart(figure, "explore_parameter_space", PLOT_CONFIG)  # updated in place while a fit trains
 
     live_parameter_space()
 

@@ -13,7 +13,7 @@ import pytest
 from bayesdemo import figures
 from bayesdemo.data import DataConfig, Dataset, generate
 from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.figures import colour_for, downsample_indices, fig_data, fig_loss, fig_mean, fig_sd
+from bayesdemo.figures import TRAJECTORY_POINTS, colour_for, downsample_indices, fig_data, fig_loss, fig_mean, fig_sd
 from bayesdemo.methods.base import FitConfig, make_method
 from bayesdemo.priors import Model
 from bayesdemo.runner import RunConfig, Snapshot, run_to_end
@@ -105,7 +105,7 @@ def test_fig_mean_y_range_only_grows_as_the_run_goes_on(setting):
 def test_fig_mean_downsamples_long_runs_keeping_the_ends(setting):
     _, exact, _ = setting
     trace = named(fig_mean([("long", long_trajectory(5000))], exact, 0, 5000), "long")
-    assert len(trace.x) <= 2000 and trace.x[0] == 0 and trace.x[-1] == 4999
+    assert len(trace.x) == TRAJECTORY_POINTS and trace.x[0] == 0 and trace.x[-1] == 4999
     assert list(trace.y) == list(trace.x)  # each kept point is the snapshot it claims to be
 
 

@@ -55,6 +55,15 @@ def test_job_trains_in_background_and_finishes(jobs):
     assert view.traces()[0][0] == fit.label == "Bayes by Backprop"
 
 
+def test_waiting_for_training_returns_once_steps_are_reported_and_times_out_before(jobs):
+    job = Job(DATASET, MODEL, [LONG_BBB])
+    jobs.append(job)
+    assert not job.wait_for_training(0.05)  # not started: nothing can arrive
+    job.start()
+    assert job.wait_for_training(30.0)
+    assert job.view().steps_done > 0 and len(job.view().fits[0].snapshots) > 1
+
+
 def test_pause_stops_step_count_and_resume_continues(jobs):
     job = Job(DATASET, MODEL, [LONG_BBB])
     jobs.append(job)
