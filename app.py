@@ -715,8 +715,8 @@ def draw_live(context: Context) -> None:
 def draw_live_fragments(context: Context, refresh_s: float | None) -> None:
     """The live parts in fragments rerun every `refresh_s` s (None: only with the page); loss and data less often.
 
-    Each redraw remounts its charts in the browser, so the two slower-moving charts refresh at a quarter of the rate,
-    leaving more of a projector laptop's CPU to the convergence charts and to training.
+    The two slower-moving charts refresh at a quarter of the rate, leaving more of a projector laptop's CPU to the
+    convergence charts and to training (each chart is updated in place: bayesdemo/live_chart.py).
     """
 
     @st.fragment(run_every=refresh_s)
