@@ -43,7 +43,7 @@ from bayesdemo.priors import Model
 from bayesdemo.runner import Run, RunConfig, Snapshot
 from bayesdemo.validation import check_range
 
-HEARTBEAT_TIMEOUT_S = 10.0  # a job untouched for this long stops itself
+HEARTBEAT_TIMEOUT_S = 30.0  # a job untouched this long stops itself (a page under heavy load can pause ~10 s)
 SLICE_S = 0.02  # training time given to one fit before the worker moves on (and reads its messages)
 RATE_WINDOW_S = 1.0  # steps per second are measured over about this much recent wall time
 MAX_BURST_S = 0.1  # a speed-capped fit may catch up at most this much lost time at once
