@@ -24,7 +24,6 @@ from bayesdemo import explain, export, figures, share, ui_explore
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
 from bayesdemo.jobs import FitView, Job, JobView, warm_up
-from bayesdemo.live_chart import live_chart
 from bayesdemo.methods.base import (
     GUIDE_LABELS,
     GUIDES,
@@ -40,7 +39,7 @@ from bayesdemo.report import exact_summary
 from bayesdemo.scenario import PRESETS, Scenario
 from bayesdemo.validation import ConfigError
 
-REFRESH_RUNNING_S = 0.2  # live redraw interval while training
+REFRESH_RUNNING_S = 0.25  # live redraw interval while training
 FIRST_STEPS_WAIT_S = 0.3  # longest the Run click waits for the first training steps to draw them at once
 REFRESH_PAUSED_S = 2.0  # slower heartbeat-only redraw while paused
 LOSS_AND_DATA_EVERY = 4  # the loss and data charts redraw once per this many convergence redraws
@@ -684,8 +683,8 @@ def draw_loss_and_data(context: Context, view: JobView | None) -> None:
 
 
 def chart(figure: Any, key: str) -> None:
-    """A live plotly chart stretched to its column, updated in place on each redraw."""
-    live_chart(figure, key, PLOT_CONFIG)
+    """A plotly chart stretched to its column."""
+    st.plotly_chart(figure, width="stretch", key=key, config=PLOT_CONFIG)
 
 
 def current_view() -> JobView | None:
@@ -701,22 +700,27 @@ def draw_live(context: Context) -> None:
     """The progress and the convergence charts: what changes fastest while a job trains."""
     view = current_view()
     if st.session_state.get("polling") and (view is None or not view.active):
-        # The job just ended: one full rerun stops the polling and refreshes the explanation and exports.
-        st.session_state["polling"] = False
+        # The job just ended: one full rerun stops the polling and refreshes the explanation and exports. Only that
+        # run clears "polling", so a full rerun lost between fragment runs is asked for again by the next one.
         st.rerun(scope="app")
     if st.session_state.get("polling") and view.state != st.session_state.get("polling_state"):
         # A queued job started (polled every REFRESH_PAUSED_S): one full rerun switches to the live redraw rate.
         st.rerun(scope="app")
-    draw_status(view, context.exact)
-    draw_convergence(context, view)
-    draw_fit_table(view, context.exact)
+    # Each part in a container of its own: the fragment's children are the same blocks whatever a part shows, so a
+    # redraw that overlaps another run never finds an element where it expects a block.
+    with st.container():
+        draw_status(view, context.exact)
+    with st.container():
+        draw_convergence(context, view)
+    with st.container():
+        draw_fit_table(view, context.exact)
 
 
 def draw_live_fragments(context: Context, refresh_s: float | None) -> None:
     """The live parts in fragments rerun every `refresh_s` s (None: only with the page); loss and data less often.
 
-    The two slower-moving charts refresh at a quarter of the rate, leaving more of a projector laptop's CPU to the
-    convergence charts and to training (each chart is updated in place: bayesdemo/live_chart.py).
+    Each redraw remounts its charts in the browser, so the two slower-moving charts refresh at a quarter of the rate,
+    leaving more of a projector laptop's CPU to the convergence charts and to training.
     """
 
     @st.fragment(run_every=refresh_s)
@@ -825,23 +829,25 @@ def main() -> None:
     job_context: Context | None = st.session_state.get("job_context") if job is not None else None
     context = job_context or pending or st.session_state.get("context_cache")
 
-    st.header("Bayesian linear regression, live", anchor=False)
-    for problem in st.session_state.get("link_problems", []):
-        st.warning(f"Shared link: {problem}")
-    if st.session_state.get("link_problems"):
-        st.button("Dismiss", key="dismiss_link", on_click=on_dismiss_link_problems)
-    if st.session_state.get("run_error"):
-        st.error(st.session_state["run_error"])
-    if context is None:
-        st.info("Fix the settings marked in the sidebar to see the data and the exact posterior.")
-        return
-    preset = PRESETS.get(st.session_state.get("preset") or "")
-    if preset is not None and preset.scenario == context.scenario:
-        st.info(f"**{preset.name}.** {preset.description}")
-    if job_context is not None and pending is not None and not same_context(pending, job_context):
-        st.caption("Settings changed since this run started: press **Run** to apply them.")
-    elif errors and job_context is None:
-        st.caption("Showing the last valid settings.")
+    # The messages above the charts come and go: in one container, the live fragments below keep their place.
+    with st.container():
+        st.header("Bayesian linear regression, live", anchor=False)
+        for problem in st.session_state.get("link_problems", []):
+            st.warning(f"Shared link: {problem}")
+        if st.session_state.get("link_problems"):
+            st.button("Dismiss", key="dismiss_link", on_click=on_dismiss_link_problems)
+        if st.session_state.get("run_error"):
+            st.error(st.session_state["run_error"])
+        if context is None:
+            st.info("Fix the settings marked in the sidebar to see the data and the exact posterior.")
+            return
+        preset = PRESETS.get(st.session_state.get("preset") or "")
+        if preset is not None and preset.scenario == context.scenario:
+            st.info(f"**{preset.name}.** {preset.description}")
+        if job_context is not None and pending is not None and not same_context(pending, job_context):
+            st.caption("Settings changed since this run started: press **Run** to apply them.")
+        elif errors and job_context is None:
+            st.caption("Showing the last valid settings.")
 
     draw_exact_summary(context)
     view = current_view()

@@ -37,7 +37,6 @@ from bayesdemo.figures import TRAJECTORY_POINTS, downsample_indices
 from bayesdemo.gradients import gradient_statistics
 from bayesdemo.grid import GridPosterior, grid_posterior
 from bayesdemo.jobs import JobView
-from bayesdemo.live_chart import live_chart
 from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
 from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
 from bayesdemo.methods.base import METHOD_LABELS, FitConfig, make_method
@@ -192,13 +191,14 @@ def draw_parameter_space(context: PageContext, read_view: ViewReader, refresh_s:
     )
     exact = centred_posterior(context.dataset, context.scenario.model) if centre else context.exact
     ratio = exact.mean_field_sd / exact.sd
-    st.markdown(
-        f"Posterior correlation of slope and intercept: **{round(exact.corr, 3) + 0.0:.3f}** · "
-        "mean-field sd / exact sd: "
-        f"slope **{fmt(ratio[0])}**, intercept **{fmt(ratio[1])}**"
-    )
-    if centre:
-        st.caption("The fits of the current run were trained on raw x, so they are not drawn on centred x.")
+    with st.container():  # the caption comes and goes: the live fragment below keeps its place
+        st.markdown(
+            f"Posterior correlation of slope and intercept: **{round(exact.corr, 3) + 0.0:.3f}** · "
+            "mean-field sd / exact sd: "
+            f"slope **{fmt(ratio[0])}**, intercept **{fmt(ratio[1])}**"
+        )
+        if centre:
+            st.caption("The fits of the current run were trained on raw x, so they are not drawn on centred x.")
 
     @st.fragment(run_every=refresh_s)
     def live_parameter_space() -> None:
@@ -216,7 +216,7 @@ def draw_parameter_space(context: PageContext, read_view: ViewReader, refresh_s:
         figure = figures_explore.fig_parameter_space(exact.posterior, exact.mean_field, fits, paths, title=title)
         if centre:
             figure.update_yaxes(title_text="intercept at mean x")
-        live_chart(figure, "explore_parameter_space", PLOT_CONFIG)  # updated in place while a fit trains
+        chart(figure, "explore_parameter_space")
 
     live_parameter_space()
 

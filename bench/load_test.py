@@ -48,7 +48,7 @@ WATCH = """
   const record = { updates: [], steps: [], states: {}, queue: [] };
   window.__load = record;
   const chartSignature = () => {
-    const chart = document.querySelector('[data-testid="stMain"] .bayesdemo-chart[data-chart="chart_mean_slope"]');
+    const chart = document.querySelector('[data-testid="stMain"] .st-key-chart_mean_slope');
     if (!chart) return '';
     return Array.from(chart.querySelectorAll('path.js-line')).map(p => p.getAttribute('d')).join('|');
   };
@@ -194,7 +194,9 @@ def open_session(browser, base_url: str, session: Session):
 
 def wait_until_drawn(page) -> None:
     """Wait for the page's first chart and Ready, then install the watcher."""
-    page.locator('[data-testid="stMain"] .bayesdemo-chart path.js-line').first.wait_for(timeout=180_000)
+    # Attached, not visible: Playwright calls a horizontal line (no height) hidden.
+    first_chart = '[data-testid="stMain"] .st-key-chart_mean_slope'
+    page.locator(f"{first_chart} path.js-line").first.wait_for(state="attached", timeout=180_000)
     page.locator(PROGRESS).filter(has_text="Ready").wait_for(timeout=60_000)
     page.evaluate(WATCH)
 

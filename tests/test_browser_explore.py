@@ -21,8 +21,7 @@ pytestmark = pytest.mark.browser
 
 LONG_RUN = {"t": "100000"}  # a run far longer than the test, so it is still training when we look at it
 PANEL = '[data-testid="stMain"] [role="tabpanel"]'  # the open explore tab (the page has no other tabs)
-# Its charts: plain plotly charts, and the live one (the parameter space) updated in place.
-CHARTS = f'{PANEL} [data-testid="stPlotlyChart"], {PANEL} .bayesdemo-chart'
+CHARTS = f'{PANEL} [data-testid="stPlotlyChart"]'  # the open tab's charts
 # The 'd' attributes of every line in the open tab's index-th chart: changes whenever the chart is redrawn differently.
 CHART_SIGNATURE = """
 (index) => {
@@ -76,7 +75,7 @@ def test_parameter_space_and_sequential_updating_in_a_real_browser(browser_page,
     dataset = generate(scenario.data)
 
     # Parameter space is the open tab: its chart is there, and it follows a running fit.
-    page.locator(CHARTS).locator("path.js-line").first.wait_for(timeout=45_000)
+    page.locator(CHARTS).locator("path.js-line").first.wait_for(state="attached", timeout=45_000)
     assert "Posterior correlation of slope and intercept: -0.875" in panel_text(page)
     idle = signature(page)
     sidebar.get_by_role("button", name="Run", exact=True).click()
@@ -100,7 +99,7 @@ def test_parameter_space_and_sequential_updating_in_a_real_browser(browser_page,
     started = time.monotonic()
     page.get_by_role("tab", name="Sequential updating").click()
     page.get_by_text("Points seen: 0 of 100").wait_for(timeout=15_000)
-    page.locator(CHARTS).locator("path.js-line").first.wait_for(timeout=15_000)
+    page.locator(CHARTS).locator("path.js-line").first.wait_for(state="attached", timeout=15_000)
     timings["open sequential"] = time.monotonic() - started
     plane, data = signature(page, 0), signature(page, 1)
     started = time.monotonic()
