@@ -53,6 +53,11 @@ def _new_figure() -> go.Figure:
     return go.Figure(layout={"template": LIGHT_TEMPLATE})
 
 
+def _exact_curve(x: np.ndarray, density: np.ndarray, name: str) -> go.Scatter:
+    """The exact reference density as a thick dark line."""
+    return go.Scatter(x=x, y=density, mode="lines", name=name, line={"color": EXACT_COLOUR, "width": 3})
+
+
 def _layout(figure: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
     """Projector-friendly layout shared by these views: big fonts, legend below, no transitions."""
     figure.update_layout(
@@ -264,15 +269,7 @@ def fig_mcmc_histogram(samples: np.ndarray, exact: Gaussian, fits: Named, parame
         )
     )
     grid = np.linspace(low, high, DENSITY_POINTS)
-    figure.add_trace(
-        go.Scatter(
-            x=grid,
-            y=_gaussian_density(grid, centre, spread),
-            mode="lines",
-            name="exact posterior",
-            line={"color": EXACT_COLOUR, "width": 3},
-        )
-    )
+    figure.add_trace(_exact_curve(grid, _gaussian_density(grid, centre, spread), "exact posterior"))
     for label, q in fits:
         figure.add_trace(
             go.Scatter(
@@ -441,15 +438,7 @@ def fig_noise_sd(
     high = float(grid[min(int(np.searchsorted(mass, 1.0 - 1e-4)) + 1, grid.size - 1)])
     shown = (grid >= low) & (grid <= high)
     figure = _new_figure()
-    figure.add_trace(
-        go.Scatter(
-            x=grid[shown],
-            y=exact_density[shown],
-            mode="lines",
-            name="exact p(s | y), quadrature",
-            line={"color": EXACT_COLOUR, "width": 3},
-        )
-    )
+    figure.add_trace(_exact_curve(grid[shown], exact_density[shown], "exact p(s | y), quadrature"))
     axis = np.linspace(low, high, DENSITY_POINTS)
     for label, mean, sd in fits:
         # q(log s) = N(m, v) with mean exp(m + v / 2) and sd mean sqrt(exp(v) - 1); q(s) = N(log s | m, v) / s.
@@ -496,15 +485,7 @@ def fig_prior_marginal(
         high = max(high, float(q.mean[parameter] + 4.0 * q.sd[parameter]))
     shown = (grid >= low) & (grid <= high)
     figure = _new_figure()
-    figure.add_trace(
-        go.Scatter(
-            x=grid[shown],
-            y=exact_density[shown],
-            mode="lines",
-            name="exact posterior, grid",
-            line={"color": EXACT_COLOUR, "width": 3},
-        )
-    )
+    figure.add_trace(_exact_curve(grid[shown], exact_density[shown], "exact posterior, grid"))
     points = np.linspace(low, high, DENSITY_POINTS)
     figure.add_trace(
         go.Scatter(

@@ -152,30 +152,20 @@ def latest_fits(view: JobView | None) -> list[tuple[str, Gaussian]]:
 def draw_explore(context: PageContext, read_view: ViewReader, refresh_s: float | None) -> None:
     """The explore views as tabs; only the open one runs. `refresh_s` paces the live parameter space."""
     tabs = st.tabs(EXPLORE_TABS, key=TAB_KEY, on_change="rerun")
-    with tabs[0]:
-        if tabs[0].open:
-            draw_parameter_space(context, read_view, refresh_s)
-    with tabs[1]:
-        if tabs[1].open:
-            draw_sequential(context)
-    with tabs[2]:
-        if tabs[2].open:
-            draw_mcmc(context, read_view)
-    with tabs[3]:
-        if tabs[3].open:
-            draw_unknown_noise(context)
-    with tabs[4]:
-        if tabs[4].open:
-            draw_other_priors(context)
-    with tabs[5]:
-        if tabs[5].open:
-            draw_gradient_noise(context, read_view)
-    with tabs[6]:
-        if tabs[6].open:
-            draw_basis(context)
-    with tabs[7]:
-        if tabs[7].open:
-            draw_calibration(context)
+    views: list[Callable[[], None]] = [  # in the order of EXPLORE_TABS
+        lambda: draw_parameter_space(context, read_view, refresh_s),
+        lambda: draw_sequential(context),
+        lambda: draw_mcmc(context, read_view),
+        lambda: draw_unknown_noise(context),
+        lambda: draw_other_priors(context),
+        lambda: draw_gradient_noise(context, read_view),
+        lambda: draw_basis(context),
+        lambda: draw_calibration(context),
+    ]
+    for tab, draw in zip(tabs, views, strict=True):
+        with tab:
+            if tab.open:
+                draw()
 
 
 # ---- parameter space --------------------------------------------------------------------------------------------

@@ -163,14 +163,7 @@ def test_jobs_match_solo_runs_with_the_same_seed(jobs):
     for job in together:
         assert job.join(60.0)
     for job, config in zip(together, configs, strict=True):
-        solo = run_to_end(make_method(DATASET, MODEL, config), config.steps, RunConfig(snapshot_every=20))
-        fit = job.view().fits[0]
-        assert fit.status == solo.status == "done"
-        assert [s.step for s in fit.snapshots] == [s.step for s in solo.snapshots]
-        for mine, theirs in zip(fit.snapshots, solo.snapshots, strict=True):
-            np.testing.assert_array_equal(mine.mean, theirs.mean)
-            np.testing.assert_array_equal(mine.cov, theirs.cov)
-            assert mine.loss == theirs.loss or (np.isnan(mine.loss) and np.isnan(theirs.loss))
+        assert_same_as_solo(job, config, snapshot_every=20)
 
 
 def assert_same_as_solo(job: Job, config: FitConfig, snapshot_every: int) -> None:
@@ -182,6 +175,7 @@ def assert_same_as_solo(job: Job, config: FitConfig, snapshot_every: int) -> Non
     for mine, theirs in zip(fit.snapshots, solo.snapshots, strict=True):
         np.testing.assert_array_equal(mine.mean, theirs.mean)
         np.testing.assert_array_equal(mine.cov, theirs.cov)
+        assert mine.loss == theirs.loss or (np.isnan(mine.loss) and np.isnan(theirs.loss))
 
 
 def test_two_pyro_svi_jobs_at_once_match_solo_runs_and_leave_nothing_broken(jobs, two_slots):
