@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.basedatatypes import BaseTraceType
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior, Gaussian, predictive
@@ -30,9 +32,14 @@ KNOWN_COLOURS = {
     f"{METHOD_LABELS['svi']}, {GUIDE_LABELS['mvn']}": "#9467bd",
     f"{METHOD_LABELS['svi']}, {GUIDE_LABELS['tutorial']}": "#8c564b",
 }
-FONT_SIZE = 16  # readable from the back of a classroom
+FONT_SIZE = 14  # ticks and legend: readable from the back of a classroom, long legends still fit
+TITLE_SIZE = 19  # px, chart titles
 GRID_COLOUR = "#EBF0F8"  # light grid lines, as in plotly_white
-HEIGHT = 380  # px, two charts side by side fit a 1280x800 projector
+PLOT_AREA_HEIGHT = 230  # px between the title and the x axis: two charts side by side fit a 1280x800 projector
+TOP_MARGIN = 60  # px, room for the title
+BELOW_PLOT_AREA = 62  # px under the plot area for the tick labels and the x-axis title, before the legend
+LEGEND_ROW_HEIGHT = 22  # px per legend entry at FONT_SIZE
+LEGEND_TRACE_TYPES = ("scatter", "scattergl", "bar", "histogram")  # trace types that show in the legend by default
 
 Traces = Sequence[tuple[str, Sequence[Snapshot]]]
 
@@ -112,6 +119,23 @@ LIGHT_TEMPLATE = go.layout.Template(
 )
 
 
+def legend_below(
+    traces: Sequence[BaseTraceType], plot_area_height: int = PLOT_AREA_HEIGHT, right_margin: int = 30
+) -> dict[str, Any]:
+    """Layout with one legend entry per row under the x-axis title, the figure as tall as the plot area needs.
+
+    The legend sits in a bottom margin sized for its entries, so a long legend never covers the axis and the plot
+    area keeps its height whether one method or all of them are drawn.
+    """
+    entries = sum(1 for trace in traces if trace.type in LEGEND_TRACE_TYPES and trace.showlegend is not False)
+    bottom = BELOW_PLOT_AREA + LEGEND_ROW_HEIGHT * entries
+    return {
+        "height": TOP_MARGIN + plot_area_height + bottom,
+        "margin": {"l": 70, "r": right_margin, "t": TOP_MARGIN, "b": bottom},
+        "legend": {"orientation": "v", "yref": "container", "yanchor": "bottom", "y": 0.0, "x": 0.0},
+    }
+
+
 def _figure(
     traces: Sequence[go.Scatter],
     title: str,
@@ -119,6 +143,7 @@ def _figure(
     y_title: str,
     x_range: list[float],
     yaxis: dict | None = None,
+    right_margin: int = 30,
     **layout: object,
 ) -> go.Figure:
     """The traces on the shared projector-friendly layout: big fonts, legend below, fixed x range, no transitions.
@@ -129,11 +154,9 @@ def _figure(
         data=list(traces),
         layout={
             "template": LIGHT_TEMPLATE,
-            "title": {"text": title, "x": 0.0, "xanchor": "left"},
+            "title": {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": TITLE_SIZE}},
             "font": {"size": FONT_SIZE},
-            "height": HEIGHT,
-            "margin": {"l": 70, "r": 30, "t": 60, "b": 40},
-            "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
+            **legend_below(traces, right_margin=right_margin),
             "uirevision": "bayesdemo",
             "xaxis": {"title": {"text": x_title}, "range": x_range, "autorange": False},
             "yaxis": {"title": {"text": y_title}, "autorange": False, **(yaxis or {})},
@@ -259,10 +282,11 @@ def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure
                 "exponentformat": "power",
                 "showgrid": False,
             },
-            "margin": {"l": 70, "r": 80, "t": 60, "b": 40},
         }
     title = "Loss: negative ELBO (zoomed near −log p(y))"
-    return _figure(traces, title, "step", "loss = −ELBO estimate", [0, total_steps], {"range": y_range}, **mse_axis)
+    y_axis = {"range": y_range}
+    right_margin = 80 if has_mse else 30  # room for the MSE axis
+    return _figure(traces, title, "step", "loss = −ELBO estimate", [0, total_steps], y_axis, right_margin, **mse_axis)
 
 
 def fig_data(

@@ -17,20 +17,23 @@ from bayesdemo.exact import Gaussian, predictive
 from bayesdemo.figures import (
     EXACT_COLOUR,
     FONT_SIZE,
-    HEIGHT,
     LIGHT_TEMPLATE,
     MEAN_FIELD_COLOUR,
+    PLOT_AREA_HEIGHT,
+    TITLE_SIZE,
     TRUTH_COLOUR,
     Z95,
     _band,
     _rgba,
     colour_for,
     downsample_indices,
+    legend_below,
     stable_range,
 )
 from bayesdemo.parameter_space import ellipse_points
 from bayesdemo.priors import PARAMETER_NAMES, ParameterPrior
 
+EXPLORE_PLOT_AREA_HEIGHT = PLOT_AREA_HEIGHT + 60  # px: taller plot areas, e.g. a rounder parameter space
 PRIOR_COLOUR = "#2ca02c"  # the prior, before any data
 VI_COLOUR = "#1f77b4"  # Bayes by Backprop on the same points
 MCMC_COLOUR = "#ff7f0e"  # NUTS draws
@@ -61,11 +64,9 @@ def _exact_curve(x: np.ndarray, density: np.ndarray, name: str) -> go.Scatter:
 def _layout(figure: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
     """Projector-friendly layout shared by these views: big fonts, legend below, no transitions."""
     figure.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left"},
+        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": TITLE_SIZE}},
         font={"size": FONT_SIZE},
-        height=HEIGHT + 60,
-        margin={"l": 70, "r": 30, "t": 60, "b": 40},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0.0},
+        **legend_below(figure.data, EXPLORE_PLOT_AREA_HEIGHT),
         uirevision="bayesdemo-explore",
         xaxis_title=x_title,
         yaxis_title=y_title,
@@ -415,7 +416,7 @@ def fig_gradient_variance(estimators: Sequence[tuple[str, np.ndarray]]) -> go.Fi
             )
         )
     _layout(figure, "Gradient noise of Bayes by Backprop's estimators", "variance (log scale)", "")
-    figure.update_layout(barmode="group", height=HEIGHT + 40 * len(estimators), margin={"l": 260})
+    figure.update_layout(barmode="group", height=figure.layout.height + 40 * len(estimators), margin={"l": 260})
     figure.update_xaxes(type="log", exponentformat="power")
     figure.update_yaxes(autorange="reversed")  # the first estimator on top, as in the table
     return figure

@@ -239,3 +239,16 @@ def test_bad_parameter_index_is_refused(setting):
     _, exact, traces = setting
     with pytest.raises(ValueError, match="parameter"):
         fig_mean(traces, exact, 2, STEPS)
+
+
+def test_legend_below_keeps_the_plot_area_and_makes_room_for_every_entry(setting):
+    _, exact, traces = setting
+    one = fig_mean(traces[:1], exact, 0, STEPS)
+    both = fig_mean(traces, exact, 0, STEPS)
+    for figure in (one, both):
+        layout = figure.layout
+        entries = sum(1 for trace in figure.data if trace.showlegend is not False)
+        assert layout.height - layout.margin.t - layout.margin.b == figures.PLOT_AREA_HEIGHT
+        assert layout.margin.b >= figures.BELOW_PLOT_AREA + figures.LEGEND_ROW_HEIGHT * entries
+        assert (layout.legend.yref, layout.legend.yanchor, layout.legend.y) == ("container", "bottom", 0.0)
+    assert both.layout.height - one.layout.height == figures.LEGEND_ROW_HEIGHT  # one more method, one more row
