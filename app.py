@@ -24,6 +24,7 @@ from bayesdemo import explain, export, figures, share, ui_explore
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
 from bayesdemo.jobs import FitView, Job, JobView, warm_up
+from bayesdemo.live_chart import live_chart
 from bayesdemo.methods.base import (
     GUIDE_LABELS,
     GUIDES,
@@ -39,14 +40,13 @@ from bayesdemo.report import exact_summary
 from bayesdemo.scenario import PRESETS, Scenario
 from bayesdemo.validation import ConfigError
 
-REFRESH_RUNNING_S = 0.25  # live redraw interval while training
+REFRESH_RUNNING_S = 0.2  # live redraw interval while training
 FIRST_STEPS_WAIT_S = 0.3  # longest the Run click waits for the first training steps to draw them at once
 REFRESH_PAUSED_S = 2.0  # slower heartbeat-only redraw while paused
 LOSS_AND_DATA_EVERY = 4  # the loss and data charts redraw once per this many convergence redraws
 COMPARE = "compare"  # method choice that runs every method side by side
 DEFAULT_CHOICE = "default"  # optimizer choice that keeps the method's own default
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 0)  # steps per second offered; 0 = as fast as possible
-PLOT_CONFIG = {"displaylogo": False, "displayModeBar": False}
 # Less empty space above the page and the sidebar, so the live charts sit higher on a 1280x800 projector.
 PAGE_STYLE = """
 <style>
@@ -663,9 +663,9 @@ def draw_convergence(context: Context, view: JobView | None) -> None:
     for parameter, name in enumerate(PARAMETER_NAMES):
         left, right = st.columns(2)
         with left:
-            chart(figures.fig_mean(traces, context.exact, parameter, total), f"chart_mean_{name}")
+            live_chart(figures.fig_mean(traces, context.exact, parameter, total), f"chart_mean_{name}")
         with right:
-            chart(figures.fig_sd(traces, context.exact, parameter, total), f"chart_sd_{name}")
+            live_chart(figures.fig_sd(traces, context.exact, parameter, total), f"chart_sd_{name}")
 
 
 def draw_loss_and_data(context: Context, view: JobView | None) -> None:
@@ -673,18 +673,13 @@ def draw_loss_and_data(context: Context, view: JobView | None) -> None:
     traces = view.traces() if view is not None else ()
     left, right = st.columns(2)
     with left:
-        chart(figures.fig_loss(traces, context.exact, total_steps(context, view)), "chart_loss")
+        live_chart(figures.fig_loss(traces, context.exact, total_steps(context, view)), "chart_loss")
     with right:
         fits = [(fit.label, fit.last.gaussian) for fit in view.fits if fit.last is not None] if view else []
         data = context.scenario.data
         true_line = (float(data.slope), float(data.intercept)) if context.synthetic else None
         noise_sd = context.scenario.model.noise_sd
-        chart(figures.fig_data(context.dataset, context.exact, fits, noise_sd, true_line), "chart_data")
-
-
-def chart(figure: Any, key: str) -> None:
-    """A plotly chart stretched to its column."""
-    st.plotly_chart(figure, width="stretch", key=key, config=PLOT_CONFIG)
+        live_chart(figures.fig_data(context.dataset, context.exact, fits, noise_sd, true_line), "chart_data")
 
 
 def current_view() -> JobView | None:
@@ -719,8 +714,8 @@ def draw_live(context: Context) -> None:
 def draw_live_fragments(context: Context, refresh_s: float | None) -> None:
     """The live parts in fragments rerun every `refresh_s` s (None: only with the page); loss and data less often.
 
-    Each redraw remounts its charts in the browser, so the two slower-moving charts refresh at a quarter of the rate,
-    leaving more of a projector laptop's CPU to the convergence charts and to training.
+    The two slower-moving charts refresh at a quarter of the rate, leaving more of a projector laptop's CPU to the
+    convergence charts and to training (each chart is updated in place: bayesdemo/live_chart.py).
     """
 
     @st.fragment(run_every=refresh_s)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import streamlit as st
@@ -37,6 +37,7 @@ from bayesdemo.figures import TRAJECTORY_POINTS, downsample_indices
 from bayesdemo.gradients import gradient_statistics
 from bayesdemo.grid import GridPosterior, grid_posterior
 from bayesdemo.jobs import JobView
+from bayesdemo.live_chart import live_chart
 from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
 from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
 from bayesdemo.methods.base import METHOD_LABELS, FitConfig, make_method
@@ -59,7 +60,6 @@ EXPLORE_TABS = (
     "Calibration",
 )
 TAB_KEY = "explore_tab"  # session-state key holding the open tab's label
-PLOT_CONFIG = {"displaylogo": False, "displayModeBar": False}
 PLAY_INTERVAL_S = 1.0  # one more data point per this many seconds while sequential updating plays
 LINES_DRAWN = 20  # lines drawn from the posterior in the sequential view (same seed for every k: they move smoothly)
 SEQUENTIAL_FIT = SequentialFitConfig()  # Bayes by Backprop beside the exact update (~0.3-0.4 s per k, cached)
@@ -135,11 +135,6 @@ def describe_error(error: ValueError) -> str:
     return f"**{FIELD_LABELS.get(field, field)}**: {error}"
 
 
-def chart(figure: Any, key: str) -> None:
-    """A plotly chart stretched to its column."""
-    st.plotly_chart(figure, width="stretch", key=key, config=PLOT_CONFIG)
-
-
 def latest_fits(view: JobView | None) -> list[tuple[str, Gaussian]]:
     """Each fit's current q (its last snapshot) that has a drawable ellipse: label -> Gaussian."""
     if view is None:
@@ -206,7 +201,7 @@ def draw_parameter_space(context: PageContext, read_view: ViewReader, refresh_s:
         figure = figures_explore.fig_parameter_space(exact.posterior, exact.mean_field, fits, paths, title=title)
         if centre:
             figure.update_yaxes(title_text="intercept at mean x")
-        chart(figure, "explore_parameter_space")
+        live_chart(figure, "explore_parameter_space")  # updated in place while a fit trains
 
     live_parameter_space()
 
@@ -325,13 +320,13 @@ def draw_sequential(context: PageContext) -> None:
         prior = posterior_after(dataset, model, 0)
         plane, lines = st.columns(2)
         with plane:
-            chart(
+            live_chart(
                 figures_explore.fig_sequential_plane(prior, posterior, shown, vi=vi, truth=truth),
                 "explore_sequential_plane",
             )
         with lines:
             drawn = line_draws(posterior, LINES_DRAWN, seed=0)
-            chart(
+            live_chart(
                 figures_explore.fig_sequential_data(dataset, shown, posterior, model.noise_sd, drawn, vi=vi),
                 "explore_sequential_data",
             )
@@ -426,7 +421,7 @@ def draw_mcmc_result(result: MCMCResult, exact: ExactPosterior, read_view: ViewR
     left, right = st.columns(2)
     for column, parameter in ((left, 0), (right, 1)):
         with column:
-            chart(
+            live_chart(
                 figures_explore.fig_mcmc_histogram(result.samples, exact.posterior, fits, parameter),
                 f"explore_mcmc_{parameter}",
             )
@@ -515,7 +510,7 @@ def draw_unknown_noise(context: PageContext) -> None:
             rows.append(noise_row(label, q, noise_mean, noise_sd))
             curves.append((label, noise_mean, noise_sd))
     true_noise_sd = float(scenario.data.noise_sd) if context.synthetic else None
-    chart(
+    live_chart(
         figures_explore.fig_noise_sd(reference.noise_sd_grid, reference.density, curves, true_noise_sd),
         "explore_noise_chart",
     )
@@ -657,7 +652,7 @@ def draw_other_priors(context: PageContext) -> None:
         strict=True,
     ):
         with column:
-            chart(
+            live_chart(
                 figures_explore.fig_prior_marginal(axis, density, parts[parameter], named, parameter),
                 f"explore_priors_{PARAMETER_NAMES[parameter]}",
             )
@@ -746,7 +741,7 @@ def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
         )
         return
     _, _, measured_where, rows = stored
-    chart(figures_explore.fig_gradient_variance(rows), "explore_gradient_chart")
+    live_chart(figures_explore.fig_gradient_variance(rows), "explore_gradient_chart")
     table = {
         "Estimator": [label for label, _ in rows],
         "Variance (slope)": [f"{variance[0]:.3g}" for _, variance in rows],
@@ -822,9 +817,11 @@ def draw_basis(context: PageContext) -> None:
     size_name = f"degree {config.size}" if polynomial else f"{config.size} centres"
     left, right = st.columns(2)
     with left:
-        chart(figures_explore.fig_basis_fit(dataset, fit, f"{BASIS_LABELS[family]}, {size_name}"), "explore_basis_fit")
+        live_chart(
+            figures_explore.fig_basis_fit(dataset, fit, f"{BASIS_LABELS[family]}, {size_name}"), "explore_basis_fit"
+        )
     with right:
-        chart(figures_explore.fig_evidence(curve, config.size), "explore_basis_evidence")
+        live_chart(figures_explore.fig_evidence(curve, config.size), "explore_basis_evidence")
     best_name = "degree" if polynomial else "centres"
     st.markdown(
         f"Log evidence of the shown model: **{fmt(fit.log_evidence)}** · best on the curve: {best_name} "
@@ -918,7 +915,7 @@ def draw_calibration(context: PageContext) -> None:
 
 def draw_calibration_result(result: CalibrationResult) -> None:
     """The coverage chart and its numbers."""
-    chart(figures_explore.fig_calibration(result), "explore_calibration_chart")
+    live_chart(figures_explore.fig_calibration(result), "explore_calibration_chart")
     rows: dict[str, list[str]] = {"": []}
     for name, method in result.methods.items():
         rows[""].append(figures_explore.CALIBRATION_NAMES.get(name, name))

@@ -56,8 +56,9 @@ def tab(page: AppTest, label: str):
 
 
 def figures_in(block) -> list[dict]:
-    """The plotly figures drawn in `block`, as dicts."""
-    return [json.loads(element.proto.spec) for element in block.get("plotly_chart")]
+    """The plotly figures drawn in `block`, as dicts: by st.plotly_chart or by the live chart component."""
+    charts = [json.loads(element.proto.spec) for element in block.get("plotly_chart")]
+    return charts + [json.loads(json.loads(element.proto.json)["figure"]) for element in block.get("bidi_component")]
 
 
 def values(data) -> np.ndarray:

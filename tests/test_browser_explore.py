@@ -21,7 +21,8 @@ pytestmark = pytest.mark.browser
 
 LONG_RUN = {"t": "100000"}  # a run far longer than the test, so it is still training when we look at it
 PANEL = '[data-testid="stMain"] [role="tabpanel"]'  # the open explore tab (the page has no other tabs)
-CHARTS = f'{PANEL} [data-testid="stPlotlyChart"]'  # the open tab's charts
+# Its charts: plain plotly charts, and the live one (the parameter space) updated in place.
+CHARTS = f'{PANEL} [data-testid="stPlotlyChart"], {PANEL} .bayesdemo-chart'
 # The 'd' attributes of every line in the open tab's index-th chart: changes whenever the chart is redrawn differently.
 CHART_SIGNATURE = """
 (index) => {
@@ -46,6 +47,11 @@ def wait_for_change(page, before: str, index: int = 0, timeout_s: float = 15.0) 
         timeout=timeout_s * 1000,
     )
     return time.monotonic() - started
+
+
+def scroll_to_charts(page, timeout_s: float) -> None:
+    """Scroll the open tab's charts on screen, as a student does: live charts draw only on (or near) the screen."""
+    page.locator(CHARTS).first.scroll_into_view_if_needed(timeout=timeout_s * 1000)
 
 
 def panel_text(page) -> str:
@@ -75,6 +81,7 @@ def test_parameter_space_and_sequential_updating_in_a_real_browser(browser_page,
     dataset = generate(scenario.data)
 
     # Parameter space is the open tab: its chart is there, and it follows a running fit.
+    scroll_to_charts(page, 45)
     page.locator(CHARTS).locator("path.js-line").first.wait_for(state="attached", timeout=45_000)
     assert "Posterior correlation of slope and intercept: -0.875" in panel_text(page)
     idle = signature(page)
@@ -99,6 +106,7 @@ def test_parameter_space_and_sequential_updating_in_a_real_browser(browser_page,
     started = time.monotonic()
     page.get_by_role("tab", name="Sequential updating").click()
     page.get_by_text("Points seen: 0 of 100").wait_for(timeout=15_000)
+    scroll_to_charts(page, 15)
     page.locator(CHARTS).locator("path.js-line").first.wait_for(state="attached", timeout=15_000)
     timings["open sequential"] = time.monotonic() - started
     plane, data = signature(page, 0), signature(page, 1)
