@@ -43,7 +43,7 @@ from bayesdemo.validation import ConfigError
 REFRESH_RUNNING_S = 0.2  # live redraw interval while training
 FIRST_STEPS_WAIT_S = 0.3  # longest the Run click waits for the first training steps to draw them at once
 REFRESH_PAUSED_S = 2.0  # slower heartbeat-only redraw while paused
-LOSS_AND_DATA_EVERY = 4  # the loss and data charts redraw once per this many convergence redraws
+SLOWER_REDRAW_EVERY = 4  # the loss, data and explore charts redraw once per this many live redraws
 COMPARE = "compare"  # method choice that runs every method side by side
 DEFAULT_CHOICE = "default"  # optimizer choice that keeps the method's own default
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 0)  # steps per second offered; 0 = as fast as possible
@@ -712,17 +712,17 @@ def draw_live(context: Context) -> None:
 
 
 def draw_live_fragments(context: Context, refresh_s: float | None) -> None:
-    """The live parts in fragments rerun every `refresh_s` s (None: only with the page); loss and data less often.
+    """The live parts in fragments rerun every `refresh_s` s (None: only with the page); the rest less often.
 
     The two slower-moving charts refresh at a quarter of the rate, leaving more of a projector laptop's CPU to the
-    convergence charts and to training (each chart is updated in place: bayesdemo/live_chart.py).
+    convergence charts and to training. Each chart is updated in place (bayesdemo/live_chart.py).
     """
 
     @st.fragment(run_every=refresh_s)
     def live_convergence() -> None:
         draw_live(context)
 
-    @st.fragment(run_every=None if refresh_s is None else LOSS_AND_DATA_EVERY * refresh_s)
+    @st.fragment(run_every=None if refresh_s is None else SLOWER_REDRAW_EVERY * refresh_s)
     def live_loss_and_data() -> None:
         draw_loss_and_data(context, current_view())
 
@@ -852,7 +852,7 @@ def main() -> None:
     refresh = (REFRESH_RUNNING_S if view.state == "running" else REFRESH_PAUSED_S) if polling else None
     draw_live_fragments(context, refresh)
     # The explore views sit below the fold: their live parameter space redraws at the loss and data charts' pace.
-    ui_explore.draw_explore(context, current_view, None if refresh is None else LOSS_AND_DATA_EVERY * refresh)
+    ui_explore.draw_explore(context, current_view, None if refresh is None else SLOWER_REDRAW_EVERY * refresh)
 
     with st.expander("Explain: what the charts show, with this data's numbers"):
         draw_explain(context, view)

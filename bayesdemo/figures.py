@@ -19,7 +19,7 @@ from bayesdemo.runner import Snapshot
 from bayesdemo.scenario import has_likelihood_loss, has_mse_loss
 
 MAX_POINTS = 2000  # most points drawn per scatter (redraw cost on a projector laptop)
-TRAJECTORY_POINTS = 1000  # most points per live trajectory: over 2 per pixel of a half-width chart, half the cost
+TRAJECTORY_POINTS = 400  # most points per live trajectory: about one per pixel of a half-width chart's plot area
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 EXACT_COLOUR = "#222222"  # the exact posterior: the reference every fit is judged against
 MEAN_FIELD_COLOUR = "#7f7f7f"  # the mean-field optimum: where diagonal guides must stop

@@ -50,7 +50,7 @@ def wait_for_change(page, before: str, index: int = 0, timeout_s: float = 15.0) 
 
 
 def scroll_to_charts(page, timeout_s: float) -> None:
-    """Scroll the open tab's charts on screen, as a student does: live charts draw only on (or near) the screen."""
+    """Scroll the open tab's charts on screen, as a student does: live charts draw only on screen."""
     page.locator(CHARTS).first.scroll_into_view_if_needed(timeout=timeout_s * 1000)
 
 

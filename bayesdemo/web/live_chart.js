@@ -1,9 +1,10 @@
 // A plotly chart that stays mounted while its figure changes: each update is a Plotly.react on the same plot,
 // so a live redraw costs a diff of the traces, not a new plot (st.plotly_chart remounts on every new figure).
-// Only charts on screen (or near it) are drawn: one scrolled away keeps its newest figure and draws it when it
-// comes back into view, so a fast-moving page spends the browser's time on what the class sees.
+// Only charts on screen are drawn: one scrolled away (or showing no more than its title at the bottom of the
+// screen) keeps its newest figure and draws it, in one frame, when it comes into view, so a fast-moving page
+// spends the browser's time on what the class sees.
 const PLOTLY_URL = new URL("./plotly.min.js", import.meta.url).href;
-const NEAR_SCREEN = "200px 0px"; // charts this close to the viewport draw too, ready before they scroll in
+const SHOWN_FRACTION = 0.2; // a chart at least this much on screen is drawn
 let plotlyLoading = null;
 
 function loadPlotly() {
@@ -26,11 +27,11 @@ function loadPlotly() {
 const onScreen = new IntersectionObserver(
   (entries) => {
     for (const entry of entries) {
-      entry.target.__onScreen = entry.isIntersecting;
-      if (entry.isIntersecting) schedule(entry.target);
+      entry.target.__onScreen = entry.isIntersecting && entry.intersectionRatio >= SHOWN_FRACTION;
+      if (entry.target.__onScreen) schedule(entry.target);
     }
   },
-  { rootMargin: NEAR_SCREEN },
+  { threshold: [0, SHOWN_FRACTION] },
 );
 
 // Draw a plot's newest figure at the next frame: several figures arriving between two frames cost one draw.
