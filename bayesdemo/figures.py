@@ -39,7 +39,7 @@ PLOT_AREA_HEIGHT = 230  # px between the title and the x axis: two charts side b
 TOP_MARGIN = 60  # px, room for the title
 BELOW_PLOT_AREA = 62  # px under the plot area for the tick labels and the x-axis title, before the legend
 LEGEND_ROW_HEIGHT = 22  # px per legend entry at FONT_SIZE
-LEGEND_TRACE_TYPES = ("scatter", "scattergl", "bar", "histogram")  # trace types that show in the legend by default
+LEGEND_TRACE_TYPES = ("scatter", "bar")  # the trace types drawn here that show in the legend by default
 
 Traces = Sequence[tuple[str, Sequence[Snapshot]]]
 

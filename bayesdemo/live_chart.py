@@ -62,16 +62,15 @@ def _component() -> Any:
     return _mount or None
 
 
-def live_chart(figure: Any, key: str, config: dict[str, Any] | None = None) -> None:
+def live_chart(figure: Any, key: str) -> None:
     """Draw `figure` stretched to its column under `key`, updating the plot already there.
 
     The figure is drawn as built (fonts and legend from figures.py), also by the st.plotly_chart fallback.
     """
-    config = PLOT_CONFIG if config is None else config
     mount = _component()
     if mount is None:
-        st.plotly_chart(figure, width="stretch", key=key, config=config, theme=None)
+        st.plotly_chart(figure, width="stretch", key=key, config=PLOT_CONFIG, theme=None)
         return
     height = figure.layout.height or PLOTLY_DEFAULT_HEIGHT
-    data = {"figure": pio.to_json(figure, validate=False), "config": config, "name": key, "height": height}
+    data = {"figure": pio.to_json(figure, validate=False), "config": PLOT_CONFIG, "name": key, "height": height}
     mount(data=data, key=key)

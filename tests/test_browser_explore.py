@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 
 LONG_RUN = {"t": "100000"}  # a run far longer than the test, so it is still training when we look at it
 PANEL = '[data-testid="stMain"] [role="tabpanel"]'  # the open explore tab (the page has no other tabs)
-# Its charts: plain plotly charts, and the live one (the parameter space) updated in place.
+# Its charts: live charts updated in place, or plain plotly charts where the component is not served.
 CHARTS = f'{PANEL} [data-testid="stPlotlyChart"], {PANEL} .bayesdemo-chart'
 # The 'd' attributes of every line in the open tab's index-th chart: changes whenever the chart is redrawn differently.
 CHART_SIGNATURE = """
