@@ -230,9 +230,16 @@ def download_trajectory(page) -> str:
     page.locator('[data-testid="stExpander"] summary').filter(has_text="Share and export").click()
     button = page.get_by_role("button", name="Download trajectory (CSV)")
     button.wait_for(timeout=30_000)
-    with page.expect_download(timeout=60_000) as download:
-        button.click()
-    return Path(download.value.path()).read_text()
+    # Enabled once the page's last run (started when the fit ended) has drawn; clicked from inside the page, so a
+    # layout shift from that run's charts cannot move the button from under a pointer click.
+    page.wait_for_function("(button) => !button.disabled", arg=button.element_handle(), timeout=60_000)
+    try:
+        with page.expect_download(timeout=60_000) as download:
+            button.evaluate("(element) => element.click()")
+        return Path(download.value.path()).read_text()
+    except PlaywrightTimeout:
+        shown = page.locator('[data-testid="stDownloadButtonError"]').all_inner_texts()
+        raise RuntimeError(f"no download within 60 s; the button shows: {shown or 'no error'}") from None
 
 
 def collect(page, session: Session, steps: int) -> None:
