@@ -260,6 +260,7 @@ def on_reset() -> None:
     if job is not None:
         job.stop()
     st.session_state.pop("job_context", None)
+    st.session_state.pop("export_files", None)
 
 
 def on_dismiss_link_problems() -> None:
@@ -536,6 +537,7 @@ def start_job(context: Context) -> None:
     if old is not None:
         old.stop()
     st.session_state["run_error"] = ""
+    st.session_state.pop("export_files", None)
     st.session_state["job"] = job
     st.session_state["job_context"] = context
     job.start()
@@ -742,6 +744,22 @@ def draw_explain(context: Context, view: JobView | None) -> None:
             st.markdown(text)
 
 
+def export_files(context: Context, view: JobView, job: Job) -> tuple[str, str]:
+    """The trajectory CSV and the results JSON of a job that is not training, made once per job state.
+
+    Passed to the download buttons as text, not as callables: the server names a file by its content, so a button
+    the browser still shows from an earlier run of the page keeps working (a callable's link ends with its run).
+    """
+    key = (job, view.state, tuple(fit.steps_done for fit in view.fits))
+    cached = st.session_state.get("export_files")
+    if cached is None or cached[0] != key:
+        trajectory = export.trajectory_csv(view.traces())
+        results = export.results_json(context.scenario, context.dataset, context.exact, job.runs())
+        cached = (key, trajectory, results)
+        st.session_state["export_files"] = cached
+    return cached[1], cached[2]
+
+
 def draw_export(context: Context, view: JobView | None) -> None:
     """Shareable link and downloads of the trajectory and the results."""
     params = share.encode(context.scenario)
@@ -753,11 +771,12 @@ def draw_export(context: Context, view: JobView | None) -> None:
         st.caption("Uploaded data are not part of the link: whoever opens it sees simulated data.")
     job: Job | None = st.session_state.get("job")
     ready = view is not None and job is not None and view.state != "running"
+    trajectory, results = export_files(context, view, job) if ready else ("", "")
     left, right = st.columns(2)
     with left:
         st.download_button(
             "Download trajectory (CSV)",
-            data=(lambda: export.trajectory_csv(view.traces())) if ready else "",
+            data=trajectory,
             file_name="bayesdemo_trajectory.csv",
             mime="text/csv",
             key="download_csv",
@@ -768,9 +787,7 @@ def draw_export(context: Context, view: JobView | None) -> None:
     with right:
         st.download_button(
             "Download results (JSON)",
-            data=(lambda: export.results_json(context.scenario, context.dataset, context.exact, job.runs()))
-            if ready
-            else "",
+            data=results,
             file_name="bayesdemo_results.json",
             mime="application/json",
             key="download_json",

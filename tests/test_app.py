@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 from streamlit.testing.v1 import AppTest
 
 from bayesdemo import export
@@ -155,11 +156,26 @@ def test_a_short_run_completes_and_offers_downloads(app):
     assert table["Slope mean"].iloc[0] == f"{fit.last.mean[0]:.4g}"
     assert not any(button.proto.disabled for button in app.get("download_button"))
     assert job_of(app) is job
-    # What the download buttons hand out: the engine's exports of this very job.
+    # What the download buttons hand out: the engine's exports of this very job, as files named by their content
+    # (the server's file id hashes data, type and name), so the links stay the same over later runs of the page.
     context = app.session_state["job_context"]
-    results = json.loads(export.results_json(context.scenario, context.dataset, context.exact, job.runs()))
+    results_text = export.results_json(context.scenario, context.dataset, context.exact, job.runs())
+    trajectory_text = export.trajectory_csv(job.view().traces())
+    results = json.loads(results_text)
     assert results["fits"][0]["steps"] == 200 and results["fits"][0]["status"] == "done"
-    assert export.trajectory_csv(job.view().traces()).count("\n") == 1 + len(fit.snapshots)
+    assert trajectory_text.count("\n") == 1 + len(fit.snapshots)
+    urls = {button.proto.label: button.proto.url for button in app.get("download_button")}
+    expected = {
+        "Download trajectory (CSV)": _calculate_file_id(
+            trajectory_text.encode(), "text/csv", "bayesdemo_trajectory.csv"
+        ),
+        "Download results (JSON)": _calculate_file_id(
+            results_text.encode(), "application/json", "bayesdemo_results.json"
+        ),
+    }
+    assert {label: url.rsplit("/", 1)[-1].split(".")[0] for label, url in urls.items()} == expected
+    app.run()
+    assert {button.proto.label: button.proto.url for button in app.get("download_button")} == urls
 
 
 def test_a_diverging_fit_shows_a_warning_and_keeps_its_last_snapshot(app):
