@@ -89,6 +89,7 @@ class Session:
     steps_per_second: float = float("nan")  # steps / wall time from Running to Finished as the page showed them
     training_steps_per_second: float = float("nan")  # steps / seconds inside the method's steps (the CSV's seconds)
     shown_slope_mean: str = ""
+    connections: int = 0  # websocket connections the page opened (more than 1: it lost its connection and came back)
 
 
 # ---- server memory --------------------------------------------------------------------------------------------------
@@ -188,6 +189,7 @@ def open_session(browser, base_url: str, session: Session):
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
     page.on("pageerror", lambda error: session.errors.append(f"page error: {error}"))
+    page.on("websocket", lambda _: setattr(session, "connections", session.connections + 1))
     page.goto(base_url + "/?" + "&".join(f"{key}={value}" for key, value in session.query.items()), wait_until="commit")
     return page
 
@@ -236,10 +238,14 @@ def download_trajectory(page) -> str:
     try:
         with page.expect_download(timeout=60_000) as download:
             button.evaluate("(element) => element.click()")
-        return Path(download.value.path()).read_text()
     except PlaywrightTimeout:
         shown = page.locator('[data-testid="stDownloadButtonError"]').all_inner_texts()
         raise RuntimeError(f"no download within 60 s; the button shows: {shown or 'no error'}") from None
+    failure = download.value.failure()
+    if failure is not None:
+        status = page.request.get(download.value.url).status
+        raise RuntimeError(f"download {failure}: {download.value.url} answers HTTP {status} now")
+    return Path(download.value.path()).read_text()
 
 
 def collect(page, session: Session, steps: int) -> None:
@@ -342,6 +348,7 @@ def run_load_test(sessions: int, steps: int, method: str, max_running_jobs: int 
         "training_steps_per_second_per_session_median": statistics.median(training) if training else None,
         "queue_positions_seen": sorted({position for session in plan for position in session.queue_positions}),
         "sessions_that_queued": sum(bool(session.queue_positions) for session in plan),
+        "pages_that_reconnected": sum(session.connections > 1 for session in plan),
         "server_peak_rss_mib": round(sampler.peak_rss_kib / 1024, 1),
         "server_peak_pss_mib": round(sampler.peak_pss_kib / 1024, 1),
         "server_peak_processes": sampler.peak_processes,
@@ -367,6 +374,7 @@ def table(report: dict) -> str:
         ("job cap (cores)", f"{report['job_cap']} ({report['cores']} cores)"),
         ("all finished", f"{report['all_finished']} ({report['finished']}/{report['sessions']})"),
         ("errors", str(report["errors"])),
+        ("pages that lost their connection and came back", str(report["pages_that_reconnected"])),
         ("equal to solo run", f"{report['all_equal_to_solo']} ({report['equal_to_solo']}/{report['sessions']})"),
         ("chart update interval, median", f"{number(report['chart_update_interval_median_s'])} s"),
         ("chart update interval, worst", f"{number(report['chart_update_interval_worst_s'])} s"),
