@@ -46,6 +46,7 @@ REFRESH_RUNNING_S = 0.2  # live redraw interval while training
 FIRST_STEPS_WAIT_S = 0.3  # longest the Run click waits for the first training steps to draw them at once
 REFRESH_PAUSED_S = 2.0  # slower heartbeat-only redraw while paused
 SLOWER_REDRAW_EVERY = 4  # the loss, data and explore charts redraw once per this many live redraws
+DOWNLOAD_STATES = ("paused", "stopped", "finished")  # job states whose results can be downloaded (not queued: none yet)
 COMPARE = "compare"  # method choice that runs every method side by side
 DEFAULT_CHOICE = "default"  # optimizer choice that keeps the method's own default
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 0)  # steps per second offered; 0 = as fast as possible
@@ -508,7 +509,11 @@ def draw_controls(controls: Any, scenario: Scenario | None, pending: Context | N
         left, right = st.columns(2)
         with left:
             st.button(
-                "Stop", key="stop", width="stretch", on_click=on_stop, disabled=state not in ("running", "paused")
+                "Stop",
+                key="stop",
+                width="stretch",
+                on_click=on_stop,
+                disabled=state not in ("queued", "running", "paused"),
             )
         with right:
             st.button("Reset", key="reset", width="stretch", on_click=on_reset, disabled=job is None)
@@ -770,7 +775,7 @@ def draw_export(context: Context, view: JobView | None) -> None:
     if not context.synthetic:
         st.caption("Uploaded data are not part of the link: whoever opens it sees simulated data.")
     job: Job | None = st.session_state.get("job")
-    ready = view is not None and job is not None and view.state != "running"
+    ready = view is not None and job is not None and view.state in DOWNLOAD_STATES
     trajectory, results = export_files(context, view, job) if ready else ("", "")
     left, right = st.columns(2)
     with left:

@@ -12,7 +12,7 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo import export
+from bayesdemo import export, jobs
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import exact_posterior
 from bayesdemo.jobs import Job
@@ -176,6 +176,22 @@ def test_a_short_run_completes_and_offers_downloads(app):
     assert {label: url.rsplit("/", 1)[-1].split(".")[0] for label, url in urls.items()} == expected
     app.run()
     assert {button.proto.label: button.proto.url for button in app.get("download_button")} == urls
+
+
+def test_a_queued_fit_offers_no_downloads_until_it_has_results(app, monkeypatch):
+    # Every worker slot taken: the job waits in line, with nothing to download yet (a link made now would be stale).
+    monkeypatch.setattr(jobs, "MAX_RUNNING_JOBS", 0)
+    app.sidebar.button(key="run").click().run()
+    no_exception(app)
+    job = job_of(app)
+    try:
+        assert job.state == "queued"
+        assert [button.proto.disabled for button in app.get("download_button")] == [True, True]
+        app.sidebar.button(key="stop").click().run()
+        assert job.state == "stopped"
+        assert [button.proto.disabled for button in app.get("download_button")] == [False, False]
+    finally:
+        job.stop()
 
 
 def test_a_diverging_fit_shows_a_warning_and_keeps_its_last_snapshot(app):
