@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -234,7 +234,8 @@ def download_trajectory(page) -> str:
     button.wait_for(timeout=30_000)
     # Enabled once the page's last run (started when the fit ended) has drawn; clicked from inside the page, so a
     # layout shift from that run's charts cannot move the button from under a pointer click.
-    page.wait_for_function("(button) => !button.disabled", arg=button.element_handle(), timeout=60_000)
+    # The locator is resolved afresh on each check: the page may replace the button's element when it enables it.
+    expect(button).to_be_enabled(timeout=60_000)
     try:
         with page.expect_download(timeout=60_000) as download:
             button.evaluate("(element) => element.click()")
