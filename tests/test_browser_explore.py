@@ -114,8 +114,8 @@ def test_parameter_space_and_sequential_updating_in_a_real_browser(browser_page,
     click_button(page, "+1")
     page.get_by_text("Points seen: 1 of 100").wait_for(timeout=15_000)
     wait_for_change(page, plane, 0)
+    wait_for_change(page, data, 1)  # each chart draws on its own animation frame: the data chart may come a frame later
     timings["step +1"] = time.monotonic() - started
-    assert signature(page, 1) != data
     plane = signature(page, 0)
     started = time.monotonic()
     click_button(page, "+10")
