@@ -23,7 +23,7 @@ import streamlit as st
 from bayesdemo import explain, export, figures, message_queue_fix, share, ui_explore
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
-from bayesdemo.jobs import FitView, Job, JobView, warm_up
+from bayesdemo.jobs import ACTIVE_STATES, FitView, Job, JobView, warm_up
 from bayesdemo.live_chart import live_chart
 from bayesdemo.methods.base import (
     GUIDE_LABELS,
@@ -513,7 +513,7 @@ def draw_controls(controls: Any, scenario: Scenario | None, pending: Context | N
                 key="stop",
                 width="stretch",
                 on_click=on_stop,
-                disabled=state not in ("queued", "running", "paused"),
+                disabled=state not in ACTIVE_STATES,
             )
         with right:
             st.button("Reset", key="reset", width="stretch", on_click=on_reset, disabled=job is None)

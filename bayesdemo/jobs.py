@@ -50,6 +50,7 @@ MAX_BURST_S = 0.1  # a speed-capped fit may catch up at most this much lost time
 MAX_SPEED = 1e6  # largest accepted speed cap in steps per second
 MAX_SNAPSHOTS = 2000  # snapshots kept per fit in the page; more are thinned evenly (see the module docstring)
 JOB_STATES = ("ready", "queued", "running", "paused", "finished", "stopped")
+ACTIVE_STATES = ("queued", "running", "paused")  # a job in these states may still change (and can be stopped)
 FINISHED_STATUSES = ("done", "stopped", "diverged", "timeout")
 # Imported once by the forkserver, so each worker starts with torch and every method ready (torch._dynamo: the
 # first optimiser imports it, about 1 s).
@@ -157,7 +158,7 @@ class JobView:
     @property
     def active(self) -> bool:
         """True while the job may still change (queued, running or paused)."""
-        return self.state in ("queued", "running", "paused")
+        return self.state in ACTIVE_STATES
 
     @property
     def steps_done(self) -> int:

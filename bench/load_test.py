@@ -232,9 +232,9 @@ def download_trajectory(page) -> str:
     page.locator('[data-testid="stExpander"] summary').filter(has_text="Share and export").click()
     button = page.get_by_role("button", name="Download trajectory (CSV)")
     button.wait_for(timeout=30_000)
-    # Enabled once the page's last run (started when the fit ended) has drawn; clicked from inside the page, so a
-    # layout shift from that run's charts cannot move the button from under a pointer click.
-    # The locator is resolved afresh on each check: the page may replace the button's element when it enables it.
+    # Enabled once the page's last run (started when the fit ended) has drawn; the locator is resolved afresh on each
+    # check, as the page may replace the button's element. Clicked from inside the page, so a layout shift from that
+    # run's charts cannot move the button from under a pointer click.
     expect(button).to_be_enabled(timeout=60_000)
     try:
         with page.expect_download(timeout=60_000) as download:
