@@ -23,7 +23,7 @@ import streamlit as st
 from bayesdemo import explain, export, figures, message_queue_fix, runner_handover_fix, share, ui_explore
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
-from bayesdemo.jobs import ACTIVE_STATES, FitView, Job, JobView, warm_up
+from bayesdemo.jobs import ACTIVE_STATES, FitView, Job, JobView, paced_interval_s, warm_up
 from bayesdemo.live_chart import live_chart
 from bayesdemo.methods.base import (
     GUIDE_LABELS,
@@ -874,7 +874,9 @@ def main() -> None:
     polling = view is not None and view.active
     st.session_state["polling"] = polling
     st.session_state["polling_state"] = view.state if polling else None
-    refresh = (REFRESH_RUNNING_S if view.state == "running" else REFRESH_PAUSED_S) if polling else None
+    refresh = None
+    if polling:  # while training, slower when more jobs train than the server has cores (jobs.paced_interval_s)
+        refresh = paced_interval_s(REFRESH_RUNNING_S) if view.state == "running" else REFRESH_PAUSED_S
     draw_live_fragments(context, refresh)
     # The explore views sit below the fold: their live parameter space redraws at the loss and data charts' pace.
     ui_explore.draw_explore(context, current_view, None if refresh is None else SLOWER_REDRAW_EVERY * refresh)

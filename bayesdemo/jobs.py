@@ -65,13 +65,18 @@ else:  # Windows: no forkserver; spawned workers import torch themselves (a few 
 _MAIN_SWAP_LOCK = threading.Lock()
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (at least 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores)
+
+
 def _max_running_jobs_from_environment() -> int:
     """BAYESDEMO_MAX_RUNNING_JOBS when it is a positive integer, else the number of usable cores."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     text = os.environ.get("BAYESDEMO_MAX_RUNNING_JOBS", "").strip()
     if text.isdigit() and int(text) > 0:
         return int(text)
-    return max(1, cores)
+    return usable_cores()
 
 
 MAX_RUNNING_JOBS = _max_running_jobs_from_environment()  # worker processes training at once; read at each start
@@ -730,3 +735,15 @@ _SCHEDULER = _Scheduler()
 def load() -> tuple[int, int]:
     """(jobs training now, jobs waiting in the queue) in this process."""
     return _SCHEDULER.counts()
+
+
+def paced_interval_s(base_s: float, cores: int | None = None) -> float:
+    """`base_s` stretched by the jobs training per core beyond one: every page's redraws share the server's process.
+
+    With the default cap (one job per core) this is `base_s`. A cap raised to 20 on 2 cores, with 20 pages redrawing
+    every 0.2 s, kept the server's process at a full core and starved pages for minutes (bench/load_test.py
+    --driver websocket --max-running-jobs 20: 4 of 20 fits unfinished after 600 s); paced, the server's work stays
+    that of one job per core.
+    """
+    running, _ = load()
+    return base_s * max(1.0, running / (cores or usable_cores()))

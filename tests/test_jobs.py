@@ -312,3 +312,26 @@ def test_snapshots_per_fit_are_thinned_evenly_past_the_cap(jobs, monkeypatch):
     assert len(gaps) == 1 and gaps.pop() >= 3000 // 50, "the kept snapshots are evenly spaced"
     solo = run_to_end(make_method(DATASET, MODEL, config), config.steps, RunConfig(snapshot_every=1))
     np.testing.assert_array_equal(fit.snapshots[-1].mean, solo.snapshots[-1].mean)
+
+
+@pytest.mark.parametrize(
+    ("running", "cores", "expected_s"),
+    [(0, 2, 0.2), (2, 2, 0.2), (1, 4, 0.2), (4, 2, 0.4), (20, 2, 2.0)],
+)
+def test_redraws_slow_down_only_when_more_jobs_train_than_there_are_cores(monkeypatch, running, cores, expected_s):
+    monkeypatch.setattr(jobs_module._SCHEDULER, "counts", lambda: (running, 0))
+    assert jobs_module.paced_interval_s(0.2, cores=cores) == pytest.approx(expected_s)
+
+
+def test_paced_redraws_follow_the_jobs_that_really_train(jobs, two_slots):
+    # Two jobs held in their workers by a speed cap, on one core: the redraw interval doubles; both ended, it is back.
+    held = [Job(DATASET, MODEL, [LONG_BBB], max_steps_per_second=10) for _ in range(2)]
+    jobs.extend(held)
+    for job in held:
+        job.start()
+    assert wait_for(lambda: jobs_module.load()[0] == 2)
+    assert jobs_module.paced_interval_s(0.2, cores=1) == pytest.approx(0.4)
+    for job in held:
+        job.stop()
+    assert wait_for(lambda: jobs_module.load()[0] == 0)
+    assert jobs_module.paced_interval_s(0.2, cores=1) == pytest.approx(0.2)
