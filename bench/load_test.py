@@ -1,17 +1,22 @@
-"""Load test: N real browser sessions (headless Chromium) train at once against one `streamlit run app.py`.
+"""Load test: N real sessions train at once against one `streamlit run app.py`.
 
 Run: `python bench/load_test.py` (20 sessions of a 2,000-step Bayes by Backprop fit; --sessions, --steps,
---max-running-jobs, --json FILE). It starts its own server, opens every session, clicks Run in each, and waits until
-every page shows "Finished". It reports: sessions finished, errors (tracebacks, error boxes, page errors, timeouts),
-whether each session's trajectory (downloaded from the page as CSV, full precision) equals the engine's solo
-`run_to_end` of the same scenario, the chart-update intervals a page saw while its fit trained (median and worst),
-the queue positions pages showed, steps per second per session, and the server's peak memory (sum of RSS and of PSS
-over the server and every process under it, sampled from /proc).
+--max-running-jobs, --driver, --json FILE). It starts its own server, opens every session, clicks Run in each, and
+waits until every page shows "Finished". Two drivers: `browser` (default) opens headless Chromium pages, which draw
+everything on this machine's cores beside the server; `websocket` (bench/ws_session.py) speaks Streamlit's websocket
+protocol as each page's frontend does and draws nothing, so the figures are the server's, as a class whose browsers
+run on their own laptops sees it. It reports: sessions finished, errors (tracebacks, error boxes, page errors,
+timeouts), whether each session's trajectory (downloaded from the page as CSV, full precision) equals the engine's
+solo `run_to_end` of the same scenario, the chart-update intervals a page saw while its fit trained (median and
+worst), the queue positions pages showed, steps per second per session, the server's peak memory (sum of RSS and of
+PSS over the server and every process under it, sampled from /proc) and the CPU time of the server process and of
+the training processes under it.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import csv
 import io
@@ -23,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,9 +44,12 @@ from bayesdemo.methods.base import make_method  # noqa: E402
 from bayesdemo.runner import RunConfig, run_to_end  # noqa: E402
 from bayesdemo.share import decode  # noqa: E402
 from bench.server import CHROMIUM, CHROMIUM_ARGS, UNTHROTTLED_ARGS, VIEWPORT, streamlit_server  # noqa: E402
+from bench.ws_session import PageRecord, ProtocolSession  # noqa: E402
 
 PROGRESS = '[data-testid="stMain"] [data-testid="stProgress"]'
-MEMORY_EVERY_S = 0.25  # how often the server's memory is sampled
+MEMORY_EVERY_S = 0.25  # how often the server's memory and CPU time are sampled
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+DRIVERS = ("browser", "websocket")
 # Records in each page, in its own time: the moments the slope-mean chart gets a new trajectory (and the step
 # shown then), when the progress bar first says Queued / Running / Finished / Stopped, and each queue position.
 WATCH = """
@@ -125,8 +134,18 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of one process so far; None once it has gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+
+
 class MemorySampler(threading.Thread):
-    """Samples the summed RSS and PSS of a process tree until stopped; keeps the peaks."""
+    """Samples the summed RSS and PSS of a process tree until stopped; keeps the peaks and each process's CPU time."""
 
     def __init__(self, root: int):
         super().__init__(name="memory-sampler", daemon=True)
@@ -134,17 +153,33 @@ class MemorySampler(threading.Thread):
         self.peak_rss_kib = 0
         self.peak_pss_kib = 0
         self.peak_processes = 0
+        self.cpu_s: dict[int, float] = {}  # the last CPU time seen per process (short-lived ones: up to a sample less)
         self.done = threading.Event()
 
+    def sample(self) -> None:
+        """One sample of memory and CPU time."""
+        pids = process_tree(self.root)
+        totals = [memory_kib(pid) for pid in pids]
+        self.peak_rss_kib = max(self.peak_rss_kib, sum(rss for rss, _ in totals))
+        self.peak_pss_kib = max(self.peak_pss_kib, sum(pss for _, pss in totals))
+        self.peak_processes = max(self.peak_processes, len(pids))
+        for pid in pids:
+            seconds = cpu_seconds(pid)
+            if seconds is not None:
+                self.cpu_s[pid] = seconds
+
     def run(self) -> None:
-        """Sample every MEMORY_EVERY_S until `done` is set."""
+        """Sample every MEMORY_EVERY_S until `done` is set, and once more then."""
         while not self.done.is_set():
-            pids = process_tree(self.root)
-            totals = [memory_kib(pid) for pid in pids]
-            self.peak_rss_kib = max(self.peak_rss_kib, sum(rss for rss, _ in totals))
-            self.peak_pss_kib = max(self.peak_pss_kib, sum(pss for _, pss in totals))
-            self.peak_processes = max(self.peak_processes, len(pids))
+            self.sample()
             self.done.wait(MEMORY_EVERY_S)
+        self.sample()
+
+    def cpu_now(self) -> tuple[float, float]:
+        """(CPU seconds of the server process, of every process under it: training workers and their starter)."""
+        self.sample()
+        cpu_s = dict(self.cpu_s)
+        return cpu_s.get(self.root, 0.0), sum(seconds for pid, seconds in cpu_s.items() if pid != self.root)
 
 
 # ---- solo reference -------------------------------------------------------------------------------------------------
@@ -269,24 +304,17 @@ def collect(page, session: Session, steps: int) -> None:
         session.shown_slope_mean = table.first.locator("tbody tr").first.locator("td").nth(2).inner_text()
 
 
-def run_load_test(sessions: int, steps: int, method: str, max_running_jobs: int | None, timeout_s: float) -> dict:
-    """Drive `sessions` concurrent sessions to the end of their fits; return the figures as a dict."""
-    cores = len(os.sched_getaffinity(0))
-    cap = max_running_jobs or cores
-    environment = {"BAYESDEMO_MAX_RUNNING_JOBS": str(cap)}
-    plan = [Session(i, {"m": method, "t": str(steps), "fs": str(i)}) for i in range(sessions)]
-    log_path = Path(tempfile.mkdtemp(prefix="bayesdemo-load-")) / "server.log"
-    started = time.monotonic()
-    with streamlit_server(log_path, environment) as (base_url, server_pid), sync_playwright() as playwright:
-        sampler = MemorySampler(server_pid)
-        sampler.start()
+def drive_browsers(base_url: str, plan: list[Session], steps: int, timeout_s: float, sampler) -> dict[str, float]:
+    """Open a Chromium page per session, click Run in each, wait for the ends, download; return the phases' times."""
+    times = {"started": time.monotonic()}
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + UNTHROTTLED_ARGS)
         try:
             pages = [open_session(browser, base_url, session) for session in plan]  # all load at once
             for page in pages:
                 wait_until_drawn(page)
-            opened_s = time.monotonic() - started
-            run_clicked = time.monotonic()
+            times["run_clicked"] = time.monotonic()
+            times["cpu_at_run"] = sampler.cpu_now()
             for session, page in zip(plan, pages, strict=True):
                 try_click_run(page, session)
             for session, page in zip(plan, pages, strict=True):
@@ -295,8 +323,8 @@ def run_load_test(sessions: int, steps: int, method: str, max_running_jobs: int 
                 if not wait_until_started(page, 30.0):
                     session.errors.append("Run click was not taken within 30 s; clicked again")
                     try_click_run(page, session)
-            deadline = run_clicked + timeout_s
-            pending = list(range(sessions))
+            deadline = times["run_clicked"] + timeout_s
+            pending = list(range(len(plan)))
             while pending and time.monotonic() < deadline:
                 time.sleep(0.5)
                 pending = [
@@ -304,7 +332,8 @@ def run_load_test(sessions: int, steps: int, method: str, max_running_jobs: int 
                     for i in pending
                     if not pages[i].evaluate("'Finished' in window.__load.states || 'Stopped' in window.__load.states")
                 ]
-            all_done_s = time.monotonic() - run_clicked
+            times["all_done"] = time.monotonic()
+            times["cpu_at_done"] = sampler.cpu_now()
             for session, page in zip(plan, pages, strict=True):
                 collect(page, session, steps)
                 if not session.finished:
@@ -314,21 +343,112 @@ def run_load_test(sessions: int, steps: int, method: str, max_running_jobs: int 
                     session.errors.append(f"did not finish{ending}; the page shows: {texts}")
                     continue
                 try:
-                    downloaded = download_trajectory(page)
-                    mine = page_trajectory(downloaded)
-                    session.training_steps_per_second = steps / training_seconds(downloaded)
+                    compare_with_solo(session, download_trajectory(page), steps)
                 except Exception as error:  # a failed download is reported as the session's error
                     session.errors.append(f"download failed: {error}")
-                    continue
-                session.equal_to_solo = mine == solo_trajectory(session.query)
         finally:
             browser.close()
+    return times
+
+
+def compare_with_solo(session: Session, downloaded: str, steps: int) -> None:
+    """Record whether the page's trajectory download equals the solo run, and the worker's training speed."""
+    session.training_steps_per_second = steps / training_seconds(downloaded)
+    session.equal_to_solo = page_trajectory(downloaded) == solo_trajectory(session.query)
+
+
+def collect_record(record: PageRecord, session: Session, steps: int) -> None:
+    """Read what a websocket session's messages showed into `session` (as `collect` reads a page)."""
+    session.finished = "Finished" in record.states and "Stopped" not in record.states
+    session.queue_positions = sorted(set(record.queue))
+    session.connections = record.connections
+    session.errors.extend(record.errors)
+    running_at, finished_at = record.states.get("Running"), record.states.get("Finished")
+    if running_at is not None and finished_at is not None and finished_at > running_at:
+        session.steps_per_second = steps / (finished_at - running_at)
+        times = [moment for moment, step in record.updates if step > 0]
+        session.update_intervals_s = [later - earlier for earlier, later in itertools.pairwise(times)]
+
+
+async def drive_websocket_sessions(
+    base_url: str, plan: list[Session], steps: int, timeout_s: float, sampler
+) -> dict[str, float]:
+    """The browserless driver: one websocket session per plan entry, each pressing Run and training to the end."""
+    times = {"started": time.monotonic()}
+    clients = [ProtocolSession(base_url, session.query) for session in plan]
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:  # all connect at once, as pages that load together
+            await stack.enter_async_context(client.connected())
+        await asyncio.wait_for(asyncio.gather(*(client.first_run_done.wait() for client in clients)), 180.0)
+        times["run_clicked"] = time.monotonic()
+        times["cpu_at_run"] = sampler.cpu_now()
+        for client in clients:
+            await client.click_run()
+        deadline = times["run_clicked"] + timeout_s
+        while time.monotonic() < deadline:
+            ended = [client.record.state in ("Finished", "Stopped") for client in clients]
+            if all(ended):
+                break
+            await asyncio.sleep(0.05)
+        times["all_done"] = time.monotonic()
+        times["cpu_at_done"] = sampler.cpu_now()
+        # The page run that follows a fit's end opens its downloads.
+        download_deadline = time.monotonic() + 60.0
+        while time.monotonic() < download_deadline and any(
+            client.record.state == "Finished" and not client.record.download_url for client in clients
+        ):
+            await asyncio.sleep(0.05)
+    for client, session in zip(clients, plan, strict=True):
+        collect_record(client.record, session, steps)
+        if not session.finished:
+            session.errors.append(f"did not finish in time; the page shows: {client.record.state or 'nothing'}")
+            continue
+        if not client.record.download_url:
+            session.errors.append("download failed: the trajectory download did not open within 60 s")
+            continue
+        try:
+            with urllib.request.urlopen(base_url + client.record.download_url, timeout=60) as response:
+                compare_with_solo(session, response.read().decode(), steps)
+        except Exception as error:  # a failed download is reported as the session's error
+            session.errors.append(f"download failed: {error}")
+    return times
+
+
+def run_load_test(
+    sessions: int,
+    steps: int,
+    method: str,
+    max_running_jobs: int | None,
+    timeout_s: float,
+    driver: str = "browser",
+) -> dict:
+    """Drive `sessions` concurrent sessions to the end of their fits with `driver`; return the figures as a dict."""
+    if driver not in DRIVERS:
+        raise ValueError(f"driver must be one of {DRIVERS}, not {driver!r}")
+    cores = len(os.sched_getaffinity(0))
+    cap = max_running_jobs or cores
+    environment = {"BAYESDEMO_MAX_RUNNING_JOBS": str(cap)}
+    plan = [Session(i, {"m": method, "t": str(steps), "fs": str(i)}) for i in range(sessions)]
+    log_path = Path(tempfile.mkdtemp(prefix="bayesdemo-load-")) / "server.log"
+    with streamlit_server(log_path, environment) as (base_url, server_pid):
+        sampler = MemorySampler(server_pid)
+        sampler.start()
+        try:
+            if driver == "browser":
+                times = drive_browsers(base_url, plan, steps, timeout_s, sampler)
+            else:
+                times = asyncio.run(drive_websocket_sessions(base_url, plan, steps, timeout_s, sampler))
+        finally:
             sampler.done.set()
             sampler.join()
+    opened_s = times["run_clicked"] - times["started"]
+    all_done_s = times["all_done"] - times["run_clicked"]
+    (server_at_run, others_at_run), (server_at_done, others_at_done) = times["cpu_at_run"], times["cpu_at_done"]
     intervals = [interval for session in plan for interval in session.update_intervals_s]
     rates = [session.steps_per_second for session in plan if np.isfinite(session.steps_per_second)]
     training = [s.training_steps_per_second for s in plan if np.isfinite(s.training_steps_per_second)]
     return {
+        "driver": driver,
         "sessions": sessions,
         "steps_per_fit": steps,
         "method": method,
@@ -355,6 +475,9 @@ def run_load_test(sessions: int, steps: int, method: str, max_running_jobs: int 
         "server_peak_processes": sampler.peak_processes,
         "seconds_to_open_all_pages": round(opened_s, 1),
         "seconds_from_run_to_all_finished": round(all_done_s, 1),
+        # From Run to all finished: CPU cores the server process used on average, and the training processes.
+        "server_process_cores_while_training": round((server_at_done - server_at_run) / all_done_s, 2),
+        "training_processes_cores_while_training": round((others_at_done - others_at_run) / all_done_s, 2),
         "load_average_after": os.getloadavg(),
         "server_log": str(log_path),
         "per_session": [asdict(session) for session in plan],
@@ -371,7 +494,10 @@ def table(report: dict) -> str:
         report[f"steps_per_second_per_session_{name}"] for name in ("median", "min", "max")
     )
     rows = [
-        ("sessions (concurrent)", f"{report['sessions']} × {report['method']} {report['steps_per_fit']} steps"),
+        (
+            "sessions (concurrent)",
+            f"{report['sessions']} × {report['method']} {report['steps_per_fit']} steps ({report['driver']} driver)",
+        ),
         ("job cap (cores)", f"{report['job_cap']} ({report['cores']} cores)"),
         ("all finished", f"{report['all_finished']} ({report['finished']}/{report['sessions']})"),
         ("errors", str(report["errors"])),
@@ -397,6 +523,10 @@ def table(report: dict) -> str:
             f"({report['server_peak_processes']} processes)",
         ),
         ("run to all finished", f"{report['seconds_from_run_to_all_finished']} s"),
+        (
+            "CPU cores used meanwhile: server process / training processes",
+            f"{report['server_process_cores_while_training']} / {report['training_processes_cores_while_training']}",
+        ),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
@@ -409,11 +539,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000, help="steps of each session's fit (default 2000)")
     parser.add_argument("--method", default="bbb", help="fit method of every session (default bbb)")
     parser.add_argument("--max-running-jobs", type=int, default=None, help="job cap (default: the core count)")
+    parser.add_argument(
+        "--driver",
+        choices=DRIVERS,
+        default="browser",
+        help="browser: headless Chromium pages (default); websocket: the page's protocol without drawing",
+    )
     parser.add_argument("--timeout-s", type=float, default=600.0, help="give up waiting after this long")
     parser.add_argument("--json", type=Path, default=None, help="also write the full report here")
     arguments = parser.parse_args()
     report = run_load_test(
-        arguments.sessions, arguments.steps, arguments.method, arguments.max_running_jobs, arguments.timeout_s
+        arguments.sessions,
+        arguments.steps,
+        arguments.method,
+        arguments.max_running_jobs,
+        arguments.timeout_s,
+        arguments.driver,
     )
     print(table(report))
     for message in report["error_messages"]:
