@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bayesdemo.data import generate  # noqa: E402
+from bayesdemo.jobs import usable_cores  # noqa: E402
 from bayesdemo.methods.base import make_method  # noqa: E402
 from bayesdemo.runner import RunConfig, run_to_end  # noqa: E402
 from bayesdemo.share import decode  # noqa: E402
@@ -284,19 +285,26 @@ def download_trajectory(page) -> str:
     return Path(download.value.path()).read_text()
 
 
+def record_progress(
+    session: Session, states_s: dict[str, float], updates_s: list[tuple[float, int]], queue: list[int], steps: int
+) -> None:
+    """What a page showed, in seconds: how it ended, its queue places, its speed and its chart-update intervals."""
+    session.finished = "Finished" in states_s and "Stopped" not in states_s
+    session.queue_positions = sorted(set(queue))
+    running_at, finished_at = states_s.get("Running"), states_s.get("Finished")
+    if running_at is not None and finished_at is not None and finished_at > running_at:
+        session.steps_per_second = steps / (finished_at - running_at)
+        # Chart updates while training: from the first that shows a trained step to the finished one.
+        times = [moment for moment, step in updates_s if step > 0]
+        session.update_intervals_s = [later - earlier for earlier, later in itertools.pairwise(times)]
+
+
 def collect(page, session: Session, steps: int) -> None:
     """Read what the page recorded and showed into `session`."""
-    record = page.evaluate("window.__load")
-    states = record["states"]
-    session.finished = "Finished" in states and "Stopped" not in states
-    session.queue_positions = sorted(set(record["queue"]))
-    running_at = states.get("Running")
-    finished_at = states.get("Finished")
-    if running_at is not None and finished_at is not None and finished_at > running_at:
-        session.steps_per_second = steps / ((finished_at - running_at) / 1000)
-        # Chart updates while training: from the first that shows a trained step to the finished one.
-        times = [t for t, step in zip(record["updates"], record["steps"], strict=True) if step > 0]
-        session.update_intervals_s = [(later - earlier) / 1000 for earlier, later in itertools.pairwise(times)]
+    record = page.evaluate("window.__load")  # in page time (ms)
+    states_s = {state: moment / 1000 for state, moment in record["states"].items()}
+    updates_s = [(moment / 1000, step) for moment, step in zip(record["updates"], record["steps"], strict=True)]
+    record_progress(session, states_s, updates_s, record["queue"], steps)
     for element in page.locator(ERROR_ELEMENTS).all():
         session.errors.append(f"on page: {element.inner_text()[:200]}")
     table = page.locator('[data-testid="stMain"] [data-testid="stTable"]')
@@ -359,15 +367,9 @@ def compare_with_solo(session: Session, downloaded: str, steps: int) -> None:
 
 def collect_record(record: PageRecord, session: Session, steps: int) -> None:
     """Read what a websocket session's messages showed into `session` (as `collect` reads a page)."""
-    session.finished = "Finished" in record.states and "Stopped" not in record.states
-    session.queue_positions = sorted(set(record.queue))
+    record_progress(session, record.states, record.updates, record.queue, steps)
     session.connections = record.connections
     session.errors.extend(record.errors)
-    running_at, finished_at = record.states.get("Running"), record.states.get("Finished")
-    if running_at is not None and finished_at is not None and finished_at > running_at:
-        session.steps_per_second = steps / (finished_at - running_at)
-        times = [moment for moment, step in record.updates if step > 0]
-        session.update_intervals_s = [later - earlier for earlier, later in itertools.pairwise(times)]
 
 
 async def drive_websocket_sessions(
@@ -414,6 +416,11 @@ async def drive_websocket_sessions(
     return times
 
 
+def plan_sessions(sessions: int, method: str, steps: int) -> list[Session]:
+    """One session per fit seed 0, 1, ...: the same method and steps, each with its own link."""
+    return [Session(i, {"m": method, "t": str(steps), "fs": str(i)}) for i in range(sessions)]
+
+
 def run_load_test(
     sessions: int,
     steps: int,
@@ -425,10 +432,10 @@ def run_load_test(
     """Drive `sessions` concurrent sessions to the end of their fits with `driver`; return the figures as a dict."""
     if driver not in DRIVERS:
         raise ValueError(f"driver must be one of {DRIVERS}, not {driver!r}")
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     cap = max_running_jobs or cores
     environment = {"BAYESDEMO_MAX_RUNNING_JOBS": str(cap)}
-    plan = [Session(i, {"m": method, "t": str(steps), "fs": str(i)}) for i in range(sessions)]
+    plan = plan_sessions(sessions, method, steps)
     log_path = Path(tempfile.mkdtemp(prefix="bayesdemo-load-")) / "server.log"
     with streamlit_server(log_path, environment) as (base_url, server_pid):
         sampler = MemorySampler(server_pid)

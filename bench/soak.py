@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bayesdemo.jobs import HEARTBEAT_TIMEOUT_S  # noqa: E402
-from bench.load_test import MemorySampler, Session, drive_websocket_sessions, memory_kib  # noqa: E402
+from bench.load_test import MemorySampler, drive_websocket_sessions, memory_kib, plan_sessions  # noqa: E402
 from bench.server import streamlit_server  # noqa: E402
 
 
@@ -33,7 +33,7 @@ def soak(rounds: int, sessions: int, steps: int, pause_s: float) -> list[dict]:
         sampler.start()
         try:
             for number in range(1, rounds + 1):
-                plan = [Session(i, {"m": "bbb", "t": str(steps), "fs": str(i)}) for i in range(sessions)]
+                plan = plan_sessions(sessions, "bbb", steps)
                 started = time.monotonic()
                 asyncio.run(drive_websocket_sessions(base_url, plan, steps, 300.0, sampler))
                 time.sleep(pause_s)

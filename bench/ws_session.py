@@ -42,7 +42,6 @@ class PageRecord:
     run_button_id: str = ""
     download_url: str = ""  # the trajectory download's link once enabled
     connections: int = 0
-    runs_finished: int = 0
 
 
 class ProtocolSession:
@@ -56,7 +55,6 @@ class ProtocolSession:
         self.timers: dict[str, asyncio.Task] = {}
         self.socket = None
         self.first_run_done = asyncio.Event()
-        self.run_done = asyncio.Event()  # set at each script_finished
 
     def rerun(self, fragment_id: str = "", widgets: list[WidgetState] | None = None) -> bytes:
         """A rerun request as the frontend sends it (an empty fragment id: the whole page)."""
@@ -135,9 +133,7 @@ class ProtocolSession:
         elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
             self.on_element(message.delta.new_element)
         elif kind == "script_finished":
-            self.record.runs_finished += 1
             self.first_run_done.set()
-            self.run_done.set()
 
     async def receive(self) -> None:
         """Handle messages until the connection closes."""
