@@ -52,9 +52,18 @@ MAX_SNAPSHOTS = 2000  # snapshots kept per fit in the page; more are thinned eve
 JOB_STATES = ("ready", "queued", "running", "paused", "finished", "stopped")
 ACTIVE_STATES = ("queued", "running", "paused")  # a job in these states may still change (and can be stopped)
 FINISHED_STATUSES = ("done", "stopped", "diverged", "timeout")
-# Imported once by the forkserver, so each worker starts with torch and every method ready (torch._dynamo: the
-# first optimiser imports it, about 1 s).
-PRELOAD = ["torch", "torch._dynamo", "bayesdemo.methods.bbb", "bayesdemo.methods.noise", "bayesdemo.methods.pyro_svi"]
+# Imported once by the forkserver, so each worker starts with torch and every method ready: a worker's first steps
+# import nothing more (tests/test_jobs.py). symbolic_shapes (with sympy) is what the full-covariance guide's first
+# MultivariateNormal imports; torch._dynamo is not needed (the methods write their optimisers out), which saves about
+# 1 s of the forkserver's start, the wait of a Run in the first seconds after the server starts.
+PRELOAD = [
+    "bayesdemo.jobs",  # the workers' entry point
+    "torch",
+    "torch.fx.experimental.symbolic_shapes",
+    "bayesdemo.methods.bbb",
+    "bayesdemo.methods.noise",
+    "bayesdemo.methods.pyro_svi",
+]
 if "forkserver" in multiprocessing.get_all_start_methods():
     _CONTEXT = multiprocessing.get_context("forkserver")
     _CONTEXT.set_forkserver_preload(PRELOAD)
@@ -100,7 +109,7 @@ def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
 
 
 def warm_up() -> None:
-    """Start the forkserver (it imports torch and Pyro once) and, in the background, the optimisers' first import.
+    """Start the forkserver (it imports torch and Pyro once) and, in the background, the server's own slow import.
 
     Both take seconds the first time; doing them when the page opens keeps them out of the first Run.
     """
@@ -113,8 +122,25 @@ def warm_up() -> None:
         if _warmed:
             return
         _warmed = True
-    # Job() builds each method once to validate it; the first optimiser imports torch._dynamo (about 1 s).
-    threading.Thread(target=__import__, args=("torch._dynamo",), name="bayesdemo-warm-up", daemon=True).start()
+    threading.Thread(target=_import_after_the_forkserver, name="bayesdemo-warm-up", daemon=True).start()
+
+
+def _import_after_the_forkserver() -> None:
+    """Import torch._dynamo in the server once the forkserver's preload is done, not competing with it for the CPU.
+
+    The explore views' mean-field optimum (torch.optim.LBFGS) imports it (about 1.3 s), and with it what Job()'s check
+    of a full-covariance guide imports. Starting a worker that does nothing waits for the forkserver to be ready; on
+    2 cores, the first Run a few seconds after the server starts then no longer waits for the forkserver.
+    """
+    if _CONTEXT.get_start_method() == "forkserver":
+        process = _CONTEXT.Process(target=_do_nothing, name="bayesdemo-warm-up", daemon=True)
+        _start_without_main(process)
+        process.join()
+    import torch._dynamo  # noqa: F401
+
+
+def _do_nothing() -> None:
+    """A worker's entry point that returns at once."""
 
 
 _warmed = False

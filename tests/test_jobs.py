@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -62,6 +65,42 @@ def test_waiting_for_training_returns_once_steps_are_reported_and_times_out_befo
     job.start()
     assert job.wait_for_training(30.0)
     assert job.view().steps_done > 0 and len(job.view().fits[0].snapshots) > 1
+
+
+# Every kind of fit a page can start: each method and guide, minibatches, learned noise, non-Gaussian priors, each
+# objective and KL estimator, local reparameterisation, Pyro's own Trace_ELBO.
+EVERY_KIND_OF_FIT = """
+import json, sys
+from bayesdemo import jobs
+for module in jobs.PRELOAD:
+    __import__(module)
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.methods.base import FitConfig, GUIDES, OBJECTIVES, make_method
+from bayesdemo.priors import Model, ParameterPrior, Prior
+from bayesdemo.runner import Run, RunConfig
+dataset = generate(DataConfig(n=200, seed=1))
+laplace = Model(prior=Prior(ParameterPrior(kind="laplace", scale=1.0), ParameterPrior(kind="student_t", scale=1.0)))
+fits = [(Model(), FitConfig(method=m, steps=5)) for m in ("noise", "bbb")]
+fits += [(Model(), FitConfig(method="svi", guide=g, steps=5, svi_elbo=e)) for g in GUIDES for e in ("direct", "trace")]
+fits += [(Model(), FitConfig(method="bbb", objective=o, steps=5)) for o in OBJECTIVES]
+fits += [(Model(), FitConfig(method=m, batch_size=20, learn_noise=True, steps=5)) for m in ("bbb", "svi")]
+fits += [(laplace, FitConfig(method=m, kl="monte_carlo", steps=5)) for m in ("bbb", "svi")]
+fits += [(Model(), FitConfig(method="bbb", local_reparam=True, batch_size=50, steps=5))]
+before = set(sys.modules)
+for model, config in fits:
+    Run(make_method(dataset, model, config), config.steps, RunConfig(snapshot_every=1)).advance(10.0)
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_the_forkserver_preload_holds_everything_a_workers_first_steps_import():
+    # A module a worker imports at its first steps delays the first chart of every Run (sympy: 0.3 s).
+    result = subprocess.run(
+        [sys.executable, "-c", EVERY_KIND_OF_FIT], capture_output=True, text=True, timeout=300, check=True
+    )
+    imported = json.loads(result.stdout.strip().splitlines()[-1])
+    heavy = [name for name in imported if name.split(".")[0] in ("torch", "pyro", "sympy", "mpmath", "scipy")]
+    assert heavy == []
 
 
 def test_pause_stops_step_count_and_resume_continues(jobs):
