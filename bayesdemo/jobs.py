@@ -55,7 +55,7 @@ FINISHED_STATUSES = ("done", "stopped", "diverged", "timeout")
 # Imported once by the forkserver, so each worker starts with torch and every method ready: a worker's first steps
 # import nothing more (tests/test_jobs.py). symbolic_shapes (with sympy) is what the full-covariance guide's first
 # MultivariateNormal imports; torch._dynamo is not needed (the methods write their optimisers out), which saves about
-# 1 s of the forkserver's start, the wait of a Run in the first seconds after the server starts.
+# 1 s of the forkserver's start: a Run pressed in the first seconds after the server starts waited for it.
 PRELOAD = [
     "bayesdemo.jobs",  # the workers' entry point
     "torch",
@@ -109,7 +109,7 @@ def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
 
 
 def warm_up() -> None:
-    """Start the forkserver (it imports torch and Pyro once) and, in the background, the server's own slow import.
+    """Start the forkserver (it imports torch and Pyro once) and, in the background, the server's one slow import.
 
     Both take seconds the first time; doing them when the page opens keeps them out of the first Run.
     """
@@ -122,25 +122,13 @@ def warm_up() -> None:
         if _warmed:
             return
         _warmed = True
-    threading.Thread(target=_import_after_the_forkserver, name="bayesdemo-warm-up", daemon=True).start()
-
-
-def _import_after_the_forkserver() -> None:
-    """Import torch._dynamo in the server once the forkserver's preload is done, not competing with it for the CPU.
-
-    The explore views' mean-field optimum (torch.optim.LBFGS) imports it (about 1.3 s), and with it what Job()'s check
-    of a full-covariance guide imports. Starting a worker that does nothing waits for the forkserver to be ready; on
-    2 cores, the first Run a few seconds after the server starts then no longer waits for the forkserver.
-    """
-    if _CONTEXT.get_start_method() == "forkserver":
-        process = _CONTEXT.Process(target=_do_nothing, name="bayesdemo-warm-up", daemon=True)
-        _start_without_main(process)
-        process.join()
-    import torch._dynamo  # noqa: F401
-
-
-def _do_nothing() -> None:
-    """A worker's entry point that returns at once."""
+    # Job() builds each method once to check it; a full-covariance guide's first MultivariateNormal imports this
+    # (0.4 s). Not torch._dynamo (1.3 s), which only the explore views' L-BFGS needs (torch.optim imports it at its
+    # first use): imported here, it delayed the forkserver, and once imported after the forkserver, a class pressing Run
+    # during the import saw every page's updates stop for 34 s (one of two runs of 20 sessions).
+    threading.Thread(
+        target=__import__, args=("torch.fx.experimental.symbolic_shapes",), name="bayesdemo-warm-up", daemon=True
+    ).start()
 
 
 _warmed = False

@@ -15,6 +15,8 @@ import pytest
 from bayesdemo.data import generate
 from bayesdemo.exact import exact_posterior
 from bayesdemo.share import decode
+from bench.first_chart import LIVE_CHART, PROGRESS, WATCH_CHART, click_and_time, wait_for_first_trained_chart
+from bench.ws_session import STEP
 
 pytestmark = pytest.mark.browser
 
@@ -22,41 +24,6 @@ SCREENSHOT = Path(__file__).resolve().parent.parent / "assets" / "screenshot.png
 LONG_RUN = {"t": "100000"}  # a run far longer than the test, so it is still training when we pause it
 SHOWCASE = {"all": "1", "t": "1500"}  # every method side by side, for the README's screenshot
 SHOWCASE_TIMEOUT_MS = 180_000  # the showcase runs to its end (about 10 s on 2 cores) before the screenshot
-LIVE_CHART = '[data-testid="stMain"] .st-key-chart_mean_slope'  # the first live chart: the slope's mean
-# Records, in page time, each moment the first chart gets a new trajectory, with the points of the fit's line, and
-# counts the times its plot is replaced by a new one rather than updated in place.
-WATCH_CHART = """
-(LIVE_CHART) => {
-  window.__chartUpdates = [];
-  const signature = () => {
-    const chart = document.querySelector(LIVE_CHART);
-    if (!chart) return '';
-    return Array.from(chart.querySelectorAll('path.js-line')).map(p => p.getAttribute('d')).join('|');
-  };
-  // Points in the fit's trajectory, the third line after the exact band and mean: none before Run, one at step 0.
-  const fitPoints = () => {
-    const lines = document.querySelectorAll(LIVE_CHART + ' path.js-line');
-    return lines.length > 2 ? (lines[2].getAttribute('d') || '').split('L').length : 0;
-  };
-  window.__chartFitPoints = [];
-  let last = signature();
-  const plotElement = () => document.querySelector(LIVE_CHART + ' .js-plotly-plot');
-  let plot = plotElement();
-  window.__chartRemounts = 0;
-  window.__chartSignature = signature;
-  window.__chartWatcher = setInterval(() => {
-    const current = plotElement();
-    if (current && current !== plot) { window.__chartRemounts++; plot = current; }
-    const now = signature();
-    if (now !== last && now !== '') {
-      window.__chartUpdates.push(performance.now());
-      window.__chartFitPoints.push(fitPoints());
-      last = now;
-    }
-  }, 10);
-}
-"""
-PROGRESS = '[data-testid="stMain"] [data-testid="stProgress"]'
 
 
 def wait_for_progress(page, word: str, timeout_ms: int) -> None:
@@ -65,16 +32,6 @@ def wait_for_progress(page, word: str, timeout_ms: int) -> None:
         f"document.querySelector('{PROGRESS}')?.innerText.includes('{word}')",
         timeout=timeout_ms,
     )
-
-
-def click_and_time(button, mark: str) -> None:
-    """Click `button` from inside the page, recording the page time in window[mark].
-
-    A JavaScript click is dispatched at once, so the latencies measured from it are the page's own (Playwright's
-    actionability checks wait for animation frames, which a busy page delays by seconds on a 2-core machine).
-    """
-    button.wait_for(timeout=10_000)
-    button.evaluate(f"(element) => {{ window.{mark} = performance.now(); element.click(); }}")
 
 
 def query(params: dict[str, str]) -> str:
@@ -89,7 +46,7 @@ def progress_text(page) -> str:
 
 def step_shown(page) -> int:
     """The step count the progress bar shows."""
-    match = re.search(r"Step ([\d,]+) of", progress_text(page))
+    match = STEP.search(progress_text(page))
     assert match, progress_text(page)
     return int(match.group(1).replace(",", ""))
 
@@ -117,11 +74,7 @@ def test_run_pause_and_exact_numbers_in_a_real_browser(browser_page, streamlit_u
     # Run: the chart starts moving and the step count advances.
     click_and_time(sidebar.get_by_role("button", name="Run", exact=True), "__runClickedAt")
     # The first redraw whose trajectory includes training steps (the Run click's own redraw shows step 0 only).
-    page.wait_for_function("window.__chartFitPoints.some(points => points > 1)", timeout=20_000)
-    first_update_s = page.evaluate(
-        "(window.__chartUpdates[window.__chartFitPoints.findIndex(points => points > 1)] - window.__runClickedAt)"
-        " / 1000"
-    )
+    first_update_s = wait_for_first_trained_chart(page)
     wait_for_progress(page, "Running", 10_000)
     time.sleep(0.5)
     early_step = step_shown(page)

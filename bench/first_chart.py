@@ -1,0 +1,160 @@
+"""First chart after Run: how long a freshly opened page takes to show training steps once Run is pressed.
+
+Run: `python bench/first_chart.py` (5 runs; --runs, --wait-s, --json FILE). Each run starts its own
+`streamlit run app.py`, opens a fresh headless Chromium page at 1280x800 on a 100,000-step Bayes by Backprop scenario,
+waits `--wait-s` after the first chart appears (0: press Run at once, as a teacher who just opened the page), presses
+Run, and times, in the page's own clock, the first redraw of the slope-mean chart whose fit line has more than one
+point. It then reads the steps per second the page shows over 3 s of training while it draws.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.server import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, streamlit_server  # noqa: E402
+from bench.ws_session import STEP  # noqa: E402
+
+LONG_RUN = "/?t=100000"  # far longer than a run here, so the fit is still training when it is measured
+LIVE_CHART = '[data-testid="stMain"] .st-key-chart_mean_slope'  # the first live chart: the slope's mean
+PROGRESS = '[data-testid="stMain"] [data-testid="stProgress"]'
+# Records, in page time, each moment the first chart gets a new trajectory, with the points of the fit's line, and
+# counts the times its plot is replaced by a new one rather than updated in place.
+WATCH_CHART = """
+(LIVE_CHART) => {
+  window.__chartUpdates = [];
+  const signature = () => {
+    const chart = document.querySelector(LIVE_CHART);
+    if (!chart) return '';
+    return Array.from(chart.querySelectorAll('path.js-line')).map(p => p.getAttribute('d')).join('|');
+  };
+  // Points in the fit's trajectory, the third line after the exact band and mean: none before Run, one at step 0.
+  const fitPoints = () => {
+    const lines = document.querySelectorAll(LIVE_CHART + ' path.js-line');
+    return lines.length > 2 ? (lines[2].getAttribute('d') || '').split('L').length : 0;
+  };
+  window.__chartFitPoints = [];
+  let last = signature();
+  const plotElement = () => document.querySelector(LIVE_CHART + ' .js-plotly-plot');
+  let plot = plotElement();
+  window.__chartRemounts = 0;
+  window.__chartSignature = signature;
+  window.__chartWatcher = setInterval(() => {
+    const current = plotElement();
+    if (current && current !== plot) { window.__chartRemounts++; plot = current; }
+    const now = signature();
+    if (now !== last && now !== '') {
+      window.__chartUpdates.push(performance.now());
+      window.__chartFitPoints.push(fitPoints());
+      last = now;
+    }
+  }, 10);
+}
+"""
+# Seconds from the click recorded by click_and_time("__runClickedAt") to the first redraw showing training steps.
+FIRST_TRAINED_CHART_S = (
+    "(window.__chartUpdates[window.__chartFitPoints.findIndex(points => points > 1)] - window.__runClickedAt) / 1000"
+)
+
+
+def click_and_time(button, mark: str) -> None:
+    """Click `button` from inside the page, recording the page time in window[mark].
+
+    A JavaScript click is dispatched at once, so the latencies measured from it are the page's own (Playwright's
+    actionability checks wait for animation frames, which a busy page delays by seconds on a 2-core machine).
+    """
+    button.wait_for(timeout=10_000)
+    button.evaluate(f"(element) => {{ window.{mark} = performance.now(); element.click(); }}")
+
+
+def wait_for_first_trained_chart(page, timeout_ms: int = 20_000) -> float:
+    """Seconds from the Run click to the first chart redraw whose fit line has more than one point."""
+    page.wait_for_function("window.__chartFitPoints.some(points => points > 1)", timeout=timeout_ms)
+    return page.evaluate(FIRST_TRAINED_CHART_S)
+
+
+def step_shown(page) -> int:
+    """The step count the live progress bar shows (0 before any)."""
+    match = STEP.search(page.locator(PROGRESS).inner_text(timeout=10_000))
+    return int(match.group(1).replace(",", "")) if match else 0
+
+
+def measure_once(wait_s: float, log_path: Path) -> dict[str, float]:
+    """One fresh server and page: seconds to the first chart with training steps, then steps/s while drawing."""
+    with streamlit_server(log_path) as (base_url, _), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            opened = time.monotonic()
+            page.goto(base_url + LONG_RUN)
+            page.locator(f"{LIVE_CHART} path.js-line").first.wait_for(state="attached", timeout=60_000)
+            page_shown_s = time.monotonic() - opened
+            time.sleep(wait_s)
+            page.evaluate(WATCH_CHART, LIVE_CHART)
+            run = page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Run", exact=True)
+            click_and_time(run, "__runClickedAt")
+            first_chart_s = wait_for_first_trained_chart(page)
+            page.wait_for_function(f"document.querySelector('{PROGRESS}')?.innerText.includes('Running')")
+            time.sleep(0.5)
+            early, early_at = step_shown(page), time.monotonic()
+            time.sleep(3.0)
+            late, late_at = step_shown(page), time.monotonic()
+            return {
+                "page_shown_s": page_shown_s,
+                "first_chart_s": first_chart_s,
+                "steps_per_second_while_drawing": (late - early) / (late_at - early_at),
+            }
+        finally:
+            browser.close()
+
+
+def measure(runs: int, wait_s: float) -> dict:
+    """`runs` fresh-server measurements and their range."""
+    with tempfile.TemporaryDirectory(prefix="bayesdemo-first-chart-") as folder:
+        results = [measure_once(wait_s, Path(folder) / f"server-{index}.log") for index in range(runs)]
+    first = [result["first_chart_s"] for result in results]
+    return {
+        "runs": runs,
+        "wait_s": wait_s,
+        "first_chart_s_min": min(first),
+        "first_chart_s_median": statistics.median(first),
+        "first_chart_s_max": max(first),
+        "per_run": results,
+    }
+
+
+def main() -> None:
+    """Measure, print a table, optionally write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="fresh servers and pages (default 5)")
+    parser.add_argument("--wait-s", type=float, default=0.0, help="seconds between the page appearing and Run")
+    parser.add_argument("--json", type=Path, help="also write the report here")
+    args = parser.parse_args()
+    report = measure(args.runs, args.wait_s)
+    print(f"{'run':>4} {'page shown':>11} {'first chart':>12} {'steps/s drawing':>16}")
+    for index, result in enumerate(report["per_run"]):
+        print(
+            f"{index:>4} {result['page_shown_s']:10.2f}s {result['first_chart_s']:11.2f}s "
+            f"{result['steps_per_second_while_drawing']:16,.0f}"
+        )
+    print(
+        f"first chart after Run: {report['first_chart_s_min']:.2f} to {report['first_chart_s_max']:.2f} s "
+        f"(median {report['first_chart_s_median']:.2f} s) over {args.runs} runs, Run pressed {args.wait_s:g} s "
+        "after the page appeared"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
