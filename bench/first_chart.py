@@ -22,12 +22,10 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.server import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, streamlit_server  # noqa: E402
+from bench.server import CHROMIUM, CHROMIUM_ARGS, LIVE_CHART, PROGRESS, VIEWPORT, streamlit_server  # noqa: E402
 from bench.ws_session import STEP  # noqa: E402
 
 LONG_RUN = "/?t=100000"  # far longer than a run here, so the fit is still training when it is measured
-LIVE_CHART = '[data-testid="stMain"] .st-key-chart_mean_slope'  # the first live chart: the slope's mean
-PROGRESS = '[data-testid="stMain"] [data-testid="stProgress"]'
 # Records, in page time, each moment the first chart gets a new trajectory, with the points of the fit's line, and
 # counts the times its plot is replaced by a new one rather than updated in place.
 WATCH_CHART = """

@@ -31,6 +31,8 @@ UNTHROTTLED_ARGS = [
     "--disable-backgrounding-occluded-windows",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
+LIVE_CHART = '[data-testid="stMain"] .st-key-chart_mean_slope'  # the first live chart on the page: the slope's mean
+PROGRESS = '[data-testid="stMain"] [data-testid="stProgress"]'  # the live progress bar
 SERVER_START_TIMEOUT_S = 60.0
 
 

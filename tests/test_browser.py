@@ -15,7 +15,8 @@ import pytest
 from bayesdemo.data import generate
 from bayesdemo.exact import exact_posterior
 from bayesdemo.share import decode
-from bench.first_chart import LIVE_CHART, PROGRESS, WATCH_CHART, click_and_time, wait_for_first_trained_chart
+from bench.first_chart import WATCH_CHART, click_and_time, wait_for_first_trained_chart
+from bench.server import LIVE_CHART, PROGRESS
 from bench.ws_session import STEP
 
 pytestmark = pytest.mark.browser

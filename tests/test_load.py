@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from bench.load_test import run_load_test
+from bayesdemo import export
+from bayesdemo import jobs as jobs_module
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.jobs import Job
+from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.priors import Model
+from bayesdemo.runner import RunConfig, run_to_end
+from bench.load_test import matches_solo, page_trajectory, run_load_test
 
 SESSIONS = 3
 STEPS = 500  # a short Bayes by Backprop fit: the page load dominates the test's time either way
@@ -36,3 +43,22 @@ def test_three_concurrent_websocket_sessions_finish_without_errors_and_match_sol
     check(report)
     assert report["pages_that_reconnected"] == 0
     assert report["chart_updates_seen"] > 0, "the slope-mean chart got new figures while a fit trained"
+
+
+def test_a_thinned_trajectory_matches_its_solo_run_and_a_changed_one_does_not(monkeypatch):
+    # Past MAX_SNAPSHOTS a page keeps an even thinning of the snapshots: still the solo run's, row for row.
+    monkeypatch.setattr(jobs_module, "MAX_SNAPSHOTS", 20)
+    dataset, model, config = generate(DataConfig(n=50, seed=4)), Model(), FitConfig(method="bbb", steps=500, seed=3)
+    job = Job(dataset, model, [config], snapshot_every=10)
+    job.start()
+    assert job.join(60.0) and job.view().state == "finished"
+    page = page_trajectory(export.trajectory_csv(job.view().traces()))
+    solo_run = run_to_end(make_method(dataset, model, config), config.steps, RunConfig(snapshot_every=10))
+    solo = [(s.step, float(s.mean[0]), float(s.mean[1]), float(s.sd[0]), float(s.sd[1])) for s in solo_run.snapshots]
+    assert len(solo) == 51 and 2 < len(page) <= 21, "thinned"
+    assert matches_solo(page, solo)
+    changed = [*page[:5], (page[5][0], page[5][1] + 1e-9, *page[5][2:]), *page[6:]]
+    assert not matches_solo(changed, solo)
+    assert not matches_solo(page[:-1], solo), "the latest snapshot is always kept"
+    monkeypatch.setattr(jobs_module, "MAX_SNAPSHOTS", 2000)
+    assert not matches_solo(page, solo), "under the cap every snapshot must be there"
