@@ -81,10 +81,23 @@ def wait_for_first_trained_chart(page, timeout_ms: int = 20_000) -> float:
     return page.evaluate(FIRST_TRAINED_CHART_S)
 
 
+def wait_for_progress(page, word: str, timeout_ms: int) -> None:
+    """Wait until the live progress bar's text contains `word` (Running, Paused, Stopped, Finished)."""
+    page.wait_for_function(f"document.querySelector('{PROGRESS}')?.innerText.includes('{word}')", timeout=timeout_ms)
+
+
+def progress_text(page) -> str:
+    """The text of the live progress bar."""
+    return page.locator(PROGRESS).inner_text(timeout=10_000)
+
+
 def step_shown(page) -> int:
-    """The step count the live progress bar shows (0 before any)."""
-    match = STEP.search(page.locator(PROGRESS).inner_text(timeout=10_000))
-    return int(match.group(1).replace(",", "")) if match else 0
+    """The step count the live progress bar shows (an error when it shows none)."""
+    text = progress_text(page)
+    match = STEP.search(text)
+    if match is None:
+        raise ValueError(f"the progress bar shows no step: {text!r}")
+    return int(match.group(1).replace(",", ""))
 
 
 def measure_once(wait_s: float, log_path: Path) -> dict[str, float]:
@@ -102,7 +115,7 @@ def measure_once(wait_s: float, log_path: Path) -> dict[str, float]:
             run = page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Run", exact=True)
             click_and_time(run, "__runClickedAt")
             first_chart_s = wait_for_first_trained_chart(page)
-            page.wait_for_function(f"document.querySelector('{PROGRESS}')?.innerText.includes('Running')")
+            wait_for_progress(page, "Running", 30_000)
             time.sleep(0.5)
             early, early_at = step_shown(page), time.monotonic()
             time.sleep(3.0)

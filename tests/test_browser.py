@@ -15,9 +15,15 @@ import pytest
 from bayesdemo.data import generate
 from bayesdemo.exact import exact_posterior
 from bayesdemo.share import decode
-from bench.first_chart import WATCH_CHART, click_and_time, wait_for_first_trained_chart
-from bench.server import LIVE_CHART, PROGRESS
-from bench.ws_session import STEP
+from bench.first_chart import (
+    WATCH_CHART,
+    click_and_time,
+    progress_text,
+    step_shown,
+    wait_for_first_trained_chart,
+    wait_for_progress,
+)
+from bench.server import LIVE_CHART
 
 pytestmark = pytest.mark.browser
 
@@ -27,29 +33,9 @@ SHOWCASE = {"all": "1", "t": "1500"}  # every method side by side, for the READM
 SHOWCASE_TIMEOUT_MS = 180_000  # the showcase runs to its end (about 10 s on 2 cores) before the screenshot
 
 
-def wait_for_progress(page, word: str, timeout_ms: int) -> None:
-    """Wait until the live progress bar's text contains `word` (Running, Paused, Stopped, Finished)."""
-    page.wait_for_function(
-        f"document.querySelector('{PROGRESS}')?.innerText.includes('{word}')",
-        timeout=timeout_ms,
-    )
-
-
 def query(params: dict[str, str]) -> str:
     """`params` as a query string."""
     return "/?" + "&".join(f"{key}={value}" for key, value in params.items())
-
-
-def progress_text(page) -> str:
-    """The text of the live progress bar."""
-    return page.locator(PROGRESS).inner_text(timeout=10_000)
-
-
-def step_shown(page) -> int:
-    """The step count the progress bar shows."""
-    match = STEP.search(progress_text(page))
-    assert match, progress_text(page)
-    return int(match.group(1).replace(",", ""))
 
 
 def test_run_pause_and_exact_numbers_in_a_real_browser(browser_page, streamlit_url):
