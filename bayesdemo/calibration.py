@@ -196,7 +196,8 @@ def fit_with_method(model: Model, config: FitConfig) -> Fit:
 
     def fit(dataset: Dataset) -> Gaussian:
         """Train on `dataset` and return the final q."""
-        run = run_to_end(make_method(dataset, model, config), config.steps, RunConfig(snapshot_every=config.steps))
+        steps = config.step_count
+        run = run_to_end(make_method(dataset, model, config), steps, RunConfig(snapshot_every=steps))
         return run.last.gaussian
 
     return fit

@@ -100,7 +100,9 @@ def build_parser() -> OneLineParser:
         help="Pyro SVI: Trace_ELBO's estimate written out (direct, faster) or pyro.infer.Trace_ELBO itself (trace)",
     )
     fit.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default: sgd for noise, else adam")
-    fit.add_argument("--steps", type=int, default=FitConfig().steps, help="optimisation steps (1 to 1,000,000)")
+    fit.add_argument(
+        "--steps", type=int, default=None, help="optimisation steps (1 to 1,000,000; default: the method's)"
+    )
     fit.add_argument("--lr", type=float, default=None, help="learning rate (default: the method's)")
     fit.add_argument("--lr-decay", type=float, default=None, help="final lr / first lr (default: the method's)")
     fit.add_argument("--samples", type=int, default=None, help="samples per step (default: the method's)")
@@ -186,9 +188,8 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
             seed=args.seed,
             steps=args.steps,
         )
-        run = run_to_end(
-            make_method(dataset, model, fit_config), fit_config.steps, RunConfig(snapshot_every=args.snapshot_every)
-        )
+        method = make_method(dataset, model, fit_config)
+        run = run_to_end(method, fit_config.step_count, RunConfig(snapshot_every=args.snapshot_every))
         summary = fit_summary(fit_config, run, exact, target_for(fit_config, exact, dataset.least_squares()))
         result["fit"] = summary
         result["kl_to_exact"] = summary["kl_to_exact"]

@@ -137,7 +137,7 @@ def noise_injection_section(
     """Why noise injection's sds drift to 0, with this run's E[x^2], time constant and crossing step (MATH.md)."""
     config = _noise_config(scenario)
     lr = config.learning_rate if config is not None else FitConfig(method="noise").learning_rate
-    steps = config.steps if config is not None else None
+    steps = config.step_count if config is not None else None
     mean_x_squared = float(np.mean(dataset.x**2))
     factor = shrink_factor(lr, mean_x_squared)
     exact_slope_sd = float(exact.sd[0])

@@ -385,7 +385,7 @@ def _worker_main(
 
     torch.set_num_threads(1)  # one core per job: the page and the browser need the others
     try:
-        fits = [_Fit(Run(make_method(dataset, model, config), config.steps, run_config)) for config in configs]
+        fits = [_Fit(Run(make_method(dataset, model, config), config.step_count, run_config)) for config in configs]
         _Worker(connection, fits, speed).run()
     except Exception as error:  # report, never die silently: the page shows it
         with contextlib.suppress(OSError):
@@ -574,7 +574,7 @@ class Job:
                     status=progress.status,
                     message=progress.message,
                     steps_done=progress.steps_done,
-                    total_steps=config.steps,
+                    total_steps=config.step_count,
                     seconds=progress.seconds,
                     steps_per_second=progress.steps_per_second,
                 )

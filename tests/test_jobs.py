@@ -88,7 +88,7 @@ fits += [(laplace, FitConfig(method=m, kl="monte_carlo", steps=5)) for m in ("bb
 fits += [(Model(), FitConfig(method="bbb", local_reparam=True, batch_size=50, steps=5))]
 before = set(sys.modules)
 for model, config in fits:
-    Run(make_method(dataset, model, config), config.steps, RunConfig(snapshot_every=1)).advance(10.0)
+    Run(make_method(dataset, model, config), config.step_count, RunConfig(snapshot_every=1)).advance(10.0)
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
@@ -207,7 +207,7 @@ def test_jobs_match_solo_runs_with_the_same_seed(jobs):
 
 def assert_same_as_solo(job: Job, config: FitConfig, snapshot_every: int) -> None:
     """The job's only fit equals a solo seeded run of `config`, snapshot for snapshot."""
-    solo = run_to_end(make_method(DATASET, MODEL, config), config.steps, RunConfig(snapshot_every=snapshot_every))
+    solo = run_to_end(make_method(DATASET, MODEL, config), config.step_count, RunConfig(snapshot_every=snapshot_every))
     fit = job.view().fits[0]
     assert fit.status == solo.status == "done"
     assert [s.step for s in fit.snapshots] == [s.step for s in solo.snapshots]
@@ -349,7 +349,7 @@ def test_snapshots_per_fit_are_thinned_evenly_past_the_cap(jobs, monkeypatch):
     assert steps[0] == 0 and steps[-1] == 3000, "the first and the latest snapshot are always kept"
     gaps = set(np.diff(steps[:-1]).tolist())
     assert len(gaps) == 1 and gaps.pop() >= 3000 // 50, "the kept snapshots are evenly spaced"
-    solo = run_to_end(make_method(DATASET, MODEL, config), config.steps, RunConfig(snapshot_every=1))
+    solo = run_to_end(make_method(DATASET, MODEL, config), config.step_count, RunConfig(snapshot_every=1))
     np.testing.assert_array_equal(fit.snapshots[-1].mean, solo.snapshots[-1].mean)
 
 

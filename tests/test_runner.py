@@ -94,7 +94,7 @@ def test_non_finite_loss_stops_with_advice_and_keeps_last_finite_snapshot(bad_lo
 
 def test_real_divergence_of_noise_injection_is_caught():
     config = FitConfig(method="noise", lr=5.0, steps=2000)
-    run = run_to_end(make_method(DATA, Model(), config), config.steps)
+    run = run_to_end(make_method(DATA, Model(), config), config.step_count)
     assert run.status == "diverged"
     assert "Lower the learning rate" in run.message
     assert np.all(np.isfinite(run.last.mean)) and np.all(np.isfinite(run.last.cov))

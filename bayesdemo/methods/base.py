@@ -42,6 +42,9 @@ DEFAULT_AVERAGE = {"noise": False, "bbb": True, "svi": True}  # iterate averagin
 # Minibatch fits only, with an even sample count: on the full data they remove the gradient noise that damps Adam's
 # constant-lr steps near the optimum, and the means then keep oscillating (measured, bench/README.md).
 DEFAULT_ANTITHETIC = {"noise": False, "bbb": True, "svi": True}
+# Steps of a default run, per method (and guide): long enough to reach the method's target on the Pyro tutorial data
+# (README, "Defaults"); noise injection's run is long enough to show its sds shrinking towards 0.
+DEFAULT_STEPS = {"noise": 2000, "bbb": 2000, "svi": 2000, "svi/mvn": 3000}
 # Adam's beta2 on minibatch fits: torch's 0.999 remembers the early gradients (10^4 times the final ones at n = 1e5)
 # for thousands of steps and shrinks every later step; 0.99 forgets them in hundreds (measured, bench/README.md).
 MINIBATCH_ADAM_BETA2 = 0.99
@@ -82,7 +85,7 @@ class FitConfig:
     samples: int | None = None  # Monte-Carlo samples of theta per step (SVI particles); None: method default
     batch_size: int = 0  # data points per step; 0 means the full data
     seed: int = 0  # seed of the fit's own random stream (initialisation, samples, minibatches)
-    steps: int = 2000  # optimisation steps the runner takes
+    steps: int | None = None  # optimisation steps (the cap with until_target); None: the method's (DEFAULT_STEPS)
     learn_noise: bool = False  # also infer the noise sd s (prior Model.noise_prior) instead of using Model.noise_sd
     kl: str = "closed"  # KL_ESTIMATORS: "closed" (falls back to Monte Carlo for non-Gaussian priors) or "monte_carlo"
     local_reparam: bool = False  # Bayes by Backprop: sample each prediction phi^T theta, not theta (Kingma et al.)
@@ -92,6 +95,8 @@ class FitConfig:
     antithetic: bool | None = None  # draw eps in pairs (eps, -eps), even samples only; None: method default
     adam_beta2: float | None = None  # Adam's second-moment decay; None: 0.999, or MINIBATCH_ADAM_BETA2 on minibatches
     svi_elbo: str = "direct"  # SVI_ELBOS: "trace" runs pyro.infer.Trace_ELBO itself (same estimate, slower)
+    centre_x: bool = False  # train on (slope, intercept at mean x), reported in (slope, intercept) (MATH.md)
+    until_target: bool = False  # stop once the convergence rule holds; `steps` is then the cap
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
@@ -106,8 +111,9 @@ class FitConfig:
             object.__setattr__(self, "samples", check_int("samples", self.samples, 1, MAX_SAMPLES))
         object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, 0, 10**7))
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0, 2**32 - 1))
-        object.__setattr__(self, "steps", check_int("steps", self.steps, 1, MAX_STEPS))
-        for name in ("learn_noise", "local_reparam"):
+        if self.steps is not None:
+            object.__setattr__(self, "steps", check_int("steps", self.steps, 1, MAX_STEPS))
+        for name in ("learn_noise", "local_reparam", "centre_x", "until_target"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, f"must be True or False, got {getattr(self, name)!r}")
         for name in ("average", "antithetic"):
@@ -134,6 +140,11 @@ class FitConfig:
     def _default_key(self) -> str:
         """Key of this method's (and guide's) defaults."""
         return "svi/mvn" if self.targets_full_covariance else self.method
+
+    @property
+    def step_count(self) -> int:
+        """Steps in force (the cap with until_target): `steps`, or the method's default (DEFAULT_STEPS)."""
+        return DEFAULT_STEPS[self._default_key] if self.steps is None else self.steps
 
     @property
     def learning_rate(self) -> float:
@@ -196,6 +207,14 @@ class FitConfig:
     def targets_full_covariance(self) -> bool:
         """True when the method's optimum is the exact posterior (full covariance), not the mean-field one."""
         return self.method == "svi" and self.guide == "mvn"
+
+
+def centring_matrix(x_mean: float) -> np.ndarray:
+    """A (2, 2) with theta = A theta_c: theta_c = (slope, intercept at mean x), intercept = b_c - mean x slope.
+
+    (MATH.md, Centred parameterisation); det A = 1, so densities carry over without a Jacobian.
+    """
+    return np.array([[1.0, 0.0], [-float(x_mean), 1.0]])
 
 
 class Method(Protocol):
@@ -273,7 +292,7 @@ class Optimiser:
         self.betas = (ADAM_BETAS[0], config.second_moment_decay)
         self.first_lr = config.learning_rate
         self.lr = self.first_lr
-        self.decay_per_step = config.learning_rate_decay ** (1.0 / max(config.steps - 1, 1))
+        self.decay_per_step = config.learning_rate_decay ** (1.0 / max(config.step_count - 1, 1))
         self.steps_taken = 0
         self.first_moments = [torch.zeros_like(p) for p in self.parameters]
         self.second_moments = [torch.zeros_like(p) for p in self.parameters]
