@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,14 @@ DOWNLOAD_STATES = ("paused", "stopped", "finished")  # job states whose results 
 COMPARE = "compare"  # method choice that runs every method side by side
 DEFAULT_CHOICE = "default"  # optimizer choice that keeps the method's own default
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 0)  # steps per second offered; 0 = as fast as possible
+# An uploaded CSV's least-squares residual sd more than this factor above or below the assumed noise sd is far from
+# it: the exact 95% band is then at most half (or at least twice) as wide as the data's scatter needs.
+NOISE_SD_FAR_RATIO = 2.0
+# Degrees of freedom (n - 2) the residual sd needs before it is judged. With the right noise sd s, (n - 2) r^2 / s^2
+# is chi-square with n - 2 degrees of freedom, so from 10 on the ratio r / s leaves [1/2, 2] by chance with
+# probability below 1% (0.91% at 10; tests/test_app.py measures it); with fewer points chance alone would warn often.
+NOISE_SD_MIN_DEGREES = 10
+UNKNOWN_NOISE_TAB = "Unknown noise sd"  # the explore tab that learns the noise sd
 # Less empty space above the page and the sidebar, so the live charts sit higher on a 1280x800 projector.
 PAGE_STYLE = """
 <style>
@@ -100,6 +109,22 @@ class Context:
     dataset: Dataset
     exact: ExactPosterior
     synthetic: bool  # True when the data were simulated from scenario.data (the true line is known)
+
+    @cached_property
+    def least_squares(self) -> np.ndarray:
+        """Least-squares (slope, intercept) of the data, shape (2,): noise injection's target (once per context)."""
+        return self.dataset.least_squares()
+
+    @cached_property
+    def residual_sd(self) -> float | None:
+        """The data's least-squares residual sd, sqrt(RSS / (n - 2)); None for n = 2 (no degrees of freedom left)."""
+        dataset = self.dataset
+        degrees = dataset.n - 2
+        if degrees < 1:
+            return None
+        slope, intercept = self.least_squares
+        residuals = dataset.y - (slope * dataset.x + intercept)
+        return float(math.sqrt(float(residuals @ residuals) / degrees))
 
 
 # ---- widgets <-> scenario ---------------------------------------------------------------------------------------
@@ -265,6 +290,17 @@ def on_reset() -> None:
     st.session_state.pop("export_files", None)
 
 
+def on_use_residual_sd(residual_sd: float) -> None:
+    """Set the noise sd to the data's residual sd."""
+    st.session_state["data_noise_sd"] = float(residual_sd)
+
+
+def on_learn_noise_sd() -> None:
+    """Open the explore tab that learns the noise sd, and ask it to fit."""
+    st.session_state[ui_explore.TAB_KEY] = UNKNOWN_NOISE_TAB
+    ui_explore.on_noise_fit()
+
+
 def on_dismiss_link_problems() -> None:
     """Hide the warnings about the shared link."""
     st.session_state["link_problems"] = []
@@ -294,6 +330,25 @@ def uploaded_dataset() -> Dataset | None:
         kept = "the previous upload" if parsed[1] is not None else "the simulated data"
         st.sidebar.error(f"{parsed[2]} Keeping {kept}.")
     return parsed[1]
+
+
+def noise_sd_far(residual_sd: float, noise_sd: float, degrees: int) -> bool:
+    """Whether a residual sd with `degrees` degrees of freedom is far from the assumed noise sd (the rule above)."""
+    if degrees < NOISE_SD_MIN_DEGREES:
+        return False
+    ratio = residual_sd / noise_sd
+    return not 1.0 / NOISE_SD_FAR_RATIO <= ratio <= NOISE_SD_FAR_RATIO
+
+
+def noise_sd_mismatch(context: Context) -> float | None:
+    """The residual sd of uploaded data when it is far from the assumed noise sd (noise_sd_far), else None.
+
+    Simulated data draw their noise with the noise sd itself, so any difference there is chance: never warned.
+    """
+    residual_sd = context.residual_sd
+    if context.synthetic or residual_sd is None:
+        return None
+    return residual_sd if noise_sd_far(residual_sd, context.scenario.model.noise_sd, context.dataset.n - 2) else None
 
 
 def make_context(scenario: Scenario) -> Context:
@@ -327,8 +382,8 @@ def number(label: str, key: str, **options: Any) -> Any:
     return st.number_input(label, key=key, **options)
 
 
-def sidebar() -> tuple[Scenario | None, list[ConfigError], Any]:
-    """Draw the sidebar's settings; return the scenario they describe (or None and its errors) and the controls box."""
+def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
+    """Draw the sidebar's settings; return the scenario (or None and its errors), the controls and noise-sd boxes."""
     side = st.sidebar
     side.title("bayesdemo")
     side.selectbox(
@@ -349,6 +404,7 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any]:
         with right:
             number("True intercept", "data_intercept", step=0.5, format="%.4g")
         number("Noise sd", "data_noise_sd", step=0.05, format="%.4g", help="Also the model's known noise sd.")
+        noise_note = st.container()  # filled once the data are known: a warning when they disagree (main)
         left, right = st.columns(2)
         with left:
             number("x from", "data_x_min", step=0.5, format="%.4g")
@@ -441,7 +497,44 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any]:
     scenario, errors = build_scenario(values)
     for error in errors:
         side.error(describe_error(error))
-    return scenario, errors, controls
+    return scenario, errors, controls, noise_note
+
+
+def draw_noise_sd_note(box: Any, context: Context) -> None:
+    """Below the noise-sd field: a warning when uploaded data scatter far more or less than it, with two cures."""
+    residual_sd = noise_sd_mismatch(context)
+    if residual_sd is None:
+        return
+    noise_sd = context.scenario.model.noise_sd
+    ratio = residual_sd / noise_sd
+    shown = float(f"{residual_sd:.4g}")  # what the field shows after "Use", so the message and the field agree
+    comparison = f"{ratio:.2g} times larger" if ratio > 1 else f"{1 / ratio:.2g} times smaller"
+    with box:
+        st.warning(
+            f"These data's residual sd is {fmt(residual_sd)} (least-squares residuals, n − 2 = "
+            f"{context.dataset.n - 2:,} degrees of freedom), {comparison} than the **Noise sd** of {fmt(noise_sd)}. "
+            f"The exact posterior assumes the noise sd, so its 95% band is too {'narrow' if ratio > 1 else 'wide'} "
+            "for these data.",
+            icon="⚠️",
+        )
+        left, right = st.columns(2)
+        with left:
+            st.button(
+                f"Use {fmt(shown)}",
+                key="use_residual_sd",
+                on_click=on_use_residual_sd,
+                args=(shown,),
+                width="stretch",
+                help="Set the noise sd to the data's residual sd.",
+            )
+        with right:
+            st.button(
+                "Learn the noise sd",
+                key="learn_noise_sd",
+                on_click=on_learn_noise_sd,
+                width="stretch",
+                help=f"Open the {UNKNOWN_NOISE_TAB} tab below the charts and fit with the noise sd learned.",
+            )
 
 
 def draw_bbb_options(enabled: bool) -> None:
@@ -833,7 +926,7 @@ def main() -> None:
     st.set_page_config(page_title="bayesdemo: Bayesian regression, live", page_icon="📈", layout="wide")
     st.html(PAGE_STYLE)
     restore_from_link()
-    scenario, errors, controls = sidebar()
+    scenario, errors, controls, noise_note = sidebar()
     st.session_state["scenario"] = scenario
     pending: Context | None = None
     if scenario is not None:
@@ -843,6 +936,7 @@ def main() -> None:
             st.sidebar.error(f"Cannot use these settings: {error}")
         else:
             sync_link(scenario)
+            draw_noise_sd_note(noise_note, pending)
     draw_controls(controls, scenario, pending)
 
     job: Job | None = st.session_state.get("job")

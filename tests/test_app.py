@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 from streamlit.testing.v1 import AppTest
@@ -359,3 +360,106 @@ def test_bayes_by_backprop_options_reach_its_fit_only_and_the_likelihood_without
     app.selectbox(key="fit_method").set_value("svi").run()
     other = app.session_state["scenario"].fit
     assert (other.objective, other.kl, other.local_reparam) == ("elbo", "closed", False)
+
+
+# ---- the uploaded data against the assumed noise sd ------------------------------------------------------------
+
+
+def csv_of(x: np.ndarray, y: np.ndarray) -> bytes:
+    """x and y as CSV bytes with header x,y."""
+    return ("x,y\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(x.tolist(), y.tolist(), strict=True))).encode()
+
+
+def scattered_csv(noise_sd: float, n: int = 100, seed: int = 3) -> tuple[bytes, float]:
+    """A line (slope 3, intercept 1, x in [0, 1]) with Gaussian noise of `noise_sd`, and its residual sd by numpy."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.0, n)
+    y = 3.0 * x + 1.0 + rng.normal(0.0, noise_sd, n)
+    # Independent reference: numpy's polyfit residual sum of squares over n - 2 degrees of freedom.
+    _, (rss,), *_ = np.polyfit(x, y, 1, full=True)
+    return csv_of(x, y), float(np.sqrt(rss / (n - 2)))
+
+
+def noise_warnings(page: AppTest) -> list[str]:
+    """The sidebar warnings about the noise sd."""
+    return [warning.value for warning in page.sidebar.warning if "residual sd" in warning.value]
+
+
+def test_uploaded_data_far_from_the_noise_sd_warn_and_use_sets_the_residual_sd(app):
+    content, residual_sd = scattered_csv(0.92)
+    app.file_uploader(key="upload").set_value(("wide.csv", content, "text/csv")).run()
+    no_exception(app)
+    (text,) = noise_warnings(app)
+    assert f"{residual_sd:.4g}" in text and "**Noise sd** of 0.1." in text, text
+    assert "n − 2 = 98 degrees of freedom" in text and "assumes the noise sd" in text and "too narrow" in text
+    # What the warning says: the exact 95% band misses most points (engine's predictive, counted here).
+    context = app.session_state["context_cache"]
+    mean, _, predictive_sd = context.exact.predictive(context.dataset.x)
+    inside = np.abs(context.dataset.y - mean) <= 1.96 * predictive_sd
+    assert inside.mean() < 0.5, inside.mean()
+    app.button(key="use_residual_sd").click().run()
+    no_exception(app)
+    # The field shows 4 significant figures, as the button's label does.
+    assert app.number_input(key="data_noise_sd").value == pytest.approx(residual_sd, rel=5e-4)
+    assert app.session_state["scenario"].model.noise_sd == app.number_input(key="data_noise_sd").value
+    assert not noise_warnings(app)
+    assert dict(app.query_params).get("s") is not None, "the noise sd travels in the link"
+
+
+def test_uploaded_data_far_below_the_noise_sd_warn_too_wide(app):
+    content, residual_sd = scattered_csv(0.02)
+    app.file_uploader(key="upload").set_value(("tight.csv", content, "text/csv")).run()
+    (text,) = noise_warnings(app)
+    assert f"{residual_sd:.4g}" in text and "times smaller" in text and "too wide" in text, text
+
+
+def test_learn_the_noise_sd_opens_the_unknown_noise_tab_and_fits(app):
+    content, _ = scattered_csv(0.92)
+    app.file_uploader(key="upload").set_value(("wide.csv", content, "text/csv")).run()
+    app.button(key="learn_noise_sd").click().run()
+    no_exception(app)
+    from bayesdemo.ui_explore import EXPLORE_TABS, TAB_KEY
+
+    assert app.session_state[TAB_KEY] == "Unknown noise sd"
+    rows = app.tabs[EXPLORE_TABS.index("Unknown noise sd")].table[0].value
+    assert len(rows) == 4, "the exact reference and the three fits with the noise sd learned"
+    # The learned noise sd is the data's, not the assumed 0.1: within 20% of the residual sd (n = 100 points).
+    learned = [float(value) for value in rows["Noise sd mean"]]
+    assert all(abs(value / 0.92 - 1) < 0.2 for value in learned), learned
+
+
+@pytest.mark.parametrize("n", [100, 12])
+def test_the_default_data_uploaded_as_csv_do_not_warn(app, n):
+    data = generate(DataConfig(n=n))
+    app.file_uploader(key="upload").set_value(("default.csv", csv_of(data.x, data.y), "text/csv")).run()
+    no_exception(app)
+    assert app.session_state["context_cache"].dataset.source == "default.csv"
+    assert not noise_warnings(app) and not app.sidebar.warning
+
+
+def test_few_points_are_never_judged(app):
+    # Three points far off a line: n - 2 = 1 degree of freedom is too few to tell the noise sd from chance.
+    app.file_uploader(key="upload").set_value(("three.csv", b"x,y\n0,0\n1,5\n2,1\n", "text/csv")).run()
+    no_exception(app)
+    assert not noise_warnings(app)
+
+
+def test_the_noise_sd_rule_rarely_warns_when_the_noise_sd_is_right():
+    import app as page_module
+
+    # Monte Carlo with the right noise sd at the fewest degrees of freedom judged: the false alarm rate should be the
+    # chi-square probability 0.91% (P(chi2_10 < 2.5) + P(chi2_10 > 40)). 20,000 draws: its sd is 0.07%, so 1.3% is
+    # over 5 sds above it and a rule that judged chance (say, at 2 degrees of freedom: 24%) fails.
+    rng = np.random.default_rng(0)
+    degrees = page_module.NOISE_SD_MIN_DEGREES
+    n = degrees + 2
+    x = np.linspace(0.0, 1.0, n)
+    alarms = 0
+    draws = 20_000
+    for _ in range(draws):
+        y = 2.0 * x - 1.0 + rng.normal(0.0, 0.5, n)
+        _, (rss,), *_ = np.polyfit(x, y, 1, full=True)
+        alarms += page_module.noise_sd_far(float(np.sqrt(rss / degrees)), 0.5, degrees)
+    assert 0.005 < alarms / draws < 0.013, alarms / draws
+    assert page_module.noise_sd_far(0.92, 0.1, degrees) and page_module.noise_sd_far(0.04, 0.1, degrees)
+    assert not page_module.noise_sd_far(0.92, 0.1, degrees - 1)
