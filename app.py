@@ -36,6 +36,13 @@ from bayesdemo.methods.base import (
     OBJECTIVES,
     FitConfig,
 )
+from bayesdemo.metrics import (
+    RUN_STATUS_WORDS,
+    STATUS_LABELS,
+    Convergence,
+    convergence,
+    target_for,
+)
 from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior
 from bayesdemo.report import exact_summary
 from bayesdemo.scenario import PRESETS, Scenario
@@ -93,6 +100,8 @@ FIELD_LABELS = {
     "objective": "Objective",
     "kl": "KL estimator",
     "local_reparam": "Local reparameterisation",
+    "centre_x": "Centre x",
+    "until_target": "Run until at target",
     "speed": "Speed",
     "snapshot_every": "Snapshot every",
     "csv": "CSV upload",
@@ -157,6 +166,8 @@ def widget_values(scenario: Scenario) -> dict[str, Any]:
         "fit_objective": fit.objective,
         "fit_kl": fit.kl,
         "fit_local_reparam": fit.local_reparam,
+        "fit_centre_x": fit.centre_x,
+        "fit_until_target": fit.until_target,
         "speed": float(scenario.speed),
         "snapshot_every": scenario.snapshot_every,
     }
@@ -218,6 +229,8 @@ def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[Con
             batch_size=values["fit_batch_size"],
             seed=values["fit_seed"],
             steps=values["fit_steps"],
+            centre_x=values["fit_centre_x"],
+            until_target=values["fit_until_target"],
             **bbb_options,
         )
     )
@@ -449,7 +462,28 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
             format_func=lambda name: GUIDE_LABELS[name],
             disabled=method != "svi",
         )
-        number("Steps", "fit_steps", step=500)
+        until_target = st.session_state.get("fit_until_target")
+        number(
+            "Steps (at most)" if until_target else "Steps",
+            "fit_steps",
+            value=None,
+            step=500,
+            placeholder=default_steps_text(method, st.session_state.get("fit_guide")),
+            help="Empty: the method's own default. With Run until at target, the most steps the fit may take.",
+        )
+        left, right = st.columns(2)
+        with left:
+            st.checkbox(
+                "Centre x",
+                key="fit_centre_x",
+                help="Fits the slope and the intercept at mean x, then maps back; the prior is unchanged.",
+            )
+        with right:
+            st.checkbox(
+                "Run until at target",
+                key="fit_until_target",
+                help="Stops once the fit is at its target; Steps is then the cap.",
+            )
         own_defaults = method == COMPARE
         left, right = st.columns(2)
         with left:
@@ -498,6 +532,16 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
     for error in errors:
         side.error(describe_error(error))
     return scenario, errors, controls, noise_note
+
+
+def default_steps_text(method: str, guide: str | None) -> str:
+    """The Steps field's placeholder: the chosen method's default step count."""
+    if method == COMPARE:
+        return "each method's default"
+    try:
+        return f"default ({FitConfig(method=method, guide=guide or FitConfig.guide).step_count:,})"
+    except ValueError:
+        return "method default"
 
 
 def draw_noise_sd_note(box: Any, context: Context) -> None:
@@ -682,8 +726,42 @@ def draw_exact_summary(context: Context) -> None:
     )
 
 
-def fit_rows(view: JobView, exact: ExactPosterior) -> dict[str, list[str]]:
-    """One table row per fit: progress, speed, current q and KL(q || exact), all read from the engine."""
+@dataclass(frozen=True)
+class FitStatus:
+    """How the page names one fit's state: the runner's word with its convergence status, and why when it matters."""
+
+    word: str  # "Running", "Paused", "Finished", "Diverged", ... (metrics.RUN_STATUS_WORDS, as run_status_text)
+    convergence: Convergence | None  # None before the fit's first step and for a diverged fit
+    reason: str  # one sentence why it is not at target (with the cure when there is one), or the divergence advice
+
+    @property
+    def text(self) -> str:
+        """E.g. "Finished · at target", "Running · still moving", "Diverged", "Queued"."""
+        return self.word if self.convergence is None else f"{self.word} · {self.convergence.label}"
+
+
+def fit_status(fit: FitView, job_state: str, context: Context) -> FitStatus:
+    """The fit's status word and convergence status against its method's target (metrics.convergence)."""
+    if fit.status == "diverged":
+        return FitStatus("Diverged", None, fit.message)  # never "Finished": it has no convergence status
+    runner_status = job_state if job_state in ("queued", "paused") and not fit.finished else fit.status
+    word = RUN_STATUS_WORDS.get(runner_status, runner_status.capitalize())
+    if not fit.finished and (fit.last is None or fit.last.step == 0):
+        return FitStatus(word, None, "")  # nothing trained yet: no convergence to speak of
+    target = target_for(fit.config, context.exact, context.least_squares)
+    conv = convergence(fit.snapshots, target, context.exact)
+    # A moving fit's distance changes every redraw: its reason is shown once it is far, or once it has ended.
+    shown = conv.status == "far_from_target" or (conv.status == "still_moving" and fit.finished)
+    return FitStatus(word, conv, conv.reason.strip() if shown else "")
+
+
+def fit_statuses(view: JobView | None, context: Context) -> tuple[FitStatus, ...]:
+    """Each fit's FitStatus, in the job's order (none without a job)."""
+    return () if view is None else tuple(fit_status(fit, view.state, context) for fit in view.fits)
+
+
+def fit_rows(view: JobView, exact: ExactPosterior, statuses: tuple[FitStatus, ...]) -> dict[str, list[str]]:
+    """One table row per fit: progress, speed, current q, KL(q || exact) and status, all read from the engine."""
     columns: dict[str, list[str]] = {
         "Fit": [],
         "Step": [],
@@ -694,11 +772,13 @@ def fit_rows(view: JobView, exact: ExactPosterior) -> dict[str, list[str]]:
         "Intercept sd": [],
         "KL(q ‖ exact)": [],
         "Status": [],
+        "Why": [],
     }
-    for fit in view.fits:
+    for fit, status in zip(view.fits, statuses, strict=True):
         last = fit.last
         columns["Fit"].append(fit.label)
-        columns["Step"].append(f"{fit.steps_done:,} / {fit.total_steps:,}")
+        cap = " (cap)" if fit.config.until_target else ""
+        columns["Step"].append(f"{fit.steps_done:,} / {fit.total_steps:,}{cap}")
         live = fit.status == "running" and view.state == "running"
         columns["Steps/s"].append(f"{fit.steps_per_second:,.0f}" if live else "–")
         if last is None:
@@ -710,7 +790,8 @@ def fit_rows(view: JobView, exact: ExactPosterior) -> dict[str, list[str]]:
             columns["Intercept mean"].append(fmt(last.mean[1]))
             columns["Intercept sd"].append(fmt(last.sd[1]))
             columns["KL(q ‖ exact)"].append(fmt(kl_or_inf(exact, fit), 3))
-        columns["Status"].append("paused" if fit.status == "running" and view.state == "paused" else fit.status)
+        columns["Status"].append(status.text)
+        columns["Why"].append(status.reason or "–")
     return columns
 
 
@@ -726,19 +807,44 @@ def kl_or_inf(exact: ExactPosterior, fit: FitView) -> float:
         return math.inf
 
 
-def draw_status(view: JobView | None, exact: ExactPosterior) -> None:
-    """Progress bar, per-fit numbers and any messages (divergence as a warning; the charts keep the last snapshot)."""
-    if view is None:
-        st.progress(0.0, text="Ready: press **Run** in the sidebar to start fitting.")
-        return
+def status_counts(statuses: tuple[FitStatus, ...]) -> str:
+    """How many fits stand where, e.g. "3 at target, 1 diverged"; "" before any fit has trained."""
+    counts: dict[str, int] = {}
+    for status in statuses:
+        if status.word == "Diverged":
+            counts["diverged"] = counts.get("diverged", 0) + 1
+        elif status.convergence is not None:
+            counts[status.convergence.label] = counts.get(status.convergence.label, 0) + 1
+    order = [*STATUS_LABELS.values(), "diverged"]
+    return ", ".join(f"{counts[label]} {label}" for label in order if label in counts)
+
+
+def progress_line(view: JobView, statuses: tuple[FitStatus, ...]) -> str:
+    """The progress bar's text: the state in bold with where the fits stand, the steps, the speed, and why."""
     rate = sum(fit.steps_per_second for fit in view.fits if fit.status == "running")
-    steps_text = f"Step {view.steps_done:,} of {view.total_steps:,}"
-    if len(view.fits) > 1:
-        steps_text = f"{steps_text} (all fits)"
+    capped = any(fit.config.until_target for fit in view.fits)
+    steps_text = f"Step {view.steps_done:,} of {'at most ' if capped else ''}{view.total_steps:,}"
     rate_text = f" · {rate:,.0f} steps/s" if view.state == "running" else ""
     if view.state == "queued" and view.queue_position is not None:
         rate_text = f" · number {view.queue_position} in the queue: the server runs a few fits at a time"
-    st.progress(view.fraction_done, text=f"**{view.state.capitalize()}** · {steps_text}{rate_text}")
+    if len(view.fits) == 1:
+        (status,) = statuses
+        head = f"**{status.word}**" + (f" · {status.convergence.label}" if status.convergence is not None else "")
+        why = f" · {status.reason}" if status.reason and status.word != "Diverged" else ""
+        return f"{head} · {steps_text}{rate_text}{why}"
+    counts = status_counts(statuses)
+    word = view.state.capitalize()
+    if view.state == "finished" and any(status.word == "Diverged" for status in statuses):
+        word = "Ended"  # the job ended, but a diverged fit never reads as finished
+    return f"**{word}**{f' · {counts}' if counts else ''} · {steps_text} (all fits){rate_text}"
+
+
+def draw_status(view: JobView | None, statuses: tuple[FitStatus, ...]) -> None:
+    """Progress bar and any messages (divergence as a warning; the charts keep the last snapshot)."""
+    if view is None:
+        st.progress(0.0, text="Ready: press **Run** in the sidebar to start fitting.")
+        return
+    st.progress(view.fraction_done, text=progress_line(view, statuses))
     for fit in view.fits:
         if fit.status == "diverged":
             st.warning(f"{fit.label}: {fit.message}", icon="⚠️")
@@ -746,17 +852,17 @@ def draw_status(view: JobView | None, exact: ExactPosterior) -> None:
         st.info(view.message)
 
 
-def draw_fit_table(view: JobView | None, exact: ExactPosterior) -> None:
-    """Each fit's current numbers, below the charts."""
+def draw_fit_table(view: JobView | None, exact: ExactPosterior, statuses: tuple[FitStatus, ...]) -> None:
+    """Each fit's current numbers and status, below the charts."""
     if view is not None:
-        st.table(fit_rows(view, exact), border="horizontal")
+        st.table(fit_rows(view, exact, statuses), border="horizontal")
 
 
 def total_steps(context: Context, view: JobView | None) -> int:
     """The step axis's extent: the longest fit of the job (or of the pending settings)."""
     if view is not None:
         return max(fit.total_steps for fit in view.fits)
-    return max(fit.steps for fit in context.scenario.fit_configs())
+    return max(fit.step_count for fit in context.scenario.fit_configs())
 
 
 def draw_convergence(context: Context, view: JobView | None) -> None:
@@ -806,12 +912,13 @@ def draw_live(context: Context) -> None:
         st.rerun(scope="app")
     # Each part in a container of its own: the fragment's children are the same blocks whatever a part shows, so a
     # redraw that overlaps another run never finds an element where it expects a block.
+    statuses = fit_statuses(view, context)
     with st.container():
-        draw_status(view, context.exact)
+        draw_status(view, statuses)
     with st.container():
         draw_convergence(context, view)
     with st.container():
-        draw_fit_table(view, context.exact)
+        draw_fit_table(view, context.exact, statuses)
 
 
 def draw_live_fragments(context: Context, refresh_s: float | None) -> None:

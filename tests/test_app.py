@@ -69,6 +69,12 @@ def rerun_until_finished(page: AppTest, timeout_s: float = 30.0) -> Job:
         time.sleep(0.2)
 
 
+def progress_text(page: AppTest) -> str:
+    """The live progress bar's text (markdown)."""
+    (progress,) = page.get("progress")
+    return progress.proto.text
+
+
 def test_first_run_shows_the_exact_reference_from_the_engine(app):
     no_exception(app)
     assert not app.error and not app.warning
@@ -205,8 +211,12 @@ def test_a_diverging_fit_shows_a_warning_and_keeps_its_last_snapshot(app):
     assert fit.status == "diverged" and fit.snapshots
     warnings = [warning.value for warning in app.warning]
     assert any("diverged" in text and "Lower the learning rate" in text for text in warnings), warnings
-    assert app.table[0].value["Status"].iloc[0] == "diverged"
+    assert app.table[0].value["Status"].iloc[0] == "Diverged"
     assert app.table[0].value["Slope mean"].iloc[0] == f"{fit.last.mean[0]:.4g}"
+    # The job ended, but a diverged fit never reads as finished: not in the progress line, not in the table.
+    progress = progress_text(app)
+    assert progress.startswith("**Diverged**") and "Finished" not in progress, progress
+    assert not any("Finished" in str(value) for value in app.table[0].value.to_numpy().ravel())
 
 
 def test_pause_resume_stop_and_reset(app):
@@ -463,3 +473,101 @@ def test_the_noise_sd_rule_rarely_warns_when_the_noise_sd_is_right():
     assert 0.005 < alarms / draws < 0.013, alarms / draws
     assert page_module.noise_sd_far(0.92, 0.1, degrees) and page_module.noise_sd_far(0.04, 0.1, degrees)
     assert not page_module.noise_sd_far(0.92, 0.1, degrees - 1)
+
+
+# ---- every fit's status: at target, still moving, far from target, diverged ------------------------------------
+
+
+def exact_by_numpy(x: np.ndarray, y: np.ndarray, noise_sd: float, prior_sd: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Independent reference (PRML 3.53-3.54, zero prior mean): exact mean, exact sds and mean-field sds."""
+    design = np.column_stack([x, np.ones_like(x)])
+    precision = np.diag(1.0 / prior_sd**2) + design.T @ design / noise_sd**2
+    cov = np.linalg.inv(precision)
+    mean = cov @ design.T @ y / noise_sd**2
+    return mean, np.sqrt(np.diag(cov)), 1.0 / np.sqrt(np.diag(precision))
+
+
+def run_page(page: AppTest, **numbers: float) -> Job:
+    """Set the number inputs `numbers`, press Run and redraw until the job has ended."""
+    for key, value in numbers.items():
+        page.number_input(key=key).set_value(value)
+    page.run()
+    page.sidebar.button(key="run").click().run()
+    no_exception(page)
+    return rerun_until_finished(page)
+
+
+def test_a_fit_far_from_target_says_so_and_why_in_the_table_and_the_progress_line(app):
+    # x in [10, 12]: slope and intercept correlate at rho ~ -0.998 and 200 Bayes by Backprop steps leave q far away.
+    job = run_page(app, data_x_min=10.0, data_x_max=12.0, fit_steps=200)
+    fit = job.view().fits[0]
+    assert job.state == "finished" and fit.status == "done"
+    prior = app.session_state["scenario"].prior
+    dataset = app.session_state["job_context"].dataset
+    _, exact_sd, mean_field_sd = exact_by_numpy(
+        dataset.x, dataset.y, 0.1, np.array([prior.slope_sd, prior.intercept_sd])
+    )
+    # Far by the stated rule, checked here: the slope's sd more than twice the mean-field optimum's.
+    assert fit.last.sd[0] > 2 * mean_field_sd[0], (fit.last.sd, mean_field_sd, exact_sd)
+    row = app.table[0].value.iloc[0]
+    assert row["Status"] == "Finished · far from target"
+    why = row["Why"]
+    assert "x lies far from 0" in why and '"Centre x"' in why and '"Run until at target"' in why, why
+    assert why.endswith("."), "messages end each sentence"
+    progress = progress_text(app)
+    assert progress.startswith("**Finished** · far from target · Step 200 of 200"), progress
+    assert why in progress
+
+
+def test_a_default_fit_reaches_its_target_and_says_so(app):
+    job = run_page(app)
+    fit = job.view().fits[0]
+    assert fit.steps_done == FitConfig().step_count
+    prior = app.session_state["scenario"].prior
+    dataset = app.session_state["job_context"].dataset
+    exact_mean, exact_sd, mean_field_sd = exact_by_numpy(
+        dataset.x, dataset.y, 0.1, np.array([prior.slope_sd, prior.intercept_sd])
+    )
+    # At target, checked here on the last snapshot: the rule's band is 0.1 exact sd and 10% of the sd on a 50-step
+    # average; a single snapshot gets twice that.
+    assert np.all(np.abs(fit.last.mean - exact_mean) < 0.2 * exact_sd), (fit.last.mean, exact_mean)
+    assert np.all(np.abs(fit.last.sd / mean_field_sd - 1) < 0.2), (fit.last.sd, mean_field_sd)
+    row = app.table[0].value.iloc[0]
+    assert (row["Status"], row["Why"]) == ("Finished · at target", "–")
+    assert progress_text(app).startswith("**Finished** · at target · Step 2,000 of 2,000")
+
+
+def test_compare_all_counts_where_the_fits_stand(app):
+    app.selectbox(key="fit_method").set_value("compare").run()
+    job = run_page(app, fit_steps=300)
+    statuses = list(app.table[0].value["Status"])
+    assert len(statuses) == 4 and all(status.startswith("Finished · ") for status in statuses), statuses
+    progress = progress_text(app)
+    counted = {label: sum(status.endswith(label) for status in statuses) for label in ("at target", "far from target")}
+    for label, count in counted.items():
+        assert (f"{count} {label}" in progress) == (count > 0), (progress, statuses)
+    assert job.state == "finished" and progress.startswith("**Finished** · ")
+
+
+def test_centre_x_and_run_until_at_target_reach_the_fit(app):
+    assert app.checkbox(key="fit_centre_x").value is False and app.checkbox(key="fit_until_target").value is False
+    app.checkbox(key="fit_centre_x").check()
+    app.checkbox(key="fit_until_target").check()
+    app.number_input(key="fit_steps").set_value(5000).run()
+    no_exception(app)
+    fit = app.session_state["scenario"].fit
+    assert (fit.centre_x, fit.until_target, fit.steps) == (True, True, 5000)
+    assert app.number_input(key="fit_steps").label == "Steps (at most)"
+    app.sidebar.button(key="run").click().run()
+    assert job_of(app).configs == (fit,)
+    app.checkbox(key="fit_centre_x").uncheck().run()
+    assert app.session_state["scenario"].fit.centre_x is False
+
+
+def test_steps_left_empty_use_the_method_default(app):
+    assert app.number_input(key="fit_steps").value is None
+    app.selectbox(key="fit_method").set_value("svi").run()
+    app.selectbox(key="fit_guide").set_value("mvn").run()
+    fit = app.session_state["scenario"].fit
+    assert fit.steps is None
+    assert app.number_input(key="fit_steps").proto.placeholder == f"default ({fit.step_count:,})"

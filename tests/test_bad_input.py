@@ -282,7 +282,7 @@ def test_a_diverging_learning_rate_warns_keeps_the_last_finite_numbers_and_the_d
     warnings = [warning.value for warning in page.warning]
     assert any("diverged" in text and "Lower the learning rate" in text for text in warnings), warnings
     row = shown_fit(page)
-    assert row["Status"] == "diverged" and row["Slope mean"] == f"{fit.last.mean[0]:.4g}"
+    assert row["Status"] == "Diverged" and row["Slope mean"] == f"{fit.last.mean[0]:.4g}"
     assert math.isfinite(float(row["Slope mean"])) and shown_data(page) == data_before
     page.selectbox(key="fit_method").set_value("bbb").run()
     page.selectbox(key="fit_optimizer").set_value("default")

@@ -115,3 +115,23 @@ def test_screenshot_of_all_methods_side_by_side(browser_page, streamlit_url):
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 20_000
+
+
+FAR_FROM_TARGET = {"x0": "10.0", "x1": "12.0", "t": "200"}  # x far from 0 and few steps: q ends far from its target
+
+
+def test_a_fit_far_from_its_target_says_so_on_the_page(browser_page, streamlit_url):
+    page = browser_page
+    page.goto(streamlit_url + query(FAR_FROM_TARGET))
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    page.locator(f"{LIVE_CHART} path.js-line").first.wait_for(state="attached", timeout=45_000)
+    sidebar.get_by_role("button", name="Run", exact=True).click()
+    wait_for_progress(page, "Finished", 60_000)
+    wait_for_progress(page, "far from target", 10_000)
+    progress = progress_text(page)
+    assert "Finished · far from target · Step 200 of 200" in progress, progress
+    assert "Centre x" in progress and "Run until at target" in progress, progress
+    row = page.locator('[data-testid="stMain"] [data-testid="stTable"] tbody tr').first.inner_text()
+    assert "Finished · far from target" in row and "x lies far from 0" in row, row
+    assert sidebar.get_by_text("Centre x", exact=True).is_visible()
+    assert sidebar.get_by_text("Run until at target", exact=True).is_visible()
