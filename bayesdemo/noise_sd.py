@@ -7,6 +7,7 @@ Named after the quantity it infers (s, `noise_sd` everywhere in the engine); the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +18,13 @@ from bayesdemo.priors import GaussianPrior, Model, NoiseSdPrior
 from bayesdemo.validation import ConfigError, check_int
 
 DEFAULT_NOISE_POINTS = 2001  # points of the log-spaced s grid
-EDGE_MASS = 1e-12  # the grid is widened until each end cell holds less posterior mass than this
-HALF_WIDTH_LOG_SDS = 12.0  # first half-width of the log s grid in large-sample sds of log s, 1 / sqrt(2 n)
+LOG_DENSITY_DROP = 40.0  # the grid spans log s where log p(log s | y) is within this of its peak (e^-40 ~ 4e-18)
+SCAN_STEP = 0.25  # step in log s of the first, coarse scan for where p(s | y) has mass
+SCAN_HALF_WIDTH = 8.0  # first half-width in log s of that scan, doubled on each side that still holds mass
+NOISE_SD_LIMITS = (1e-150, 1e150)  # the scan never leaves this range of s
+SEARCH_POINTS = 257  # points of the grid while it is still being narrowed to the peak
+MAX_REFINEMENTS = 40  # re-samplings of the grid on its part within LOG_DENSITY_DROP of the peak
+ROUNDING_ULPS = 16.0  # a residual sum of squares below (16 eps)^2 sum_i (|y_i| + |slope x_i| + |intercept|)^2 is 0
 
 
 def _log_gamma(value: float) -> float:
@@ -44,35 +50,141 @@ class NoiseSdPosterior:
         return self.weights / (log_step * self.noise_sd_grid)
 
 
+@dataclass(frozen=True)
+class _LineFit:
+    """The data's least-squares line in centred form: all the quadrature over s reads (MATH.md, Unknown noise sd)."""
+
+    n: int
+    x_mean: float
+    y_mean: float
+    centred_sxx: float  # sum (x - x_mean)^2 > 0
+    least_squares: np.ndarray  # (2,) least-squares (slope, intercept)
+    rss: float  # min_theta ||y - Phi theta||^2, set to 0 when within rounding of a straight line
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> _LineFit:
+        """One O(n) pass over centred x and y, so that x far from 0 loses no digits to cancellation."""
+        x, y = dataset.x, dataset.y
+        x_mean, y_mean = float(x.mean()), float(y.mean())
+        dx, dy = x - x_mean, y - y_mean
+        sxx = float(dx @ dx)
+        slope = float(dx @ dy) / sxx
+        intercept = y_mean - slope * x_mean
+        residual = dy - slope * dx
+        rss = float(residual @ residual)
+        rounding = ROUNDING_ULPS * np.finfo(np.float64).eps * (np.abs(y) + abs(slope) * np.abs(x) + abs(intercept))
+        if rss <= float(rounding @ rounding):
+            rss = 0.0
+        return cls(int(x.size), x_mean, y_mean, sxx, np.array([slope, intercept]), rss)
+
+    @property
+    def gram(self) -> np.ndarray:
+        """Phi^T Phi (2, 2) from the centred sums."""
+        n, x_mean = self.n, self.x_mean
+        return np.array([[self.centred_sxx + n * x_mean**2, n * x_mean], [n * x_mean, n]])
+
+
 def _conditional_posteriors(
-    stats: SufficientStats, prior_mean: np.ndarray, prior_var: np.ndarray, noise_sd: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each s (K,) with prior variances prior_var (K, 2): m_N(s) (K, 2), S_N(s) (K, 2, 2), log p(y | s) (K,).
+    line: _LineFit, prior_mean: np.ndarray, log_prior_var: np.ndarray, log_noise: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """m_N(s) - theta_LS (K, 2), m_N(s) - m0 (K, 2), S_N(s) (K, 2, 2), log p(y | s) (K,) at each log s (K,) with log
+    prior variances (K, 2): PRML 3.49-3.51 and 3.86 in posterior-mode form (MATH.md, Unknown noise sd)."""
+    # As exact.gaussian_posterior_from_stats, the quadratic of log p(y | s) is taken at the conditional posterior mean,
+    # ||y - Phi m_N||^2 / s^2 + (m_N - m0)^T S0^-1 (m_N - m0) with ||y - Phi m_N||^2 = RSS + ||Phi (m_N - theta_LS)||^2:
+    # terms that are each >= 0, never a difference of large ones. det(S_N^-1) = d1 d2 + (d1 G22 + d2 G11) / s^2
+    # + det G / s^4 (G = Phi^T Phi, S0^-1 = diag(d1, d2), det G = n sxx) is likewise a sum; both are taken in logs so
+    # that no s in NOISE_SD_LIMITS over- or underflows.
+    n, x_mean, sxx = line.n, line.x_mean, line.centred_sxx
+    gram = line.gram
+    two_log_s = 2.0 * log_noise
+    log_d = -log_prior_var
+    prior_precision = np.exp(log_d)
+    log_g11, log_g22 = math.log(gram[0, 0]), math.log(n)
+    log_det_precision = np.logaddexp.reduce(
+        [
+            log_d[:, 0] + log_d[:, 1],
+            np.logaddexp(log_d[:, 0] + log_g22, log_d[:, 1] + log_g11) - two_log_s,
+            math.log(n) + math.log(sxx) - 2.0 * two_log_s,
+        ],
+        axis=0,
+    )
+    # S_N = adj(S_N^-1) / det(S_N^-1); each entry of the adjugate is a single positive sum (or -G12 / s^2).
+    log_p11 = np.logaddexp(log_d[:, 0], log_g11 - two_log_s)
+    log_p22 = np.logaddexp(log_d[:, 1], log_g22 - two_log_s)
+    cov = np.empty((log_noise.size, 2, 2))
+    cov[:, 0, 0] = np.exp(log_p22 - log_det_precision)
+    cov[:, 1, 1] = np.exp(log_p11 - log_det_precision)
+    cov[:, 0, 1] = cov[:, 1, 0] = -gram[0, 1] * np.exp(-two_log_s - log_det_precision)
+    # m_N - theta_LS = S_N S0^-1 (m0 - theta_LS) and m_N - m0 = -S_N G (m0 - theta_LS) / s^2: no difference of the two.
+    to_prior = prior_mean - line.least_squares
+    prior_line_gap = prior_mean[1] + x_mean * prior_mean[0] - line.y_mean  # (Phi (m0 - theta_LS)) at x_mean
+    gram_to_prior = np.array([sxx * to_prior[0] + n * x_mean * prior_line_gap, n * prior_line_gap])
+    from_least_squares = np.einsum("kij,kj->ki", cov, prior_precision * to_prior)
+    cov_over_s2 = cov * np.exp(-two_log_s)[:, None, None]
+    from_prior = -cov_over_s2 @ gram_to_prior
+    # ||Phi e||^2 = sxx e1^2 + n (e2 + x_mean e1)^2 for e = m_N - theta_LS, since sum (x - x_mean) = 0.
+    centred_intercept = from_least_squares[:, 1] + x_mean * from_least_squares[:, 0]
+    residual_sq = line.rss + sxx * from_least_squares[:, 0] ** 2 + n * centred_intercept**2
+    with np.errstate(over="ignore"):  # a residual too large for float64 at this s: its mass is 0, log p(y | s) = -inf
+        quad = residual_sq * np.exp(-two_log_s) + np.sum(prior_precision * from_prior**2, axis=1)
+    log_det_c = n * two_log_s + log_prior_var.sum(axis=1) + log_det_precision
+    log_evidence = -0.5 * (n * LOG_2PI + log_det_c + quad)
+    return from_least_squares, from_prior, cov, log_evidence
 
-    PRML 3.49-3.51 and 3.86 in p x p form, as in exact.exact_posterior, batched over s.
-    """
-    s2 = noise_sd[:, None, None] ** 2
-    prior_precision = np.zeros((noise_sd.size, 2, 2))
-    prior_precision[:, [0, 1], [0, 1]] = 1.0 / prior_var
-    precision = prior_precision + stats.phi_t_phi / s2
-    cov = np.linalg.inv(precision)
-    rhs = prior_precision @ prior_mean + stats.phi_t_y / s2[..., 0]
-    mean = np.einsum("kij,kj->ki", cov, rhs)
-    shifted = stats.phi_t_y - stats.phi_t_phi @ prior_mean
-    r_t_r = stats.y_t_y - 2.0 * prior_mean @ stats.phi_t_y + prior_mean @ stats.phi_t_phi @ prior_mean
-    s2 = s2[:, 0, 0]
-    quad = r_t_r / s2 - np.einsum("i,kij,j->k", shifted, cov, shifted) / s2**2
-    logdet_precision = np.linalg.slogdet(precision)[1]
-    logdet_c = stats.n * np.log(s2) + np.log(prior_var).sum(axis=1) + logdet_precision
-    log_evidence = -0.5 * (stats.n * LOG_2PI + logdet_c + quad)
-    return mean, cov, log_evidence
+
+def _noise_grid(
+    evaluate: Callable[[np.ndarray], tuple[np.ndarray, ...]], start: float, points: int, on_a_line: bool
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """log s grid (points,) over all of p(log s | y) and s^2 p(log s | y) within LOG_DENSITY_DROP of their peaks, and
+    `evaluate` (first output log p(log s, y)) on it (MATH.md, Unknown noise sd)."""
+    # A coarse scan from `start` widens each side that still holds mass, up to NOISE_SD_LIMITS, so the peak is found
+    # wherever it lies, also when the least-squares residual is 0 (n = 2, data on a line). The grid is then re-sampled
+    # on the part of the last one within LOG_DENSITY_DROP of the peak (SEARCH_POINTS while that part is narrower than
+    # half the grid, then `points`) until it fills the grid. s^2 p(log s | y) is covered too: E[s^2] and E[S_N(s)],
+    # which grows like s^2, read a heavy upper tail (like s^-(n - 3) per unit of log s) further out than p does.
+    lowest, highest = (math.log(limit) for limit in NOISE_SD_LIMITS)
+    low, high = max(start - SCAN_HALF_WIDTH, lowest), min(start + SCAN_HALF_WIDTH, highest)
+    while True:
+        log_noise = np.linspace(low, high, max(math.ceil((high - low) / SCAN_STEP) + 1, 3))
+        result = evaluate(log_noise)
+        relative = _relative_log_mass(log_noise, result[0])
+        low_open, high_open = relative[0] > -LOG_DENSITY_DROP, relative[-1] > -LOG_DENSITY_DROP
+        if not (low_open or high_open):
+            break
+        if (low_open and low <= lowest) or (high_open and high >= highest):
+            raise ConfigError("noise_prior", _improper_message(low_open and low <= lowest, on_a_line))
+        width = high - low
+        low = max(low - width, lowest) if low_open else low
+        high = min(high + width, highest) if high_open else high
+    for _ in range(MAX_REFINEMENTS):
+        kept = np.flatnonzero(relative > -LOG_DENSITY_DROP)
+        low, high = log_noise[max(kept[0] - 1, 0)], log_noise[min(kept[-1] + 1, log_noise.size - 1)]
+        fills = high - low >= 0.5 * (log_noise[-1] - log_noise[0])
+        if fills and log_noise.size == points:
+            return log_noise, result
+        log_noise = np.linspace(low, high, points if fills else SEARCH_POINTS)
+        result = evaluate(log_noise)
+        relative = _relative_log_mass(log_noise, result[0])
+    raise ArithmeticError(f"the grid of s did not settle on the peak of p(s | y) in {MAX_REFINEMENTS} re-samplings")
 
 
-def _least_squares_noise_sd(stats: SufficientStats) -> float:
-    """sqrt(min_theta RSS / n): the maximum-likelihood s, where the s grid starts centred."""
-    solution = np.linalg.solve(stats.phi_t_phi, stats.phi_t_y)
-    rss = max(stats.y_t_y - solution @ stats.phi_t_y, 1e-12 * max(stats.y_t_y, 1e-300))
-    return math.sqrt(rss / stats.n)
+def _relative_log_mass(log_noise: np.ndarray, log_mass: np.ndarray) -> np.ndarray:
+    """Elementwise the larger of log p(log s | y) and log s^2 p(log s | y), each less its own peak (<= 0)."""
+    if np.isnan(log_mass).any() or not np.isfinite(log_mass.max()):
+        raise ArithmeticError(f"log p(s | y) is not finite on the grid of s (largest value {log_mass.max()!r})")
+    tilted = log_mass + 2.0 * log_noise
+    return np.maximum(log_mass - log_mass.max(), tilted - tilted.max())
+
+
+def _improper_message(at_zero: bool, on_a_line: bool) -> str:
+    """Why p(s | y) cannot be normalised on the range of s searched."""
+    if at_zero and on_a_line:
+        return (
+            "gives no proper posterior of s: the data lie on a straight line, so p(s | y) keeps rising as s goes to 0. "
+            "Choose the log-normal or inverse-gamma prior on the noise sd."
+        )
+    side = f"below s = {NOISE_SD_LIMITS[0]:g}" if at_zero else f"above s = {NOISE_SD_LIMITS[1]:g}"
+    return f"leaves posterior mass of s {side}, beyond the range the quadrature covers. Choose another prior."
 
 
 def noise_sd_posterior(
@@ -86,36 +198,43 @@ def noise_sd_posterior(
 
     theta ~ N(m0, S0) independently of s with S0 = diag(prior.sd^2); with `prior_scales_with_noise` instead
     theta | s ~ N(m0, s^2 S0), the Normal-Inverse-Gamma model's conditional prior. s's prior is model.noise_prior.
+    The grid of `points` log-spaced s covers where p(s | y) has mass (MATH.md, Unknown noise sd). Raises
+    ConfigError("noise_prior") when p(s | y) cannot be normalised (a half-normal prior and data on a line).
     """
     if not model.prior.is_gaussian:
         raise ConfigError(
             "prior", f"must be Gaussian for the quadrature (use grid.grid_posterior_with_noise), got {model.prior!r}"
         )
     points = check_int("points", points, 64, 200_001)
-    stats = SufficientStats.of(dataset)
-    centre = math.log(_least_squares_noise_sd(stats))
-    half_width = HALF_WIDTH_LOG_SDS / math.sqrt(2.0 * stats.n)
-    for _ in range(8):
-        log_noise = np.linspace(centre - half_width, centre + half_width, points)
-        noise_sd = np.exp(log_noise)
-        prior_var = np.broadcast_to(model.prior.sd**2, (points, 2))
+    line = _LineFit.of(dataset)
+    prior_mean = model.prior.mean
+    log_prior_var = 2.0 * np.log(model.prior.sd)
+
+    def evaluate(log_noise: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """log p(log s, y), m_N(s) - theta_LS, m_N(s) - m0 and S_N(s) on the grid of log s."""
+        log_var = np.broadcast_to(log_prior_var, (log_noise.size, 2))
         if prior_scales_with_noise:
-            prior_var = prior_var * noise_sd[:, None] ** 2
-        means, covs, log_lik = _conditional_posteriors(stats, model.prior.mean, prior_var, noise_sd)
+            log_var = log_var + 2.0 * log_noise[:, None]
+        from_least_squares, from_prior, covs, log_lik = _conditional_posteriors(line, prior_mean, log_var, log_noise)
         # Weights over u = log s: p(s) s p(y | s) du.
-        log_mass = model.noise_prior.log_density(noise_sd) + log_noise + log_lik
-        peak = log_mass.max()
-        mass = np.exp(log_mass - peak)
-        weights = mass / mass.sum()
-        if max(weights[0], weights[-1]) < EDGE_MASS:
-            break
-        half_width *= 2.0
-    log_evidence = float(peak + math.log(mass.sum() * (log_noise[1] - log_noise[0])))
+        log_mass = model.noise_prior.log_density(np.exp(log_noise)) + log_noise + log_lik
+        return log_mass, from_least_squares, from_prior, covs
+
+    spread = math.sqrt(line.rss / line.n) if line.rss > 0 else float(np.std(dataset.y)) or 1.0
+    log_noise, (log_mass, from_least_squares, _, covs) = _noise_grid(
+        evaluate, math.log(spread), points, line.rss == 0.0
+    )
+    noise_sd = np.exp(log_noise)
+    peak = float(log_mass.max())
+    mass = np.exp(log_mass - peak)
+    weights = mass / mass.sum()
+    log_evidence = peak + math.log(mass.sum() * (log_noise[1] - log_noise[0]))
+    means = line.least_squares + from_least_squares
     mean = weights @ means
     second_moment = np.einsum("k,kij->ij", weights, covs + np.einsum("ki,kj->kij", means, means))
     cov = second_moment - np.outer(mean, mean)
     noise_mean = float(weights @ noise_sd)
-    noise_sd_sd = math.sqrt(max(float(weights @ (noise_sd - noise_mean) ** 2), 0.0))
+    noise_sd_sd = math.sqrt(float(weights @ (noise_sd - noise_mean) ** 2))
     return NoiseSdPosterior(
         noise_sd, weights, Gaussian(mean, 0.5 * (cov + cov.T)), noise_mean, noise_sd_sd, log_evidence
     )
