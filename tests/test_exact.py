@@ -2,11 +2,21 @@
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
 
 from bayesdemo.data import DataConfig, Dataset, generate
-from bayesdemo.exact import Gaussian, design_matrix, exact_posterior, kl_gaussian, predictive
+from bayesdemo.exact import (
+    Gaussian,
+    SufficientStats,
+    design_matrix,
+    exact_posterior,
+    gaussian_posterior_from_design,
+    gaussian_posterior_from_stats,
+    kl_gaussian,
+    predictive,
+)
 from bayesdemo.priors import GaussianPrior, Model
 
 PRIORS = [GaussianPrior(), GaussianPrior(1.5, 0.3, -2.0, 2.0)]
@@ -203,3 +213,162 @@ def test_kl_of_a_diverged_q_is_infinite_without_warnings():
     assert kl_gaussian(Gaussian.diagonal([1e200, -1e200], [1.0, 1.0]), p) == math.inf
     assert kl_gaussian(Gaussian([0.0, 0.0], [[1e308, 0.0], [0.0, 1e308]]), p) == math.inf  # trace overflows
     assert kl_gaussian(Gaussian([0.0, 0.0], [[1.0, 1.0], [1.0, 1.0]]), p) == math.inf  # singular q
+
+
+def reference_at_60_digits(data: Dataset, model: Model, q: Gaussian, points: np.ndarray) -> dict:
+    """Every public quantity of the exact posterior by the textbook formulas on the raw sums, in mpmath at 60 digits.
+
+    Float64 products of two doubles are exact at 60 digits and 1e5-term sums lose about 5 of them, so the raw
+    2 x 2 system (condition up to 1e22 at x near 1e5) still has 30 or more correct digits: an independent reference.
+    """
+    mpmath.mp.dps = 60
+    mp = mpmath.mpf
+    x, y = [mp(float(v)) for v in data.x], [mp(float(v)) for v in data.y]
+    s2 = mp(model.noise_sd) ** 2
+    gram = mpmath.matrix([[mpmath.fdot(x, x), mpmath.fsum(x)], [mpmath.fsum(x), data.n]])
+    phi_t_y = mpmath.matrix([mpmath.fdot(x, y), mpmath.fsum(y)])
+    y_t_y = mpmath.fdot(y, y)
+    prior_mean = mpmath.matrix([mp(float(v)) for v in model.prior.mean])
+    prior_precision = mpmath.diag([1 / mp(float(v)) ** 2 for v in model.prior.sd])
+    precision = prior_precision + gram / s2
+    cov = precision**-1
+    mean = cov * (prior_precision * prior_mean + phi_t_y / s2)
+
+    def residual_sq(theta):
+        return y_t_y - 2 * (theta.T * phi_t_y)[0] + (theta.T * gram * theta)[0]
+
+    shift = mean - prior_mean
+    quad = residual_sq(mean) / s2 + (shift.T * prior_precision * shift)[0]
+    log_evidence = (
+        -(
+            data.n * mpmath.log(2 * mpmath.pi * s2)
+            - mpmath.log(mpmath.det(prior_precision))
+            + mpmath.log(mpmath.det(precision))
+            + quad
+        )
+        / 2
+    )
+    q_mean = mpmath.matrix([mp(float(v)) for v in q.mean])
+    q_cov = mpmath.matrix([[mp(float(q.cov[i, j])) for j in range(2)] for i in range(2)])
+    trace = sum(gram[i, j] * q_cov[j, i] for i in range(2) for j in range(2))
+    expected_log_lik = -data.n * mpmath.log(2 * mpmath.pi * s2) / 2 - (residual_sq(q_mean) + trace) / (2 * s2)
+    prior_cov = prior_precision**-1
+    q_shift = q_mean - prior_mean
+    kl_to_prior = (
+        sum(prior_precision[i, i] * q_cov[i, i] for i in range(2))
+        + (q_shift.T * prior_precision * q_shift)[0]
+        - 2
+        + mpmath.log(mpmath.det(prior_cov))
+        - mpmath.log(mpmath.det(q_cov))
+    ) / 2
+    line_mean = [mean[0] * mp(float(v)) + mean[1] for v in points]
+    line_var = [cov[0, 0] * mp(float(v)) ** 2 + 2 * cov[0, 1] * mp(float(v)) + cov[1, 1] for v in points]
+    as_array = lambda values: np.array([float(v) for v in values])  # noqa: E731
+    return {
+        "mean": as_array(mean),
+        "cov": np.array([[float(cov[i, j]) for j in range(2)] for i in range(2)]),
+        "mean_field_sd": as_array([1 / mpmath.sqrt(precision[i, i]) for i in range(2)]),
+        "log_evidence": float(log_evidence),
+        "line_mean": as_array(line_mean),
+        "line_sd": as_array([mpmath.sqrt(v) for v in line_var]),
+        "elbo": float(expected_log_lik - kl_to_prior),
+    }
+
+
+FAR_FROM_ZERO = [
+    # (x_min, n, prior): x near 1e4 and 1e5, up to 1e5 points; tiny and huge priors; n = 2; x far below 0.
+    (1e4, 10_000, GaussianPrior()),
+    (1e4, 100_000, GaussianPrior()),
+    (1e5, 10_000, GaussianPrior()),
+    (1e5, 100_000, GaussianPrior(1.0, 1e6, -5.0, 1e6)),
+    (1e5, 1_000, GaussianPrior(3.0, 1e-9, 1.0, 1e-9)),
+    (1e4, 1_000, GaussianPrior(0.0, 1e-6, 0.0, 1e6)),
+    (1e4, 1_000, GaussianPrior(0.0, 1e6, 0.0, 1e-6)),
+    (-1e5, 5_000, GaussianPrior(0.0, 10.0, 0.0, 1.0)),
+    (1e5, 2, GaussianPrior()),
+    (0.0, 2, GaussianPrior(0.0, 1e-9, 0.0, 1e6)),
+]
+
+
+@pytest.mark.parametrize(("x_min", "n", "prior"), FAR_FROM_ZERO)
+def test_every_public_quantity_matches_60_digit_arithmetic_with_x_far_from_zero(x_min, n, prior):
+    data = generate(DataConfig(n=n, x_min=x_min, x_max=x_min + 1.0, seed=3))
+    model = Model(prior, noise_sd=0.1)
+    exact = exact_posterior(data, model)
+    # A q near the optimum in the posterior's own scale (0.7 sds off its mean along the posterior's root, twice
+    # the mean-field sds): its ELBO exercises the residual, trace and entropy terms.
+    shift = np.linalg.cholesky(exact.posterior.cov) @ np.array([0.5, 0.5])
+    q = Gaussian.diagonal(exact.mean + shift, 2.0 * exact.mean_field_sd)
+    points = np.array([x_min, x_min + 0.5, x_min + 1.0, 0.0])
+    reference = reference_at_60_digits(data, model, q, points)
+    # The float64 data fix the posterior to about eps times its condition in its own metric (x_min sqrt(12),
+    # at most 4e5): 1e-16 * 4e5 is far below the 1e-6 allowed; uncentred sums missed by 0.5 to 1,900 sds.
+    mean_error_in_sds = np.abs(exact.mean - reference["mean"]) / np.sqrt(np.diag(reference["cov"]))
+    assert mean_error_in_sds.max() < 1e-6
+    np.testing.assert_allclose(exact.sd, np.sqrt(np.diag(reference["cov"])), rtol=1e-6)
+    reference_corr = reference["cov"][0, 1] / np.sqrt(reference["cov"][0, 0] * reference["cov"][1, 1])
+    assert exact.corr == pytest.approx(reference_corr, rel=1e-6, abs=1e-9)
+    np.testing.assert_allclose(exact.mean_field_sd, reference["mean_field_sd"], rtol=1e-9)
+    # log p(y) to 1e-5 nats: its float64 floor is eps * ||y - ybar||^2 / s^2 plus the log-determinant's rounding,
+    # below 1e-6 here; uncentred sums were 1.3 to 410 nats off.
+    assert exact.log_evidence == pytest.approx(reference["log_evidence"], abs=1e-5)
+    line_mean, line_sd, observation_sd = exact.predictive(points)
+    # Plus the spacing of float64 numbers near the line's value (3e5 at x = 1e5, with line sds down to 1e-4).
+    representable = 4 * np.spacing(np.abs(reference["line_mean"]))
+    assert np.all(np.abs(line_mean - reference["line_mean"]) <= 1e-6 * reference["line_sd"] + representable)
+    np.testing.assert_allclose(line_sd, reference["line_sd"], rtol=1e-6)
+    np.testing.assert_allclose(observation_sd**2, model.noise_sd**2 + line_sd**2, rtol=1e-12)
+    # The ELBO of any q has a float64 floor of eps * (x_min^2 12) in the trace of a near-singular q: 1e-4 nats at 1e5.
+    assert exact.elbo(q) == pytest.approx(reference["elbo"], abs=1e-4)
+    assert exact.elbo(exact.posterior) == pytest.approx(reference["log_evidence"], abs=1e-4)
+
+
+def test_statistics_combined_from_chunks_are_the_statistics_of_the_whole_data():
+    data = generate(DataConfig(n=3_000, x_min=1e5, x_max=1e5 + 1.0, seed=4))
+    model = Model(noise_sd=0.1)
+    chunks = [
+        SufficientStats.of_design(design_matrix(data.x[part]), data.y[part])
+        for part in np.split(np.arange(3_000), [1, 700, 2_999])
+    ]
+    combined = SufficientStats.combine(chunks)
+    whole = SufficientStats.of(data)
+    # Merging centred statistics is exact up to rounding of sums of 3,000 terms (1e-12 relative).
+    np.testing.assert_allclose(combined.centred.phi_scatter, whole.centred.phi_scatter, rtol=1e-10)
+    np.testing.assert_allclose(combined.centred.phi_y_scatter, whole.centred.phi_y_scatter, rtol=1e-10)
+    assert combined.centred.y_scatter == pytest.approx(whole.centred.y_scatter, rel=1e-10)
+    assert combined.centred.phi_scatter[1, 1] == 0.0 and combined.centred.phi_mean[1] == 1.0
+    # The raw sums stay what they are for formulas that use them.
+    phi = design_matrix(data.x)
+    np.testing.assert_allclose(whole.phi_t_phi, phi.T @ phi, rtol=1e-12)
+    np.testing.assert_allclose(whole.phi_t_y, phi.T @ data.y, rtol=1e-12)
+    np.testing.assert_allclose(combined.phi_t_phi, phi.T @ phi, rtol=1e-12)
+    fit = gaussian_posterior_from_stats(combined, model.prior.mean, model.prior.sd, model.noise_sd)
+    exact = exact_posterior(data, model)
+    reference = reference_at_60_digits(data, model, exact.posterior, np.array([1e5]))
+    assert np.max(np.abs(fit.posterior.mean - reference["mean"]) / exact.sd) < 1e-6
+    assert fit.log_evidence == pytest.approx(reference["log_evidence"], abs=1e-5)
+
+
+def test_a_general_design_far_from_zero_matches_the_direct_n_by_n_density():
+    # Basis rows (x, x^2 / 1e5, 1) with x near 1e5: the direct density of y ~ N(Phi m0, s^2 I + Phi S0 Phi^T) in
+    # 60-digit arithmetic for n = 40 is the reference (the float64 n x n form itself loses digits here).
+    rng = np.random.default_rng(7)
+    x = 1e5 + rng.uniform(0.0, 1.0, 40)
+    phi = np.column_stack([x, x**2 / 1e5, np.ones_like(x)])
+    y = phi @ np.array([2.0, 0.5, 1.0]) + rng.normal(0.0, 0.1, 40)
+    prior_mean, prior_sd = np.array([0.0, 0.0, 0.0]), np.array([10.0, 10.0, 10.0])
+    fit = gaussian_posterior_from_design(phi, y, prior_mean, prior_sd, 0.1)
+    mpmath.mp.dps = 60
+    big_phi = mpmath.matrix([[mpmath.mpf(float(v)) for v in row] for row in phi])
+    covariance = mpmath.mpf(0.01) * mpmath.eye(40) + big_phi * mpmath.diag([100, 100, 100]) * big_phi.T
+    residual = mpmath.matrix([mpmath.mpf(float(v)) for v in y])
+    direct = (
+        -(
+            40 * mpmath.log(2 * mpmath.pi)
+            + mpmath.log(mpmath.det(covariance))
+            + (residual.T * covariance**-1 * residual)[0]
+        )
+        / 2
+    )
+    # 1e-5 nats: the same float64 floor as for the line; the uncentred p x p system was off by more than 1 nat here.
+    assert fit.log_evidence == pytest.approx(float(direct), abs=1e-5)
