@@ -198,8 +198,9 @@ def noise_sd_posterior(
 
     theta ~ N(m0, S0) independently of s with S0 = diag(prior.sd^2); with `prior_scales_with_noise` instead
     theta | s ~ N(m0, s^2 S0), the Normal-Inverse-Gamma model's conditional prior. s's prior is model.noise_prior.
-    The grid of `points` log-spaced s covers where p(s | y) has mass (MATH.md, Unknown noise sd). Raises
-    ConfigError("noise_prior") when p(s | y) cannot be normalised (a half-normal prior and data on a line).
+    The grid of `points` log-spaced s covers where p(s | y) has mass; theta's covariance is the law of total
+    covariance, E[S_N(s)] + Cov(m_N(s)), the second from deviations of m_N(s) from their mean (MATH.md, Unknown noise
+    sd). Raises ConfigError("noise_prior") when p(s | y) cannot be normalised (a half-normal prior and data on a line).
     """
     if not model.prior.is_gaussian:
         raise ConfigError(
@@ -221,7 +222,7 @@ def noise_sd_posterior(
         return log_mass, from_least_squares, from_prior, covs
 
     spread = math.sqrt(line.rss / line.n) if line.rss > 0 else float(np.std(dataset.y)) or 1.0
-    log_noise, (log_mass, from_least_squares, _, covs) = _noise_grid(
+    log_noise, (log_mass, from_least_squares, from_prior, covs) = _noise_grid(
         evaluate, math.log(spread), points, line.rss == 0.0
     )
     noise_sd = np.exp(log_noise)
@@ -229,14 +230,18 @@ def noise_sd_posterior(
     mass = np.exp(log_mass - peak)
     weights = mass / mass.sum()
     log_evidence = peak + math.log(mass.sum() * (log_noise[1] - log_noise[0]))
-    means = line.least_squares + from_least_squares
-    mean = weights @ means
-    second_moment = np.einsum("k,kij->ij", weights, covs + np.einsum("ki,kj->kij", means, means))
-    cov = second_moment - np.outer(mean, mean)
+    # m_N(s) = theta_LS + e(s) = m0 + f(s): mix the smaller of the two, so deviations keep their digits.
+    if np.abs(from_prior).max() <= np.abs(from_least_squares).max():
+        base, offsets = prior_mean, from_prior
+    else:
+        base, offsets = line.least_squares, from_least_squares
+    mean_offset = weights @ offsets
+    deviations = offsets - mean_offset
+    cov = np.einsum("k,kij->ij", weights, covs) + np.einsum("k,ki,kj->ij", weights, deviations, deviations)
     noise_mean = float(weights @ noise_sd)
     noise_sd_sd = math.sqrt(float(weights @ (noise_sd - noise_mean) ** 2))
     return NoiseSdPosterior(
-        noise_sd, weights, Gaussian(mean, 0.5 * (cov + cov.T)), noise_mean, noise_sd_sd, log_evidence
+        noise_sd, weights, Gaussian(base + mean_offset, 0.5 * (cov + cov.T)), noise_mean, noise_sd_sd, log_evidence
     )
 
 

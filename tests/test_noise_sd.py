@@ -128,9 +128,11 @@ FAR_X = np.sort(RNG.uniform(1000.0, 1002.0, 8))
 FAR = Dataset(FAR_X, 3.0 * FAR_X + 1.0 + RNG.normal(0.0, 0.3, 8))
 TEN_X = np.sort(RNG.uniform(0.0, 1.0, 10))
 TEN = Dataset(TEN_X, 3.0 * TEN_X + 1.0 + RNG.normal(0.0, 0.3, 10))
-# The quadrature is float64 on centred sums; against the reference its worst measured error on these cases is 2e-9
-# (theta's mean with x far from 0, in its sds): 1e-7 leaves a wide margin and still fails the float64 cancellations it
-# replaced (errors of 1e-5 with x far from 0, 100% with n = 2 or data on a line).
+STEEP = Dataset(TEN_X, 1e6 * TEN_X + 3.0 + RNG.normal(0.0, 0.3, 10))
+# The quadrature is float64 on centred sums; against the reference its worst measured error on these cases is 8e-9
+# (log p(y) with s ~ 1e-9 beside y ~ 4, where rounding of the data is ~1e-7 of the residuals): 1e-7 leaves a margin and
+# still fails the float64 cancellations it replaced (errors of 1e-5 with x far from 0, 100% with n = 2 or data on a
+# line, 1e3 in a covariance whose sd is 1e-9 of its mean).
 TOLERANCE = 1e-7
 
 
@@ -259,6 +261,18 @@ def test_x_far_from_zero_matches_the_reference(noise_prior):
 @pytest.mark.parametrize("noise_prior", [HALF_NORMAL, LOG_NORMAL])
 def test_tiny_and_huge_prior_sds_match_the_reference(prior_sd, noise_prior):
     assert_matches(TEN, Model(GaussianPrior(0.0, prior_sd, 0.0, prior_sd), noise_prior=noise_prior), 1e-3, 100.0)
+
+
+def test_theta_covariance_keeps_its_digits_when_its_sd_is_far_below_its_mean():
+    """Slope ~ 1e6 with sd 1e-3 (sd / mean = 1e-9): E[theta theta^T] - m m^T would cancel all its digits."""
+    model = Model(GaussianPrior(1e6, 1e-3, 3.0, 1e-3), noise_prior=HALF_NORMAL)
+    assert_matches(STEEP, model, 1e-3, 100.0)
+
+
+def test_noise_far_below_the_data_matches_the_reference():
+    """s ~ 1e-9 beside y ~ 4: the heavy upper tail of p(s | y) (like s^-4 here) is covered for sd[s] and theta."""
+    dataset = generate(DataConfig(n=6, noise_sd=1e-9, seed=3))
+    assert_matches(dataset, Model(GaussianPrior(), noise_prior=HALF_NORMAL), 1e-12, 10.0, 1601)
 
 
 @pytest.mark.parametrize("n", [100, 100_000])
