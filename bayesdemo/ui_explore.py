@@ -110,6 +110,7 @@ FIELD_LABELS = {
     "df": "Degrees of freedom",
     "mixture_weight": "Mixture weight π",
     "second_scale": "Second scale",
+    "noise_prior": "Prior on the noise sd s",
 }
 
 ViewReader = Callable[[], JobView | None]
