@@ -4,13 +4,16 @@ For a Gaussian prior and known s this is PRML 10.12-10.13 (exact.ExactPosterior.
 q = N(mu_1, sd_1^2) N(mu_2, sd_2^2) [N(log s | m, v)] is still a smooth deterministic function: the expected
 log-likelihood in closed form (MATH.md, ELBO; with E[s^-2] = exp(-2 m + 2 v) when s is learned), Gaussian entropies,
 E_q log p(theta_j) in closed form (Gaussian, Laplace) or by 1-D Gauss-Hermite quadrature, and E_q log p(s) likewise.
-It is maximised with L-BFGS in float64. Note: for a non-Gaussian prior this q is *not* the grid marginal: a Gaussian
-q fitted by KL(q || p) matches the posterior's shape only as well as a Gaussian can.
+It is maximised with L-BFGS in float64 from several starts (one per Gaussian window of the prior), since under a
+multimodal posterior the ELBO has several local optima (MATH.md, Mean-field optimum under other priors).
+Note: for a non-Gaussian prior this q is *not* the grid marginal: a Gaussian q fitted by KL(q || p) matches the
+posterior's shape only as well as a Gaussian can.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,8 +21,11 @@ import torch
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import LOG_2PI, Gaussian, SufficientStats, exact_posterior
+from bayesdemo.grid import likelihood_alone, prior_windows
 from bayesdemo.priors import Model, NoiseSdPrior, ParameterPrior, Prior
 
+START_TOLERANCE = 0.1  # starts whose means lie within this many sds (log sds within this much) are run once
+OPTIMUM_TOLERANCE = 1e-3  # results whose means lie within this many sds (log sds within this much) are one optimum
 HERMITE_POINTS = 96  # Gauss-Hermite nodes for E_q log p of smooth priors
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(HERMITE_POINTS)
 NODES = torch.as_tensor(_NODES, dtype=torch.float64)  # standard-normal quadrature nodes
@@ -56,6 +62,7 @@ class MeanFieldOptimum:
     log_noise_mean: float  # mean of q(log s); log(model.noise_sd) when s is known
     log_noise_sd: float  # sd of q(log s); 0 when s is known
     elbo: float  # ELBO at the optimum
+    optima: tuple[tuple[Gaussian, float], ...] = ()  # every distinct local optimum found, (q, ELBO), best first
 
     @property
     def noise_sd_mean(self) -> float:
@@ -91,12 +98,76 @@ def mean_field_elbo(
     return log_lik + entropy_theta + log_prior + noise_term
 
 
-def mean_field_optimum(dataset: Dataset, model: Model, *, learn_noise: bool = False) -> MeanFieldOptimum:
-    """Maximise the mean-field ELBO for `model`'s prior (and s's prior when learn_noise) by L-BFGS (see module doc)."""
+def factorised_start(window: Gaussian) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sds of the KL(q||p)-optimal factorised Gaussian of N(m, C): m and 1 / sqrt(diag(C^-1)) (PRML 10.12)."""
+    return np.array(window.mean, dtype=np.float64), 1.0 / np.sqrt(np.diag(np.linalg.inv(window.cov)))
+
+
+def mean_field_optimum(
+    dataset: Dataset, model: Model, *, learn_noise: bool = False, starts: Sequence[Gaussian] = ()
+) -> MeanFieldOptimum:
+    """Maximise the mean-field ELBO for `model`'s prior (and s's prior when learn_noise) by L-BFGS (MATH.md,
+    Mean-field optimum under other priors).
+
+    The ELBO of a multimodal posterior has several local optima, so L-BFGS starts from the factorised optimum of each
+    Gaussian window: the conjugate posterior under the moment-matched prior, under each mixture component pairing of
+    the prior, the likelihood alone, and each of `starts` (e.g. the grid reference's windows). The best ELBO is
+    returned; `optima` lists the distinct local optima found, best first.
+    """
     stats = SufficientStats.of(dataset)
-    start = exact_posterior(dataset, model)
-    mean = torch.tensor(start.mean, dtype=torch.float64, requires_grad=True)
-    log_sd = torch.tensor(np.log(start.mean_field_sd), dtype=torch.float64, requires_grad=True)
+    windows = [
+        exact_posterior(dataset, model).posterior,
+        *prior_windows(dataset, model),
+        likelihood_alone(dataset, model),
+    ]
+    chosen: list[tuple[np.ndarray, np.ndarray]] = []
+    for window in [*windows, *starts]:
+        mean, sd = factorised_start(window)
+        if all(np.all(np.isfinite(v)) for v in (mean, sd)) and not any(
+            _same_place(mean, sd, other_mean, other_sd, START_TOLERANCE) for other_mean, other_sd in chosen
+        ):
+            chosen.append((mean, sd))
+    found = sorted(
+        (_maximise(stats, model, mean, sd, learn_noise) for mean, sd in chosen), key=lambda optimum: -optimum.elbo
+    )
+    found = [optimum for optimum in found if math.isfinite(optimum.elbo)]
+    distinct: list[MeanFieldOptimum] = []
+    for optimum in found:
+        if not any(_same_optimum(optimum, other) for other in distinct):
+            distinct.append(optimum)
+    if not distinct:
+        raise ArithmeticError("the ELBO is not finite at any start")
+    best = distinct[0]
+    return MeanFieldOptimum(
+        best.q, best.log_noise_mean, best.log_noise_sd, best.elbo, tuple((o.q, o.elbo) for o in distinct)
+    )
+
+
+def _same_place(
+    mean: np.ndarray, sd: np.ndarray, other_mean: np.ndarray, other_sd: np.ndarray, tolerance: float
+) -> bool:
+    """True when two factorised Gaussians' means lie within `tolerance` sds and their log sds within `tolerance`."""
+    scale = np.minimum(sd, other_sd)
+    return bool(
+        np.all(np.abs(mean - other_mean) <= tolerance * scale) and np.all(np.abs(np.log(sd / other_sd)) <= tolerance)
+    )
+
+
+def _same_optimum(a: MeanFieldOptimum, b: MeanFieldOptimum) -> bool:
+    """True when two L-BFGS results are the same local optimum (means, sds and q(log s) within OPTIMUM_TOLERANCE)."""
+    noise_a = np.array([a.log_noise_mean, a.log_noise_sd])
+    noise_b = np.array([b.log_noise_mean, b.log_noise_sd])
+    return _same_place(a.q.mean, a.q.sd, b.q.mean, b.q.sd, OPTIMUM_TOLERANCE) and bool(
+        np.all(np.abs(noise_a - noise_b) <= OPTIMUM_TOLERANCE * np.maximum(1.0, np.abs(noise_b)))
+    )
+
+
+def _maximise(
+    stats: SufficientStats, model: Model, start_mean: np.ndarray, start_sd: np.ndarray, learn_noise: bool
+) -> MeanFieldOptimum:
+    """L-BFGS on the negative ELBO from q = N(start_mean, diag(start_sd^2)) [and q(log s) around model.noise_sd]."""
+    mean = torch.tensor(start_mean, dtype=torch.float64, requires_grad=True)
+    log_sd = torch.tensor(np.log(start_sd), dtype=torch.float64, requires_grad=True)
     noise = torch.tensor([math.log(model.noise_sd), math.log(0.1)], dtype=torch.float64, requires_grad=True)
     parameters = [mean, log_sd] + ([noise] if learn_noise else [])
 
@@ -125,4 +196,5 @@ def mean_field_optimum(dataset: Dataset, model: Model, *, learn_noise: bool = Fa
         q = Gaussian.diagonal(mean.numpy().copy(), torch.exp(log_sd).numpy().copy())
         log_noise_mean = float(noise[0]) if learn_noise else math.log(model.noise_sd)
         log_noise_sd = float(torch.exp(noise[1])) if learn_noise else 0.0
-        return MeanFieldOptimum(q, log_noise_mean, log_noise_sd, -float(negative_elbo()))
+        elbo = -float(negative_elbo())
+        return MeanFieldOptimum(q, log_noise_mean, log_noise_sd, elbo if math.isfinite(elbo) else -math.inf)
