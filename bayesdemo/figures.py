@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import plotly.graph_objects as go
@@ -40,8 +41,33 @@ TOP_MARGIN = 60  # px, room for the title
 BELOW_PLOT_AREA = 62  # px under the plot area for the tick labels and the x-axis title, before the legend
 LEGEND_ROW_HEIGHT = 22  # px per legend entry at FONT_SIZE
 LEGEND_TRACE_TYPES = ("scatter", "bar")  # the trace types drawn here that show in the legend by default
+AXIS_LIMIT = 1e300  # values beyond this size are drawn at it: spans and round steps of larger ones overflow float64
+MIN_RELATIVE_SPAN = 1e-9  # narrowest axis span, relative to the values' size: 201 grid points on it stay distinct
 
 Traces = Sequence[tuple[str, Sequence[Snapshot]]]
+Builder = TypeVar("Builder", bound=Callable[..., go.Figure])
+
+
+def never_warns(builder: Builder) -> Builder:
+    """`builder` with numpy's floating-point warnings off: an overflow to inf or a 0/0 is drawn as a gap, never raised.
+
+    Every figure builder is wrapped in it: data near float64's limits must give a chart, not a traceback.
+    """
+
+    @functools.wraps(builder)
+    def quiet(*args: Any, **kwargs: Any) -> go.Figure:
+        with np.errstate(all="ignore"):
+            return builder(*args, **kwargs)
+
+    return cast(Builder, quiet)
+
+
+def safe_kl(exact: ExactPosterior, q: Gaussian) -> float:
+    """KL(q || exact posterior), or inf when either covariance is not finite and positive definite."""
+    try:
+        return exact.kl_to_exact(q)
+    except (np.linalg.LinAlgError, ValueError):
+        return math.inf
 
 
 def colour_for(label: str) -> str:
@@ -83,26 +109,64 @@ def _nice_step(span: float) -> float:
     return next(multiple * power for multiple in (1.0, 2.0, 5.0, 10.0) if multiple * power >= raw)
 
 
+def finite_values(values: Iterable[float]) -> list[float]:
+    """The finite values as floats, clipped to +-AXIS_LIMIT so sums and spans of them cannot overflow."""
+    kept = []
+    for value in values:
+        number = float(value)
+        if math.isfinite(number):
+            kept.append(min(max(number, -AXIS_LIMIT), AXIS_LIMIT))
+    return kept
+
+
+def covering_range(values: Iterable[float], fallback: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
+    """(low, high) of the finite values (`fallback` when none is), widened about its middle to a drawable width.
+
+    The width is at least MIN_RELATIVE_SPAN of the values' size (1 around 0), so grids laid on it keep distinct points.
+    """
+    finite = finite_values(values) or list(fallback)
+    low, high = min(finite), max(finite)
+    least = MIN_RELATIVE_SPAN * max(abs(low), abs(high)) or 1.0
+    if high - low < least:
+        middle = 0.5 * low + 0.5 * high
+        low, high = middle - 0.5 * least, middle + 0.5 * least
+    return low, high
+
+
 def stable_range(reference: Sequence[float], seen: Sequence[float], reach: float = 20.0) -> list[float]:
-    """Axis range covering `reference` and finite `seen` values, snapped outward to a round grid.
+    """Axis range covering finite `reference` and `seen` values, snapped outward to a round grid.
 
     It only grows as new values are seen and moves in round steps, so live redraws rarely jump; `seen` values
     farther than `reach` reference spans from the reference are clipped (a diverging fit must not flatten the chart).
+    Non-finite values are left out; with no finite reference the seen values (or [0, 1]) stand in. The result is
+    always two finite numbers, low < high, whatever the inputs' size.
     """
-    low, high = float(min(reference)), float(max(reference))
-    span = max(high - low, 1e-12 * max(1.0, abs(high)))
-    finite = [float(v) for v in seen if math.isfinite(v)]
-    if finite:
-        low = max(min(low, *finite), low - reach * span)
-        high = min(max(high, *finite), high + reach * span)
-    step = _nice_step(high - low)
-    return [math.floor(low / step - 0.25) * step, math.ceil(high / step + 0.25) * step]
+    finite_reference, finite_seen = finite_values(reference), finite_values(seen)
+    if not finite_reference:
+        finite_reference, finite_seen = finite_seen or [0.0, 1.0], []
+    low, high = min(finite_reference), max(finite_reference)
+    # Below 1e-12 of the values' size (and below float spacing) a span cannot be drawn: widen it to that.
+    span = max(high - low, 1e-12 * max(1.0, abs(low), abs(high)))
+    if finite_seen:
+        low = max(min(low, *finite_seen), low - reach * span)
+        high = min(max(high, *finite_seen), high + reach * span)
+    step = _nice_step(max(high - low, span))
+    snapped = [math.floor(low / step - 0.25) * step, math.ceil(high / step + 0.25) * step]
+    return [max(snapped[0], -2.0 * AXIS_LIMIT), min(snapped[1], 2.0 * AXIS_LIMIT)]
 
 
 def _log_range(reference: Sequence[float], seen: Sequence[float]) -> list[float]:
-    """Log10 axis range covering positive `reference` and `seen` values, snapped outward to whole decades."""
-    values = [v for v in (*reference, *seen) if math.isfinite(v) and v > 0]
-    low = max(min(values), min(reference) * 1e-4)  # a sd collapsing to 1e-300 must not squash the chart
+    """Log10 axis range covering positive finite `reference` and `seen` values, snapped outward to whole decades.
+
+    Values that are not finite and positive are left out; with none at all the range is one decade either side of 1.
+    """
+    positive_reference = [v for v in finite_values(reference) if v > 0]
+    values = positive_reference + [v for v in finite_values(seen) if v > 0]
+    if not values:
+        return [-1, 1]
+    low = min(values)
+    if positive_reference:  # a sd collapsing to 1e-300 must not squash the chart
+        low = max(low, min(positive_reference) * 1e-4)
     return [math.floor(math.log10(low) - 0.1), math.ceil(math.log10(max(values)) + 0.1)]
 
 
@@ -179,6 +243,7 @@ def _check_parameter(parameter: int) -> str:
     return PARAMETER_NAMES[parameter]
 
 
+@never_warns
 def fig_mean(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
     """q's mean of one parameter vs step, over the exact posterior mean m_N and its +-1 sd band (PRML 3.49-3.51)."""
     name = _check_parameter(parameter)
@@ -205,6 +270,7 @@ def fig_mean(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: i
     return _figure(traces, f"Mean of the {name}", "step", f"q's mean of the {name}", [0, total_steps], y_axis)
 
 
+@never_warns
 def fig_sd(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
     """q's sd of one parameter vs step (log axis) against the exact sd and mean-field optimum (PRML 10.12-10.13)."""
     name = _check_parameter(parameter)
@@ -225,13 +291,14 @@ def fig_sd(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int
     return _figure(traces, f"Sd of the {name} (log scale)", "step", f"q's sd of the {name}", [0, total_steps], y_axis)
 
 
+@never_warns
 def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure:
     """Loss (negative ELBO estimate) vs step above -log p(y): the gap is KL(q || exact) (MATH.md, ELBO).
 
     Noise injection's loss (and BBB's MSE notch) is an MSE, not a negative ELBO: it goes on a right-hand log axis.
     """
     floor = -float(exact.log_evidence)
-    mean_field_gap = exact.kl_to_exact(exact.mean_field)
+    mean_field_gap = safe_kl(exact, exact.mean_field)
     traces = [
         _reference_line(
             floor, total_steps, f"−log p(y) = {floor:.4g}: loss above it = KL(q ‖ exact)", EXACT_COLOUR, "dash"
@@ -289,6 +356,7 @@ def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure
     return _figure(traces, title, "step", "loss = −ELBO estimate", [0, total_steps], y_axis, right_margin, **mse_axis)
 
 
+@never_warns
 def fig_data(
     dataset: Dataset,
     exact: ExactPosterior,

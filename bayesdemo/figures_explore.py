@@ -5,6 +5,7 @@ Same conventions as figures.py: go.Scatter / go.Bar only (never Scattergl), the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,11 +27,14 @@ from bayesdemo.figures import (
     _band,
     _rgba,
     colour_for,
+    covering_range,
     downsample_indices,
+    finite_values,
     legend_below,
+    never_warns,
     stable_range,
 )
-from bayesdemo.parameter_space import ellipse_points
+from bayesdemo.parameter_space import ellipse_points, has_ellipse
 from bayesdemo.priors import PARAMETER_NAMES, ParameterPrior
 
 EXPLORE_PLOT_AREA_HEIGHT = PLOT_AREA_HEIGHT + 60  # px: taller plot areas, e.g. a rounder parameter space
@@ -80,8 +84,8 @@ def _shown_of(shown: int, total: int) -> str:
 
 
 def _ellipse(q: Gaussian, level: float, name: str, colour: str, dash: str = "solid", group: str = "") -> go.Scatter:
-    """The level-sd ellipse of q as a closed line."""
-    points = ellipse_points(q, level)
+    """The level-sd ellipse of q as a closed line (no points when q's covariance is not positive definite)."""
+    points = ellipse_points(q, level) if has_ellipse(q) else np.empty((0, 2))
     return go.Scatter(
         x=points[:, 0],
         y=points[:, 1],
@@ -113,6 +117,7 @@ def _plane_ranges(figure: go.Figure, gaussians: Sequence[Gaussian]) -> None:
         update(range=stable_range(reference, seen, reach=5.0))
 
 
+@never_warns
 def fig_parameter_space(
     exact: Gaussian,
     mean_field: Gaussian,
@@ -147,6 +152,7 @@ def fig_parameter_space(
     return figure
 
 
+@never_warns
 def fig_sequential_plane(
     prior: Gaussian, posterior: Gaussian, k: int, vi: Gaussian | None = None, truth: tuple[float, float] | None = None
 ) -> go.Figure:
@@ -172,6 +178,7 @@ def fig_sequential_plane(
     return figure
 
 
+@never_warns
 def fig_sequential_data(
     dataset: Dataset,
     k: int,
@@ -182,6 +189,7 @@ def fig_sequential_data(
     y_range: Sequence[float] | None = None,
 ) -> go.Figure:
     """The first k points (the rest faint), lines drawn from the posterior, its 95% band for new y (PRML 3.59)."""
+    k = min(max(int(k), 0), dataset.n)
     low, high = float(dataset.x.min()), float(dataset.x.max())
     margin = 0.05 * (high - low)
     grid = np.linspace(low - margin, high + margin, 101)
@@ -201,8 +209,11 @@ def fig_sequential_data(
                 VI_COLOUR,
             )
         )
-    line_x = np.concatenate([np.append(grid[[0, -1]], np.nan) for _ in range(len(lines))])
-    line_y = np.concatenate([np.append(slope * grid[[0, -1]] + intercept, np.nan) for slope, intercept in lines])
+    # Each line from the first to the last grid point, then a gap (nan): one trace draws them all, none for no lines.
+    lines = np.asarray(lines, dtype=np.float64).reshape(-1, 2)
+    ends = grid[[0, -1]]
+    line_x = np.tile(np.append(ends, np.nan), len(lines))
+    line_y = np.column_stack([lines[:, :1] * ends + lines[:, 1:], np.full(len(lines), np.nan)]).reshape(-1)
     figure.add_trace(
         go.Scatter(
             x=line_x,
@@ -236,10 +247,16 @@ def fig_sequential_data(
     )
     _layout(figure, f"Data seen: {k} of {dataset.n}", "x", "y")
     figure.update_xaxes(range=[float(grid[0]), float(grid[-1])])
-    if y_range is None:
+    if y_range is None or len(finite_values(y_range)) != 2 or not y_range[0] < y_range[1]:
         y_range = stable_range([float(dataset.y.min()), float(dataset.y.max())], [])
-    figure.update_yaxes(range=list(y_range))
+    figure.update_yaxes(range=[float(value) for value in y_range])
     return figure
+
+
+def _positive_or_nan(value: float) -> float:
+    """`value` when finite and > 0 (drawable on a log axis), else nan (a gap)."""
+    number = float(value)
+    return number if math.isfinite(number) and number > 0 else math.nan
 
 
 def _gaussian_density(grid: np.ndarray, mean: float, sd: float) -> np.ndarray:
@@ -247,14 +264,16 @@ def _gaussian_density(grid: np.ndarray, mean: float, sd: float) -> np.ndarray:
     return np.exp(-0.5 * ((grid - mean) / sd) ** 2) / (sd * np.sqrt(2.0 * np.pi))
 
 
+@never_warns
 def fig_mcmc_histogram(samples: np.ndarray, exact: Gaussian, fits: Named, parameter: int, bins: int = 40) -> go.Figure:
     """NUTS draws of one parameter as a density histogram (counts in customdata) beside the exact marginal density
     and each fit's Gaussian marginal (MATH.md: exact posterior, PRML 3.49-3.51)."""
     name = PARAMETER_NAMES[parameter]
     values = np.asarray(samples, dtype=np.float64)[:, parameter]
+    values = values[np.isfinite(values)]  # a diverged chain's inf or nan has no bin
     centre, spread = float(exact.mean[parameter]), float(exact.sd[parameter])
-    low = min(centre - 4.0 * spread, float(values.min()))
-    high = max(centre + 4.0 * spread, float(values.max()))
+    extremes = [float(values.min()), float(values.max())] if values.size else []
+    low, high = covering_range([centre - 4.0 * spread, centre + 4.0 * spread, *extremes])
     counts, edges = np.histogram(values, bins=bins, range=(low, high))
     widths = np.diff(edges)
     figure = _new_figure()
@@ -287,6 +306,7 @@ def fig_mcmc_histogram(samples: np.ndarray, exact: Gaussian, fits: Named, parame
     return figure
 
 
+@never_warns
 def fig_basis_fit(dataset: Dataset, fit: BasisPosterior, title: str) -> go.Figure:
     """Data with the basis model's predictive mean and 95% bands for the function and for new y (PRML 3.57-3.59)."""
     low, high = float(dataset.x.min()), float(dataset.x.max())
@@ -313,11 +333,13 @@ def fig_basis_fit(dataset: Dataset, fit: BasisPosterior, title: str) -> go.Figur
     )
     _layout(figure, title, "x", "y")
     figure.update_xaxes(range=[float(grid[0]), float(grid[-1])])
-    spread = float(np.ptp(dataset.y))
-    figure.update_yaxes(range=[float(dataset.y.min()) - 0.3 * spread, float(dataset.y.max()) + 0.3 * spread])
+    y_low, y_high = covering_range([float(dataset.y.min()), float(dataset.y.max())])
+    spread = y_high - y_low
+    figure.update_yaxes(range=[y_low - 0.3 * spread, y_high + 0.3 * spread])
     return figure
 
 
+@never_warns
 def fig_evidence(curve: EvidenceCurve, chosen: int | None = None) -> go.Figure:
     """log p(y) against model size (PRML 3.86, 3.4): it peaks where the data stop paying for more weights."""
     figure = _new_figure()
@@ -330,16 +352,19 @@ def fig_evidence(curve: EvidenceCurve, chosen: int | None = None) -> go.Figure:
             line={"color": EXACT_COLOUR, "width": 3},
         )
     )
-    best = int(np.argmax(curve.log_evidence))
-    figure.add_trace(
-        go.Scatter(
-            x=[curve.sizes[best]],
-            y=[curve.log_evidence[best]],
-            mode="markers",
-            name="best",
-            marker={"color": TRUTH_COLOUR, "size": 14, "symbol": "star"},
+    log_evidence = np.asarray(curve.log_evidence, dtype=np.float64)
+    finite = np.isfinite(log_evidence)  # a model whose evidence overflowed has no point and cannot be the best
+    if finite.any():
+        best = int(np.argmax(np.where(finite, log_evidence, -np.inf)))
+        figure.add_trace(
+            go.Scatter(
+                x=[curve.sizes[best]],
+                y=[log_evidence[best]],
+                mode="markers",
+                name="best",
+                marker={"color": TRUTH_COLOUR, "size": 14, "symbol": "star"},
+            )
         )
-    )
     if chosen is not None and chosen in set(curve.sizes.tolist()):
         index = int(np.flatnonzero(curve.sizes == chosen)[0])
         figure.add_trace(
@@ -353,13 +378,15 @@ def fig_evidence(curve: EvidenceCurve, chosen: int | None = None) -> go.Figure:
         )
     size_name = "degree" if curve.family == "polynomial" else "number of centres"
     _layout(figure, f"Log evidence against model complexity ({size_name})", size_name, "log p(y)")
-    top = float(np.max(curve.log_evidence))
-    if float(np.min(curve.log_evidence)) < top - EVIDENCE_WINDOW:
+    shown = log_evidence[finite]
+    if shown.size and (float(np.min(shown)) < float(np.max(shown)) - EVIDENCE_WINDOW or not finite.all()):
         # A model that misses badly (degree 0 on a line) sits thousands of nats down and would flatten the rest.
-        figure.update_yaxes(range=[top - EVIDENCE_WINDOW, top + 0.1 * EVIDENCE_WINDOW])
+        top = float(np.max(shown))
+        figure.update_yaxes(range=list(covering_range([top - EVIDENCE_WINDOW, top + 0.1 * EVIDENCE_WINDOW])))
     return figure
 
 
+@never_warns
 def fig_calibration(result: CalibrationResult) -> go.Figure:
     """Coverage of each method's central intervals per nominal level and parameter, with the nominal level and its
     binomial +-2 se band: exact = nominal, mean-field under-covers (MATH.md, Checking inference)."""
@@ -377,8 +404,8 @@ def fig_calibration(result: CalibrationResult) -> go.Figure:
                 marker={"color": {"exact": EXACT_COLOUR, "mean_field": MEAN_FIELD_COLOUR}.get(name, VI_COLOUR)},
             )
         )
-    first = next(iter(result.methods.values()))
-    se = np.repeat(first.coverage_standard_error(), len(PARAMETER_NAMES))
+    first = next(iter(result.methods.values()), None)
+    se = np.zeros(len(nominal)) if first is None else np.repeat(first.coverage_standard_error(), len(PARAMETER_NAMES))
     figure.add_trace(
         go.Scatter(
             x=categories,
@@ -394,12 +421,14 @@ def fig_calibration(result: CalibrationResult) -> go.Figure:
             error_y={"type": "data", "array": 2 * se, "color": TRUTH_COLOUR},
         )
     )
-    _layout(figure, f"Coverage over {first.datasets} datasets from the prior", "interval", "fraction covered")
+    datasets = first.datasets if first is not None else 0
+    _layout(figure, f"Coverage over {datasets} datasets from the prior", "interval", "fraction covered")
     figure.update_layout(barmode="group")
     figure.update_yaxes(range=[0.0, 1.05])
     return figure
 
 
+@never_warns
 def fig_gradient_variance(estimators: Sequence[tuple[str, np.ndarray]]) -> go.Figure:
     """Variance of one draw of d loss / d mu per estimator (label, variances (2,)), log axis (MATH.md, Local
     reparameterization): each bar is how noisy one optimiser step's direction is."""
@@ -408,7 +437,7 @@ def fig_gradient_variance(estimators: Sequence[tuple[str, np.ndarray]]) -> go.Fi
     for parameter, name in enumerate(PARAMETER_NAMES):
         figure.add_trace(
             go.Bar(
-                x=[float(variance[parameter]) for _, variance in estimators],
+                x=[_positive_or_nan(variance[parameter]) for _, variance in estimators],
                 y=labels,
                 orientation="h",
                 name=f"{name}: variance of d loss / d mean",
@@ -422,6 +451,23 @@ def fig_gradient_variance(estimators: Sequence[tuple[str, np.ndarray]]) -> go.Fi
     return figure
 
 
+def _mass_window(grid: np.ndarray, density: np.ndarray, tail: float = 1e-4) -> tuple[float, float]:
+    """The stretch of an increasing grid (n,) that leaves `tail` of the density's mass (n,) out at each end.
+
+    When the density cannot be integrated (non-finite, nowhere positive, fewer than 2 points) the whole finite grid.
+    """
+    mass = np.zeros(grid.size)
+    if grid.size >= 2 and np.all(np.isfinite(grid)):
+        mass = np.cumsum(np.where(np.isfinite(density) & (density > 0), density, 0.0) * np.gradient(grid))
+    if not (grid.size and math.isfinite(mass[-1]) and mass[-1] > 0):
+        return covering_range(grid)
+    mass /= mass[-1]
+    low = float(grid[max(int(np.searchsorted(mass, tail)) - 1, 0)])
+    high = float(grid[min(int(np.searchsorted(mass, 1.0 - tail)) + 1, grid.size - 1)])
+    return covering_range([low, high])
+
+
+@never_warns
 def fig_noise_sd(
     noise_sd_grid: np.ndarray,
     density: np.ndarray,
@@ -430,13 +476,9 @@ def fig_noise_sd(
 ) -> go.Figure:
     """Exact p(s | y) by quadrature (MATH.md, Unknown noise sd) beside each fit's log-normal q(s), given as
     (label, mean of s, sd of s), and the true s when known."""
-    grid = np.asarray(noise_sd_grid, dtype=np.float64)
-    exact_density = np.asarray(density, dtype=np.float64)
-    peak = int(np.argmax(exact_density))
-    mass = np.cumsum(exact_density * np.gradient(grid))
-    mass /= mass[-1]
-    low = float(grid[max(int(np.searchsorted(mass, 1e-4)) - 1, 0)])
-    high = float(grid[min(int(np.searchsorted(mass, 1.0 - 1e-4)) + 1, grid.size - 1)])
+    grid = np.asarray(noise_sd_grid, dtype=np.float64).reshape(-1)
+    exact_density = np.asarray(density, dtype=np.float64).reshape(-1)
+    low, high = _mass_window(grid, exact_density)
     shown = (grid >= low) & (grid <= high)
     figure = _new_figure()
     figure.add_trace(_exact_curve(grid[shown], exact_density[shown], "exact p(s | y), quadrature"))
@@ -458,7 +500,7 @@ def fig_noise_sd(
         figure.add_trace(
             go.Scatter(
                 x=[true_noise_sd, true_noise_sd],
-                y=[0.0, float(exact_density[peak]) * 1.05],
+                y=[0.0, max(finite_values(exact_density[shown]), default=1.0) * 1.05],
                 mode="lines",
                 name=f"true s = {true_noise_sd:.3g}",
                 line={"color": TRUTH_COLOUR, "dash": "dot", "width": 2},
@@ -469,21 +511,24 @@ def fig_noise_sd(
     return figure
 
 
+@never_warns
 def fig_prior_marginal(
     axis: np.ndarray, density: np.ndarray, prior: ParameterPrior, fits: Named, parameter: int
 ) -> go.Figure:
     """One parameter's exact marginal on the grid (MATH.md, Non-Gaussian priors) beside its prior density and each
     fit's Gaussian marginal q, given as (label, Gaussian over (slope, intercept))."""
     name = PARAMETER_NAMES[parameter]
-    grid = np.asarray(axis, dtype=np.float64)
-    exact_density = np.asarray(density, dtype=np.float64)
-    step = float(grid[1] - grid[0])
+    grid = np.asarray(axis, dtype=np.float64).reshape(-1)
+    exact_density = np.asarray(density, dtype=np.float64).reshape(-1)
+    step = float(grid[1] - grid[0]) if grid.size >= 2 else math.nan
     centre = float(np.sum(grid * exact_density) * step)
     spread = float(np.sqrt(np.sum((grid - centre) ** 2 * exact_density) * step))
-    low, high = centre - PRIOR_REACH_SDS * spread, centre + PRIOR_REACH_SDS * spread
+    if not (math.isfinite(centre) and math.isfinite(spread) and spread > 0):
+        centre, spread = prior.location, prior.scale  # a density that cannot be integrated: the prior stands in
+    reach = [centre - PRIOR_REACH_SDS * spread, centre + PRIOR_REACH_SDS * spread]
     for _, q in fits:
-        low = min(low, float(q.mean[parameter] - 4.0 * q.sd[parameter]))
-        high = max(high, float(q.mean[parameter] + 4.0 * q.sd[parameter]))
+        reach += [float(q.mean[parameter] - 4.0 * q.sd[parameter]), float(q.mean[parameter] + 4.0 * q.sd[parameter])]
+    low, high = covering_range(reach)
     shown = (grid >= low) & (grid <= high)
     figure = _new_figure()
     figure.add_trace(_exact_curve(grid[shown], exact_density[shown], "exact posterior, grid"))

@@ -15,7 +15,7 @@ from bayesdemo.data import DataConfig, Dataset, generate
 from bayesdemo.exact import Gaussian, exact_posterior
 from bayesdemo.figures import TRAJECTORY_POINTS, colour_for, downsample_indices, fig_data, fig_loss, fig_mean, fig_sd
 from bayesdemo.methods.base import FitConfig, make_method
-from bayesdemo.priors import Model
+from bayesdemo.priors import GaussianPrior, Model
 from bayesdemo.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.scenario import COMPARED_FITS
 
@@ -252,3 +252,52 @@ def test_legend_below_keeps_the_plot_area_and_makes_room_for_every_entry(setting
         assert layout.margin.b >= figures.BELOW_PLOT_AREA + figures.LEGEND_ROW_HEIGHT * entries
         assert (layout.legend.yref, layout.legend.yanchor, layout.legend.y) == ("container", "bottom", 0.0)
     assert both.layout.height - one.layout.height == figures.LEGEND_ROW_HEIGHT  # one more method, one more row
+
+
+def population_data() -> Dataset:
+    """200 yearly counts of world-population size (about 8e9), as a class might upload them."""
+    years = np.arange(1825.0, 2025.0)
+    return Dataset(years, 8e9 + 4e7 * (years - 1825.0) + np.random.default_rng(5).normal(0.0, 1e7, years.size))
+
+
+@pytest.mark.parametrize(
+    ("dataset", "model"),
+    [
+        (population_data(), Model()),
+        (Dataset([1.0, 2.0, 3.0], [1e8, 2e8, 1e8]), Model()),  # a 3-row CSV of y near 1e8
+        # The link ?w=1000000&pws=1e-9&s=0.001: a steep simulated slope that a tight prior forbids.
+        (generate(DataConfig(slope=1e6, noise_sd=0.001)), Model(GaussianPrior(slope_sd=1e-9), noise_sd=0.001)),
+    ],
+    ids=["population", "csv-1e8", "link"],
+)
+def test_the_loss_chart_of_data_whose_minus_log_evidence_passes_1e17_is_zoomed_on_it(dataset, model):
+    exact = exact_posterior(dataset, model)
+    floor = -exact.log_evidence
+    assert floor > 1e17  # the size at which round axis steps fell below float spacing and the chart raised
+    snapshots = long_trajectory(50)
+    for figure in (fig_loss([("Bayes by Backprop", snapshots)], exact, 50), fig_mean([], exact, 0, 50)):
+        low, high = figure.layout.yaxis.range
+        assert math.isfinite(low) and math.isfinite(high) and low < high
+    low, high = fig_loss([], exact, 50).layout.yaxis.range
+    # Still zoomed on -log p(y): float64 tells numbers apart at about 2e-16 of their size, the range is kept
+    # within 1e-9 of it (far wider than the float spacing, far narrower than the value).
+    assert low <= floor <= high and high - low <= 1e-9 * floor
+    assert fig_sd([], exact, 1, 50).layout.yaxis.range is not None
+    fig_data(dataset, exact, [], model.noise_sd, None)
+
+
+@pytest.mark.parametrize(
+    ("reference", "seen"),
+    [
+        ([math.nan, math.inf], []),
+        ([1e308, -1e308], [math.inf, -1e308]),
+        ([1e17 - 2.0, 1e17 + 10.0], []),
+        ([1e-300, 1e-300], [math.nan]),
+        ([], [3.0, 4.0]),
+    ],
+)
+def test_stable_range_is_finite_and_covers_the_finite_values_whatever_they_are(reference, seen):
+    low, high = figures.stable_range(reference, seen)
+    assert math.isfinite(low) and math.isfinite(high) and low < high
+    drawable = [v for v in (*reference, *seen) if math.isfinite(v) and abs(v) <= figures.AXIS_LIMIT]
+    assert all(low <= value <= high for value in drawable)
