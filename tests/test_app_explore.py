@@ -12,7 +12,7 @@ from test_app import GOOD_CSV, fresh_page, no_exception, rerun_until_finished
 
 from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
 from bayesdemo.calibration import CalibrationConfig, calibrate
-from bayesdemo.gradients import gradient_statistics
+from bayesdemo.gradients import gradient_statistics, gradient_variance
 from bayesdemo.grid import grid_posterior
 from bayesdemo.mcmc import MCMCConfig, run_nuts
 from bayesdemo.mean_field import mean_field_optimum
@@ -261,12 +261,21 @@ def test_gradient_noise_measures_each_estimator_at_the_live_fit(app):
     estimator = dict(gradient_estimators(context.scenario.fit))["1 sample, local, closed KL"]
     method = make_method(context.dataset, context.scenario.model, estimator)
     method.set_posterior(q)
-    variance = gradient_statistics(method, GRADIENT_REPEATS).variance
+    statistics = gradient_statistics(method, GRADIENT_REPEATS)
     shown = next(row for row in rows if row["Estimator"] == "1 sample, local, closed KL")
-    assert shown["Variance (slope)"] == f"{variance[0]:.3g}"
-    # Local reparameterisation: far less noise than sampling the weights (Kingma et al. 2015).
+    assert shown["Variance (slope)"] == f"{statistics.variance[0]:.3g}"
+    assert shown["sd gradient variance (slope)"] == f"{statistics.sd_variance[0]:.3g}"
+    # Local reparameterisation: far less noise than sampling the weights (Kingma et al. 2015), both gradients.
     assert float(shown["vs first row (slope)"]) < 0.2
-    assert "step 200" in " ".join(caption.value for caption in tab(app, "Gradient noise").caption)
+    assert float(shown["sd gradient vs first row (slope)"]) < 1.0
+    captions = " ".join(caption.value for caption in tab(app, "Gradient noise").caption)
+    assert "step 200" in captions
+    # The closed-form gains at the live q, as the caption states them, and their dependence on n.
+    weights_mean, weights_sd = gradient_variance(context.dataset, context.scenario.model, q, local_reparam=False)
+    local_mean, local_sd = gradient_variance(context.dataset, context.scenario.model, q, local_reparam=True)
+    assert f"reparameterisation {fmt(weights_mean[0] / local_mean[0])} times less variance" in captions
+    assert f"{fmt(weights_sd[0] / local_sd[0])} times less for the slope sd's gradient" in captions
+    assert "in proportion to n" in captions
 
 
 def test_every_tab_renders_on_five_uploaded_points(app):
