@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from bayesdemo.data import Dataset
-from bayesdemo.exact import ExactPosterior
-from bayesdemo.methods.base import FitConfig
+from bayesdemo.exact import ExactPosterior, Gaussian
+from bayesdemo.methods.base import FORUM_NOISE_LR, FitConfig
 from bayesdemo.runner import Snapshot
 from bayesdemo.scenario import Scenario, is_noise_label
 
@@ -32,12 +32,12 @@ def fmt_step(step: float) -> str:
 
 
 def shrink_factor(lr: float, mean_x_squared: float) -> float:
-    """Per-step factor on E|b_sd| under SGD on the MSE: 1 - 2 lr E[x^2] (MATH.md, noise injection)."""
+    """Per-step factor on E|b_sd| under SGD on the MSE: 1 - 2 lr mean(x^2) of the data (MATH.md, Noise injection)."""
     return 1.0 - 2.0 * lr * mean_x_squared
 
 
 def time_constant(lr: float, mean_x_squared: float) -> float:
-    """Steps for |b_sd| to shrink by a factor e: 1 / (2 lr E[x^2]) (MATH.md, noise injection)."""
+    """Steps for |b_sd| to shrink by a factor e: 1 / (2 lr mean(x^2)), the data's own (MATH.md, Noise injection)."""
     return 1.0 / (2.0 * lr * mean_x_squared)
 
 
@@ -48,6 +48,29 @@ def crossing_step(start_sd: float, target_sd: float, factor: float) -> float:
     if not 0.0 < factor < 1.0:
         return math.inf
     return math.log(target_sd / start_sd) / math.log(factor)
+
+
+def loss_sampling_sd(exact: ExactPosterior, q: Gaussian, samples: int) -> float:
+    """Sd of one step's loss around -ELBO(q): full batch, closed-form KL, `samples` draws of theta (MATH.md, ELBO).
+
+    With theta = mu + B eps (B B^T = C), e = Phi mu - y and G = Phi^T Phi, -log p(y | theta) is a quadratic in eps:
+    Var = ||B^T Phi^T e||^2 / s^4 + tr((B^T G B)^2) / (2 s^4), divided by the number of samples.
+    """
+    centred, n = exact.stats.centred, exact.stats.n
+    offset = float(centred.phi_mean @ q.mean - centred.y_mean)
+    gradient = centred.phi_scatter @ q.mean - centred.phi_y_scatter + n * offset * centred.phi_mean  # Phi^T e
+    gram = centred.phi_scatter + n * np.outer(centred.phi_mean, centred.phi_mean)
+    root = np.linalg.cholesky(q.cov)
+    whitened_gram = root.T @ gram @ root
+    s4 = exact.model.noise_sd**4
+    variance = (np.sum((root.T @ gradient) ** 2) + 0.5 * np.sum(whitened_gram**2)) / s4
+    return math.sqrt(variance / samples)
+
+
+def _elbo_samples(scenario: Scenario) -> int:
+    """Samples per step of the scenario's first ELBO fit (Bayes by Backprop or Pyro SVI), else Bayes by Backprop's."""
+    config = next((config for config in scenario.fit_configs() if config.method != "noise"), None)
+    return (config or FitConfig(method="bbb")).sample_count
 
 
 def _noise_config(scenario: Scenario) -> FitConfig | None:
@@ -99,9 +122,11 @@ def posterior_section(exact: ExactPosterior) -> list[Section]:
     ]
 
 
-def elbo_section(exact: ExactPosterior, latest: Mapping[str, Snapshot]) -> list[Section]:
-    """The ELBO identity: the loss's gap above -log p(y) is KL(q || exact) (MATH.md, ELBO)."""
+def elbo_section(exact: ExactPosterior, latest: Mapping[str, Snapshot], samples: int = 16) -> list[Section]:
+    """The ELBO identity: the loss's gap above -log p(y) is KL(q || exact) on average over the loss's draws (MATH.md,
+    ELBO); `samples` is the fits' draws of theta per step, for the loss's scatter at the mean-field optimum."""
     mean_field_kl = exact.kl_to_exact(exact.mean_field)
+    scatter = loss_sampling_sd(exact, exact.mean_field, samples)
     text = (
         "#### The ELBO, and why its gap is the distance to the truth\n"
         "Variational inference picks q to maximise the evidence lower bound. Because the two forms below are equal, "
@@ -110,8 +135,11 @@ def elbo_section(exact: ExactPosterior, latest: Mapping[str, Snapshot]) -> list[
     numbers = (
         f"Here log p(y) = {fmt(exact.log_evidence, 5)}, so the loss chart's floor is −log p(y) = "
         f"{fmt(-exact.log_evidence, 5)}: a fit's loss (the negative ELBO) minus that floor is its KL to the exact "
-        f"posterior. The best a mean-field q can do is KL = −½ ln(1 − ρ²) = {fmt(mean_field_kl)}; "
-        "a full-covariance q can reach 0."
+        f"posterior on average. The best a mean-field q can do is KL = −½ ln(1 − ρ²) = {fmt(mean_field_kl)}; "
+        "a full-covariance q can reach 0. Each step's loss is a Monte-Carlo estimate, so single steps scatter: at "
+        f"the mean-field optimum, with {samples} draw{'s' if samples > 1 else ''} of θ per step on the full data, the "
+        f"loss minus the floor varies by ±{fmt(scatter, 2)} nats (one sd) around the KL of {fmt(mean_field_kl)}, and "
+        "a step can dip below the floor. Minibatches add more."
     )
     lines = [
         f"- {label}: KL(q ‖ exact) = {fmt(exact.kl_to_exact(snapshot.gaussian))} at step {fmt_step(snapshot.step)}"
@@ -134,9 +162,13 @@ def elbo_section(exact: ExactPosterior, latest: Mapping[str, Snapshot]) -> list[
 def noise_injection_section(
     exact: ExactPosterior, dataset: Dataset, scenario: Scenario, latest: Mapping[str, Snapshot]
 ) -> list[Section]:
-    """Why noise injection's sds drift to 0, with this run's E[x^2], time constant and crossing step (MATH.md)."""
+    """Why noise injection's sds drift to 0, with the data's mean(x^2), time constant and crossing step (MATH.md).
+
+    The time constant uses the data's own mean of x^2 (0.3925 on the Pyro tutorial's data: 12,739 steps at lr 1e-4),
+    not E[x^2] = 1/3 of x ~ U(0, 1) (15,000 steps) (MATH.md, Noise injection).
+    """
     config = _noise_config(scenario)
-    lr = config.learning_rate if config is not None else FitConfig(method="noise").learning_rate
+    lr = config.learning_rate if config is not None else FORUM_NOISE_LR
     steps = config.step_count if config is not None else None
     mean_x_squared = float(np.mean(dataset.x**2))
     factor = shrink_factor(lr, mean_x_squared)
@@ -149,15 +181,15 @@ def noise_injection_section(
     which_lr = "this run's" if config is not None else "the forum's"
     if factor <= 0.0:
         dynamics = (
-            f"For this data E[x²] = {fmt(mean_x_squared)}. At {which_lr} lr = {fmt(lr)} the factor "
-            f"1 − 2·lr·E[x²] = {fmt(factor)} is not positive: SGD overshoots and the sds oscillate or blow up."
+            f"For this data mean(x²) = {fmt(mean_x_squared)}. At {which_lr} lr = {fmt(lr)} the factor "
+            f"1 − 2·lr·mean(x²) = {fmt(factor)} is not positive: SGD overshoots and the sds oscillate or blow up."
         )
     else:
         crossing = crossing_step(NOISE_START_SD, exact_slope_sd, factor)
         dynamics = (
-            f"For this data E[x²] = {fmt(mean_x_squared)}. At {which_lr} lr = {fmt(lr)} the time constant is "
-            f"1/(2·lr·E[x²]) = {fmt_step(time_constant(lr, mean_x_squared))} steps. Starting at 1, |b_sd| passes the "
-            f"exact slope sd {fmt(exact_slope_sd)} at step ln({fmt(exact_slope_sd)}) / ln(1 − 2·lr·E[x²]) ≈ "
+            f"For this data mean(x²) = {fmt(mean_x_squared)}. At {which_lr} lr = {fmt(lr)} the time constant is "
+            f"1/(2·lr·mean(x²)) = {fmt_step(time_constant(lr, mean_x_squared))} steps. Starting at 1, |b_sd| passes "
+            f"the exact slope sd {fmt(exact_slope_sd)} at step ln({fmt(exact_slope_sd)}) / ln(1 − 2·lr·mean(x²)) ≈ "
             f"{fmt_step(crossing)}, and keeps falling."
         )
         if steps is not None:
@@ -191,12 +223,12 @@ def noise_injection_section(
         (
             "markdown",
             "Nothing in it rewards a wide q (there is no prior and no entropy term), so every sd only costs loss. "
-            "The gradient with respect to |b_sd| is 2·E[x²]·|b_sd|, so each SGD step multiplies it by a constant:",
+            "The gradient with respect to |b_sd| is 2·mean(x²)·|b_sd|, so each SGD step multiplies it by a constant:",
         ),
         (
             "latex",
-            r"|b_{sd}|_t \approx (1 - 2\,\mathrm{lr}\,\mathbb{E}[x^2])^t,\qquad "
-            r"\tau = \frac{1}{2\,\mathrm{lr}\,\mathbb{E}[x^2]}",
+            r"|b_{sd}|_t \approx (1 - 2\,\mathrm{lr}\,\overline{x^2})^t,\qquad "
+            r"\tau = \frac{1}{2\,\mathrm{lr}\,\overline{x^2}},\qquad \overline{x^2} = \frac{1}{n}\sum_i x_i^2",
         ),
         ("markdown", dynamics),
     ]
@@ -241,7 +273,7 @@ def sections(
     return [
         *model_section(dataset, scenario),
         *posterior_section(exact),
-        *elbo_section(exact, latest),
+        *elbo_section(exact, latest, _elbo_samples(scenario)),
         *noise_injection_section(exact, dataset, scenario, latest),
         *mean_field_section(exact, latest),
     ]

@@ -301,7 +301,11 @@ def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure
     mean_field_gap = safe_kl(exact, exact.mean_field)
     traces = [
         _reference_line(
-            floor, total_steps, f"−log p(y) = {floor:.4g}: loss above it = KL(q ‖ exact)", EXACT_COLOUR, "dash"
+            floor,
+            total_steps,
+            f"−log p(y) = {floor:.4g}: loss above it = KL(q ‖ exact) on average",
+            EXACT_COLOUR,
+            "dash",
         ),
         _reference_line(
             floor + mean_field_gap,

@@ -5,14 +5,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.explain import fmt, sections
+from bayesdemo.explain import elbo_section, fmt, loss_sampling_sd, sections, time_constant
 from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.priors import Model
 from bayesdemo.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.scenario import Scenario
 
@@ -89,15 +92,15 @@ def test_noise_injection_numbers_match_the_sgd_recursion(setting):
     text = text_of(sections(exact, dataset, scenario, latest))
     mean_x_squared = float(np.mean(dataset.x**2))
     lr = scenario.fit.lr
-    assert number_after(text, "E[x²] =") == pytest.approx(mean_x_squared, rel=5e-3)
+    assert number_after(text, "mean(x²) =") == pytest.approx(mean_x_squared, rel=5e-3)
     assert number_after(text, "lr =") == pytest.approx(lr)
-    assert number_after(text, "1/(2·lr·E[x²]) =") == pytest.approx(1 / (2 * lr * mean_x_squared), abs=1)
+    assert number_after(text, "1/(2·lr·mean(x²)) =") == pytest.approx(1 / (2 * lr * mean_x_squared), abs=1)
     # Iterate the averaged SGD update |b_sd| <- |b_sd| (1 - 2 lr E[x^2]) from 1 until it passes the exact sd.
     sd, step = 1.0, 0
     while sd >= exact.sd[0]:
         sd *= 1 - 2 * lr * mean_x_squared
         step += 1
-    assert number_after(text, "ln(1 − 2·lr·E[x²]) ≈") == pytest.approx(step, abs=1)
+    assert number_after(text, "ln(1 − 2·lr·mean(x²)) ≈") == pytest.approx(step, abs=1)
     final = (1 - 2 * lr * mean_x_squared) ** scenario.fit.steps
     assert number_after(text, "the formula gives |b_sd| ≈") == pytest.approx(final, rel=5e-3)
     assert ("stops before the crossing" in text) == (step > scenario.fit.steps)
@@ -117,8 +120,8 @@ def test_noise_injection_reports_the_current_fit(setting):
 def test_time_constant_scales_with_the_learning_rate(setting):
     scenario, dataset, exact, _ = setting
     slower = dataclasses.replace(scenario, fit=dataclasses.replace(scenario.fit, lr=scenario.fit.lr / 10))
-    fast = number_after(text_of(sections(exact, dataset, scenario, {})), "1/(2·lr·E[x²]) =")
-    slow = number_after(text_of(sections(exact, dataset, slower, {})), "1/(2·lr·E[x²]) =")
+    fast = number_after(text_of(sections(exact, dataset, scenario, {})), "1/(2·lr·mean(x²)) =")
+    slow = number_after(text_of(sections(exact, dataset, slower, {})), "1/(2·lr·mean(x²)) =")
     assert slow / fast == pytest.approx(10, rel=1e-3)
 
 
@@ -144,3 +147,64 @@ def test_mean_field_ratio_and_current_factorised_fits(setting):
 @pytest.mark.parametrize("value", [0.0123456, 3.14159, -78.6912, 43457.54, 1.5e-7, 2.0])
 def test_fmt_keeps_three_significant_figures(value):
     assert float(fmt(value).replace(",", "")) == pytest.approx(value, rel=5e-3)
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def loss_draws(dataset, model, q, samples: int, repeats: int, **options) -> np.ndarray:
+    """`repeats` draws of Bayes by Backprop's own full-batch loss at q (no step taken)."""
+    method = make_method(dataset, model, FitConfig(method="bbb", samples=samples, seed=11, **options))
+    method.set_posterior(q)
+    with torch.no_grad():
+        return np.array([float(method.loss()) for _ in range(repeats)])
+
+
+@pytest.mark.parametrize(("n", "x_min", "samples"), [(100, 0.0, 16), (100, 0.0, 1), (2, 0.0, 4), (50, 1e4, 16)])
+def test_the_loss_scatter_matches_draws_of_the_fits_own_loss(n, x_min, samples):
+    dataset = generate(DataConfig(n=n, x_min=x_min, x_max=x_min + 1.0, seed=2))
+    model = Model()
+    exact = exact_posterior(dataset, model)
+    for q in (exact.mean_field, Gaussian(exact.mean + exact.sd, exact.posterior.cov * 2.0)):
+        if q.cov[0, 1] != 0.0:
+            continue  # Bayes by Backprop's q is factorised
+        draws = loss_draws(dataset, model, q, samples, 3000)
+        # An sd from 3,000 draws of a near-chi-square variable has a relative standard error below 3%; 12% is 4.
+        assert loss_sampling_sd(exact, q, samples) == pytest.approx(draws.std(ddof=1), rel=0.12)
+        # Averaged over draws the loss above the floor is the KL: mean within 4 standard errors.
+        gap = draws.mean() + exact.log_evidence
+        assert gap == pytest.approx(exact.kl_to_exact(q), abs=4 * draws.std(ddof=1) / math.sqrt(draws.size))
+    shifted = Gaussian.diagonal(exact.mean + exact.sd, 1.5 * exact.mean_field_sd)
+    draws = loss_draws(dataset, model, shifted, samples, 3000)
+    assert loss_sampling_sd(exact, shifted, samples) == pytest.approx(draws.std(ddof=1), rel=0.12)
+
+
+def test_elbo_text_says_the_gap_is_the_kl_on_average_and_states_the_scatter():
+    dataset = generate(DataConfig())
+    model = Model()
+    exact = exact_posterior(dataset, model)
+    text = text_of(elbo_section(exact, {}, samples=16))
+    assert "is its KL to the exact posterior on average" in text
+    draws = loss_draws(dataset, model, exact.mean_field, 16, 3000)
+    # The stated scatter (2 significant figures) against 3,000 draws of the fit's own loss at the optimum: 12%.
+    assert number_after(text, "varies by ±") == pytest.approx(draws.std(ddof=1), rel=0.12)
+    assert number_after(text, "around the KL of") == pytest.approx(-0.5 * math.log(1 - exact.corr**2), rel=5e-3)
+    assert "dip below the floor" in text
+
+
+def test_readme_e_fold_time_is_the_tutorial_datas_own():
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    match = re.search(
+        r"([\d,]+) steps per e-fold at lr 1e-4 on the Pyro tutorial's data \(mean of x\^2 = ([\d.]+)\)", text
+    )
+    assert match, "README's noise-injection sentence is missing or reworded"
+    tutorial = generate(DataConfig())  # the Pyro tutorial's setting: 100 points, x ~ U(0, 1)
+    mean_x_squared = float(np.mean(tutorial.x**2))
+    assert float(match.group(2)) == pytest.approx(mean_x_squared, abs=5e-5)
+    # Iterate the averaged SGD factor until |b_sd| has shrunk by e: the e-fold step, independent of time_constant.
+    factor, sd, step = 1 - 2 * 1e-4 * mean_x_squared, 1.0, 0
+    while sd > math.exp(-1):
+        sd *= factor
+        step += 1
+    assert float(match.group(1).replace(",", "")) == pytest.approx(step, abs=1)
+    assert time_constant(1e-4, mean_x_squared) == pytest.approx(step, abs=1)
