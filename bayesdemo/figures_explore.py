@@ -513,16 +513,21 @@ def fig_noise_sd(
 
 @never_warns
 def fig_prior_marginal(
-    axis: np.ndarray, density: np.ndarray, prior: ParameterPrior, fits: Named, parameter: int
+    axis: np.ndarray,
+    density: np.ndarray,
+    prior: ParameterPrior,
+    fits: Named,
+    parameter: int,
+    exact_label: str = "exact posterior, grid",
 ) -> go.Figure:
-    """One parameter's exact marginal on the grid (MATH.md, Non-Gaussian priors) beside its prior density and each
-    fit's Gaussian marginal q, given as (label, Gaussian over (slope, intercept))."""
+    """One parameter's exact marginal on a sorted axis (MATH.md, Grid reference; Mixture posterior) beside its prior
+    density and each fit's Gaussian marginal q, given as (label, Gaussian over (slope, intercept))."""
     name = PARAMETER_NAMES[parameter]
     grid = np.asarray(axis, dtype=np.float64).reshape(-1)
     exact_density = np.asarray(density, dtype=np.float64).reshape(-1)
-    step = float(grid[1] - grid[0]) if grid.size >= 2 else math.nan
-    centre = float(np.sum(grid * exact_density) * step)
-    spread = float(np.sqrt(np.sum((grid - centre) ** 2 * exact_density) * step))
+    # Trapezoid sums: the axis joins a spike's fine points to a slab's coarse ones.
+    centre = float(np.trapezoid(grid * exact_density, grid)) if grid.size >= 2 else math.nan
+    spread = float(np.sqrt(np.trapezoid((grid - centre) ** 2 * exact_density, grid))) if grid.size >= 2 else math.nan
     if not (math.isfinite(centre) and math.isfinite(spread) and spread > 0):
         centre, spread = prior.location, prior.scale  # a density that cannot be integrated: the prior stands in
     reach = [centre - PRIOR_REACH_SDS * spread, centre + PRIOR_REACH_SDS * spread]
@@ -531,7 +536,7 @@ def fig_prior_marginal(
     low, high = covering_range(reach)
     shown = (grid >= low) & (grid <= high)
     figure = _new_figure()
-    figure.add_trace(_exact_curve(grid[shown], exact_density[shown], "exact posterior, grid"))
+    figure.add_trace(_exact_curve(grid[shown], exact_density[shown], exact_label))
     points = np.linspace(low, high, DENSITY_POINTS)
     figure.add_trace(
         go.Scatter(

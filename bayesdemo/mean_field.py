@@ -26,6 +26,10 @@ from bayesdemo.priors import Model, NoiseSdPrior, ParameterPrior, Prior
 
 START_TOLERANCE = 0.1  # starts whose means lie within this many sds (log sds within this much) are run once
 OPTIMUM_TOLERANCE = 1e-3  # results whose means lie within this many sds (log sds within this much) are one optimum
+MIXTURE_REACH = 12.0  # a scale mixture's E_q log p is integrated over q's mean +- this many sds
+MIXTURE_PANELS = 8  # Gauss-Legendre panels per piece between breaks
+LEGENDRE_POINTS = 16  # nodes per Gauss-Legendre panel
+_LEGENDRE_NODES, _LEGENDRE_WEIGHTS = np.polynomial.legendre.leggauss(LEGENDRE_POINTS)
 HERMITE_POINTS = 96  # Gauss-Hermite nodes for E_q log p of smooth priors
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(HERMITE_POINTS)
 NODES = torch.as_tensor(_NODES, dtype=torch.float64)  # standard-normal quadrature nodes
@@ -33,7 +37,8 @@ WEIGHTS = torch.as_tensor(_WEIGHTS / math.sqrt(2.0 * math.pi), dtype=torch.float
 
 
 def expected_log_prior(prior: ParameterPrior, mean: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
-    """E_{N(mean, sd^2)} log p(theta_j): closed form for Gaussian and Laplace, Gauss-Hermite otherwise."""
+    """E_{N(mean, sd^2)} log p(theta_j): closed form for Gaussian and Laplace, composite Gauss-Legendre for a scale
+    mixture, Gauss-Hermite otherwise."""
     location = torch.tensor(prior.location, dtype=torch.float64)
     if prior.kind == "gaussian":
         return -0.5 * LOG_2PI - math.log(prior.scale) - ((mean - location) ** 2 + sd**2) / (2.0 * prior.scale**2)
@@ -44,8 +49,37 @@ def expected_log_prior(prior: ParameterPrior, mean: torch.Tensor, sd: torch.Tens
         standard_normal = torch.distributions.Normal(torch.zeros((), dtype=torch.float64), 1.0)
         mean_abs = sd * math.sqrt(2.0 / math.pi) * torch.exp(-0.5 * z**2) + d * (1.0 - 2.0 * standard_normal.cdf(-z))
         return -math.log(2.0 * prior.scale) - mean_abs / prior.scale
+    if prior.kind == "scale_mixture":
+        return _expected_log_mixture(prior, mean, sd)
     values = mean + sd * NODES
     return torch.sum(WEIGHTS * prior.distribution().log_prob(values))
+
+
+def _expected_log_mixture(prior: ParameterPrior, mean: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
+    """E_{N(mean, sd^2)} log p(theta_j) for a scale mixture: a component narrower than q falls between Gauss-Hermite
+    nodes, so composite Gauss-Legendre over q's mean +- MIXTURE_REACH sds, broken at each component's location +-
+    MIXTURE_REACH sds (MIXTURE_PANELS panels of LEGENDRE_POINTS nodes per piece). The nodes are fixed for this call;
+    the gradient flows through q's density at them."""
+    centre, spread = float(mean.detach()), float(sd.detach())
+    low, high = centre - MIXTURE_REACH * spread, centre + MIXTURE_REACH * spread
+    breaks = {low, high}
+    for scale in (prior.scale, prior.second_scale):
+        for edge in (prior.location - MIXTURE_REACH * scale, prior.location + MIXTURE_REACH * scale):
+            if low < edge < high:
+                breaks.add(edge)
+    edges = np.concatenate(
+        [
+            np.linspace(a, b, MIXTURE_PANELS + 1)[:-1]
+            for a, b in zip(sorted(breaks)[:-1], sorted(breaks)[1:], strict=True)
+        ]
+        + [np.array([high])]
+    )
+    half = 0.5 * np.diff(edges)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    nodes = torch.as_tensor((centres[:, None] + half[:, None] * _LEGENDRE_NODES).ravel(), dtype=torch.float64)
+    weights = torch.as_tensor((half[:, None] * _LEGENDRE_WEIGHTS).ravel(), dtype=torch.float64)
+    density = torch.exp(-0.5 * ((nodes - mean) / sd) ** 2) / (sd * math.sqrt(2.0 * math.pi))
+    return torch.sum(weights * density * prior.log_density(nodes))
 
 
 def expected_log_noise_prior(prior: NoiseSdPrior, log_mean: torch.Tensor, log_sd: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,7 @@ from bayesdemo.live_chart import live_chart
 from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
 from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
 from bayesdemo.methods.base import METHOD_LABELS, FitConfig, make_method
+from bayesdemo.mixture import MixturePosterior, is_scale_mixture, mixture_posterior
 from bayesdemo.noise_sd import noise_sd_posterior
 from bayesdemo.parameter_space import centred_posterior, has_ellipse
 from bayesdemo.priors import NOISE_PRIOR_KINDS, PARAMETER_NAMES, PRIOR_KINDS, Model, NoiseSdPrior, ParameterPrior, Prior
@@ -569,13 +570,46 @@ def parameter_prior_input(name: str, centre: float, spread: float) -> tuple[Para
         return None, f"{label} prior · {describe_error(error)}"
 
 
-def prior_reference(dataset: Dataset, model: Model) -> tuple[GridPosterior, MeanFieldOptimum]:
-    """The grid posterior and the mean-field optimum under `model`'s prior, cached for this dataset and model."""
+def prior_reference(dataset: Dataset, model: Model) -> tuple[GridPosterior | MixturePosterior, MeanFieldOptimum]:
+    """The exact posterior under `model`'s prior (the closed-form mixture for Gaussian and scale-mixture priors, else
+    the grid) and the mean-field optimum started from its windows or components, cached for this dataset and model."""
     cached = st.session_state.get("explore_priors_reference")
     if cached is None or cached[0] is not dataset or cached[1] != model:
-        cached = (dataset, model, grid_posterior(dataset, model), mean_field_optimum(dataset, model))
+        if is_scale_mixture(model.prior):
+            reference = mixture_posterior(dataset, model.prior, model.noise_sd)
+            starts = reference.components
+        else:
+            reference = grid_posterior(dataset, model)
+            starts = reference.windows
+        cached = (dataset, model, reference, mean_field_optimum(dataset, model, starts=starts))
         st.session_state["explore_priors_reference"] = cached
     return cached[2], cached[3]
+
+
+def reference_label(reference: GridPosterior | MixturePosterior) -> str:
+    """How the exact posterior was computed, as the table and the figures name it."""
+    return "exact, mixture" if isinstance(reference, MixturePosterior) else "exact, grid"
+
+
+def reference_method(reference: GridPosterior | MixturePosterior) -> str:
+    """One phrase saying how the exact posterior was computed."""
+    if isinstance(reference, MixturePosterior):
+        return f"a mixture of {len(reference.components)} conjugate posteriors weighted by their evidence"
+    count = len(reference.windows)
+    return f"the log joint on {count} whitened {reference.points}² grid{'s' if count > 1 else ''}"
+
+
+def optima_note(optimum: MeanFieldOptimum) -> str | None:
+    """The lesson when the ELBO has several local optima, or None."""
+    count = len(optimum.optima)
+    if count < 2:
+        return None
+    other = "the other one" if count == 2 else "another one"
+    elbos = ", ".join(f"{elbo:.2f}" for _, elbo in optimum.optima)
+    return (
+        f"The ELBO has {count} optima here; the best is shown. Variational inference started elsewhere can stop at "
+        f"{other}. (ELBOs: {elbos}.)"
+    )
 
 
 def moments_row(name: str, q: Gaussian) -> dict[str, str]:
@@ -617,9 +651,12 @@ def draw_other_priors(context: PageContext) -> None:
     apart = np.abs(optimum.q.mean - grid.mean) / grid.sd
     if np.any(apart > PRIOR_DISAGREEMENT_SDS):
         st.warning(
-            f"The mean-field optimum sits {float(np.max(apart)):.0f} exact sds from the grid's mean: the posterior has "
-            "more than one mode. The grid follows the one holding the most mass, the optimum may settle in another."
+            f"The mean-field optimum sits {float(np.max(apart)):.0f} exact sds from the exact mean, which counts every "
+            "mode of the posterior: a single factorised Gaussian covers only part of it."
         )
+    lesson = optima_note(optimum)
+    if lesson is not None:
+        st.info(lesson)
     labels = [config.label for config in PRIOR_FITS]
     st.button(
         f"Fit {' and '.join(labels)} under this prior",
@@ -654,13 +691,15 @@ def draw_other_priors(context: PageContext) -> None:
     ):
         with column:
             live_chart(
-                figures_explore.fig_prior_marginal(axis, density, parts[parameter], named, parameter),
+                figures_explore.fig_prior_marginal(
+                    axis, density, parts[parameter], named, parameter, reference_label(grid).replace(",", " posterior,")
+                ),
                 f"explore_priors_{PARAMETER_NAMES[parameter]}",
             )
-    rows = [moments_row("exact, grid", grid.gaussian), *(moments_row(label, q) for label, q in named)]
+    rows = [moments_row(reference_label(grid), grid.gaussian), *(moments_row(label, q) for label, q in named)]
     st.table({key: [row[key] for row in rows] for key in rows[0]}, border="horizontal")
     notes = [
-        f"Exact: the log joint on a {grid.slope_axis.size}² grid · correlation **{round(grid.corr, 3) + 0.0:.3f}** · "
+        f"Exact: {reference_method(grid)} · correlation **{round(grid.corr, 3) + 0.0:.3f}** · "
         f"log p(y) = **{fmt(grid.log_evidence)}**."
     ]
     if fitted:
