@@ -26,6 +26,7 @@ from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_c
 from bayesdemo.exact import ExactPosterior, exact_posterior
 from bayesdemo.jobs import ACTIVE_STATES, FitView, Job, JobView, paced_interval_s, warm_up
 from bayesdemo.live_chart import live_chart
+from bayesdemo.markup import escape_markdown
 from bayesdemo.methods.base import (
     GUIDE_LABELS,
     GUIDES,
@@ -250,8 +251,8 @@ def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[Con
 
 
 def describe_error(error: ConfigError) -> str:
-    """An error message led by the widget's name."""
-    return f"**{FIELD_LABELS.get(error.field, error.field)}**: {error}"
+    """An error message led by the widget's name (the message escaped: it may quote a link value or a CSV cell)."""
+    return f"**{FIELD_LABELS.get(error.field, error.field)}**: {escape_markdown(error)}"
 
 
 # ---- callbacks (run before the script, so the page draws the new state) -----------------------------------------
@@ -674,7 +675,7 @@ def start_job(context: Context) -> None:
         st.session_state["run_error"] = describe_error(error)
         return
     except ValueError as error:
-        st.session_state["run_error"] = f"Could not start the fit: {error}"
+        st.session_state["run_error"] = f"Could not start the fit: {escape_markdown(error)}"
         return
     old: Job | None = st.session_state.get("job")
     if old is not None:
@@ -722,7 +723,7 @@ def draw_exact_summary(context: Context) -> None:
     st.caption(
         f"Mean-field optimum sds (where diagonal guides stop): slope {fmt(summary['mean_field_sd']['slope'])}, "
         f"intercept {fmt(summary['mean_field_sd']['intercept'])} · log evidence {fmt(summary['log_evidence'], 6)} · "
-        f"data: {context.dataset.source}, n = {context.dataset.n:,}"
+        f"data: {escape_markdown(context.dataset.source)}, n = {context.dataset.n:,}"
     )
 
 
@@ -1040,7 +1041,7 @@ def main() -> None:
         try:
             pending = make_context(scenario)
         except (ValueError, ArithmeticError) as error:
-            st.sidebar.error(f"Cannot use these settings: {error}")
+            st.sidebar.error(f"Cannot use these settings: {escape_markdown(error)}")
         else:
             sync_link(scenario)
             draw_noise_sd_note(noise_note, pending)
@@ -1054,7 +1055,7 @@ def main() -> None:
     with st.container():
         st.header("Bayesian linear regression, live", anchor=False)
         for problem in st.session_state.get("link_problems", []):
-            st.warning(f"Shared link: {problem}")
+            st.warning(f"Shared link: {escape_markdown(problem)}")
         if st.session_state.get("link_problems"):
             st.button("Dismiss", key="dismiss_link", on_click=on_dismiss_link_problems)
         if st.session_state.get("run_error"):

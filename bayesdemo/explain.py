@@ -9,6 +9,7 @@ import numpy as np
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior, Gaussian
+from bayesdemo.markup import escape_markdown
 from bayesdemo.methods.base import FORUM_NOISE_LR, FitConfig
 from bayesdemo.runner import Snapshot
 from bayesdemo.scenario import Scenario, is_noise_label
@@ -85,7 +86,8 @@ def model_section(dataset: Dataset, scenario: Scenario) -> list[Section]:
         (
             "markdown",
             "#### The model\n"
-            f"Each of the n = {dataset.n:,} points ({dataset.source}) is a line plus Gaussian noise of known sd "
+            f"Each of the n = {dataset.n:,} points ({escape_markdown(dataset.source)}) is a line plus Gaussian noise "
+            "of known sd "
             f"s = {fmt(scenario.model.noise_sd)}. Before seeing data we believe slope w ~ N({fmt(prior.slope_mean)}, "
             f"{fmt(prior.slope_sd)}²) and intercept b ~ N({fmt(prior.intercept_mean)}, {fmt(prior.intercept_sd)}²), "
             "independently.",

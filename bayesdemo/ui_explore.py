@@ -44,6 +44,7 @@ from bayesdemo.methods.base import METHOD_LABELS, FitConfig, make_method
 from bayesdemo.mixture import MixturePosterior, is_scale_mixture, mixture_posterior
 from bayesdemo.noise_sd import noise_sd_posterior
 from bayesdemo.parameter_space import centred_posterior, has_ellipse
+from bayesdemo.markup import escape_markdown
 from bayesdemo.priors import NOISE_PRIOR_KINDS, PARAMETER_NAMES, PRIOR_KINDS, Model, NoiseSdPrior, ParameterPrior, Prior
 from bayesdemo.runner import RunConfig, run_to_end
 from bayesdemo.scenario import Scenario
@@ -134,7 +135,7 @@ def fmt(value: float) -> str:
 def describe_error(error: ValueError) -> str:
     """An error message led by the name of the widget that set the field."""
     field = getattr(error, "field", "value")
-    return f"**{FIELD_LABELS.get(field, field)}**: {error}"
+    return f"**{FIELD_LABELS.get(field, field)}**: {escape_markdown(error)}"
 
 
 def latest_fits(view: JobView | None) -> list[tuple[str, Gaussian]]:
@@ -405,7 +406,7 @@ def draw_mcmc(context: PageContext, read_view: ViewReader) -> None:
                     run.advance(MCMC_CHUNK)
             except (ValueError, RuntimeError, ArithmeticError) as error:
                 st.session_state.pop("explore_mcmc")
-                st.error(f"NUTS failed: {error}")
+                st.error(f"NUTS failed: {escape_markdown(error)}")
                 return
             if not run.finished:
                 st.progress(run.progress, text=f"Sampling with NUTS: {run.progress:.0%}")
@@ -497,7 +498,7 @@ def draw_unknown_noise(context: PageContext) -> None:
                     run = run_to_end(method, config.steps, RunConfig(snapshot_every=config.steps))
                     fits[name] = (run.last.gaussian, *method.noise_posterior())
         except (ValueError, ArithmeticError) as error:
-            st.error(f"The fit with s learned failed: {error}")
+            st.error(f"The fit with s learned failed: {escape_markdown(error)}")
         else:
             st.session_state["explore_noise"] = (context.dataset, model, fits)
     stored = st.session_state.get("explore_noise")
@@ -677,7 +678,7 @@ def draw_other_priors(context: PageContext) -> None:
                     )
                     fits.append((label, run.last.gaussian, time.perf_counter() - started))
         except (ValueError, ArithmeticError) as error:
-            st.error(f"The fit under this prior failed: {error}")
+            st.error(f"The fit under this prior failed: {escape_markdown(error)}")
         else:
             st.session_state["explore_priors"] = (context.dataset, model, fits)
     stored = st.session_state.get("explore_priors")
