@@ -2,7 +2,10 @@
 
 Draw theta from the prior, simulate y with the known noise sd, fit, and ask how often the central intervals of the
 fitted Gaussian contain the true theta, and where theta ranks among the fit's own draws. Exact inference covers at
-the nominal rate and ranks uniformly; the mean-field optimum under-covers when the posterior is correlated.
+the nominal rate and ranks uniformly; the mean-field optimum under-covers when the posterior is correlated: at level
+l its coverage is 2 Phi(z_l sqrt(1 - rho^2)) - 1, 0.26 and 0.57 at 50% and 90% on the Pyro tutorial's 100 points
+(rho = -0.875; 0.59 is the large-n limit for x ~ U(0, 1)) (MATH.md, Checking inference). A trained fit counts only
+where it reached its target (metrics.convergence): an unconverged fit's coverage says nothing about the method.
 """
 
 from __future__ import annotations
@@ -15,17 +18,31 @@ import numpy as np
 import torch
 
 from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian, exact_posterior
+from bayesdemo.exact import Gaussian, design_matrix, exact_posterior
 from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.metrics import convergence, target_for
 from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.runner import RunConfig, run_to_end
+from bayesdemo.runner import Run, RunConfig, run_to_end
 from bayesdemo.validation import ConfigError, check_int, check_range
 
 MAX_DATASETS = 100_000  # most simulated datasets
 MAX_POINTS = 100_000  # most points per simulated dataset
 MAX_RANK_DRAWS = 10_000  # most posterior draws per dataset for SBC ranks
+START_SD = 0.049  # a warm-started fit's first sds: softplus(-3), Bayes by Backprop's own start
+CHECK_EVERY = 250  # steps between convergence checks of a fit run until at target
+SNAPSHOT_EVERY = 10  # steps between the snapshots the convergence rule averages
 
-Fit = Callable[[Dataset], Gaussian]  # a trained method: dataset -> its q over (slope, intercept)
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """A trained fit's q, where it stands against its target (metrics.convergence status), and its steps."""
+
+    q: Gaussian
+    status: str  # one of metrics.FIT_STATUSES: "at_target", "still_moving", "far_from_target"
+    steps: int
+
+
+Fit = Callable[[Dataset], Gaussian | FitOutcome]  # a trained method: dataset -> its q (and its status)
 
 
 @dataclass(frozen=True)
@@ -82,11 +99,31 @@ class MethodCalibration:
     covered: np.ndarray  # (K, levels, 2) bool: did the interval at that level contain the true slope / intercept
     ranks: np.ndarray  # (K, 2) SBC rank of the true theta among L draws of q, in 0..L
     rank_draws: int  # L
+    statuses: tuple[str, ...] | None = None  # (K,) each fit's metrics.convergence status; None: a closed form
 
     @property
     def coverage(self) -> np.ndarray:
         """Fraction of datasets covered, (levels, 2); exact inference gives the nominal level."""
         return self.covered.mean(axis=0)
+
+    @property
+    def at_target(self) -> np.ndarray:
+        """(K,) bool: the fits that reached their target (every dataset for a closed form)."""
+        if self.statuses is None:
+            return np.ones(self.covered.shape[0], dtype=bool)
+        return np.array([status == "at_target" for status in self.statuses], dtype=bool)
+
+    @property
+    def datasets_at_target(self) -> int:
+        """How many of the K fits reached their target."""
+        return int(self.at_target.sum())
+
+    @property
+    def coverage_at_target(self) -> np.ndarray:
+        """Fraction covered over the fits that reached their target, (levels, 2); NaN when none did."""
+        if not self.datasets_at_target:
+            return np.full(self.covered.shape[1:], np.nan)
+        return self.covered[self.at_target].mean(axis=0)
 
     @property
     def datasets(self) -> int:
@@ -149,8 +186,8 @@ def calibrate(
 ) -> CalibrationResult:
     """Coverage and SBC ranks over K datasets with theta ~ prior and y ~ N(slope x + intercept, s^2) (MATH.md).
 
-    `x` (n,) replaces the simulated inputs for every dataset; `fit` adds a trained method; `progress(done, K)` is
-    called after each dataset.
+    `x` (n,) replaces the simulated inputs for every dataset; `fit` adds a trained method (returning a FitOutcome,
+    its statuses are kept); `progress(done, K)` is called after each dataset.
     """
     if not isinstance(model.prior, GaussianPrior):
         raise ConfigError("prior", f"must be a GaussianPrior for the conjugate reference, got {model.prior!r}")
@@ -170,6 +207,7 @@ def calibrate(
     covered = {name: np.empty((count, len(config.levels), 2), dtype=bool) for name in names}
     ranks = {name: np.empty((count, 2), dtype=np.int64) for name in names}
     true_theta = np.empty((count, 2))
+    statuses: list[str] = []
     for index in range(count):
         theta = model.prior.mean + model.prior.sd * simulation.standard_normal(2)
         inputs = shared_x if shared_x is not None else _simulate_x(config, simulation)
@@ -178,7 +216,11 @@ def calibrate(
         exact = exact_posterior(dataset, model)
         fits = {"exact": exact.posterior, "mean_field": exact.mean_field}
         if fit is not None:
-            fits[fit_name] = fit(dataset)
+            outcome = fit(dataset)
+            if isinstance(outcome, FitOutcome):
+                statuses.append(outcome.status)
+                outcome = outcome.q
+            fits[fit_name] = outcome
         eps = rank_rng.standard_normal((config.rank_draws, 2))  # common random numbers for every method
         for name, q in fits.items():
             covered[name][index], ranks[name][index] = _evaluate(q, theta, z, eps)
@@ -188,6 +230,13 @@ def calibrate(
     methods = {
         name: MethodCalibration(name, config.levels, covered[name], ranks[name], config.rank_draws) for name in names
     }
+    if fit is not None and statuses:
+        if len(statuses) != count:
+            raise ConfigError("fit", "must return a FitOutcome for every dataset or for none")
+        method = methods[fit_name]
+        methods[fit_name] = MethodCalibration(
+            fit_name, config.levels, method.covered, method.ranks, config.rank_draws, tuple(statuses)
+        )
     return CalibrationResult(config, model, true_theta, shared_x, methods)
 
 
@@ -199,6 +248,37 @@ def fit_with_method(model: Model, config: FitConfig) -> Fit:
         steps = config.step_count
         run = run_to_end(make_method(dataset, model, config), steps, RunConfig(snapshot_every=steps))
         return run.last.gaussian
+
+    return fit
+
+
+def fit_until_at_target(
+    model: Model, config: FitConfig, check_every: int = CHECK_EVERY
+) -> Callable[[Dataset], FitOutcome]:
+    """A `fit` callback that trains `config`'s method until metrics.convergence says "at target", at most
+    `config.steps` steps, checked every `check_every` steps (MATH.md, Convergence rule).
+
+    A method that can be placed (Bayes by Backprop) starts at the least-squares line with sds START_SD: the data's
+    own fit, not the answer, and far closer than a random start to the target of a theta drawn from a wide prior.
+    """
+    check_every = check_int("check_every", check_every, SNAPSHOT_EVERY, 10**6)
+
+    def fit(dataset: Dataset) -> FitOutcome:
+        """Train on `dataset` until at target (or the step cap) and return q with its status."""
+        exact = exact_posterior(dataset, model)
+        least_squares = np.linalg.lstsq(design_matrix(dataset.x), dataset.y, rcond=None)[0]
+        target = target_for(config, exact, least_squares)
+        method = make_method(dataset, model, config)
+        if hasattr(method, "set_posterior") and not config.centre_x:
+            method.set_posterior(Gaussian.diagonal(least_squares, np.full(2, START_SD)))
+        run = Run(method, config.step_count, RunConfig(snapshot_every=SNAPSHOT_EVERY))
+        for snapshot in run:  # None between snapshots; a diverged run ends at its last finite snapshot
+            if snapshot is None or snapshot.step % check_every:
+                continue
+            if convergence(run.snapshots, target, exact).status == "at_target":
+                break
+        status = convergence(run.snapshots, target, exact).status
+        return FitOutcome(run.last.gaussian, status, run.last.step)
 
     return fit
 

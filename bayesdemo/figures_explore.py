@@ -389,18 +389,22 @@ def fig_evidence(curve: EvidenceCurve, chosen: int | None = None) -> go.Figure:
 @never_warns
 def fig_calibration(result: CalibrationResult) -> go.Figure:
     """Coverage of each method's central intervals per nominal level and parameter, with the nominal level and its
-    binomial +-2 se band: exact = nominal, mean-field under-covers (MATH.md, Checking inference)."""
+    binomial +-2 se band: exact = nominal, mean-field under-covers (MATH.md, Checking inference). A trained fit's
+    bar counts only the fits that reached their target, and its name says how many did."""
     figure = _new_figure()
     levels = result.config.levels
     categories = [f"{name} {level:.0%}" for level in levels for name in PARAMETER_NAMES]
     nominal = [level for level in levels for _ in PARAMETER_NAMES]
     for name, method in result.methods.items():
-        coverage = method.coverage  # (levels, 2)
+        coverage = method.coverage_at_target  # (levels, 2); every dataset for a closed form
+        label = CALIBRATION_NAMES.get(name, name)
+        if method.statuses is not None:
+            label += f" ({method.datasets_at_target} of {method.datasets} fits at target)"
         figure.add_trace(
             go.Bar(
                 x=categories,
                 y=coverage.reshape(-1),
-                name=CALIBRATION_NAMES.get(name, name),
+                name=label,
                 marker={"color": {"exact": EXACT_COLOUR, "mean_field": MEAN_FIELD_COLOUR}.get(name, VI_COLOUR)},
             )
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from test_app import GOOD_CSV, fresh_page, no_exception, rerun_until_finished
 
 from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
-from bayesdemo.calibration import CalibrationConfig, calibrate
+from bayesdemo.calibration import CalibrationConfig, calibrate, fit_until_at_target
 from bayesdemo.gradients import gradient_statistics, gradient_variance
 from bayesdemo.grid import grid_posterior
 from bayesdemo.mcmc import MCMCConfig, run_nuts
@@ -24,6 +25,7 @@ from bayesdemo.priors import Model, NoiseSdPrior, ParameterPrior, Prior
 from bayesdemo.sequential import posterior_after, vi_fit_after
 from bayesdemo.ui_explore import (
     BASIS_CUBIC,
+    CALIBRATION_BBB,
     EXPLORE_TABS,
     GRADIENT_REPEATS,
     NOISE_SVI,
@@ -243,6 +245,23 @@ def test_calibration_runs_and_shows_the_engines_coverage(app):
     no_exception(app)
     rows = table_rows(tab(app, "Calibration"))
     assert [row[""] for row in rows] == ["exact posterior", "mean-field optimum", "Bayes by Backprop"]
+    # The engine's run until at target on the same datasets: the row counts and covers only the fits at target.
+    expected = calibrate(
+        model,
+        CalibrationConfig(datasets=4, n=20, x_min=0.0, x_max=1.0),
+        fit_until_at_target(model, CALIBRATION_BBB),
+        fit_name="bbb",
+    )
+    bbb = expected.methods["bbb"]
+    assert rows[2]["Datasets counted"] == f"{bbb.datasets_at_target} of 4" and rows[0]["Datasets counted"] == "4"
+    assert rows[2]["slope 90%"] == f"{bbb.coverage_at_target[1, 0]:.2f}"
+    # The caption's mean-field prediction for this design: 2 Phi(z sqrt(1 - rho^2)) - 1 with rho of the shared x.
+    design = np.column_stack([expected.shared_x, np.ones(20)])
+    cov = np.linalg.inv(np.diag(1 / model.prior.sd**2) + design.T @ design / model.noise_sd**2)
+    ratio = np.sqrt(1 - cov[0, 1] ** 2 / (cov[0, 0] * cov[1, 1]))
+    predicted = [2 * NormalDist().cdf(NormalDist().inv_cdf(0.5 + level / 2) * ratio) - 1 for level in (0.5, 0.9)]
+    captions = " ".join(caption.value for caption in tab(app, "Calibration").caption)
+    assert f"should cover {predicted[0]:.2f} and {predicted[1]:.2f} at 50% and 90%" in captions
 
 
 def test_gradient_noise_measures_each_estimator_at_the_live_fit(app):
