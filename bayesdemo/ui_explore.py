@@ -44,6 +44,7 @@ from bayesdemo.gradients import gradient_statistics, gradient_variance
 from bayesdemo.grid import GridPosterior, grid_posterior
 from bayesdemo.jobs import JobView
 from bayesdemo.live_chart import live_chart
+from bayesdemo.markup import escape_markdown
 from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
 from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
 from bayesdemo.methods.base import METHOD_LABELS, FitConfig, make_method
@@ -143,7 +144,7 @@ def fmt(value: float) -> str:
 def describe_error(error: ValueError) -> str:
     """An error message led by the name of the widget that set the field."""
     field = getattr(error, "field", "value")
-    return f"**{FIELD_LABELS.get(field, field)}**: {error}"
+    return f"**{FIELD_LABELS.get(field, field)}**: {escape_markdown(error)}"
 
 
 def latest_fits(view: JobView | None) -> list[tuple[str, Gaussian]]:
@@ -414,7 +415,7 @@ def draw_mcmc(context: PageContext, read_view: ViewReader) -> None:
                     run.advance(MCMC_CHUNK)
             except (ValueError, RuntimeError, ArithmeticError) as error:
                 st.session_state.pop("explore_mcmc")
-                st.error(f"NUTS failed: {error}")
+                st.error(f"NUTS failed: {escape_markdown(error)}")
                 return
             if not run.finished:
                 st.progress(run.progress, text=f"Sampling with NUTS: {run.progress:.0%}")
@@ -506,7 +507,7 @@ def draw_unknown_noise(context: PageContext) -> None:
                     run = run_to_end(method, config.steps, RunConfig(snapshot_every=config.steps))
                     fits[name] = (run.last.gaussian, *method.noise_posterior())
         except (ValueError, ArithmeticError) as error:
-            st.error(f"The fit with s learned failed: {error}")
+            st.error(f"The fit with s learned failed: {escape_markdown(error)}")
         else:
             st.session_state["explore_noise"] = (context.dataset, model, fits)
     stored = st.session_state.get("explore_noise")
@@ -686,7 +687,7 @@ def draw_other_priors(context: PageContext) -> None:
                     )
                     fits.append((label, run.last.gaussian, time.perf_counter() - started))
         except (ValueError, ArithmeticError) as error:
-            st.error(f"The fit under this prior failed: {error}")
+            st.error(f"The fit under this prior failed: {escape_markdown(error)}")
         else:
             st.session_state["explore_priors"] = (context.dataset, model, fits)
     stored = st.session_state.get("explore_priors")
