@@ -439,7 +439,7 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
             "Or upload a CSV with columns x,y",
             type=["csv", "txt"],
             key="upload",
-            help=f"At most {MAX_CSV_BYTES // 2**20} MiB. Remove the file to go back to simulated data.",
+            help=f"At most {MAX_CSV_BYTES // 10**6} MB. Remove the file to go back to simulated data.",
         )
     with side.expander("Prior", expanded=False):
         left, right = st.columns(2)

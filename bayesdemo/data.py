@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import csv
-import io
 import math
+import os
+import re
+import stat
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +16,7 @@ import numpy as np
 from bayesdemo.validation import ConfigError, check_int, check_range, check_scale
 
 MAX_POINTS = 1_000_000  # largest n accepted from the generator or a CSV
-MAX_CSV_BYTES = 20 * 1024 * 1024  # largest CSV accepted, in bytes
+MAX_CSV_BYTES = 20 * 1000 * 1000  # largest CSV accepted, in bytes: 20 MB, the limit Streamlit's uploader shows
 MIN_RELATIVE_X_WIDTH = 1e-9  # x_max - x_min must be at least this times max(1, |x_min|, |x_max|)
 MAX_ABS_VALUE = 1e15  # largest |x| or |y| accepted: sums of squares of a million such values stay finite
 
@@ -148,20 +152,51 @@ def _check_header(first_row: list[str], delimiter: str) -> None:
 
 
 def _size_text(size: int) -> str:
-    """A byte count as MiB (or KiB below one MiB), for messages."""
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MiB"
-    return f"{size / 1024:.1f} KiB"
+    """A byte count as MB (or kB below one MB; 1 MB = 1,000,000 bytes, as Streamlit's uploader counts), for messages."""
+    if size >= 1000 * 1000:
+        return f"{size / (1000 * 1000):.1f} MB"
+    return f"{size / 1000:.1f} kB"
 
 
-def parse_csv(content: bytes | str, *, max_bytes: int = MAX_CSV_BYTES, name: str = "upload") -> Dataset:
-    """Parse CSV text with a header naming columns `x` and `y` into a Dataset.
+def _too_big(max_bytes: int, size: int | None) -> ConfigError:
+    """The error for a file of `size` bytes (None: unknown, more than allowed) over the limit of `max_bytes`."""
+    got = _size_text(size) if size is not None else ""
+    if got in ("", _size_text(max_bytes)):  # 20,000,001 bytes must not read "at most 20.0 MB, got 20.0 MB"
+        got = f"more than {_size_text(max_bytes)}"
+    return ConfigError("csv", f"must be at most {_size_text(max_bytes)}, got {got}")
+
+
+# One line with its ending: \r\n, \r (old Mac files) and \n all end a line; the last line may have no ending.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_FIRST_LINE = re.compile(r"\s*([^\r\n]*)")  # the first line with anything but white space on it
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of `text` one at a time (a list of all of them would take ~50 bytes per line at once)."""
+    return (match.group() for match in _LINE.finditer(text))
+
+
+def _unreadable(error: csv.Error, line: int) -> str:
+    """Python's csv error as a sentence about the file."""
+    if "field larger than field limit" in str(error):
+        return (
+            f'has a cell longer than {csv.field_size_limit():,} characters near line {line}: is a quote (") left '
+            "open, or are the rows not separated by new lines?"
+        )
+    return f'is not readable as CSV near line {line}: check its quotes (") and separators'
+
+
+def parse_csv(
+    content: bytes | str, *, max_bytes: int = MAX_CSV_BYTES, name: str = "upload", max_rows: int = MAX_POINTS
+) -> Dataset:
+    """Parse CSV text with a header naming columns `x` and `y` into a Dataset of at most `max_rows` points.
 
     Cells are separated by commas, or by semicolons (then a decimal comma is read too: `1,5;2` is x=1.5, y=2).
+    Lines may end in \\n, \\r\\n or \\r.
     """
     size = len(content)
     if size > max_bytes:
-        raise ConfigError("csv", f"must be at most {_size_text(max_bytes)}, got {_size_text(size)}")
+        raise _too_big(max_bytes, size)
     if isinstance(content, bytes):
         if b"\x00" in content[:8192]:
             raise ConfigError("csv", "must be a text file, got binary data")
@@ -171,34 +206,47 @@ def parse_csv(content: bytes | str, *, max_bytes: int = MAX_CSV_BYTES, name: str
             raise ConfigError("csv", "must be UTF-8 text, got undecodable bytes") from None
     else:
         text = content.lstrip("\ufeff")
-    if not text.strip():
+    if not text or text.isspace():
         raise ConfigError("csv", "is empty: expected a header `x,y` and at least 2 rows")
-    first_line = text.lstrip().splitlines()[0]
+    first = _FIRST_LINE.match(text)
+    first_line = first.group(1) if first else ""
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    decimal_comma = delimiter == ";"
+    # Rows are read one at a time and refused as soon as there are too many: a 20 MB file of short rows held as
+    # lists of strings first took over 1 GiB.
+    reader = csv.reader(_lines(text), delimiter=delimiter)
+    xs, ys = array("d"), array("d")
+    row_number = 0  # rows with content so far; the header is row 1
     try:
-        rows = [row for row in reader if any(cell.strip() for cell in row)]
-    except csv.Error as error:  # a NUL byte past the sniffed start, a runaway quoted field, ...
-        raise ConfigError("csv", f"is not readable as CSV near line {reader.line_num}: {error}") from None
-    if not rows:
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            row_number += 1
+            if row_number == 1:
+                _check_header(row, delimiter)
+                continue
+            if row_number > max_rows + 1:
+                raise ConfigError("csv", f"must have at most {max_rows:,} data rows, got more")
+            if len(row) != 2:
+                raise ConfigError("csv", f"row {row_number} must have 2 cells (x,y), got {len(row)}")
+            xs.append(_parse_number(row[0], "x", row_number, decimal_comma))
+            ys.append(_parse_number(row[1], "y", row_number, decimal_comma))
+    except csv.Error as error:  # a cell past the size limit, ...
+        raise ConfigError("csv", _unreadable(error, reader.line_num)) from None
+    if row_number == 0:
         raise ConfigError("csv", "is empty: expected a header `x,y` and at least 2 rows")
-    _check_header(rows[0], delimiter)
-    body = rows[1:]
-    if len(body) > MAX_POINTS:
-        raise ConfigError("csv", f"must have at most {MAX_POINTS} rows, got {len(body)}")
-    xs, ys = [], []
-    for row_number, row in enumerate(body, start=2):
-        if len(row) != 2:
-            raise ConfigError("csv", f"row {row_number} must have 2 cells (x,y), got {len(row)}")
-        xs.append(_parse_number(row[0], "x", row_number, decimal_comma=delimiter == ";"))
-        ys.append(_parse_number(row[1], "y", row_number, decimal_comma=delimiter == ";"))
     if len(xs) < 2:
         raise ConfigError("csv", f"must have at least 2 data rows, got {len(xs)}")
-    return Dataset(np.array(xs), np.array(ys), source=name)
+    return Dataset(np.frombuffer(xs), np.frombuffer(ys), source=name)
 
 
 def load_csv(path: str, *, max_bytes: int = MAX_CSV_BYTES) -> Dataset:
-    """Read and parse a CSV file (see `parse_csv`), refusing files larger than `max_bytes`."""
+    """Read and parse a CSV file (see `parse_csv`), refusing files larger than `max_bytes` before reading them."""
     with open(path, "rb") as handle:
-        content = handle.read(max_bytes + 1)
+        status = os.fstat(handle.fileno())
+        if stat.S_ISREG(status.st_mode) and status.st_size > max_bytes:
+            raise _too_big(max_bytes, status.st_size)
+        content = handle.read(max_bytes + 1)  # a pipe or device has no size to check first
+    if len(content) > max_bytes:
+        raise _too_big(max_bytes, None)
     return parse_csv(content, max_bytes=max_bytes, name=path)

@@ -1,8 +1,11 @@
-"""Text from outside the program (link values, CSV cells, file names, error messages) made safe to show as Markdown."""
+"""Messages for the page: text from outside the program (link values, CSV cells, file names) made safe to show as
+Markdown, and plain sentences for numerical failures that name no field."""
 
 from __future__ import annotations
 
 import re
+
+import numpy as np
 
 # Characters that start Markdown, HTML, LaTeX or Streamlit markup anywhere in a line: links and images ([ ] ( ) !),
 # emphasis and strikethrough (* _ ~), code (`), headings (#), tables (|), raw HTML, autolinks and entities (< > &),
@@ -25,3 +28,18 @@ def escape_markdown(text: object) -> str:
     one_line = LINE_BREAKS.sub(" ", str(text))
     escaped = MARKUP.sub(lambda match: "\\" + match.group(0), one_line)
     return LINE_START.sub(lambda match: match.group(0) + "\\", escaped, count=1)
+
+
+SINGULAR = (
+    "These data are numerically too extreme for this computation: a matrix it inverts is singular in floating point, "
+    "as when x lies far from 0 compared with its spread. Centre x (subtract its mean) and try again."
+)
+OUT_OF_RANGE = (
+    "This computation failed on these data and settings: a number left the range it can handle. Rescale x or y, "
+    "or change the prior or the noise sd."
+)
+
+
+def failure_sentence(error: BaseException) -> str:
+    """A plain sentence for an error that names no field (numpy's "Singular matrix", torch's support checks, ...)."""
+    return SINGULAR if isinstance(error, np.linalg.LinAlgError) else OUT_OF_RANGE

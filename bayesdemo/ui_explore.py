@@ -44,7 +44,7 @@ from bayesdemo.gradients import gradient_statistics, gradient_variance
 from bayesdemo.grid import GridPosterior, grid_posterior
 from bayesdemo.jobs import JobView
 from bayesdemo.live_chart import live_chart
-from bayesdemo.markup import escape_markdown
+from bayesdemo.markup import escape_markdown, failure_sentence
 from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
 from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
 from bayesdemo.methods.base import METHOD_LABELS, FitConfig, make_method
@@ -142,8 +142,10 @@ def fmt(value: float) -> str:
 
 
 def describe_error(error: ValueError) -> str:
-    """An error message led by the name of the widget that set the field."""
-    field = getattr(error, "field", "value")
+    """An error message led by the name of the widget that set the field; a plain sentence when it names none."""
+    field = getattr(error, "field", None)
+    if field is None:  # numpy's "Singular matrix", a torch support check: not a message for a class
+        return failure_sentence(error)
     return f"**{FIELD_LABELS.get(field, field)}**: {escape_markdown(error)}"
 
 

@@ -25,7 +25,7 @@ TIMEOUT_S = 60  # the first run imports torch and Pyro
 TINY_STEPS = 40  # steps of every fit here: a run ends within a fraction of a second
 GOOD_DATA = generate(DataConfig(n=20, seed=5))
 GOOD_CSV = GOOD_DATA.to_csv().encode()
-FIFTY_MB = 50 * 1024 * 1024
+FIFTY_MB = 50 * 1000 * 1000
 
 # ---- helpers ------------------------------------------------------------------------------------------------------
 
@@ -128,7 +128,7 @@ BAD_CSVS = {
     "tab-separated": (b"x\ty\n1\t2\n2\t3\n", "csv", "tab-separated"),
     "binary": (bytes(range(256)) * 64, "csv", "must be a text file"),
     "not UTF-8": ("x,y\n1,2\n2,é\n".encode("latin-1"), "csv", "must be UTF-8"),
-    "50 MB": (b"x,y\n" + b"0.1234567,1.2345678\n" * (FIFTY_MB // 20), "csv", "must be at most 20.0 MiB, got 50.0 MiB"),
+    "50 MB": (b"x,y\n" + b"0.1234567,1.2345678\n" * (FIFTY_MB // 20), "csv", "must be at most 20.0 MB, got 50.0 MB"),
 }
 CSV_LABELS = {"csv": "CSV upload", "x": "CSV column x", "y": "CSV column y"}
 

@@ -1,6 +1,10 @@
 """Synthetic data and CSV loading: seeded, independent of global RNGs, and defensive about bad files."""
 
 import random
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +127,71 @@ def test_oversized_csv_is_refused_without_parsing(tmp_path):
 def test_dataset_rejects_mismatched_lengths():
     with pytest.raises(ConfigError, match="y"):
         Dataset(np.arange(3.0), np.arange(4.0))
+
+
+def test_rows_past_the_limit_are_refused_before_the_rest_is_read():
+    # Row 13 would be refused as not numeric if it were read: the row limit must stop the reading first.
+    content = b"x,y\n" + b"".join(b"%d,%d\n" % (i, 2 * i) for i in range(11)) + b"abc,def\n"
+    with pytest.raises(ConfigError, match="at most 10 data rows") as caught:
+        parse_csv(content, max_rows=10)
+    assert caught.value.field == "csv"
+    assert parse_csv(content[: content.index(b"10,20")], max_rows=10).n == 10  # 10 rows are still fine
+
+
+def test_a_20_mb_file_of_short_rows_is_refused_in_little_memory_and_time():
+    # Measured in a fresh process (peak RSS is per process): a 19.99 MB file of `0,0` rows (5 million rows, five
+    # times the limit) grew the peak by 646 MiB and took 4.8 s when every row was held before counting; reading row
+    # by row it grows by about 30 MiB in about 1 s. The bounds are generous for a busy machine.
+    script = (
+        "import resource, sys, time\n"
+        "from bayesdemo.data import parse_csv\n"
+        "content = b'x,y\\n' + b'0,0\\n' * 4_997_499\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "start = time.perf_counter()\n"
+        "try:\n"
+        "    parse_csv(content)\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+        "growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024\n"
+        "print(f'{growth:.0f} {time.perf_counter() - start:.2f}')\n"
+    )
+    repository = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", script], cwd=repository, capture_output=True, text=True, timeout=120)
+    message, numbers = result.stdout.strip().splitlines()
+    growth_mib, seconds = map(float, numbers.split())
+    assert "at most 1,000,000 data rows" in message
+    assert growth_mib < 200 and seconds < 20, (growth_mib, seconds)
+
+
+def test_old_mac_line_endings_are_read():
+    data = parse_csv(b"x,y\r0,1\r1,3\r2,5.5\r")
+    np.testing.assert_array_equal(data.x, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(data.y, [1.0, 3.0, 5.5])
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b'x,y\n1,2\n"' + b"1" * 200_000 + b",3\n", "longer than 131,072 characters near line 3"),
+        (b"x,y\n" + b"1" * 200_000 + b",3\n", "longer than 131,072 characters near line 2"),
+    ],
+)
+def test_a_runaway_cell_is_named_in_words_not_in_the_csv_modules_terms(content, fragment):
+    with pytest.raises(ConfigError) as caught:
+        parse_csv(content)
+    assert fragment in str(caught.value) and "field limit" not in str(caught.value)
+
+
+def test_the_size_limit_speaks_of_the_uploaders_megabytes_and_a_big_file_reports_its_real_size(tmp_path):
+    # Streamlit's uploader (server.maxUploadSize, in MB of 1,000,000 bytes in the browser) and the parser agree.
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 1_000_000 == MAX_CSV_BYTES
+    big = tmp_path / "big.csv"
+    with big.open("wb") as handle:
+        handle.truncate(180_000_000)  # a sparse file: 180 MB by its size, no disk used
+    with pytest.raises(ConfigError) as caught:
+        load_csv(str(big))
+    assert str(caught.value) == "csv must be at most 20.0 MB, got 180.0 MB"
+    with pytest.raises(ConfigError) as caught:
+        parse_csv(b"x,y\n" + b"1" * (MAX_CSV_BYTES + 1))
+    assert str(caught.value) == "csv must be at most 20.0 MB, got more than 20.0 MB"

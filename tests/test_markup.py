@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import string
+import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +16,10 @@ from streamlit.testing.v1 import AppTest
 from bayesdemo import explain, ui_explore
 from bayesdemo.data import DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import exact_posterior
-from bayesdemo.markup import escape_markdown
+from bayesdemo.markup import OUT_OF_RANGE, SINGULAR, escape_markdown
+from bayesdemo.mean_field import mean_field_optimum
+from bayesdemo.parameter_space import centred
+from bayesdemo.priors import Model
 from bayesdemo.scenario import Scenario
 from bayesdemo.validation import ConfigError
 
@@ -149,3 +154,30 @@ def test_an_uploaded_file_name_and_its_header_cells_show_as_text():
     assert not page.exception and not page.error, [e.value for e in page.error]
     (caption,) = [c.value for c in page.caption if "n = 3" in c.value]
     assert_no_link_or_image(caption.split("data: ", 1)[1])  # the caption's own words before it have parentheses
+
+
+def test_a_singular_matrix_is_told_in_a_plain_sentence_whose_cure_works():
+    # x near 1e15 with a spread of 4 and a small noise sd: the mean-field optimum's solve is singular in float64.
+    dataset = Dataset(1e15 - np.arange(5.0), np.arange(5.0))
+    model = Model(noise_sd=1e-3)
+    with pytest.raises(ValueError) as caught:
+        mean_field_optimum(dataset, model)
+    message = ui_explore.describe_error(caught.value)
+    assert "Singular matrix" not in message and "**value**" not in message
+    assert message == SINGULAR and "Centre x" in message
+    optimum = mean_field_optimum(centred(dataset), model)  # the cure the message names
+    assert np.all(np.isfinite(optimum.q.mean))
+
+
+def test_any_other_error_without_a_field_is_told_in_a_plain_sentence():
+    message = ui_explore.describe_error(ValueError("Expected value argument (Tensor of shape (96,)) to be within"))
+    assert message == OUT_OF_RANGE
+
+
+def test_the_upload_help_gives_the_limit_in_the_uploaders_unit():
+    page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    page.run()
+    (uploader,) = page.get("file_uploader")
+    config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
+    assert uploader.proto.max_upload_size_mb == config["server"]["maxUploadSize"]
+    assert f"At most {config['server']['maxUploadSize']} MB." in uploader.proto.help
