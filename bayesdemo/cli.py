@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
+import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -44,7 +46,13 @@ FLAG_FOR_FIELD = {
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit code 2."""
+    """An ArgumentParser whose errors are one line on stderr and exit code 2; `--x-min -1e6` reads -1e6 as a value."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Python 3.11 and 3.12 take only -N and -N.N for negative numbers, so `--x-min -1e6` and `--prior-mean -1,2`
+        # failed with "expected one argument"; 3.13 reads any "-" before a digit (or ".digit") as a value, as here.
+        self._negative_number_matcher = re.compile(r"-\.?\d")
 
     def error(self, message: str) -> NoReturn:
         """Print `prog: error: message` alone and exit 2."""
@@ -67,15 +75,16 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags for the data (simulated or a CSV) and the prior, shared by `fit` and `exact`."""
     defaults = DataConfig()
     group = parser.add_argument_group("data (simulated unless --data is given)")
-    group.add_argument("--n", type=int, default=defaults.n, help="number of points (2 to 1,000,000)")
-    group.add_argument("--slope", type=float, default=defaults.slope, help="true slope")
-    group.add_argument("--intercept", type=float, default=defaults.intercept, help="true intercept")
+    # The flags of SIMULATION_FLAGS default to None, so that a flag given with --data can be told apart and named.
+    group.add_argument("--n", type=int, help=f"number of points (2 to 1,000,000; default {defaults.n})")
+    group.add_argument("--slope", type=float, help=f"true slope (default {defaults.slope:g})")
+    group.add_argument("--intercept", type=float, help=f"true intercept (default {defaults.intercept:g})")
     group.add_argument(
         "--noise-sd", type=float, default=defaults.noise_sd, help="noise sd: simulated and assumed known (> 0)"
     )
-    group.add_argument("--x-min", type=float, default=defaults.x_min, help="lower end of x ~ U(x_min, x_max)")
-    group.add_argument("--x-max", type=float, default=defaults.x_max, help="upper end of x")
-    group.add_argument("--seed", type=int, default=0, help="seed of the data and of the fit (0 to 2^32-1)")
+    group.add_argument("--x-min", type=float, help=f"lower end of x ~ U(x_min, x_max) (default {defaults.x_min:g})")
+    group.add_argument("--x-max", type=float, help=f"upper end of x (default {defaults.x_max:g})")
+    group.add_argument("--seed", type=int, help="seed of the data and of the fit (0 to 2^32-1; default 0)")
     group.add_argument("--data", metavar="FILE.csv", help="CSV with header x,y instead of simulated data")
     prior = parser.add_argument_group("prior (independent Gaussians)")
     prior.add_argument("--prior-mean", type=pair_of_floats, default=(0.0, 0.0), help="V or SLOPE,INTERCEPT")
@@ -85,6 +94,25 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> OneLineParser:
     """The `bayesdemo` argument parser with its `fit` and `exact` subcommands."""
+SIMULATION_FLAGS = {"n": "--n", "slope": "--slope", "intercept": "--intercept", "x_min": "--x-min", "x_max": "--x-max"}
+
+
+def settle_simulation_flags(args: argparse.Namespace) -> str | None:
+    """Put the simulation defaults in the flags left unset; with --data, drop the simulation flags given (unchecked:
+    they are not used) and return a note naming them. --seed is named too for `exact`, where it seeds nothing else."""
+    unused = dict(SIMULATION_FLAGS, seed="--seed") if args.command == "exact" else SIMULATION_FLAGS
+    given = [flag for name, flag in unused.items() if args.data and getattr(args, name) is not None]
+    defaults = DataConfig()
+    for name in (*SIMULATION_FLAGS, "seed"):
+        if getattr(args, name) is None or (args.data and name in unused):
+            setattr(args, name, getattr(defaults, name))
+    if not given:
+        return None
+    named = given[0] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
+    verb = "is" if len(given) == 1 else "are"
+    return f"bayesdemo: note: {named} {verb} not used with --data: the data come from {args.data}."
+
+
     parser = OneLineParser(prog="bayesdemo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     exact = commands.add_parser("exact", help="print the exact conjugate posterior alone")
@@ -212,3 +240,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(format_table(result))
     return 1 if result.get("fit", {}).get("status") == "diverged" else 0
+    note = settle_simulation_flags(args)
+    if note:
+        print(note, file=sys.stderr)
