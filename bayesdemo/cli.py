@@ -92,8 +92,6 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
-def build_parser() -> OneLineParser:
-    """The `bayesdemo` argument parser with its `fit` and `exact` subcommands."""
 SIMULATION_FLAGS = {"n": "--n", "slope": "--slope", "intercept": "--intercept", "x_min": "--x-min", "x_max": "--x-max"}
 
 
@@ -113,6 +111,8 @@ def settle_simulation_flags(args: argparse.Namespace) -> str | None:
     return f"bayesdemo: note: {named} {verb} not used with --data: the data come from {args.data}."
 
 
+def build_parser() -> OneLineParser:
+    """The `bayesdemo` argument parser with its `fit` and `exact` subcommands."""
     parser = OneLineParser(prog="bayesdemo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     exact = commands.add_parser("exact", help="print the exact conjugate posterior alone")
@@ -228,6 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, validate, compute, print; exit 2 with one line on a bad argument."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    note = settle_simulation_flags(args)
+    if note:
+        print(note, file=sys.stderr)
     try:
         result = run_command(args)
     except ConfigError as error:
@@ -240,6 +243,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(format_table(result))
     return 1 if result.get("fit", {}).get("status") == "diverged" else 0
-    note = settle_simulation_flags(args)
-    if note:
-        print(note, file=sys.stderr)
