@@ -112,18 +112,26 @@ class MeanFieldOptimum:
 def mean_field_elbo(
     stats: SufficientStats, model: Model, mean: torch.Tensor, sd: torch.Tensor, log_noise: torch.Tensor | None
 ) -> torch.Tensor:
-    """ELBO of q = N(mean, diag(sd^2)) [x N(log s | log_noise[0], log_noise[1]^2)] (MATH.md, ELBO), differentiable."""
-    ptp = torch.as_tensor(stats.phi_t_phi)
-    pty = torch.as_tensor(stats.phi_t_y)
-    expected_rss = stats.y_t_y - 2.0 * mean @ pty + mean @ ptp @ mean + torch.sum(torch.diagonal(ptp) * sd**2)
+    """ELBO of q = N(mean, diag(sd^2)) [x N(log s | log_noise[0], log_noise[1]^2)] (MATH.md, ELBO), differentiable.
+
+    E_q ||y - Phi theta||^2 is taken from the centred statistics (MATH.md, Centring): the raw sums y^T y, Phi^T y and
+    Phi^T Phi cancel every digit of it when x sits far from 0 (14 nats off at x near 1e5 with n = 1e4).
+    """
+    centred, n = stats.centred, stats.n
+    scatter = torch.as_tensor(centred.phi_scatter)
+    phi_mean = torch.as_tensor(centred.phi_mean)
+    # ||y - Phi m||^2 = ||(y - ybar) - (Phi - 1 c^T) m||^2 + n (ybar - c^T m)^2 and diag(Phi^T Phi) = diag + n c^2.
+    centred_rss = centred.y_scatter - 2.0 * mean @ torch.as_tensor(centred.phi_y_scatter) + mean @ scatter @ mean
+    height_rss = n * (centred.y_mean - phi_mean @ mean) ** 2
+    expected_rss = centred_rss + height_rss + torch.sum((torch.diagonal(scatter) + n * phi_mean**2) * sd**2)
     if log_noise is None:
         s2 = model.noise_sd**2
-        log_lik = -0.5 * stats.n * (LOG_2PI + math.log(s2)) - expected_rss / (2.0 * s2)
+        log_lik = -0.5 * n * (LOG_2PI + math.log(s2)) - expected_rss / (2.0 * s2)
         noise_term = torch.zeros((), dtype=torch.float64)
     else:
         log_mean, log_sd = log_noise[0], log_noise[1]
         inverse_variance = torch.exp(-2.0 * log_mean + 2.0 * log_sd**2)  # E_q[s^-2]
-        log_lik = -0.5 * stats.n * LOG_2PI - stats.n * log_mean - 0.5 * inverse_variance * expected_rss
+        log_lik = -0.5 * n * LOG_2PI - n * log_mean - 0.5 * inverse_variance * expected_rss
         entropy = torch.log(log_sd) + 0.5 * (LOG_2PI + 1.0)
         noise_term = entropy + expected_log_noise_prior(model.noise_prior, log_mean, log_sd)
     entropy_theta = torch.sum(torch.log(sd) + 0.5 * (LOG_2PI + 1.0))
@@ -224,7 +232,8 @@ def _maximise(
             before = float(negative_elbo())
         optimizer.step(closure)
         with torch.no_grad():
-            if abs(before - float(negative_elbo())) < 1e-12:
+            after = float(negative_elbo())
+            if abs(before - after) < 1e-12 or not math.isfinite(after):  # settled, or diverged: no step mends it
                 break
     with torch.no_grad():
         q = Gaussian.diagonal(mean.numpy().copy(), torch.exp(log_sd).numpy().copy())
