@@ -37,10 +37,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+import numpy as np
+
 from bayesdemo.data import Dataset
+from bayesdemo.exact import ExactPosterior
 from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.metrics import DEFAULT_WINDOW, Convergence, convergence, run_status_text, target_for
 from bayesdemo.priors import Model
-from bayesdemo.runner import Run, RunConfig, Snapshot
+from bayesdemo.runner import Run, RunConfig, Snapshot, fit_run
 from bayesdemo.validation import check_range
 
 HEARTBEAT_TIMEOUT_S = 30.0  # a job untouched this long stops itself (a page under heavy load can pause ~10 s)
@@ -163,6 +167,14 @@ class FitView:
         """True once the fit has ended for any reason."""
         return self.status in FINISHED_STATUSES
 
+    def convergence(self, exact: ExactPosterior, least_squares: np.ndarray) -> Convergence:
+        """Where the fit stands against its target (metrics.convergence on its snapshots; MATH.md, Convergence rule)."""
+        return convergence(self.snapshots, target_for(self.config, exact, least_squares), exact)
+
+    def status_text(self, exact: ExactPosterior, least_squares: np.ndarray) -> str:
+        """The status with the fit's convergence, e.g. "Running · still moving" or "Diverged" (run_status_text)."""
+        return run_status_text(self.status, self.convergence(exact, least_squares))
+
 
 @dataclass(frozen=True)
 class JobView:
@@ -243,6 +255,7 @@ class _Fit:
 
     def __init__(self, run: Run):
         self.run = run
+        self.kept = math.ceil(DEFAULT_WINDOW / run.config.snapshot_every) + 1 if run.until is not None else 1
         self.credit = 0.0
         self.samples: deque[tuple[float, int]] = deque()
         self.sent = 0
@@ -277,7 +290,8 @@ class _Fit:
         """A progress message: new snapshots since the last report, status, message, steps, seconds, rate."""
         run = self.run
         new = run.snapshots[self.sent :]
-        del run.snapshots[:-1]  # the page keeps the record; the worker needs only the latest (Run.last)
+        # The page keeps the record; the worker keeps the latest (Run.last) and, for "until at target", the window.
+        del run.snapshots[: -self.kept]
         self.sent = len(run.snapshots)
         rate = self.rate(time.perf_counter())
         return ("progress", index, new, run.status, run.message, run.steps_done, run.seconds, rate)
@@ -385,7 +399,7 @@ def _worker_main(
 
     torch.set_num_threads(1)  # one core per job: the page and the browser need the others
     try:
-        fits = [_Fit(Run(make_method(dataset, model, config), config.step_count, run_config)) for config in configs]
+        fits = [_Fit(fit_run(dataset, model, config, run_config)) for config in configs]
         _Worker(connection, fits, speed).run()
     except Exception as error:  # report, never die silently: the page shows it
         with contextlib.suppress(OSError):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bayesdemo.exact import ExactPosterior, Gaussian
 from bayesdemo.methods.base import FitConfig, centring_matrix
 from bayesdemo.priors import PARAMETER_NAMES
-from bayesdemo.runner import Snapshot
+
+if TYPE_CHECKING:  # the runner imports this module for its "until at target" rule
+    from bayesdemo.runner import Snapshot
 
 MEAN_TOLERANCE = 0.1  # in exact posterior sds
 SD_TOLERANCE = 0.10  # relative to the target sd
@@ -210,6 +213,18 @@ def convergence(
     status = "far_from_target" if far else "still_moving"
     worst = max(far or offences, key=lambda offence: offence[0])
     return Convergence(status, STATUS_LABELS[status], worst[2] + ill_conditioning_advice(exact, target))
+
+
+def at_target_rule(
+    target: Target, exact: ExactPosterior, window: int = DEFAULT_WINDOW
+) -> Callable[[Sequence[Snapshot]], bool]:
+    """The "at target" test of `convergence` alone, for the runner's "until at target" (MATH.md, Convergence rule)."""
+
+    def reached(snapshots: Sequence[Snapshot]) -> bool:
+        """Whether the last `window` steps' average is within the band (and a step has been taken)."""
+        return snapshots[-1].step > 0 and is_converged(snapshots, target, exact.sd, window)
+
+    return reached
 
 
 def run_status_text(run_status: str, conv: Convergence) -> str:

@@ -1,17 +1,20 @@
-"""Drives a method: immutable snapshots every k steps, stop on request, time budget, divergence handling."""
+"""Drives a method: immutable snapshots every k steps, stop on request or at target, time budget, divergence."""
 
 from __future__ import annotations
 
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from bayesdemo.exact import Gaussian
-from bayesdemo.methods.base import Method
+from bayesdemo.data import Dataset
+from bayesdemo.exact import Gaussian, exact_posterior
+from bayesdemo.methods.base import FitConfig, Method, make_method
+from bayesdemo.metrics import at_target_rule, target_for
+from bayesdemo.priors import Model
 from bayesdemo.validation import check_int, check_range
 
 STATUSES = ("ready", "running", "done", "stopped", "diverged", "timeout")
@@ -54,12 +57,23 @@ class Snapshot:
 
 
 class Run:
-    """One fit in progress: iterate it (or call `advance`) to train; `stop()` may be called from any thread."""
+    """One fit in progress: iterate it (or call `advance`) to train; `stop()` may be called from any thread.
 
-    def __init__(self, method: Method, total_steps: int, config: RunConfig = RunConfig()):
+    With `until`, a test of the snapshots so far (metrics.at_target_rule), the run ends "done" at the first snapshot
+    where it holds, and `total_steps` is the cap.
+    """
+
+    def __init__(
+        self,
+        method: Method,
+        total_steps: int,
+        config: RunConfig = RunConfig(),
+        until: Callable[[Sequence[Snapshot]], bool] | None = None,
+    ):
         self.method = method
         self.total_steps = check_int("steps", total_steps, 1, 10**7)
         self.config = config
+        self.until = until
         self.snapshots: list[Snapshot] = []
         self.status = "ready"
         self.message = ""
@@ -140,10 +154,18 @@ class Run:
                     return
                 mean_loss = self._loss_sum / self._loss_count
                 self._loss_sum, self._loss_count = 0.0, 0
-                yield self._snapshot(mean_loss)
+                snapshot = self._snapshot(mean_loss)
+                if self.until is not None and self.until(self.snapshots):
+                    self._end("done", f"At target at step {self.steps_done} ({self.seconds:.2f} s): stopped there.")
+                    yield snapshot
+                    return
+                yield snapshot
             else:
                 yield None
-        self._end("done", f"Finished {self.steps_done} steps in {self.seconds:.2f} s.")
+        if self.until is not None:
+            self._end("done", f"Reached the cap of {self.steps_done} steps before the target ({self.seconds:.2f} s).")
+        else:
+            self._end("done", f"Finished {self.steps_done} steps in {self.seconds:.2f} s.")
 
     def _divergence_advice(self, what: str) -> str:
         """The message for a diverged run: what happened, at which step, and the fix."""
@@ -158,9 +180,24 @@ class Run:
         self.message = message
 
 
-def run_to_end(method: Method, total_steps: int, config: RunConfig = RunConfig()) -> Run:
-    """Run a fit to completion (or divergence) and return the finished Run."""
-    run = Run(method, total_steps, config)
+def fit_run(dataset: Dataset, model: Model, config: FitConfig, run_config: RunConfig = RunConfig()) -> Run:
+    """A Run of `config`'s method on `dataset`: `config.step_count` steps, or with `until_target` up to that cap,
+    ending once the convergence rule holds against the method's target (MATH.md, Convergence rule)."""
+    until = None
+    if config.until_target:
+        exact = exact_posterior(dataset, model)
+        until = at_target_rule(target_for(config, exact, dataset.least_squares()), exact)
+    return Run(make_method(dataset, model, config), config.step_count, run_config, until)
+
+
+def run_to_end(
+    method: Method,
+    total_steps: int,
+    config: RunConfig = RunConfig(),
+    until: Callable[[Sequence[Snapshot]], bool] | None = None,
+) -> Run:
+    """Run a fit to completion (or divergence, or the target with `until`) and return the finished Run."""
+    run = Run(method, total_steps, config, until)
     for _ in run:
         pass
     return run

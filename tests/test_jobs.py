@@ -374,3 +374,24 @@ def test_paced_redraws_follow_the_jobs_that_really_train(jobs, two_slots):
         job.stop()
     assert wait_for(lambda: jobs_module.load()[0] == 0)
     assert jobs_module.paced_interval_s(0.2, cores=1) == pytest.approx(0.2)
+
+
+def test_until_target_in_a_job_stops_where_a_solo_run_does_and_the_view_says_so(jobs):
+    """The worker keeps the convergence window of snapshots it has sent, so the rule sees what a solo run sees."""
+    from bayesdemo.exact import exact_posterior
+    from bayesdemo.runner import fit_run
+
+    config = FitConfig(method="bbb", until_target=True, seed=2)
+    job = Job(DATASET, MODEL, [config], snapshot_every=10)
+    jobs.append(job)
+    job.start()
+    assert job.join(120.0)
+    solo = fit_run(DATASET, MODEL, config, RunConfig(snapshot_every=10))
+    for _ in solo:
+        pass
+    fit = job.view().fits[0]
+    assert solo.message.startswith("At target at step ")
+    assert fit.status == "done" and fit.last.step == solo.last.step < config.step_count
+    assert fit.message.startswith(f"At target at step {solo.last.step} ")
+    exact = exact_posterior(DATASET, MODEL)
+    assert fit.status_text(exact, DATASET.least_squares()) == "Finished · at target"

@@ -104,3 +104,47 @@ def test_real_divergence_of_noise_injection_is_caught():
 def test_invalid_run_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         RunConfig(**{field: value})
+
+
+def first_step_in_band(snapshots, target_mean, target_sd, exact_sd, window=50):
+    """The first snapshot step whose last-`window`-steps average is within 0.1 exact sd (means) and 10% (sds).
+
+    Written out here from the rule's statement (MATH.md, Convergence rule), independent of bayesdemo.metrics.
+    """
+    for index, snapshot in enumerate(snapshots):
+        if snapshot.step == 0:
+            continue
+        chosen = [s for s in snapshots[: index + 1] if s.step > snapshot.step - window and s.step > 0]
+        mean = np.mean([s.mean for s in chosen], axis=0)
+        sd = np.mean([s.sd for s in chosen], axis=0)
+        if np.all(np.abs(mean - target_mean) <= 0.1 * exact_sd) and np.all(np.abs(sd - target_sd) <= 0.1 * target_sd):
+            return snapshot.step
+    return None
+
+
+def test_until_target_stops_at_the_first_snapshot_where_the_rule_holds():
+    from bayesdemo.exact import exact_posterior
+    from bayesdemo.runner import fit_run
+
+    exact = exact_posterior(DATA, Model())
+    config = FitConfig(method="bbb", until_target=True, steps=20_000, seed=5)
+    run = fit_run(DATA, Model(), config, RunConfig(snapshot_every=10))
+    for _ in run:
+        pass
+    full = run_to_end(make_method(DATA, Model(), dataclasses.replace(config, until_target=False)), 3000, RunConfig(10))
+    expected = first_step_in_band(full.snapshots, exact.mean, exact.mean_field_sd, exact.sd)
+    assert expected is not None and expected < 3000
+    assert run.status == "done" and run.last.step == expected
+    assert run.message.startswith(f"At target at step {expected} ")
+    # The same trajectory as the run without the rule, up to where it stopped (the rule only reads snapshots).
+    assert [s.mean.tolist() for s in run.snapshots] == [s.mean.tolist() for s in full.snapshots[: len(run.snapshots)]]
+
+
+def test_until_target_reaching_the_cap_first_says_so():
+    from bayesdemo.runner import fit_run
+
+    run = fit_run(DATA, Model(), FitConfig(method="bbb", until_target=True, steps=60), RunConfig(snapshot_every=10))
+    for _ in run:
+        pass
+    assert run.status == "done" and run.last.step == 60
+    assert "cap of 60 steps before the target" in run.message

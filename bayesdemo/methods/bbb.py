@@ -1,7 +1,8 @@
 """Bayes by Backprop in plain torch (Blundell et al. 2015): q = N(mu, softplus(rho)^2), closed-form KL, Adam.
 
 Options (FitConfig): any prior family with a Monte-Carlo KL, a learned noise sd with q(log s) Gaussian, local
-reparameterisation (Kingma et al. 2015), and the objective dial mse -> likelihood -> elbo (MATH.md).
+reparameterisation (Kingma et al. 2015), the objective dial mse -> likelihood -> elbo (MATH.md), and centre_x: q is
+factorised over the standardised problem's z (MATH.md, Centred parameterisation), reported over theta.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import torch.nn.functional as F
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
 from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser, sufficient_statistics
+from bayesdemo.methods.centred import StandardisedProblem
 from bayesdemo.priors import Model, Prior
+from bayesdemo.validation import ConfigError
 
 INITIAL_RHO = -3.0  # softplus(-3) = 0.049: start narrow, as Blundell and seed 002 do
 LOG_2PI = math.log(2.0 * math.pi)
@@ -37,11 +40,20 @@ class BayesByBackprop:
         self.config = config
         device = config.device
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
-        self.data = DataTensors(dataset, config.batch_size, self.generator, device)
-        self.noise_sd = float(model.noise_sd)
+        self.problem = StandardisedProblem.of(dataset, model) if config.centre_x else None
+        self.data = DataTensors(
+            self.problem.dataset if self.problem else dataset, config.batch_size, self.generator, device
+        )
+        self.noise_sd = self.problem.noise_sd if self.problem else float(model.noise_sd)
         self.prior_mean = torch.as_tensor(model.prior.mean, dtype=torch.float64, device=device)
         self.prior_sd = torch.as_tensor(model.prior.sd, dtype=torch.float64, device=device)
         self.prior = Prior.of(model.prior)
+        # A centred fit's Gaussian prior is correlated in z: its mean and full precision matrix (None: diagonal).
+        self.prior_precision_matrix: torch.Tensor | None = None
+        if self.problem is not None and self.prior.is_gaussian:
+            mean_z, precision_z = self.problem.gaussian_prior()
+            self.prior_mean = torch.as_tensor(mean_z, dtype=torch.float64, device=device)
+            self.prior_precision_matrix = torch.as_tensor(precision_z, dtype=torch.float64, device=device)
         self.noise_prior = model.noise_prior
         # Closed-form KL exists only for a Gaussian prior; any other prior uses the Monte-Carlo KL (MATH.md).
         self.closed_form_kl = config.kl == "closed" and self.prior.is_gaussian
@@ -66,14 +78,28 @@ class BayesByBackprop:
         self.log_likelihood_constant = math.log(self.noise_sd) + 0.5 * LOG_2PI
 
     def kl_to_prior(self, sd: torch.Tensor) -> torch.Tensor:
-        """Closed-form KL(N(mu, sd^2) || N(m0, s0^2)) summed over parameters."""
+        """Closed-form KL(N(mu, sd^2) || N(m0, s0^2)) summed over parameters (a correlated prior: MATH.md, KL)."""
+        if self.prior_precision_matrix is not None:
+            return self._kl_to_correlated_prior(sd)
         ratio = sd / self.prior_sd
         return torch.sum(0.5 * (ratio**2 + ((self.mu - self.prior_mean) / self.prior_sd) ** 2 - 1.0) - torch.log(ratio))
+
+    def _kl_to_correlated_prior(self, sd: torch.Tensor) -> torch.Tensor:
+        """KL(N(mu, diag sd^2) || N(m, P^-1)) = (sum P_jj sd_j^2 + (mu - m)^T P (mu - m) - 2 - log det P) / 2
+        - sum log sd_j (MATH.md, KL between Gaussians)."""
+        precision = self.prior_precision_matrix
+        centred = self.mu - self.prior_mean
+        quadratic = torch.diagonal(precision) @ sd.square() + centred @ precision @ centred
+        return 0.5 * (quadratic - sd.numel() - torch.logdet(precision)) - torch.log(sd).sum()
+
+    def log_prior(self, theta: torch.Tensor) -> torch.Tensor:
+        """log p of samples (S, 2) in the coordinates q lives in (z for a centred fit), any prior family."""
+        return self.problem.log_prior(theta) if self.problem else self.prior.log_density(theta)
 
     def monte_carlo_kl(self, theta: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
         """Mean over samples theta (S, 2) of log q(theta) - log p(theta): unbiased for KL(q || prior), any prior."""
         log_q = torch.distributions.Normal(self.mu, sd).log_prob(theta).sum(dim=-1)
-        return torch.mean(log_q - self.prior.log_density(theta))
+        return torch.mean(log_q - self.log_prior(theta))
 
     def _normal(self, shape: tuple[int, ...]) -> torch.Tensor:
         """Standard normal draws from the fit's own generator."""
@@ -113,17 +139,27 @@ class BayesByBackprop:
         gram_theta = theta @ gram  # (S, 2); the Gram matrix is symmetric
         scale_over_variance = self.data.n / batch_size / self.noise_sd**2
         gradient_theta = (gram_theta - phi_y).mul_(scale_over_variance)  # (S, 2)
-        prior_precision = self.prior_sd.reciprocal().square()
         centred = self.mu - self.prior_mean
+        quadratic = (gram_theta - 2.0 * phi_y).mul_(theta).sum(dim=1).mean()
+        likelihood = (quadratic + y_y) * (0.5 * scale_over_variance) + self.data.n * self.log_likelihood_constant
+        if self.prior_precision_matrix is not None:
+            # A correlated prior (centred fit): d KL / d mu = P (mu - m), d KL / d sd = diag(P) sd - 1 / sd.
+            precision = self.prior_precision_matrix
+            gradient_mu = gradient_theta.mean(dim=0).add_(precision @ centred)
+            gradient_sd = (gradient_theta * eps).mean(dim=0).addcmul_(sd, torch.diagonal(precision))
+            gradient_sd.sub_(sd.reciprocal())
+            return likelihood + self._kl_to_correlated_prior(sd), (
+                gradient_mu,
+                gradient_sd.mul_(torch.sigmoid(self.rho)),
+            )
+        prior_precision = self.prior_sd.reciprocal().square()
         gradient_mu = gradient_theta.mean(dim=0).addcmul_(centred, prior_precision)
         gradient_sd = (gradient_theta * eps).mean(dim=0).addcmul_(sd, prior_precision).sub_(sd.reciprocal())
         gradient_rho = gradient_sd.mul_(torch.sigmoid(self.rho))
         # The loss itself: mean over samples of the scaled -log lik, plus the closed-form KL.
-        quadratic = (gram_theta - 2.0 * phi_y).mul_(theta).sum(dim=1).mean()
         log_ratio = torch.log(sd / self.prior_sd)
         kl = 0.5 * (sd.square().mul(prior_precision) + centred.square().mul(prior_precision) - 1.0) - log_ratio
-        loss = (quadratic + y_y) * (0.5 * scale_over_variance) + self.data.n * self.log_likelihood_constant + kl.sum()
-        return loss, (gradient_mu, gradient_rho)
+        return likelihood + kl.sum(), (gradient_mu, gradient_rho)
 
     def loss(self) -> torch.Tensor:
         """The objective's S-sample estimate on a fresh minibatch (negative ELBO unless config.objective says else)."""
@@ -174,13 +210,25 @@ class BayesByBackprop:
         if self.uses_sufficient_statistics:
             loss, gradients = self.loss_and_gradients()
             self.optimizer.apply(gradients)
-            return float(loss)
-        return self.optimizer.minimise(self.loss())
+            return self._in_data_units(float(loss))
+        return self._in_data_units(self.optimizer.minimise(self.loss()))
+
+    def _in_data_units(self, loss: float) -> float:
+        """A centred fit's loss on the standardised data as the same loss on the original data (MATH.md)."""
+        if self.problem is None:
+            return loss
+        if self.config.objective == "mse":
+            return loss * self.problem.y_scale**2
+        return loss + self.problem.likelihood_offset(self.data.n)
 
     def posterior(self) -> Gaussian:
-        """q = N(mu, diag(softplus(rho)^2)), with mu and rho averaged over steps when config.averages_iterates."""
+        """q = N(mu, diag(softplus(rho)^2)), with mu and rho averaged over steps when config.averages_iterates.
+
+        A centred fit's factorised q over z is reported over theta = (slope, intercept), a full covariance.
+        """
         with torch.no_grad(), self.optimizer.averaged():
-            return Gaussian.diagonal(self.mu.cpu().numpy().copy(), F.softplus(self.rho).cpu().numpy().copy())
+            q = Gaussian.diagonal(self.mu.cpu().numpy().copy(), F.softplus(self.rho).cpu().numpy().copy())
+        return self.problem.to_theta(q) if self.problem else q
 
     def noise_posterior(self) -> tuple[float, float]:
         """Mean and sd of s under q (log-normal: exp(m + v/2), mean sqrt(exp(v) - 1)); (noise_sd, 0) when s is known."""
@@ -193,7 +241,9 @@ class BayesByBackprop:
         return mean, mean * math.sqrt(math.expm1(log_var))
 
     def set_posterior(self, q: Gaussian) -> None:
-        """Put q's mean and diagonal sds into (mu, rho): for gradient studies at a chosen q."""
+        """Put q's mean and diagonal sds into (mu, rho): for gradient studies at a chosen q (uncentred fits)."""
+        if self.problem is not None:
+            raise ConfigError("centre_x", "must be off to place q by hand")
         with torch.no_grad():
             self.mu.copy_(torch.as_tensor(np.array(q.mean), dtype=torch.float64))
             self.rho.copy_(inverse_softplus(torch.as_tensor(np.array(q.sd), dtype=torch.float64)))

@@ -7,6 +7,7 @@ import torch
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
 from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser
+from bayesdemo.methods.centred import StandardisedProblem
 from bayesdemo.priors import Model
 
 # Seed 000's initial values: b is the slope (beta multiplies x), a is the intercept (alpha).
@@ -17,13 +18,17 @@ class NoiseInjection:
     """MSE on y_hat = |sigma| eps4 + beta x + alpha with per-point beta, alpha, sigma (MATH.md, noise injection).
 
     There is no likelihood scale, prior or entropy term: every sd is pushed to 0 and the means to least squares.
-    The model's prior and noise sd are deliberately unused; that is the lesson.
+    The model's prior and noise sd are deliberately unused; that is the lesson. With centre_x it runs on the
+    standardised data and reports q over (slope, intercept) (MATH.md, Centred parameterisation); least squares, the
+    target, is the same in every coordinates.
     """
 
     def __init__(self, dataset: Dataset, model: Model, config: FitConfig):
         self.config = config
         self.generator = torch.Generator(device=config.device).manual_seed(config.seed)
-        self.data = DataTensors(dataset, config.batch_size, self.generator, config.device)
+        self.problem = StandardisedProblem.of(dataset, model) if config.centre_x else None
+        trained_on = self.problem.dataset if self.problem else dataset
+        self.data = DataTensors(trained_on, config.batch_size, self.generator, config.device)
         self.params = {
             name: torch.tensor(value, dtype=torch.float64, device=config.device, requires_grad=True)
             for name, value in INITIAL_VALUES.items()
@@ -45,13 +50,16 @@ class NoiseInjection:
         sigma = torch.abs(p["sig"]) * torch.abs(self._noise(shape)) + p["sig_mean"]
         y_hat = torch.abs(sigma) * self._noise(shape) + mu
         loss = torch.mean((y_hat - y) ** 2)
-        return self.optimizer.minimise(loss)
+        value = self.optimizer.minimise(loss)
+        return value * self.problem.y_scale**2 if self.problem else value  # the MSE in y's own unit
 
     def posterior(self) -> Gaussian:
         """q's mean (b_mu, a_mu) and sds (|b_sd|, |a_sd|), factorised."""
         p = {name: value.item() for name, value in self.params.items()}
-        return Gaussian.diagonal([p["b_mu"], p["a_mu"]], [abs(p["b_sd"]), abs(p["a_sd"])])
+        q = Gaussian.diagonal([p["b_mu"], p["a_mu"]], [abs(p["b_sd"]), abs(p["a_sd"])])
+        return self.problem.to_theta(q) if self.problem else q
 
     def injected_noise(self) -> tuple[float, float]:
         """The output-noise parameters (|sig|, sig_mean): they shrink to 0 as well."""
-        return abs(self.params["sig"].item()), self.params["sig_mean"].item()
+        scale = self.problem.y_scale if self.problem else 1.0
+        return scale * abs(self.params["sig"].item()), scale * self.params["sig_mean"].item()

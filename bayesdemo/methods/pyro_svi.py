@@ -3,6 +3,8 @@
 Priors of any family (Normal, Laplace, StudentT, a two-Normal MixtureSameFamily) and, with `learn_noise`, a latent
 noise sd under Model.noise_prior; `posterior()` stays the Gaussian over (slope, intercept), `noise_posterior()` gives
 q's mean and sd of s. Trace_ELBO always estimates the KL by Monte Carlo, so FitConfig.kl is not used here.
+With centre_x the model runs on the standardised data with z0 ~ p_slope carried over and z1 | z0 ~ p_intercept carried
+over (MATH.md, Centred parameterisation); `posterior()` maps q back to (slope, intercept).
 
 Pyro keeps process-wide state (a handler stack, the global torch RNG, by default a global param store), so:
 params live in the guide modules (`module_local_params`), each fit keeps its own torch RNG state and swaps it in
@@ -26,6 +28,7 @@ from torch.distributions import constraints
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
 from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser, sufficient_statistics
+from bayesdemo.methods.centred import StandardisedProblem
 from bayesdemo.priors import Model, NoiseSdPrior, Prior
 from bayesdemo.pyro_context import PYRO_LOCK, OwnTorchRNG
 
@@ -115,13 +118,22 @@ class PyroSVI:
         self.config = config
         # Minibatches as Bayes by Backprop's (one permutation per pass, the fit's own generator), handed to the model's
         # and the guide's plate as `subsample`: Pyro's own subsampling draws randperm(n) every step, O(n).
-        self.data = DataTensors(dataset, config.batch_size, torch.Generator().manual_seed(config.seed))
+        self.problem = StandardisedProblem.of(dataset, model) if config.centre_x else None
+        trained_on = self.problem.dataset if self.problem else dataset
+        self.data = DataTensors(trained_on, config.batch_size, torch.Generator().manual_seed(config.seed))
         self.prior_mean = torch.as_tensor(model.prior.mean, dtype=torch.float64)
         self.prior_sd = torch.as_tensor(model.prior.sd, dtype=torch.float64)
-        self.noise_sd = torch.tensor(float(model.noise_sd), dtype=torch.float64)
+        noise_sd = self.problem.noise_sd if self.problem else float(model.noise_sd)
+        self.noise_sd = torch.tensor(noise_sd, dtype=torch.float64)
         self.slope_prior, self.intercept_prior = (
             part.distribution(PYRO_DISTRIBUTIONS) for part in Prior.of(model.prior).parameter_priors
         )
+        if self.problem is not None:
+            # slope = M00 z0: z0's prior is the slope's, scaled by 1 / M00 (the transform carries the Jacobian).
+            matrix = self.problem.matrix
+            self.slope_prior = dist.TransformedDistribution(
+                self.slope_prior, [dist.transforms.AffineTransform(0.0, 1.0 / matrix[0, 0])]
+            )
         self.noise_prior = pyro_noise_prior(model.noise_prior)
         self.elbo = Trace_ELBO(
             num_particles=config.sample_count, vectorize_particles=config.sample_count > 1, max_plate_nesting=1
@@ -151,10 +163,21 @@ class PyroSVI:
     def model(self, x: torch.Tensor, y: torch.Tensor, subsample: torch.Tensor | None) -> None:
         """slope, intercept ~ their priors independently; [s ~ p(s)]; y_i ~ N(slope x_i + intercept, s^2) (MATH.md)."""
         slope = pyro.sample("slope", self.slope_prior)
-        intercept = pyro.sample("intercept", self.intercept_prior)
+        intercept = pyro.sample("intercept", self.intercept_prior_given(slope))
         noise_sd = pyro.sample("noise_sd", self.noise_prior) if self.config.learn_noise else self.noise_sd
         with self.data_plate(x, y, subsample) as index:
             pyro.sample("obs", dist.Normal(slope * x[index] + intercept, noise_sd), obs=y[index])
+
+    def intercept_prior_given(self, slope: torch.Tensor) -> dist.Distribution:
+        """The intercept site's prior: the intercept's own, or for a centred fit z1 | z0 with
+        intercept = M10 z0 + M11 z1 + c1, i.e. p_intercept shifted and scaled (MATH.md, Centred parameterisation)."""
+        if self.problem is None:
+            return self.intercept_prior
+        matrix, offset = self.problem.matrix, self.problem.offset
+        shift = -(matrix[1, 0] * slope + offset[1]) / matrix[1, 1]
+        return dist.TransformedDistribution(
+            self.intercept_prior, [dist.transforms.AffineTransform(shift, 1.0 / matrix[1, 1])]
+        )
 
     def _init_noise_at_model_value(self, site: dict) -> torch.Tensor:
         """Start s at the model's noise sd (as Bayes by Backprop does); other sites as init_to_feasible."""
@@ -235,7 +258,10 @@ class PyroSVI:
             torch.log(self.noise_sd) + 0.5 * LOG_2PI
         )
         log_likelihood = log_likelihood * (self.data.n / batch_size)
-        log_prior = self.slope_prior.log_prob(slope).sum() + self.intercept_prior.log_prob(intercept).sum()
+        if self.problem is None:
+            log_prior = self.slope_prior.log_prob(slope).sum() + self.intercept_prior.log_prob(intercept).sum()
+        else:  # log p_z(z) = log p_theta(M z + c) + log |det M|, the model's two sites in one (MATH.md)
+            log_prior = self.problem.log_prior(theta).sum()
         return -(log_prior + log_likelihood - log_q) / samples
 
     def step(self) -> float:
@@ -243,10 +269,17 @@ class PyroSVI:
         with self._pyro_context():
             subsample = self._subsample()
             loss = self.direct_loss(subsample) if self.uses_direct_elbo else self.trace_elbo_loss(subsample)
-            return self.optimizer.minimise(loss)
+            value = self.optimizer.minimise(loss)
+        # A centred fit's loss on the standardised data as the negative ELBO of the original data (MATH.md).
+        return value + self.problem.likelihood_offset(self.data.n) if self.problem else value
 
     def posterior(self) -> Gaussian:
         """The guide's current q over (slope, intercept), its parameters averaged over steps when averaging."""
+        q = self._trained_posterior()
+        return self.problem.to_theta(q) if self.problem else q
+
+    def _trained_posterior(self) -> Gaussian:
+        """The guide's q over the coordinates it trains in (z for a centred fit)."""
         with PYRO_LOCK, torch.no_grad(), self.optimizer.averaged():
             if self.config.guide == "normal":
                 mean = [float(self.guide.locs.slope), float(self.guide.locs.intercept)]
