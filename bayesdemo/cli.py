@@ -12,11 +12,11 @@ from typing import Any, NoReturn
 
 from bayesdemo.data import DataConfig, Dataset, generate, load_csv
 from bayesdemo.exact import exact_posterior
-from bayesdemo.methods.base import GUIDES, METHODS, OPTIMIZERS, SVI_ELBOS, FitConfig, make_method
+from bayesdemo.methods.base import GUIDES, METHODS, OPTIMIZERS, SVI_ELBOS, FitConfig
 from bayesdemo.metrics import target_for
 from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior, Model
 from bayesdemo.report import exact_summary, fit_summary
-from bayesdemo.runner import RunConfig, run_to_end
+from bayesdemo.runner import RunConfig, fit_run
 from bayesdemo.validation import ConfigError
 
 # Config field -> the command-line flag that sets it, so a validation error names what the user typed.
@@ -42,6 +42,8 @@ FLAG_FOR_FIELD = {
     "x": "--data",
     "y": "--data",
     "snapshot_every": "--snapshot-every",
+    "centre_x": "--centre-x",
+    "until_target": "--until-target",
 }
 
 
@@ -136,6 +138,12 @@ def build_parser() -> OneLineParser:
     fit.add_argument("--samples", type=int, default=None, help="samples per step (default: the method's)")
     fit.add_argument("--batch-size", type=int, default=0, help="minibatch size; 0 = all data")
     fit.add_argument("--snapshot-every", type=int, default=10, help="steps between recorded snapshots")
+    fit.add_argument(
+        "--centre-x", action="store_true", help="fit on x centred at its mean (cures uncentred, ill-conditioned x)"
+    )
+    fit.add_argument(
+        "--until-target", action="store_true", help="stop once the fit is at its target; --steps is then the cap"
+    )
     return parser
 
 
@@ -191,6 +199,11 @@ def format_table(result: dict[str, Any]) -> str:
             f"fit: {fit['label']}, {fit['steps']} steps in {fit['seconds']:.2f} s, "
             f"KL(q || exact) = {result['kl_to_exact']:.4g}, target: {fit['target']['name']}"
         )
+        lines.append(f"status: {fit['status_text']}")
+        if fit["status"] != "diverged" and fit["convergence"]["reason"]:
+            lines.append(fit["convergence"]["reason"])
+            if "Centre x" in fit["convergence"]["reason"]:
+                lines.append("On the command line: --centre-x or --until-target.")
         lines.append(fit["message"])
     return "\n".join(lines)
 
@@ -215,9 +228,12 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
             batch_size=args.batch_size,
             seed=args.seed,
             steps=args.steps,
+            centre_x=args.centre_x,
+            until_target=args.until_target,
         )
-        method = make_method(dataset, model, fit_config)
-        run = run_to_end(method, fit_config.step_count, RunConfig(snapshot_every=args.snapshot_every))
+        run = fit_run(dataset, model, fit_config, RunConfig(snapshot_every=args.snapshot_every))
+        for _ in run:
+            pass
         summary = fit_summary(fit_config, run, exact, target_for(fit_config, exact, dataset.least_squares()))
         result["fit"] = summary
         result["kl_to_exact"] = summary["kl_to_exact"]

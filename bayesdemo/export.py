@@ -7,13 +7,13 @@ import dataclasses
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior
 from bayesdemo.methods.base import FitConfig
-from bayesdemo.metrics import target_for
+from bayesdemo.metrics import Target, convergence, target_for
 from bayesdemo.report import exact_summary, fit_summary
 from bayesdemo.runner import Run, Snapshot
 from bayesdemo.scenario import Scenario
@@ -29,6 +29,7 @@ TRAJECTORY_COLUMNS = (
     "intercept_sd",
     "corr",
 )
+STATUS_COLUMN = "status"  # the fit's convergence status at that snapshot (metrics.FIT_STATUSES), when targets are given
 
 
 def _cell(value: float) -> str:
@@ -45,13 +46,23 @@ def snapshot_corr(snapshot: Snapshot) -> float:
     return float(snapshot.cov[0, 1] / (sd[0] * sd[1]))
 
 
-def trajectory_csv(traces: Sequence[tuple[str, Sequence[Snapshot]]]) -> str:
-    """All snapshots of all fits, one row each, with the columns of TRAJECTORY_COLUMNS."""
+def trajectory_csv(
+    traces: Sequence[tuple[str, Sequence[Snapshot]]],
+    exact: ExactPosterior | None = None,
+    targets: Mapping[str, Target] | None = None,
+) -> str:
+    """All snapshots of all fits, one row each, with the columns of TRAJECTORY_COLUMNS.
+
+    Given `exact` and each fit's target by label (metrics.target_for), a last column STATUS_COLUMN holds the fit's
+    convergence status as it stood at that snapshot (metrics.convergence over the snapshots so far).
+    """
+    with_status = exact is not None and targets is not None
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(TRAJECTORY_COLUMNS)
+    writer.writerow(TRAJECTORY_COLUMNS + ((STATUS_COLUMN,) if with_status else ()))
     for label, snapshots in traces:
-        for snapshot in snapshots:
+        for index, snapshot in enumerate(snapshots):
+            status = [convergence(snapshots[: index + 1], targets[label], exact).status] if with_status else []
             writer.writerow(
                 [
                     label,
@@ -63,6 +74,7 @@ def trajectory_csv(traces: Sequence[tuple[str, Sequence[Snapshot]]]) -> str:
                     _cell(snapshot.sd[0]),
                     _cell(snapshot.sd[1]),
                     _cell(snapshot_corr(snapshot)),
+                    *status,
                 ]
             )
     return buffer.getvalue()

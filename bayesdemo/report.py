@@ -8,7 +8,7 @@ import numpy as np
 
 from bayesdemo.exact import ExactPosterior
 from bayesdemo.methods.base import FitConfig
-from bayesdemo.metrics import Target, sd_ratios
+from bayesdemo.metrics import Target, convergence, run_status_text, sd_ratios
 from bayesdemo.priors import PARAMETER_NAMES
 from bayesdemo.runner import Run
 
@@ -31,9 +31,14 @@ def exact_summary(exact: ExactPosterior) -> dict[str, Any]:
 
 
 def fit_summary(config: FitConfig, run: Run, exact: ExactPosterior, target: Target) -> dict[str, Any]:
-    """A finished (or stopped) fit: its settings, last snapshot, KL to the exact posterior, sd ratios."""
+    """A finished (or stopped) fit: its settings, status against its target, last snapshot, KL, sd ratios.
+
+    "convergence" is metrics.convergence over the run's snapshots (MATH.md, Convergence rule); "status_text" says
+    both, e.g. "Finished · far from target" ("Diverged" alone for a diverged fit).
+    """
     last = run.last
     ratios = sd_ratios(last.sd, exact)
+    conv = convergence(run.snapshots, target, exact)
     return {
         "method": config.method,
         "guide": config.guide if config.method == "svi" else None,
@@ -45,7 +50,11 @@ def fit_summary(config: FitConfig, run: Run, exact: ExactPosterior, target: Targ
         "batch_size": config.batch_size,
         "seed": config.seed,
         "status": run.status,
+        "status_text": run_status_text(run.status, conv),
+        "convergence": {"status": conv.status, "label": conv.label, "reason": conv.reason},
         "message": run.message,
+        "centre_x": config.centre_x,
+        "until_target": config.until_target,
         "steps": last.step,
         "seconds": run.seconds,
         "loss": last.loss,

@@ -36,7 +36,7 @@ class Scenario:
 
     data: DataConfig = DataConfig()  # synthetic data; its noise_sd is also the model's known noise sd
     prior: GaussianPrior = GaussianPrior()  # prior on (slope, intercept)
-    fit: FitConfig = FitConfig()  # the fit (or the shared seed/steps/samples/batch of all fits when compare_all)
+    fit: FitConfig = FitConfig()  # the fit (or the shared seed/steps/samples/batch/centre x of all, compare_all)
     compare_all: bool = False  # run noise, bbb, svi-normal and svi-mvn together on the same data and seed
     speed: float = 0.0  # most steps per second shown to a class; 0 means as fast as possible
     snapshot_every: int = 10  # steps between recorded snapshots
@@ -128,7 +128,13 @@ PRESETS: dict[str, Preset] = {
             "All methods side by side",
             "Noise injection, Bayes by Backprop and two Pyro guides on the same data with the same seed: compare "
             "where each one settles against the exact posterior.",
-            Scenario(data=TUTORIAL_DATA, fit=FitConfig(steps=3000), compare_all=True),
+            Scenario(data=TUTORIAL_DATA, fit=FitConfig(), compare_all=True),
+        ),
+        Preset(
+            "x far from 0",
+            "x runs from 10 to 12, far from 0: slope and intercept are almost perfectly correlated and Bayes by "
+            'Backprop ends far from its target at the default steps. Tick "Centre x" and run again: it arrives.',
+            Scenario(data=dataclasses.replace(TUTORIAL_DATA, x_min=10.0, x_max=12.0), fit=FitConfig(method="bbb")),
         ),
     )
 }

@@ -86,6 +86,8 @@ FIELDS = (
     Field("obj", "fit", "objective"),
     Field("kl", "fit", "kl"),
     Field("lrp", "fit", "local_reparam", _parse_bool, _format_bool),
+    Field("cx", "fit", "centre_x", _parse_bool, _format_bool),
+    Field("ut", "fit", "until_target", _parse_bool, _format_bool),
     Field("all", "", "compare_all", _parse_bool, _format_bool),
     Field("v", "", "speed", _parse_float, _format_float),
     Field("se", "", "snapshot_every", _parse_int),

@@ -106,3 +106,20 @@ def test_diverging_fit_exits_1_with_advice():
     output = json.loads(result.stdout)
     assert output["fit"]["status"] == "diverged"
     assert "Lower the learning rate" in output["fit"]["message"]
+
+
+def test_uncentred_x_reads_far_from_target_with_its_reason_and_centre_x_arrives():
+    table = bayesdemo("fit", "--x-min", "10", "--x-max", "12")
+    assert table.returncode == 0, table.stderr
+    assert "status: Finished · far from target" in table.stdout
+    assert "ill-conditioned" in table.stdout and "--centre-x" in table.stdout
+    centred = bayesdemo("fit", "--x-min", "10", "--x-max", "12", "--centre-x", "--json")
+    fit = json.loads(centred.stdout)["fit"]
+    assert fit["convergence"]["status"] == "at_target" and fit["status_text"] == "Finished · at target"
+    assert fit["centre_x"] is True and fit["target"]["name"] == "mean-field optimum in centred x"
+
+
+def test_until_target_flag_stops_at_target_and_says_where():
+    fit = json.loads(bayesdemo("fit", "--until-target", "--steps", "20000", "--json").stdout)["fit"]
+    assert fit["message"] == fit["message"].replace("cap", "") and fit["message"].startswith("At target at step ")
+    assert fit["steps"] < 20000 and fit["convergence"]["status"] == "at_target"

@@ -97,3 +97,34 @@ def test_results_json_is_strict_json_for_nan_loss_and_unstarted_runs(setting):
     document = json.loads(text, parse_constant=refuse)
     assert document["fits"][0]["loss"] is None and document["fits"][0]["steps"] == 0
     assert document["fits"][1] == {"label": config.label, "status": "ready", "message": ""}
+
+
+def test_trajectory_csv_status_column_follows_the_fit_into_its_target():
+    """Hand-made trajectory: 3 exact sds off for steps 1-100, then on the mean-field optimum; window 50 steps."""
+    from bayesdemo.metrics import target_for
+
+    dataset = generate(DataConfig(n=40, seed=3))
+    exact = exact_posterior(dataset, Scenario().model)
+    target = target_for(FitConfig(method="bbb"), exact, dataset.least_squares())
+    far = Gaussian.diagonal(exact.mean + 3 * exact.sd, exact.mean_field_sd)
+    on = Gaussian.diagonal(exact.mean, exact.mean_field_sd)
+    snapshots = [Snapshot.of(step, 0.0, 1.0, far if step <= 100 else on) for step in range(0, 201, 10)]
+    text = trajectory_csv([("fit", snapshots)], exact, {"fit": target})
+    rows = list(csv.DictReader(io.StringIO(text)))
+    status = {int(row["step"]): row["status"] for row in rows}
+    # Window average of the 5 snapshots in (step - 50, step]: 3 sds off until the far ones leave it (step 150);
+    # at step 130 two of five are far: mean 1.2 sds off, still over 1 sd; at 140 one of five: 0.6 sds, still moving.
+    assert status[100] == status[130] == "far_from_target"
+    assert status[140] == "still_moving"
+    assert status[150] == status[200] == "at_target"
+    assert tuple(rows[0])[-1] == "status" and len(rows) == len(snapshots)
+
+
+def test_results_json_fits_carry_their_convergence(setting):
+    scenario, dataset, exact, fits = setting
+    document = json.loads(results_json(scenario, dataset, exact, fits))
+    for entry in document["fits"]:
+        assert entry["convergence"]["status"] in ("at_target", "still_moving", "far_from_target")
+        assert entry["status_text"].startswith("Finished · ") and entry["status_text"].endswith(
+            entry["convergence"]["label"]
+        )

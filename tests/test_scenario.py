@@ -12,6 +12,7 @@ from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import exact_posterior
 from bayesdemo.methods.base import FitConfig
 from bayesdemo.priors import GaussianPrior
+from bayesdemo.runner import RunConfig
 from bayesdemo.scenario import PRESETS, Preset, Scenario, is_noise_label
 
 
@@ -139,3 +140,19 @@ def test_centred_x_makes_mean_field_nearly_exact():
     _, exact = exact_for(PRESETS["Centred x"].scenario)
     assert abs(exact.corr) < 0.2
     assert np.all(exact.mean_field_sd / exact.sd > 0.98)
+
+
+def test_x_far_from_0_preset_ends_far_from_target_and_centre_x_brings_it_there():
+    from bayesdemo.metrics import convergence, target_for
+    from bayesdemo.runner import fit_run
+
+    scenario = PRESETS["x far from 0"].scenario
+    dataset, exact = exact_for(scenario)
+    assert abs(exact.corr) > 0.99
+    statuses = []
+    for fit in (scenario.fit, dataclasses.replace(scenario.fit, centre_x=True)):
+        run = fit_run(dataset, scenario.model, fit, RunConfig(snapshot_every=scenario.snapshot_every))
+        for _ in run:
+            pass
+        statuses.append(convergence(run.snapshots, target_for(fit, exact, dataset.least_squares()), exact).status)
+    assert statuses == ["far_from_target", "at_target"]

@@ -54,10 +54,12 @@ fits = st.builds(
     samples=st.none() | st.integers(1, MAX_SAMPLES),
     batch_size=st.integers(0, 10**7),
     seed=st.integers(0, 2**32 - 1),
-    steps=st.integers(1, MAX_STEPS),
+    steps=st.none() | st.integers(1, MAX_STEPS),
     objective=st.sampled_from(OBJECTIVES),
     kl=st.sampled_from(KL_ESTIMATORS),
     local_reparam=st.booleans(),
+    centre_x=st.booleans(),
+    until_target=st.booleans(),
 )
 scenarios = st.builds(
     Scenario,
