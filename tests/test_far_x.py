@@ -18,9 +18,10 @@ import pytest
 import torch
 
 from bayesdemo.data import DataConfig, Dataset, generate
-from bayesdemo.exact import SufficientStats
+from bayesdemo.exact import Gaussian, SufficientStats
 from bayesdemo.mean_field import mean_field_elbo, mean_field_optimum
 from bayesdemo.priors import GaussianPrior, Model, NoiseSdPrior
+from bayesdemo.sequential import posteriors_one_at_a_time, update_one_point
 
 DIGITS = 60
 NOISE_SD = 0.1
@@ -53,11 +54,12 @@ class RawSums:
     n: int
 
     @classmethod
-    def of(cls, data: Dataset) -> RawSums:
+    def of(cls, x: np.ndarray, y: np.ndarray) -> RawSums:
+        """The sums of the points (x, y), any number of them."""
         mpmath.mp.dps = DIGITS
-        x, y = [mp(float(v)) for v in data.x], [mp(float(v)) for v in data.y]
-        gram = mpmath.matrix([[mpmath.fdot(x, x), mpmath.fsum(x)], [mpmath.fsum(x), data.n]])
-        return cls(gram, mpmath.matrix([mpmath.fdot(x, y), mpmath.fsum(y)]), mpmath.fdot(y, y), data.n)
+        x, y = [mp(float(v)) for v in x], [mp(float(v)) for v in y]
+        gram = mpmath.matrix([[mpmath.fdot(x, x), mpmath.fsum(x)], [mpmath.fsum(x), len(x)]])
+        return cls(gram, mpmath.matrix([mpmath.fdot(x, y), mpmath.fsum(y)]), mpmath.fdot(y, y), len(x))
 
     def residual_sq(self, theta: mpmath.matrix) -> mpmath.mpf:
         """||y - Phi theta||^2 from the raw sums."""
@@ -117,7 +119,7 @@ def reference_mean_field_elbo(sums: RawSums, model: Model, mean, sd, log_noise=N
 def test_mean_field_elbo_keeps_its_digits_with_x_far_from_zero(x_min, n, prior):
     data = far_data(x_min, n)
     model = Model(prior, noise_sd=NOISE_SD, noise_prior=NoiseSdPrior("log_normal", scale=0.5))
-    sums = RawSums.of(data)
+    sums = RawSums.of(data.x, data.y)
     exact = sums.posterior(model.prior.mean, model.prior.sd, NOISE_SD)
     # q at the mean-field optimum, 0.5 of a mean-field sd off along each axis, and with a learned s.
     sd = as_array([1 / mpmath.sqrt(exact["precision"][j, j]) for j in range(2)])
@@ -137,7 +139,7 @@ def test_mean_field_elbo_keeps_its_digits_with_x_far_from_zero(x_min, n, prior):
 def test_mean_field_optimum_is_the_conjugate_one_with_x_far_from_zero(x_min, n, prior):
     data = far_data(x_min, n)
     model = Model(prior, noise_sd=NOISE_SD)
-    sums = RawSums.of(data)
+    sums = RawSums.of(data.x, data.y)
     exact = sums.posterior(model.prior.mean, model.prior.sd, NOISE_SD)
     start = time.perf_counter()
     optimum = mean_field_optimum(data, model)
@@ -150,3 +152,53 @@ def test_mean_field_optimum_is_the_conjugate_one_with_x_far_from_zero(x_min, n, 
     assert np.all(np.abs(optimum.q.mean - as_array(exact["mean"])) <= 1e-3 * np.sqrt(np.diag(as_matrix(exact["cov"]))))
     best = reference_mean_field_elbo(sums, model, as_array(exact["mean"]), mean_field_sd)
     assert optimum.elbo == pytest.approx(best, abs=1e-5)
+
+
+# ---- sequential: one point at a time ---------------------------------------------------------------------------------
+
+SEQUENTIAL_CASES = [
+    (1e4, 1_000, GaussianPrior()),
+    (1e5, 1_000, GaussianPrior()),
+    (1e4, 1_000, GaussianPrior(0.0, 1e6, 0.0, 1e6)),
+    (1e5, 1_000, GaussianPrior(3.0, 1e-9, 1.0, 1e-9)),
+    (1e4, 1_000, GaussianPrior(0.0, 1e6, 1.0, 1e-9)),
+    (1e5, 2, GaussianPrior(0.0, 1e6, 0.0, 1.0)),
+]
+
+
+@pytest.mark.parametrize(("x_min", "n", "prior"), SEQUENTIAL_CASES, ids=["1e4", "1e5", "huge", "tiny", "mixed", "n2"])
+def test_one_point_at_a_time_keeps_its_digits_with_x_far_from_zero(x_min, n, prior):
+    data = far_data(x_min, n)
+    model = Model(prior, noise_sd=NOISE_SD)
+    chain = posteriors_one_at_a_time(data, model, n)
+    for k in sorted({1, 2, 10, n} & set(range(1, n + 1))):
+        exact = RawSums.of(data.x[:k], data.y[:k]).posterior(model.prior.mean, model.prior.sd, NOISE_SD)
+        cov = as_matrix(exact["cov"])
+        sd = np.sqrt(np.diag(cov))
+        # The chain's Gaussians are float64 (mean, cov) of (slope, intercept); a 2 x 2 covariance whose correlation is
+        # 1 - 1e-11 still stores each entry to ~eps, so 1e-6 (of an sd; relative) is float64's floor times a margin,
+        # plus a few spacings of float64 near the mean (an sd of 1e-9 beside a mean of 3 is 2 spacings).
+        # Inverting the previous covariance put the mean 146 sds off after 1,000 points under a 1e6 prior.
+        mean = as_array(exact["mean"])
+        assert np.all(np.abs(chain[k].mean - mean) <= 1e-6 * sd + 4 * np.spacing(np.abs(mean))), k
+        np.testing.assert_allclose(chain[k].sd, sd, rtol=1e-6, err_msg=f"k = {k}")
+        assert chain[k].corr == pytest.approx(cov[0, 1] / (sd[0] * sd[1]), rel=1e-6, abs=1e-9), k
+
+
+@pytest.mark.parametrize("x_min", [1e4, 1e5])
+def test_one_update_of_a_float64_posterior_keeps_its_digits_with_x_far_from_zero(x_min):
+    data = far_data(x_min, 1_000)
+    model = Model(GaussianPrior(0.0, 1e6, 0.0, 1e6), noise_sd=NOISE_SD)
+    before = RawSums.of(data.x[:-1], data.y[:-1]).posterior(model.prior.mean, model.prior.sd, NOISE_SD)
+    after = RawSums.of(data.x, data.y).posterior(model.prior.mean, model.prior.sd, NOISE_SD)
+    updated = update_one_point(
+        Gaussian(as_array(before["mean"]), as_matrix(before["cov"])), data.x[-1], data.y[-1], 0.1
+    )
+    cov = as_matrix(after["cov"])
+    sd = np.sqrt(np.diag(cov))
+    # The previous covariance, rounded to float64, fixes the line's height near the data to eps / (1 - corr^2):
+    # 1e-7 (x near 1e4) and 1e-5 (x near 1e5) relative, read back undiluted by the one new point.
+    tolerance = 1e-6 if x_min == 1e4 else 1e-4
+    assert np.all(np.abs(updated.mean - as_array(after["mean"])) <= tolerance * sd)
+    np.testing.assert_allclose(updated.sd, sd, rtol=tolerance)
+    assert updated.corr == pytest.approx(cov[0, 1] / (sd[0] * sd[1]), rel=tolerance, abs=1e-9)
