@@ -21,7 +21,7 @@ import pandas  # noqa: F401
 import pyarrow  # noqa: F401
 import streamlit as st
 
-from bayesdemo import explain, export, figures, message_queue_fix, runner_handover_fix, share, ui_explore
+from bayesdemo import explain, export, figures, share, streamlit_patches, ui_explore
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
 from bayesdemo.jobs import ACTIVE_STATES, FitView, Job, JobView, paced_interval_s, warm_up
@@ -49,8 +49,9 @@ from bayesdemo.report import exact_summary
 from bayesdemo.scenario import PRESETS, Scenario
 from bayesdemo.validation import ConfigError
 
-message_queue_fix.install()  # a fragment run right after a page run must not lose that run's messages
-runner_handover_fix.install()  # a rerun right after a run's end must not lose that run's last messages
+# A fragment run right after a page run must not lose that run's messages (message_queue_fix), nor a rerun right
+# after a run's end that run's last messages (runner_handover_fix); each is checked before it is installed.
+streamlit_patches.install()
 
 REFRESH_RUNNING_S = 0.2  # live redraw interval while training
 FIRST_STEPS_WAIT_S = 0.3  # longest the Run click waits for the first training steps to draw them at once

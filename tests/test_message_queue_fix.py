@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
 
@@ -127,3 +129,52 @@ def test_install_patches_once_and_the_app_installs_it():
     page_run_then(queue)
     queue.clear(retain_lifecycle_msgs=True, fragment_ids_this_run=[FRAGMENT])
     assert "fragment container" in bodies(queue)
+
+
+def keyword_only(clear):
+    """`clear` as a later Streamlit might declare it: the same options, keyword-only."""
+
+    def clear_keywords_only(self, *, retain_lifecycle_msgs=False, fragment_ids_this_run=None):
+        clear(self, retain_lifecycle_msgs, fragment_ids_this_run)
+
+    return clear_keywords_only
+
+
+def storing_a_tuple(clear):
+    """`clear` with the same signature whose queue is left as a tuple: the fix's list arithmetic fails on it."""
+
+    def clear_to_tuple(self, retain_lifecycle_msgs=False, fragment_ids_this_run=None):
+        clear(self, retain_lifecycle_msgs, fragment_ids_this_run)
+        self._queue = tuple(self._queue)
+
+    return clear_to_tuple
+
+
+def test_streamlit_167s_clear_passes_the_check():
+    assert message_queue_fix.check(original_clear()) is None
+
+
+def test_a_changed_clear_signature_is_refused_and_streamlits_own_clear_keeps_working(monkeypatch, caplog):
+    changed = keyword_only(original_clear())
+    monkeypatch.setattr(ForwardMsgQueue, "clear", changed)
+    with caplog.at_level(logging.WARNING, logger=message_queue_fix.__name__):
+        assert not message_queue_fix.install()
+    assert ForwardMsgQueue.clear is changed, "Streamlit is left unpatched"
+    assert "not installed" in caplog.text and "retain_lifecycle_msgs" in caplog.text
+    # Streamlit calls it with keywords, as it declares them: that still works, as without the fix.
+    queue = ForwardMsgQueue()
+    page_run_then(queue)
+    queue.clear(retain_lifecycle_msgs=True, fragment_ids_this_run=[FRAGMENT])
+    assert bodies(queue) == ["header", f"finished:{ForwardMsg.FINISHED_SUCCESSFULLY}"]
+
+
+def test_a_changed_clear_behaviour_is_found_on_a_test_queue_and_refused(monkeypatch):
+    changed = storing_a_tuple(original_clear())
+    monkeypatch.setattr(ForwardMsgQueue, "clear", changed)
+    assert "failed on a test queue" in message_queue_fix.check(changed)
+    assert not message_queue_fix.install()
+    assert ForwardMsgQueue.clear is changed
+    queue = ForwardMsgQueue()
+    page_run_then(queue)
+    queue.clear()
+    assert bodies(queue) == []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from streamlit.runtime.app_session import AppSession, AppSessionState
+from streamlit.runtime.scriptrunner import ScriptRunner
 
 from bayesdemo import runner_handover_fix
 
@@ -109,3 +111,49 @@ def test_install_patches_streamlits_app_session_once():
     assert runner_handover_fix.install()
     assert AppSession._create_scriptrunner is patched
     assert getattr(patched, "__wrapped__", None) is not None
+
+
+def original_create():
+    """Streamlit's own _create_scriptrunner, whether or not the fix is installed."""
+    return getattr(AppSession._create_scriptrunner, "__wrapped__", AppSession._create_scriptrunner)
+
+
+def test_streamlit_167s_app_session_passes_the_check():
+    assert runner_handover_fix.check(original_create()) is None
+
+
+def test_a_changed_create_signature_is_refused_and_streamlits_own_method_keeps_working(monkeypatch, caplog):
+    def create_with_fragment(self, initial_rerun_data, fragment_id=None):
+        """A later _create_scriptrunner taking one more argument: the fix's two-argument wrapper would drop it."""
+        create(self, f"{initial_rerun_data} in {fragment_id}")
+
+    monkeypatch.setattr(AppSession, "_create_scriptrunner", create_with_fragment)
+    with caplog.at_level(logging.WARNING, logger=runner_handover_fix.__name__):
+        assert not runner_handover_fix.install()
+    assert AppSession._create_scriptrunner is create_with_fragment, "Streamlit is left unpatched"
+    assert "not installed" in caplog.text and "initial_rerun_data, fragment_id" in caplog.text
+    session = Session(asyncio.new_event_loop(), Runner("stopped", running=False))
+    AppSession._create_scriptrunner(session, "rerun", "live")  # as Streamlit would call it: unchanged
+    assert session.log == [("created", "rerun in live")]
+    session._event_loop.close()
+
+
+def test_a_script_runner_whose_rerun_request_changed_is_refused(monkeypatch):
+    def request_rerun(self, rerun_data, priority):
+        return False
+
+    unpatched = original_create()
+    monkeypatch.setattr(ScriptRunner, "request_rerun", request_rerun)
+    monkeypatch.setattr(AppSession, "_create_scriptrunner", unpatched)  # as before any install in this process
+    assert "request_rerun" in runner_handover_fix.check(unpatched)
+    assert not runner_handover_fix.install()
+    assert AppSession._create_scriptrunner is unpatched
+
+
+def test_an_app_session_that_no_longer_keeps_its_event_loop_is_refused(monkeypatch):
+    def session_init(self, *args, **kwargs):
+        self._scriptrunner = None  # a later AppSession: no loop of its own, so the fix has nowhere to defer to
+        self._state = AppSessionState.APP_NOT_RUNNING
+
+    monkeypatch.setattr(AppSession, "__init__", session_init)
+    assert "self._event_loop" in runner_handover_fix.check(original_create())
