@@ -41,8 +41,6 @@ from bayesdemo.metrics import (
     RUN_STATUS_WORDS,
     STATUS_LABELS,
     Convergence,
-    convergence,
-    target_for,
 )
 from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior
 from bayesdemo.report import exact_summary
@@ -470,7 +468,7 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
             "fit_steps",
             value=None,
             step=500,
-            placeholder=default_steps_text(method, st.session_state.get("fit_guide")),
+            placeholder=default_steps_text(method, st.session_state.get("fit_guide"), bool(until_target)),
             help="Empty: the method's own default. With Run until at target, the most steps the fit may take.",
         )
         left, right = st.columns(2)
@@ -536,12 +534,13 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
     return scenario, errors, controls, noise_note
 
 
-def default_steps_text(method: str, guide: str | None) -> str:
-    """The Steps field's placeholder: the chosen method's default step count."""
+def default_steps_text(method: str, guide: str | None, until_target: bool) -> str:
+    """The Steps field's placeholder: the chosen method's default step count (its cap with Run until at target)."""
     if method == COMPARE:
         return "each method's default"
     try:
-        return f"default ({FitConfig(method=method, guide=guide or FitConfig.guide).step_count:,})"
+        config = FitConfig(method=method, guide=guide or FitConfig.guide, until_target=until_target)
+        return f"default ({config.step_count:,})"
     except ValueError:
         return "method default"
 
@@ -750,8 +749,7 @@ def fit_status(fit: FitView, job_state: str, context: Context) -> FitStatus:
     word = RUN_STATUS_WORDS.get(runner_status, runner_status.capitalize())
     if not fit.finished and (fit.last is None or fit.last.step == 0):
         return FitStatus(word, None, "")  # nothing trained yet: no convergence to speak of
-    target = target_for(fit.config, context.exact, context.least_squares)
-    conv = convergence(fit.snapshots, target, context.exact)
+    conv = fit.convergence(context.exact, context.least_squares)
     # A moving fit's distance changes every redraw: its reason is shown once it is far, or once it has ended.
     shown = conv.status == "far_from_target" or (conv.status == "still_moving" and fit.finished)
     return FitStatus(word, conv, conv.reason.strip() if shown else "")

@@ -534,7 +534,8 @@ def test_a_default_fit_reaches_its_target_and_says_so(app):
     assert np.all(np.abs(fit.last.sd / mean_field_sd - 1) < 0.2), (fit.last.sd, mean_field_sd)
     row = app.table[0].value.iloc[0]
     assert (row["Status"], row["Why"]) == ("Finished · at target", "–")
-    assert progress_text(app).startswith("**Finished** · at target · Step 2,000 of 2,000")
+    steps = FitConfig().step_count
+    assert progress_text(app).startswith(f"**Finished** · at target · Step {steps:,} of {steps:,}")
 
 
 def test_compare_all_counts_where_the_fits_stand(app):
@@ -549,7 +550,7 @@ def test_compare_all_counts_where_the_fits_stand(app):
     assert job.state == "finished" and progress.startswith("**Finished** · ")
 
 
-def test_centre_x_and_run_until_at_target_reach_the_fit(app):
+def test_centre_x_and_run_until_at_target_reach_the_fit_and_the_link(app):
     assert app.checkbox(key="fit_centre_x").value is False and app.checkbox(key="fit_until_target").value is False
     app.checkbox(key="fit_centre_x").check()
     app.checkbox(key="fit_until_target").check()
@@ -560,6 +561,14 @@ def test_centre_x_and_run_until_at_target_reach_the_fit(app):
     assert app.number_input(key="fit_steps").label == "Steps (at most)"
     app.sidebar.button(key="run").click().run()
     assert job_of(app).configs == (fit,)
+    # The link: a new session opened with this page's query string shows both settings.
+    shared = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    shared.query_params.update({key: value for key, value in dict(app.query_params).items()})
+    shared.run()
+    no_exception(shared)
+    assert not shared.warning
+    assert shared.checkbox(key="fit_centre_x").value and shared.checkbox(key="fit_until_target").value
+    assert shared.session_state["scenario"].fit == fit
     app.checkbox(key="fit_centre_x").uncheck().run()
     assert app.session_state["scenario"].fit.centre_x is False
 
@@ -571,3 +580,40 @@ def test_steps_left_empty_use_the_method_default(app):
     fit = app.session_state["scenario"].fit
     assert fit.steps is None
     assert app.number_input(key="fit_steps").proto.placeholder == f"default ({fit.step_count:,})"
+    app.checkbox(key="fit_until_target").check().run()
+    capped = app.session_state["scenario"].fit
+    assert capped.steps is None and capped.step_count > fit.step_count
+    assert app.number_input(key="fit_steps").proto.placeholder == f"default ({capped.step_count:,})"
+
+
+def test_run_until_at_target_stops_at_the_target_before_the_cap(app):
+    app.checkbox(key="fit_until_target").check()
+    job = run_page(app, fit_steps=20_000)
+    fit = job.view().fits[0]
+    assert fit.status == "done" and fit.steps_done < 20_000, fit.steps_done
+    prior = app.session_state["scenario"].prior
+    dataset = app.session_state["job_context"].dataset
+    exact_mean, exact_sd, mean_field_sd = exact_by_numpy(
+        dataset.x, dataset.y, 0.1, np.array([prior.slope_sd, prior.intercept_sd])
+    )
+    # At target, checked here on the last snapshot (twice the rule's band, which holds for a 50-step average).
+    assert np.all(np.abs(fit.last.mean - exact_mean) < 0.2 * exact_sd), (fit.last.mean, exact_mean)
+    assert np.all(np.abs(fit.last.sd / mean_field_sd - 1) < 0.2), (fit.last.sd, mean_field_sd)
+    row = app.table[0].value.iloc[0]
+    assert row["Status"] == "Finished · at target" and row["Step"] == f"{fit.steps_done:,} / 20,000 (cap)"
+    assert progress_text(app).startswith(f"**Finished** · at target · Step {fit.steps_done:,} of at most 20,000")
+
+
+def test_centre_x_brings_the_far_fit_to_its_target(app):
+    # The far fit of x in [10, 12] (see above), now with its cure: centred, and run until at target.
+    app.checkbox(key="fit_centre_x").check()
+    app.checkbox(key="fit_until_target").check()
+    job = run_page(app, data_x_min=10.0, data_x_max=12.0, fit_steps=20_000)
+    fit = job.view().fits[0]
+    assert fit.status == "done" and fit.steps_done < 20_000, fit.steps_done
+    prior = app.session_state["scenario"].prior
+    dataset = app.session_state["job_context"].dataset
+    exact_mean, exact_sd, _ = exact_by_numpy(dataset.x, dataset.y, 0.1, np.array([prior.slope_sd, prior.intercept_sd]))
+    assert np.all(np.abs(fit.last.mean - exact_mean) < 0.2 * exact_sd), (fit.last.mean, exact_mean, exact_sd)
+    row = app.table[0].value.iloc[0]
+    assert (row["Status"], row["Why"]) == ("Finished · at target", "–")
