@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bayesdemo.data import Dataset
-from bayesdemo.exact import LOG_2PI, Gaussian, SufficientStats
+from bayesdemo.exact import LOG_2PI, Gaussian, SufficientStats, gaussian_posterior_from_stats
 from bayesdemo.priors import GaussianPrior, Model, NoiseSdPrior
 from bayesdemo.validation import ConfigError, check_int
 
@@ -63,71 +63,73 @@ class _LineFit:
 
     @classmethod
     def of(cls, dataset: Dataset) -> _LineFit:
-        """One O(n) pass over centred x and y, so that x far from 0 loses no digits to cancellation."""
-        x, y = dataset.x, dataset.y
-        x_mean, y_mean = float(x.mean()), float(y.mean())
-        dx, dy = x - x_mean, y - y_mean
-        sxx = float(dx @ dx)
-        slope = float(dx @ dy) / sxx
+        """Means and scatters from exact.SufficientStats' centred statistics (MATH.md, Centring), so that x far from 0
+        loses no digits; the residual from one pass over the data, since ||y - ybar||^2 - sxy^2 / sxx would cancel
+        every digit of a residual near 0."""
+        centred = SufficientStats.of(dataset).centred
+        x_mean, y_mean = float(centred.phi_mean[0]), float(centred.y_mean)
+        sxx = float(centred.phi_scatter[0, 0])
+        slope = float(centred.phi_y_scatter[0]) / sxx
         intercept = y_mean - slope * x_mean
-        residual = dy - slope * dx
+        x, y = dataset.x, dataset.y
+        residual = (y - y_mean) - slope * (x - x_mean)
         rss = float(residual @ residual)
         rounding = ROUNDING_ULPS * np.finfo(np.float64).eps * (np.abs(y) + abs(slope) * np.abs(x) + abs(intercept))
         if rss <= float(rounding @ rounding):
             rss = 0.0
         return cls(int(x.size), x_mean, y_mean, sxx, np.array([slope, intercept]), rss)
 
-    @property
-    def gram(self) -> np.ndarray:
-        """Phi^T Phi (2, 2) from the centred sums."""
-        n, x_mean = self.n, self.x_mean
-        return np.array([[self.centred_sxx + n * x_mean**2, n * x_mean], [n * x_mean, n]])
-
 
 def _conditional_posteriors(
     line: _LineFit, prior_mean: np.ndarray, log_prior_var: np.ndarray, log_noise: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """m_N(s) - theta_LS (K, 2), m_N(s) - m0 (K, 2), S_N(s) (K, 2, 2), log p(y | s) (K,) at each log s (K,) with log
-    prior variances (K, 2): PRML 3.49-3.51 and 3.86 in posterior-mode form (MATH.md, Unknown noise sd)."""
-    # As exact.gaussian_posterior_from_stats, the quadratic of log p(y | s) is taken at the conditional posterior mean,
-    # ||y - Phi m_N||^2 / s^2 + (m_N - m0)^T S0^-1 (m_N - m0) with ||y - Phi m_N||^2 = RSS + ||Phi (m_N - theta_LS)||^2:
-    # terms that are each >= 0, never a difference of large ones. det(S_N^-1) = d1 d2 + (d1 G22 + d2 G11) / s^2
-    # + det G / s^4 (G = Phi^T Phi, S0^-1 = diag(d1, d2), det G = n sxx) is likewise a sum; both are taken in logs so
-    # that no s in NOISE_SD_LIMITS over- or underflows.
+    prior variances (K, 2): PRML 3.49-3.51 and 3.86 as one least-squares problem per s, solved by batched Householder
+    QR as exact.gaussian_posterior_from_stats does (MATH.md, Unknown noise sd; MATH.md, Centring)."""
+    # Rows, all multiplied by s so that no s in NOISE_SD_LIMITS over- or underflows: the centred data (sqrt(sxx), 0),
+    # sqrt(n) (x_mean, 1), and the prior's diag(s / s0). Targets: R_data (theta_LS - m0) on the data rows and 0 on the
+    # prior's give f = m_N - m0; 0 on the data rows and (m0 - theta_LS) s / s0 on the prior's give e = m_N - theta_LS.
+    # Each row keeps its own scale, where the 2 x 2 covariance times a vector lost ~x_mean^2 / var(x) eps (1e-2 of an
+    # sd at x near 1e5). Each QR's third diagonal entry is its target's least-squares residual, and both equal the
+    # quadratic of log p(y | s) less RSS / s^2 (times s): ||y - Phi m_N||^2 / s^2 + (m_N - m0)^T S0^-1 (m_N - m0) =
+    # (RSS + R33^2) / s^2, a sum of terms >= 0. R33 is read from the shorter target, whose rounding is the smaller.
     n, x_mean, sxx = line.n, line.x_mean, line.centred_sxx
-    gram = line.gram
-    two_log_s = 2.0 * log_noise
-    log_d = -log_prior_var
-    prior_precision = np.exp(log_d)
-    log_g11, log_g22 = math.log(gram[0, 0]), math.log(n)
-    log_det_precision = np.logaddexp.reduce(
-        [
-            log_d[:, 0] + log_d[:, 1],
-            np.logaddexp(log_d[:, 0] + log_g22, log_d[:, 1] + log_g11) - two_log_s,
-            math.log(n) + math.log(sxx) - 2.0 * two_log_s,
-        ],
-        axis=0,
-    )
-    # S_N = adj(S_N^-1) / det(S_N^-1); each entry of the adjugate is a single positive sum (or -G12 / s^2).
-    log_p11 = np.logaddexp(log_d[:, 0], log_g11 - two_log_s)
-    log_p22 = np.logaddexp(log_d[:, 1], log_g22 - two_log_s)
-    cov = np.empty((log_noise.size, 2, 2))
-    cov[:, 0, 0] = np.exp(log_p22 - log_det_precision)
-    cov[:, 1, 1] = np.exp(log_p11 - log_det_precision)
-    cov[:, 0, 1] = cov[:, 1, 0] = -gram[0, 1] * np.exp(-two_log_s - log_det_precision)
-    # m_N - theta_LS = S_N S0^-1 (m0 - theta_LS) and m_N - m0 = -S_N G (m0 - theta_LS) / s^2: no difference of the two.
+    count = log_noise.size
+    root_n, root_sxx = math.sqrt(n), math.sqrt(sxx)
+    noise = np.exp(log_noise)
+    scaled_prior = np.exp(log_noise[:, None] - 0.5 * log_prior_var)  # s / s0, (K, 2)
     to_prior = prior_mean - line.least_squares
-    prior_line_gap = prior_mean[1] + x_mean * prior_mean[0] - line.y_mean  # (Phi (m0 - theta_LS)) at x_mean
-    gram_to_prior = np.array([sxx * to_prior[0] + n * x_mean * prior_line_gap, n * prior_line_gap])
-    from_least_squares = np.einsum("kij,kj->ki", cov, prior_precision * to_prior)
-    cov_over_s2 = cov * np.exp(-two_log_s)[:, None, None]
-    from_prior = -cov_over_s2 @ gram_to_prior
-    # ||Phi e||^2 = sxx e1^2 + n (e2 + x_mean e1)^2 for e = m_N - theta_LS, since sum (x - x_mean) = 0.
-    centred_intercept = from_least_squares[:, 1] + x_mean * from_least_squares[:, 0]
-    residual_sq = line.rss + sxx * from_least_squares[:, 0] ** 2 + n * centred_intercept**2
+    prior_line_gap = line.y_mean - prior_mean[1] - x_mean * prior_mean[0]  # height of theta_LS - m0 at x_mean
+    rows = np.zeros((count, 4, 2))
+    rows[:, 0, 0] = root_sxx
+    rows[:, 1, 0], rows[:, 1, 1] = root_n * x_mean, root_n
+    rows[:, 2, 0], rows[:, 3, 1] = scaled_prior[:, 0], scaled_prior[:, 1]
+    to_mean_from_prior = np.zeros((count, 4))
+    to_mean_from_prior[:, 0], to_mean_from_prior[:, 1] = -root_sxx * to_prior[0], root_n * prior_line_gap
+    to_mean_from_line = np.zeros((count, 4))
+    to_mean_from_line[:, 2:] = scaled_prior * to_prior
+    upper_prior = np.linalg.qr(np.concatenate([rows, to_mean_from_prior[:, :, None]], axis=2), mode="r")
+    upper_line = np.linalg.qr(np.concatenate([rows, to_mean_from_line[:, :, None]], axis=2), mode="r")
+    a, b, c = upper_prior[:, 0, 0], upper_prior[:, 0, 1], upper_prior[:, 1, 1]
+
+    def solve(upper: np.ndarray) -> np.ndarray:
+        """R^-1 (Q^T target) for the target in the last column of `upper`, shape (K, 2)."""
+        second = upper[:, 1, 2] / upper[:, 1, 1]
+        return np.stack([(upper[:, 0, 2] - upper[:, 0, 1] * second) / upper[:, 0, 0], second], axis=1)
+
+    from_prior, from_least_squares = solve(upper_prior), solve(upper_line)
+    shorter = np.linalg.norm(to_mean_from_prior, axis=1) <= np.linalg.norm(to_mean_from_line, axis=1)
+    residual = np.where(shorter, upper_prior[:, 2, 2], upper_line[:, 2, 2])
+    # S_N = s^2 R^-1 R^-T with s R^-1 = [[s / a, -(s / a)(b / c)], [0, s / c]].
+    factor = np.zeros((count, 2, 2))
+    factor[:, 0, 0] = noise / a
+    factor[:, 0, 1] = -factor[:, 0, 0] * (b / c)
+    factor[:, 1, 1] = noise / c
+    cov = factor @ np.transpose(factor, (0, 2, 1))
+    log_det_precision = 2.0 * (np.log(np.abs(a)) + np.log(np.abs(c))) - 4.0 * log_noise
     with np.errstate(over="ignore"):  # a residual too large for float64 at this s: its mass is 0, log p(y | s) = -inf
-        quad = residual_sq * np.exp(-two_log_s) + np.sum(prior_precision * from_prior**2, axis=1)
-    log_det_c = n * two_log_s + log_prior_var.sum(axis=1) + log_det_precision
+        quad = line.rss * np.exp(-2.0 * log_noise) + (residual / noise) ** 2
+    log_det_c = 2.0 * n * log_noise + log_prior_var.sum(axis=1) + log_det_precision
     log_evidence = -0.5 * (n * LOG_2PI + log_det_c + quad)
     return from_least_squares, from_prior, cov, log_evidence
 
@@ -285,18 +287,22 @@ def normal_inverse_gamma_posterior(
             "noise_prior", f"must be of kind 'inverse_gamma' for the NIG update, got {noise_prior.kind!r}"
         )
     stats = SufficientStats.of(dataset)
-    prior_precision = np.diag(1.0 / prior.sd**2)
-    precision = prior_precision + stats.phi_t_phi
-    scale_matrix = np.linalg.inv(precision)
-    mean = scale_matrix @ (prior_precision @ prior.mean + stats.phi_t_y)
+    # theta | s^2 ~ N(m_N, s^2 V_N) is the known-noise posterior at s = 1, from centred statistics by QR (MATH.md,
+    # Centring): the raw Phi^T Phi + V0^-1 and y^T y + m0^T V0^-1 m0 - m_N^T V_N^-1 m_N lose every digit with x far
+    # from 0. 2 (b_N - b0) is the same quadratic written as ||y - Phi m_N||^2 + ||(m_N - m0) / s0||^2, each >= 0.
+    fit = gaussian_posterior_from_stats(stats, prior.mean, prior.sd, 1.0)
+    mean, scale_matrix = fit.posterior.mean, fit.posterior.cov
+    prior_shift = (mean - prior.mean) / prior.sd
+    quad = stats.centred.residual_sum_of_squares(mean, stats.n) + float(prior_shift @ prior_shift)
     shape = noise_prior.shape + stats.n / 2.0
-    rate = noise_prior.rate + 0.5 * (stats.y_t_y + prior.mean @ prior_precision @ prior.mean - mean @ precision @ mean)
+    rate = noise_prior.rate + 0.5 * quad
+    log_det_scale = -2.0 * float(np.sum(np.log(np.abs(np.diag(fit.precision_root)))))
     log_evidence = (
         -0.5 * stats.n * LOG_2PI
-        + 0.5 * (np.linalg.slogdet(scale_matrix)[1] - float(np.sum(np.log(prior.sd**2))))
+        + 0.5 * (log_det_scale - float(np.sum(np.log(prior.sd**2))))
         + noise_prior.shape * math.log(noise_prior.rate)
         - shape * math.log(rate)
         + _log_gamma(shape)
         - _log_gamma(noise_prior.shape)
     )
-    return NormalInverseGammaPosterior(mean, 0.5 * (scale_matrix + scale_matrix.T), shape, rate, float(log_evidence))
+    return NormalInverseGammaPosterior(mean, scale_matrix, shape, rate, float(log_evidence))
