@@ -155,7 +155,7 @@ def test_rank_bins_must_divide_the_possible_ranks(correlated):
         correlated.methods["exact"].rank_histogram(bins=7)
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "methods.md"  # where the explore views are described
 
 
 def tutorial_mean_field_coverage(level: float) -> float:
@@ -186,7 +186,7 @@ def test_mean_field_coverage_on_the_tutorial_design_matches_simulation_and_readm
     assert abs(limit - tutorial_mean_field_coverage(0.9)) > 0.01
     text = " ".join(README.read_text(encoding="utf-8").split())
     match = re.search(r"under-covers \(([\d.]+) and ([\d.]+) at 50% and 90% on the Pyro tutorial's 100 points", text)
-    assert match, "README's calibration sentence is missing or reworded"
+    assert match, "docs/methods.md's calibration sentence is missing or reworded"
     assert float(match.group(1)) == pytest.approx(tutorial_mean_field_coverage(0.5), abs=0.005)
     assert float(match.group(2)) == pytest.approx(tutorial_mean_field_coverage(0.9), abs=0.005)
 

@@ -19,7 +19,7 @@ from bayesdemo.priors import Model
 DATA = generate(DataConfig())
 MODEL = Model()
 EXACT = exact_posterior(DATA, MODEL)
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "methods.md"  # where the explore views are described
 
 
 def test_local_reparameterisation_lowers_gradient_variance_and_both_are_unbiased():
@@ -82,7 +82,7 @@ def test_readme_states_the_gains_the_closed_form_gives():
         r"\((\d+) at n = 20, ([\d,]+) at n = 1,000\); for the sd's gradient about (\d+) times",
         text,
     )
-    assert match, "README's gradient-noise sentence is missing or reworded"
+    assert match, "docs/methods.md's gradient-noise sentence is missing or reworded"
     stated = [float(group.replace(",", "")) for group in match.groups()]
     # The slope's gains on the tutorial's x (seed 0), rounded as written: within 5% (one rounding step of each).
     tutorial_mean_gain = gains(100)[0][0]
