@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian, SufficientStats, design_matrix
@@ -36,19 +37,83 @@ class GradientStatistics:
         return np.sqrt(self.variance / self.repeats)
 
 
-def gradient_statistics(method: BayesByBackprop, repeats: int = 2000) -> GradientStatistics:
-    """Draw the mu- and sd-gradients of `method.loss()` `repeats` times at its current q (no step is taken)."""
+GRADIENT_CHUNK_ELEMENTS = 2**18  # samples x points per chunk of one gradient draw: ~2 MiB per (chunk) tensor
+
+
+def gradient_draw(method: BayesByBackprop, chunk_elements: int = GRADIENT_CHUNK_ELEMENTS) -> tuple[np.ndarray, ...]:
+    """One draw of d loss / d mu and d loss / d rho (each (2,)) of `method.loss()`'s estimator, accumulated over
+    chunks of at most `chunk_elements` samples x points, so memory stays fixed whatever S and n are.
+
+    The loss is the KL plus a sum over samples and points (MATH.md, Bayes by Backprop), so its gradient is the sum of
+    the chunks' gradients with the draws held fixed. The draws come from the fit's generator in the order `loss()`
+    takes them: the minibatch, then eps (S, 2), or for local reparameterisation one row of n noises per sample.
+    """
+    config = method.config
+    if config.learn_noise or method.problem is not None:
+        raise ConfigError("learn_noise", "must be off (and centre_x off) to measure gradient noise")
+    chunk_elements = check_int("chunk_elements", chunk_elements, 1, 10**9)
+    x, y = method.data.batch()
+    batch = x.shape[0]
+    samples = config.sample_count
+    mu, rho = method.mu, method.rho
+    gradient_mu, gradient_rho = torch.zeros_like(mu), torch.zeros_like(rho)
+    scale = method.data.n / batch
+    rows = max(1, chunk_elements // batch)  # sample rows per chunk
+    columns = min(batch, chunk_elements)  # points per chunk
+    eps = None if config.local_reparam else method._parameter_draws(samples)
+    for first_row in range(0, samples, rows):
+        count = min(rows, samples - first_row)
+        noise = None
+        if config.local_reparam:  # one call per row, as loss() draws them row after row
+            noise = torch.stack([method._normal((batch,)) for _ in range(count)])
+        for first_point in range(0, batch, columns):
+            points = slice(first_point, first_point + columns)
+            x_chunk, y_chunk = x[points], y[points]
+            sd = F.softplus(rho)
+            if noise is not None:
+                line_sd = torch.sqrt(x_chunk**2 * sd[0] ** 2 + sd[1] ** 2)
+                prediction = mu[0] * x_chunk + mu[1] + line_sd * noise[:, points]
+            else:
+                theta = mu + sd * eps[first_row : first_row + count]
+                prediction = theta[:, :1] * x_chunk + theta[:, 1:]
+            if config.objective == "mse":
+                part = torch.sum((y_chunk - prediction) ** 2) / (samples * batch)
+            else:
+                residual = (y_chunk - prediction) / method.noise_sd
+                part = scale * torch.sum(0.5 * residual**2) / samples
+            chunk_mu, chunk_rho = torch.autograd.grad(part, (mu, rho), allow_unused=True)
+            gradient_mu += chunk_mu if chunk_mu is not None else 0.0
+            gradient_rho += chunk_rho if chunk_rho is not None else 0.0
+    if config.objective == "elbo":
+        sd = F.softplus(rho)
+        if method.closed_form_kl:
+            kl = method.kl_to_prior(sd)
+        else:
+            draws = method._normal((samples, 2)) if eps is None else eps
+            kl = method.monte_carlo_kl(mu + sd * draws, sd)
+        kl_mu, kl_rho = torch.autograd.grad(kl, (mu, rho))
+        gradient_mu += kl_mu
+        gradient_rho += kl_rho
+    return gradient_mu.numpy(), gradient_rho.numpy()
+
+
+def gradient_statistics(
+    method: BayesByBackprop, repeats: int = 2000, chunk_elements: int = GRADIENT_CHUNK_ELEMENTS
+) -> GradientStatistics:
+    """Draw the mu- and sd-gradients of `method.loss()` `repeats` times at its current q (no step is taken), each
+    draw accumulated over chunks of at most `chunk_elements` samples x points (`gradient_draw`); the moments are
+    summed draw by draw (Welford), so memory does not grow with `repeats` either."""
     repeats = check_int("repeats", repeats, 2, 10**6)
-    slope_of_softplus = torch.sigmoid(method.rho.detach())  # d sd / d rho
-    mean_draws, sd_draws = [], []
-    for _ in range(repeats):
-        gradient_mu, gradient_rho = torch.autograd.grad(method.loss(), (method.mu, method.rho))
-        mean_draws.append(gradient_mu.numpy())
-        sd_draws.append((gradient_rho / slope_of_softplus).numpy())
-    means, sds = np.array(mean_draws), np.array(sd_draws)
-    return GradientStatistics(
-        means.mean(axis=0), means.var(axis=0, ddof=1), repeats, sds.mean(axis=0), sds.var(axis=0, ddof=1)
-    )
+    slope_of_softplus = torch.sigmoid(method.rho.detach()).numpy()  # d sd / d rho
+    means, squares = np.zeros((2, 2)), np.zeros((2, 2))  # rows: mu-gradient, sd-gradient
+    for count in range(1, repeats + 1):
+        gradient_mu, gradient_rho = gradient_draw(method, chunk_elements)
+        draw = np.stack([gradient_mu, gradient_rho / slope_of_softplus])
+        delta = draw - means
+        means += delta / count
+        squares += delta * (draw - means)
+    variances = squares / (repeats - 1)
+    return GradientStatistics(means[0], variances[0], repeats, means[1], variances[1])
 
 
 def expected_gradient(dataset: Dataset, model: Model, q: Gaussian) -> np.ndarray:
