@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -98,7 +99,8 @@ class SufficientStats:
     phi_t_y: np.ndarray
     y_t_y: float
     n: int
-    centred: CentredStats | None = None
+    # Omitted, it is None only until __post_init__ puts the uncentred statistics there; once built, a CentredStats.
+    centred: CentredStats = field(default=cast(CentredStats, None))
 
     def __post_init__(self) -> None:
         if self.centred is None:
@@ -143,7 +145,8 @@ class SufficientStats:
         phi_mean[same] = means[0][same]  # a constant column keeps its exact value, so its centred column stays 0
         y_means = np.array([part.centred.y_mean for part in parts])
         y_mean = float(weights @ y_means)
-        phi_scatter, phi_y_scatter, y_scatter = 0.0, 0.0, 0.0
+        size = phi_mean.size
+        phi_scatter, phi_y_scatter, y_scatter = np.zeros((size, size)), np.zeros(size), 0.0
         for part, part_y_mean in zip(parts, y_means, strict=True):
             shift, y_shift = part.centred.phi_mean - phi_mean, part_y_mean - y_mean
             phi_scatter = phi_scatter + part.centred.phi_scatter + part.n * np.outer(shift, shift)
@@ -151,8 +154,8 @@ class SufficientStats:
             y_scatter += part.centred.y_scatter + part.n * y_shift**2
         centred = CentredStats(phi_mean, y_mean, phi_scatter, phi_y_scatter, float(y_scatter))
         return cls(
-            sum(part.phi_t_phi for part in parts),
-            sum(part.phi_t_y for part in parts),
+            sum((part.phi_t_phi for part in parts), np.zeros_like(parts[0].phi_t_phi)),
+            sum((part.phi_t_y for part in parts), np.zeros_like(parts[0].phi_t_y)),
             float(sum(part.y_t_y for part in parts)),
             n,
             centred,
@@ -168,6 +171,12 @@ def _centre(columns: np.ndarray) -> np.ndarray:
     constant = np.all(columns == columns[0], axis=0)
     mean[constant] = columns[0][constant]
     return mean
+
+
+def qr_upper(matrix: np.ndarray) -> np.ndarray:
+    """R of the Householder QR of `matrix` (..., m, p), shape (..., min(m, p), p); stacked matrices each their own."""
+    # mode="r" returns R alone, an ndarray; numpy's stubs type every mode as the (Q, R) QRResult.
+    return cast(np.ndarray, np.linalg.qr(matrix, mode="r"))
 
 
 def _cholesky_inverse(matrix: np.ndarray) -> tuple[np.ndarray, float]:
@@ -303,7 +312,7 @@ def gaussian_posterior_from_stats(
     rows = np.vstack([data_rows / noise_sd, root_n * centred.phi_mean[None, :] / noise_sd, np.diag(1.0 / prior_sd)])
     targets = np.concatenate([data_targets / noise_sd, [root_n * centred.y_mean / noise_sd], prior_mean / prior_sd])
     # QR of [rows | targets]: the last column of R holds Q^T targets, so the mean is one back substitution.
-    augmented = np.linalg.qr(np.column_stack([rows, targets]), mode="r")
+    augmented = qr_upper(np.column_stack([rows, targets]))
     size = prior_mean.size
     upper = augmented[:size, :size]
     inverse_upper = np.linalg.solve(upper, np.eye(size))

@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
 from bayesdemo.data import Dataset
-from bayesdemo.exact import LOG_2PI, Gaussian, SufficientStats, gaussian_posterior_from_stats
+from bayesdemo.exact import LOG_2PI, Gaussian, SufficientStats, gaussian_posterior_from_stats, qr_upper
 from bayesdemo.priors import GaussianPrior, Model, NoiseSdPrior
 from bayesdemo.validation import ConfigError, check_int
 
@@ -108,8 +109,8 @@ def _conditional_posteriors(
     to_mean_from_prior[:, 0], to_mean_from_prior[:, 1] = -root_sxx * to_prior[0], root_n * prior_line_gap
     to_mean_from_line = np.zeros((count, 4))
     to_mean_from_line[:, 2:] = scaled_prior * to_prior
-    upper_prior = np.linalg.qr(np.concatenate([rows, to_mean_from_prior[:, :, None]], axis=2), mode="r")
-    upper_line = np.linalg.qr(np.concatenate([rows, to_mean_from_line[:, :, None]], axis=2), mode="r")
+    upper_prior = qr_upper(np.concatenate([rows, to_mean_from_prior[:, :, None]], axis=2))
+    upper_line = qr_upper(np.concatenate([rows, to_mean_from_line[:, :, None]], axis=2))
     a, b, c = upper_prior[:, 0, 0], upper_prior[:, 0, 1], upper_prior[:, 1, 1]
 
     def solve(upper: np.ndarray) -> np.ndarray:
@@ -296,7 +297,9 @@ def normal_inverse_gamma_posterior(
     quad = stats.centred.residual_sum_of_squares(mean, stats.n) + float(prior_shift @ prior_shift)
     shape = noise_prior.shape + stats.n / 2.0
     rate = noise_prior.rate + 0.5 * quad
-    log_det_scale = -2.0 * float(np.sum(np.log(np.abs(np.diag(fit.precision_root)))))
+    # gaussian_posterior_from_stats always returns the QR root R of the precision (V_N^-1 = R^T R).
+    precision_root = cast(np.ndarray, fit.precision_root)
+    log_det_scale = -2.0 * float(np.sum(np.log(np.abs(np.diag(precision_root)))))
     log_evidence = (
         -0.5 * stats.n * LOG_2PI
         + 0.5 * (log_det_scale - float(np.sum(np.log(prior.sd**2))))
