@@ -10,6 +10,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+import torch
+
+from bayesdemo import budget
 from bayesdemo.data import DataConfig, Dataset, generate, load_csv
 from bayesdemo.exact import exact_posterior
 from bayesdemo.methods.base import GUIDES, METHODS, OPTIMIZERS, SVI_ELBOS, FitConfig
@@ -217,6 +220,9 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
         "exact": exact_summary(exact),
     }
     if args.command == "fit":
+        # One thread, as the page's workers train: torch's thread pool on a busy machine made a 2-second full-covariance
+        # fit take 53 to 91 s on 2 cores.
+        torch.set_num_threads(1)
         fit_config = FitConfig(
             method=args.method,
             guide=args.guide,
@@ -231,6 +237,9 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
             centre_x=args.centre_x,
             until_target=args.until_target,
         )
+        problem = budget.memory_problem(fit_config, dataset.n, budget.CLI_NAMES)
+        if problem is not None:
+            raise ConfigError("samples", problem)
         run = fit_run(dataset, model, fit_config, RunConfig(snapshot_every=args.snapshot_every))
         for _ in run:
             pass

@@ -39,13 +39,14 @@ from typing import Any
 
 import numpy as np
 
+from bayesdemo.budget import fits_problem
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior
 from bayesdemo.methods.base import FitConfig, make_method
 from bayesdemo.metrics import DEFAULT_WINDOW, Convergence, convergence, run_status_text, target_for
 from bayesdemo.priors import Model
 from bayesdemo.runner import Run, RunConfig, Snapshot, fit_run
-from bayesdemo.validation import check_range
+from bayesdemo.validation import ConfigError, check_range
 
 HEARTBEAT_TIMEOUT_S = 30.0  # a job untouched this long stops itself (a page under heavy load can pause ~10 s)
 SLICE_S = 0.02  # training time given to one fit before the worker moves on (and reads its messages)
@@ -433,6 +434,9 @@ class Job:
         # Build each method once here, on the caller's thread, so configuration errors surface where they can be shown.
         for config in fit_configs:
             make_method(dataset, model, config)
+        problem = fits_problem(fit_configs, dataset.n)
+        if problem is not None:  # refused before a process starts: one fit must not take the server's memory
+            raise ConfigError("samples", problem)
         self._configs = tuple(fit_configs)
         self._labels = tuple(unique_labels(fit_configs))
         self._progress = [_Progress([], 0, None, 1, 0, "ready", "", 0, 0.0, 0.0) for _ in self._configs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bayesdemo.budget import size_text
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian, exact_posterior
 from bayesdemo.methods.base import FitConfig, Method, make_method
@@ -136,7 +138,13 @@ class Run:
             started = time.perf_counter()
             try:
                 loss = self.method.step()
+            except MemoryError as error:
+                self._end("stopped", self._memory_advice(str(error)))
+                return
             except (ValueError, RuntimeError) as error:
+                if is_out_of_memory(error):
+                    self._end("stopped", self._memory_advice(str(error)))
+                    return
                 # Pyro's argument validation raises once a parameter turns NaN: that is divergence too.
                 self._end("diverged", self._divergence_advice(f"the step failed ({str(error)[:120]})"))
                 return
@@ -174,10 +182,29 @@ class Run:
             f"and run again; the last finite snapshot (step {self.last.step}) is kept."
         )
 
+    def _memory_advice(self, error_text: str) -> str:
+        """The message for a step that could not get its memory: the full numbers and what to lower."""
+        wanted = re.search(r"allocate (?:memory: you tried to allocate )?(\d+) bytes", error_text)
+        amount = ""
+        if wanted:
+            size = int(wanted.group(1))
+            amount = f" (one tensor asked for {size_text(size)}, {size:,} bytes)"
+        last = f"; the last snapshot (step {self.last.step}) is kept" if self.last is not None else ""
+        return (
+            f"At step {self.steps_done + 1} the fit ran out of memory{amount}. Lower the samples per step or use "
+            f"minibatches (a batch size), then run again{last}."
+        )
+
     def _end(self, status: str, message: str) -> None:
         """Set the final status and message."""
         self.status = status
         self.message = message
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is an allocator failing (torch's CPU and CUDA allocators raise RuntimeError subclasses)."""
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or "can't allocate memory" in text or "out of memory" in text
 
 
 def fit_run(dataset: Dataset, model: Model, config: FitConfig, run_config: RunConfig = RunConfig()) -> Run:

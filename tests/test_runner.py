@@ -148,3 +148,24 @@ def test_until_target_reaching_the_cap_first_says_so():
         pass
     assert run.status == "done" and run.last.step == 60
     assert "cap of 60 steps before the target" in run.message
+
+
+class HungryMethod(ScriptedMethod):
+    """A method whose third step asks torch for more memory than any machine has."""
+
+    def step(self) -> float:
+        if self.steps == 2:
+            import torch
+
+            torch.empty(10**14, dtype=torch.float64)  # 800 TB: the allocator refuses
+        return super().step()
+
+
+def test_running_out_of_memory_is_reported_as_such_with_the_full_numbers_not_as_divergence():
+    run = run_to_end(HungryMethod([1.0]), 100, RunConfig(snapshot_every=1))
+    assert run.status != "diverged"
+    assert "ran out of memory" in run.message and "learning rate" not in run.message
+    # The full request, 10^14 float64 values: 8e14 bytes, not a number cut short.
+    assert f"{8 * 10**14:,} bytes" in run.message
+    assert "samples per step" in run.message and "minibatches" in run.message
+    assert run.last.step == 2  # the last finite snapshot is kept
