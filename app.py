@@ -8,6 +8,7 @@ second. main() runs only as __main__ (how Streamlit runs the page), never when a
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,6 +23,7 @@ import pyarrow  # noqa: F401
 import streamlit as st
 
 from bayesdemo import explain, export, figures, share, streamlit_patches, ui_explore
+from bayesdemo.budget import fits_problem
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
 from bayesdemo.jobs import ACTIVE_STATES, FitView, Job, JobView, paced_interval_s, warm_up
@@ -52,6 +54,10 @@ from bayesdemo.validation import ConfigError
 streamlit_patches.install()
 
 REFRESH_RUNNING_S = 0.2  # live redraw interval while training
+RUN_TOKEN_KEY = "run"  # query parameter naming this session's run; not part of the shared scenario
+RUN_LOST_NOTICE = (
+    "The server restarted or this page's session ended, so the previous run is gone. Press Run to start it again."
+)
 FIRST_STEPS_WAIT_S = 0.3  # longest the Run click waits for the first training steps to draw them at once
 REFRESH_PAUSED_S = 2.0  # slower heartbeat-only redraw while paused
 SLOWER_REDRAW_EVERY = 4  # the loss, data and explore charts redraw once per this many live redraws
@@ -301,6 +307,8 @@ def on_reset() -> None:
         job.stop()
     st.session_state.pop("job_context", None)
     st.session_state.pop("export_files", None)
+    st.session_state.pop("run_token", None)
+    st.session_state["run_lost"] = False
 
 
 def on_use_residual_sd(residual_sd: float) -> None:
@@ -622,6 +630,8 @@ def draw_controls(controls: Any, scenario: Scenario | None, pending: Context | N
             format_func=lambda value: "max" if value == 0 else f"{value:g}",
             help="Slow the fits down so a class can watch; changes apply to a running fit at once.",
         )
+        # A fit over the memory budget is refused here, before it starts (bayesdemo.budget).
+        too_big = fits_problem(pending.scenario.fit_configs(), pending.dataset.n) if pending is not None else None
         left, right = st.columns(2)
         with left:
             st.button(
@@ -630,9 +640,12 @@ def draw_controls(controls: Any, scenario: Scenario | None, pending: Context | N
                 type="primary",
                 width="stretch",
                 on_click=on_run,
-                disabled=scenario is None or pending is None,
+                disabled=scenario is None or pending is None or too_big is not None,
             )
-        if st.session_state.pop("run_requested", False) and scenario is not None and pending is not None:
+        if too_big is not None:
+            st.error(too_big)
+        run_requested = st.session_state.pop("run_requested", False)
+        if run_requested and scenario is not None and pending is not None and too_big is None:
             start_job(pending)
         job: Job | None = st.session_state.get("job")
         state = job.state if job is not None else "ready"
@@ -684,6 +697,9 @@ def start_job(context: Context) -> None:
     st.session_state.pop("export_files", None)
     st.session_state["job"] = job
     st.session_state["job_context"] = context
+    st.session_state["run_lost"] = False
+    st.session_state["run_token"] = secrets.token_hex(4)
+    st.query_params[RUN_TOKEN_KEY] = st.session_state["run_token"]
     job.start()
     if job.state == "running":
         # The Run click's own redraw then shows the first training steps, not an empty chart for a refresh interval.
@@ -1012,6 +1028,10 @@ def restore_from_link() -> None:
     warm_up()  # the training processes' forkserver imports torch and Pyro now, not at the first Run
     scenario, problems = share.decode(st.query_params.to_dict())
     load_scenario(scenario)
+    # A run token in the address bar of a fresh session: its run lived in a session (or server) that is gone.
+    if RUN_TOKEN_KEY in st.query_params:
+        st.session_state["run_lost"] = True
+        del st.query_params[RUN_TOKEN_KEY]
     st.session_state["link_problems"] = problems
     st.session_state["restored"] = True
 
@@ -1019,6 +1039,8 @@ def restore_from_link() -> None:
 def sync_link(scenario: Scenario) -> None:
     """Keep the address bar equal to the scenario shown, so it can be shared as it is."""
     params = share.encode(scenario)
+    if st.session_state.get("run_token"):
+        params[RUN_TOKEN_KEY] = st.session_state["run_token"]
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 
@@ -1059,6 +1081,8 @@ def main() -> None:
             st.button("Dismiss", key="dismiss_link", on_click=on_dismiss_link_problems)
         if st.session_state.get("run_error"):
             st.error(st.session_state["run_error"])
+        if st.session_state.get("run_lost"):
+            st.info(RUN_LOST_NOTICE)
         if context is None:
             st.info("Fix the settings marked in the sidebar to see the data and the exact posterior.")
             return

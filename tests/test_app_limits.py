@@ -1,0 +1,67 @@
+"""The page's limits through Streamlit's AppTest: a fit over the memory budget never starts; a lost run is told."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from bayesdemo import budget
+from bayesdemo.methods import FitConfig
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT_S = 60  # a first run imports torch and pyro
+RESTART_WORDS = "The server restarted or this page's session ended, so the previous run is gone."
+
+
+def page_with(params: dict[str, str]) -> AppTest:
+    """A fresh page opened on a link carrying `params`, after its first run."""
+    page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    page.query_params.update(params)
+    page.run()
+    assert not page.exception, [e.value for e in page.exception]
+    return page
+
+
+def stop_job(page: AppTest) -> None:
+    """Stop the page's job, if any."""
+    job = page.session_state.get("job")
+    if job is not None:
+        job.stop()
+        job.join(5.0)
+
+
+def test_a_fit_over_the_memory_budget_shows_its_estimate_by_run_and_cannot_start():
+    page = page_with({"m": "noise", "k": "1024", "n": "1000000"})
+    run = page.button(key="run")
+    assert run.disabled
+    estimate = budget.fit_cost(FitConfig(method="noise", samples=1024), 1_000_000).peak_bytes
+    messages = [error.value for error in page.sidebar.error]
+    assert any(budget.size_text(estimate) in text and "Batch size" in text for text in messages), messages
+
+
+def test_a_minibatch_of_the_same_fit_may_run():
+    page = page_with({"m": "noise", "k": "1024", "n": "1000000", "bs": "1000"})
+    assert not page.button(key="run").disabled
+    assert not page.sidebar.error
+
+
+def test_a_fresh_session_with_a_run_token_says_the_run_is_gone_and_drops_the_token():
+    page = page_with({"n": "40", "m": "noise", "run": "0123abcd"})
+    assert any(RESTART_WORDS in info.value for info in page.info), [info.value for info in page.info]
+    assert "run" not in dict(page.query_params)
+    assert dict(page.query_params).get("n") in ("40", ["40"])  # the scenario stays in the link
+
+
+def test_run_writes_a_token_that_a_reopened_page_reads_as_a_lost_run():
+    page = page_with({"n": "40", "m": "noise", "t": "50"})
+    assert not any(RESTART_WORDS in info.value for info in page.info)
+    try:
+        page.button(key="run").click().run()
+        token = dict(page.query_params).get("run")
+        assert token, dict(page.query_params)
+        assert not any(RESTART_WORDS in info.value for info in page.info)
+    finally:
+        stop_job(page)
+    reopened = page_with(
+        {key: value if isinstance(value, str) else value[-1] for key, value in page.query_params.items()}
+    )
+    assert any(RESTART_WORDS in info.value for info in reopened.info)
