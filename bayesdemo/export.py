@@ -62,7 +62,9 @@ def trajectory_csv(
     writer.writerow(TRAJECTORY_COLUMNS + ((STATUS_COLUMN,) if with_status else ()))
     for label, snapshots in traces:
         for index, snapshot in enumerate(snapshots):
-            status = [convergence(snapshots[: index + 1], targets[label], exact).status] if with_status else []
+            status: list[str] = []
+            if exact is not None and targets is not None:  # with_status, spelled out so that both are known
+                status = [convergence(snapshots[: index + 1], targets[label], exact).status]
             writer.writerow(
                 [
                     label,

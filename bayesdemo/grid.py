@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 
@@ -44,6 +45,10 @@ CONDITIONAL_POINTS = 128  # points of each 1-D sum along a window's conditional 
 VAGUE_PRIOR_SD = 1e6  # prior sd standing in for a flat prior: the posterior under it is the likelihood alone
 
 
+@overload
+def _logsumexp(values: np.ndarray, axis: None = None) -> float: ...
+@overload
+def _logsumexp(values: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray: ...
 def _logsumexp(values: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray | float:
     """log sum exp(values) over `axis` (all axes when None), stable; -inf where every value is -inf."""
     peak = np.max(values, axis=axis, keepdims=True)

@@ -126,13 +126,14 @@ def mixture_posterior(dataset: Dataset, prior: GaussianPrior | Prior, noise_sd: 
             raise ConfigError(name, f"prior must be Gaussian or a scale mixture for the closed form, got {part.kind!r}")
     stats = SufficientStats.of(dataset)
     location = prior.mean
-    components, log_weights = [], []
+    components: list[Gaussian] = []
+    component_log_weights: list[float] = []
     for slope_weight, slope_sd in components_of(prior.slope):
         for intercept_weight, intercept_sd in components_of(prior.intercept):
             fit = gaussian_posterior_from_stats(stats, location, np.array([slope_sd, intercept_sd]), noise_sd)
             components.append(fit.posterior)
-            log_weights.append(math.log(slope_weight * intercept_weight) + fit.log_evidence)
-    log_weights = np.array(log_weights)
+            component_log_weights.append(math.log(slope_weight * intercept_weight) + fit.log_evidence)
+    log_weights = np.array(component_log_weights)
     peak = float(np.max(log_weights))
     log_evidence = peak + math.log(float(np.sum(np.exp(log_weights - peak))))
     return MixturePosterior(tuple(components), np.exp(log_weights - log_evidence), log_evidence)

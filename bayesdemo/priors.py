@@ -11,6 +11,7 @@ import functools
 import math
 from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
+from typing import overload
 
 import numpy as np
 import torch
@@ -59,6 +60,10 @@ class GaussianPrior:
             ParameterPrior("gaussian", self.intercept_mean, self.intercept_sd),
         )
 
+    @overload
+    def log_density(self, theta: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def log_density(self, theta: np.ndarray) -> np.ndarray: ...
     def log_density(self, theta: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """log p(theta) summed over the last axis (size 2), same array type as `theta` (MATH.md, Model)."""
         return _joint_log_density(self.parameter_priors, theta)
@@ -118,6 +123,10 @@ class ParameterPrior:
         """distribution(), built once: fits evaluate log_density every step."""
         return self.distribution()
 
+    @overload
+    def log_density(self, value: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def log_density(self, value: np.ndarray) -> np.ndarray: ...
     def log_density(self, value: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """log p(value) elementwise, same array type as `value`."""
         if isinstance(value, torch.Tensor):
@@ -188,11 +197,19 @@ class Prior:
         """sds of the moment-matched Gaussian approximation, shape (2,) (see ParameterPrior.approximate_sd)."""
         return np.array([part.approximate_sd for part in self.parameter_priors], dtype=np.float64)
 
+    @overload
+    def log_density(self, theta: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def log_density(self, theta: np.ndarray) -> np.ndarray: ...
     def log_density(self, theta: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """log p(theta) summed over the last axis (size 2), same array type as `theta`."""
         return _joint_log_density(self.parameter_priors, theta)
 
 
+@overload
+def _joint_log_density(parts: tuple[ParameterPrior, ParameterPrior], theta: torch.Tensor) -> torch.Tensor: ...
+@overload
+def _joint_log_density(parts: tuple[ParameterPrior, ParameterPrior], theta: np.ndarray) -> np.ndarray: ...
 def _joint_log_density(
     parts: tuple[ParameterPrior, ParameterPrior], theta: np.ndarray | torch.Tensor
 ) -> np.ndarray | torch.Tensor:
@@ -222,10 +239,14 @@ class NoiseSdPrior:
         check_range("shape", self.shape, 0.0, 1e6, low_open=True)
         check_range("rate", self.rate, 0.0, 1e6, low_open=True)
 
+    @overload
+    def log_density(self, noise_sd: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def log_density(self, noise_sd: np.ndarray) -> np.ndarray: ...
     def log_density(self, noise_sd: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """log p(s) of the density over s (not s^2, not log s), elementwise, same array type as `noise_sd`."""
         is_tensor = isinstance(noise_sd, torch.Tensor)
-        s = noise_sd if is_tensor else torch.as_tensor(np.asarray(noise_sd, dtype=np.float64))
+        s = noise_sd if isinstance(noise_sd, torch.Tensor) else torch.as_tensor(np.asarray(noise_sd, dtype=np.float64))
         if self.kind == "half_normal":
             result = td.HalfNormal(torch.tensor(self.scale, dtype=torch.float64)).log_prob(s)
         elif self.kind == "log_normal":

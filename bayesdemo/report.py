@@ -11,6 +11,7 @@ from bayesdemo.methods.base import FitConfig
 from bayesdemo.metrics import Target, convergence, run_status_text, sd_ratios
 from bayesdemo.priors import PARAMETER_NAMES
 from bayesdemo.runner import Run
+from bayesdemo.validation import ConfigError
 
 
 def by_parameter(values: np.ndarray) -> dict[str, float]:
@@ -37,6 +38,8 @@ def fit_summary(config: FitConfig, run: Run, exact: ExactPosterior, target: Targ
     both, e.g. "Finished · far from target" ("Diverged" alone for a diverged fit).
     """
     last = run.last
+    if last is None:
+        raise ConfigError("run", "must have taken its first snapshot before it is summarised, got none")
     ratios = sd_ratios(last.sd, exact)
     conv = convergence(run.snapshots, target, exact)
     return {

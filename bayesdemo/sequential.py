@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
 from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian, SufficientStats, design_matrix, gaussian_posterior_from_stats
+from bayesdemo.exact import Gaussian, SufficientStats, design_matrix, gaussian_posterior_from_stats, qr_upper
 from bayesdemo.methods.base import FitConfig, make_method
 from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.runner import RunConfig, run_to_end
+from bayesdemo.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.validation import ConfigError, check_int, check_range
 
 MAX_LINE_DRAWS = 200  # most lines drawn from one posterior
 
 
+def _gaussian_prior(model: Model) -> GaussianPrior:
+    """The model's prior, which the conjugate update needs to be a GaussianPrior."""
+    if not isinstance(model.prior, GaussianPrior):
+        raise ConfigError("prior", f"must be a GaussianPrior for the conjugate update, got {model.prior!r}")
+    return model.prior
+
+
 def posterior_after(dataset: Dataset, model: Model, k: int) -> Gaussian:
     """N(m_k, S_k) of (slope, intercept) after the first k points (k = 0: the prior), PRML 3.49-3.51."""
     k = check_int("k", k, 0, dataset.n)
-    if not isinstance(model.prior, GaussianPrior):
-        raise ConfigError("prior", f"must be a GaussianPrior for the conjugate update, got {model.prior!r}")
+    prior = _gaussian_prior(model)
     stats = SufficientStats.of_design(design_matrix(dataset.x[:k]), dataset.y[:k])
-    return gaussian_posterior_from_stats(stats, model.prior.mean, model.prior.sd, model.noise_sd).posterior
+    return gaussian_posterior_from_stats(stats, prior.mean, prior.sd, model.noise_sd).posterior
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ class InformationForm:
         row = np.array([float(x) - self.centre, 1.0]) / noise_sd
         residual = (float(y) - self.origin[0] * float(x) - self.origin[1]) / noise_sd
         # QR of [rows | targets]: the last column of R holds Q^T targets.
-        upper = np.linalg.qr(np.column_stack([np.vstack([self.root, row]), [*self.target, residual]]), mode="r")
+        upper = qr_upper(np.column_stack([np.vstack([self.root, row]), [*self.target, residual]]))
         return InformationForm(self.centre, self.origin, upper[:2, :2], upper[:2, 2])
 
     @property
@@ -95,7 +102,7 @@ def posteriors_one_at_a_time(dataset: Dataset, model: Model, k: int) -> list[Gau
     """
     k = check_int("k", k, 0, dataset.n)
     chain = [posterior_after(dataset, model, 0)]
-    state = InformationForm.of_prior(model.prior)
+    state = InformationForm.of_prior(_gaussian_prior(model))
     for index in range(k):
         state = state.updated(dataset.x[index], dataset.y[index], model.noise_sd)
         chain.append(state.gaussian)
@@ -130,5 +137,6 @@ def vi_fit_after(
     k = check_int("k", k, 2, dataset.n)
     first = Dataset(dataset.x[:k], dataset.y[:k], source=f"{dataset.source}, first {k}")
     fit = FitConfig(method="bbb", samples=config.samples, seed=config.seed, steps=config.steps)
-    run = run_to_end(make_method(first, model, fit), fit.steps, RunConfig(snapshot_every=fit.steps))
-    return run.last.gaussian
+    run = run_to_end(make_method(first, model, fit), config.steps, RunConfig(snapshot_every=config.steps))
+    # A run records its starting snapshot before its first step, so a finished run always has a last one.
+    return cast(Snapshot, run.last).gaussian

@@ -52,7 +52,7 @@ def check_scale(field: str, value: float, high: float = 1e6) -> float:
     return check_range(field, number, MIN_SCALE, high)
 
 
-def check_int(field: str, value: int, low: int, high: int) -> int:
+def check_int(field: str, value: object, low: int, high: int) -> int:
     """Integer `value` with low <= value <= high (bools rejected)."""
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
