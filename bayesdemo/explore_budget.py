@@ -26,9 +26,12 @@ CALIBRATION_DATASET_S = 1e-3
 CALIBRATION_POINT_S = 20e-9
 CALIBRATION_FIT_DATASET_S = 0.25  # a fit that runs to its step cap (2,000 steps) on few points
 CALIBRATION_FIT_POINT_S = 2e-4  # and per point of its dataset (convergence checks on the data)
-# Fits with the noise sd learned: per step and per sample x point of the full-batch loss.
-NOISE_FIT_STEP_S = 1.5e-3
-NOISE_FIT_ELEMENT_S = 60e-9
+# Fits that draw a (samples x points) tensor per step (noise sd learned, Monte-Carlo KL under another prior).
+FIT_STEP_S = 1.5e-3
+FIT_ELEMENT_S = 60e-9
+# Pyro NUTS: per iteration (up to 2^depth leapfrog steps, measured 8 ms at n = 1,000) and per point per iteration.
+NUTS_ITERATION_S = 15e-3
+NUTS_POINT_S = 0.5e-6
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,13 @@ def calibration_cost(datasets: int, n: int, with_fit: bool) -> Cost:
     return Cost(seconds, 8 * n * FLOAT_BYTES)
 
 
-def noise_fit_cost(n: int, fits: Sequence[tuple[int, int]]) -> Cost:
-    """Fits with the noise sd learned, each (steps, samples per step), on the full batch of `n` points."""
-    seconds = sum(steps * (NOISE_FIT_STEP_S + samples * n * NOISE_FIT_ELEMENT_S) for steps, samples in fits)
+def full_batch_fit_cost(n: int, fits: Sequence[tuple[int, int]]) -> Cost:
+    """Fits one after the other, each (steps, samples per step), drawing samples x all `n` points per step."""
+    seconds = sum(steps * (FIT_STEP_S + samples * n * FIT_ELEMENT_S) for steps, samples in fits)
     largest = max(samples for _, samples in fits)
     return Cost(seconds, 6 * largest * n * FLOAT_BYTES)
+
+
+def nuts_cost(n: int, iterations: int) -> Cost:
+    """Pyro NUTS for `iterations` (warm-up and kept, all chains) on `n` points."""
+    return Cost(iterations * (NUTS_ITERATION_S + n * NUTS_POINT_S), 16 * n * FLOAT_BYTES)

@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 import streamlit as st
 
-from bayesdemo import figures_explore
+from bayesdemo import explore_budget, figures_explore
 from bayesdemo.basis import (
     BASIS_FAMILIES,
     BASIS_LABELS,
@@ -40,7 +40,7 @@ from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior, Gaussian, exact_posterior
 from bayesdemo.explain import fmt as fmt_student
 from bayesdemo.figures import TRAJECTORY_POINTS, downsample_indices
-from bayesdemo.gradients import gradient_statistics, gradient_variance
+from bayesdemo.gradients import GRADIENT_CHUNK_ELEMENTS, gradient_statistics, gradient_variance
 from bayesdemo.grid import GridPosterior, grid_posterior
 from bayesdemo.jobs import JobView
 from bayesdemo.live_chart import live_chart
@@ -236,13 +236,19 @@ def on_sequential_play(intent: str, points: int, total: int) -> None:
         st.session_state["explore_points"] = 0
 
 
-def sequential_vi(dataset: Dataset, model: Model, points: int) -> Gaussian:
-    """Bayes by Backprop's q on the first `points` points, cached per points for this dataset and model."""
-    cache = st.session_state.get("explore_vi_cache")
+def session_cache(key: str, dataset: Dataset, model: Model) -> dict:
+    """A dict in the session under `key` for results on this dataset and model, emptied when either changes: a rerun
+    with the same settings reads its result instead of computing it again."""
+    cache = st.session_state.get(key)
     if cache is None or cache[0] is not dataset or cache[1] != model:
         cache = (dataset, model, {})
-        st.session_state["explore_vi_cache"] = cache
-    fits: dict[int, Gaussian] = cache[2]
+        st.session_state[key] = cache
+    return cache[2]
+
+
+def sequential_vi(dataset: Dataset, model: Model, points: int) -> Gaussian:
+    """Bayes by Backprop's q on the first `points` points, cached per points for this dataset and model."""
+    fits: dict[int, Gaussian] = session_cache("explore_vi_cache", dataset, model)
     if points not in fits:
         fits[points] = vi_fit_after(dataset, model, points, SEQUENTIAL_FIT)
     return fits[points]
@@ -381,11 +387,24 @@ def draw_mcmc(context: PageContext, read_view: ViewReader) -> None:
     with right:
         st.number_input("Seed", value=MCMC_DEFAULT.seed, step=1, key="explore_mcmc_seed")
     config, problem = mcmc_settings()
+    refusal = None
+    if config is not None:
+        refusal = explore_budget.nuts_cost(dataset.n, config.total_iterations).refusal(
+            "NUTS warm-up iterations, NUTS draws or the number of points n"
+        )
     with button:
-        st.button("Run NUTS", key="explore_mcmc_run", on_click=on_mcmc_run, disabled=config is None, width="stretch")
+        st.button(
+            "Run NUTS",
+            key="explore_mcmc_run",
+            on_click=on_mcmc_run,
+            disabled=config is None or bool(refusal),
+            width="stretch",
+        )
     if problem is not None:
         st.error(problem)
-    if st.session_state.pop("explore_mcmc_requested", False) and config is not None:
+    if refusal:
+        st.warning(refusal)
+    if st.session_state.pop("explore_mcmc_requested", False) and config is not None and not refusal:
         try:
             st.session_state["explore_mcmc"] = (dataset, model, NUTSRun(dataset, model, config))
         except ValueError as error:
@@ -492,12 +511,18 @@ def draw_unknown_noise(context: PageContext) -> None:
     except (ValueError, ArithmeticError) as error:
         st.error(describe_error(error) if isinstance(error, ValueError) else f"Quadrature failed: {error}")
         return
+    refusal = explore_budget.full_batch_fit_cost(
+        context.dataset.n, [(config.steps, config.sample_count) for config in (NOISE_BBB, NOISE_SVI)]
+    ).refusal("the number of points n")
     st.button(
         f"Fit the mean-field optimum, {METHOD_LABELS['bbb']} and {NOISE_SVI.label} with s learned",
         key="explore_noise_run",
         on_click=on_noise_fit,
+        disabled=bool(refusal),
     )
-    if st.session_state.pop("explore_noise_requested", False):
+    if refusal:
+        st.warning(refusal)
+    if st.session_state.pop("explore_noise_requested", False) and not refusal:
         try:
             with st.spinner(
                 f"Fitting ({NOISE_BBB.steps} {METHOD_LABELS['bbb']} steps, {NOISE_SVI.steps} {METHOD_LABELS['svi']} "
@@ -670,13 +695,19 @@ def draw_other_priors(context: PageContext) -> None:
     if lesson is not None:
         st.info(lesson)
     labels = [config.label for config in PRIOR_FITS]
+    refusal = explore_budget.full_batch_fit_cost(
+        context.dataset.n, [(config.steps, config.sample_count) for config in PRIOR_FITS]
+    ).refusal("the number of points n")
     st.button(
         f"Fit {' and '.join(labels)} under this prior",
         key="explore_priors_run",
         on_click=on_prior_fit,
         help=f"{PRIOR_FITS[0].steps} steps each; Bayes by Backprop estimates the KL by Monte Carlo.",
+        disabled=bool(refusal),
     )
-    if st.session_state.pop("explore_priors_requested", False):
+    if refusal:
+        st.warning(refusal)
+    if st.session_state.pop("explore_priors_requested", False) and not refusal:
         fits: list[tuple[str, Gaussian, float]] = []
         try:
             with st.spinner(f"Fitting ({PRIOR_FITS[0].steps} steps each)…"):
@@ -782,12 +813,28 @@ def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
         f"How noisy is one step's gradient? {GRADIENT_REPEATS} independent draws of d loss / d mean and d loss / d sd "
         f"per estimator, at {where}."
     )
-    st.button("Measure gradient noise", key="explore_gradient_run", on_click=on_gradient_measure)
-    if st.session_state.pop("explore_gradient_requested", False):
+    estimators = gradient_estimators(context.scenario.fit)
+    batch_points = min(context.scenario.fit.batch_size or context.dataset.n, context.dataset.n)
+    cost = explore_budget.gradient_noise_cost(
+        context.dataset.n,
+        batch_points,
+        [config.sample_count for _, config in estimators],
+        GRADIENT_REPEATS,
+        GRADIENT_CHUNK_ELEMENTS,
+    )
+    refusal = cost.refusal("the number of points n, the batch size or the samples per step in the sidebar")
+    st.button(
+        "Measure gradient noise", key="explore_gradient_run", on_click=on_gradient_measure, disabled=bool(refusal)
+    )
+    if refusal:
+        st.warning(refusal)
+    measured = session_cache("explore_gradient_cache", context.dataset, context.scenario.model)
+    settings = (where, tuple(q.mean), tuple(q.sd), tuple(config for _, config in estimators))
+    if st.session_state.pop("explore_gradient_requested", False) and not refusal and settings not in measured:
         rows = []
         try:
             with st.spinner("Drawing gradients…"):
-                for label, config in gradient_estimators(context.scenario.fit):
+                for label, config in estimators:
                     method = make_method(context.dataset, context.scenario.model, config)
                     method.set_posterior(q)
                     statistics = gradient_statistics(method, GRADIENT_REPEATS)
@@ -795,9 +842,11 @@ def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
         except ValueError as error:
             st.error(describe_error(error))
         else:
-            st.session_state["explore_gradient"] = (context.dataset, context.scenario.model, where, q, rows)
-    stored = st.session_state.get("explore_gradient")
-    if stored is None or stored[0] is not context.dataset or stored[1] != context.scenario.model:
+            measured[settings] = (context.dataset, context.scenario.model, where, q, rows)
+    if settings in measured:
+        measured["shown"] = measured[settings]
+    stored = measured.get("shown")
+    if stored is None:
         st.caption(
             f"Uses the sidebar's batch size, seed and samples per step ({METHOD_LABELS['bbb']} defaults for other "
             "methods). Local reparameterisation samples each prediction instead of the weights (Kingma et al. 2015)."
@@ -885,10 +934,22 @@ def draw_basis(context: PageContext) -> None:
     dataset, model = basis_data(context, choice)
     try:
         config = BasisConfig(family, size, width if not polynomial else 0.0)
-        fit = fit_basis(dataset, config, model)
         top = check_int("max_size", largest, 1, MAX_DEGREE if polynomial else MAX_CENTRES)
         sizes = list(range(0 if polynomial else 1, top + 1))
-        curve = log_evidence_by_complexity(dataset, family, sizes, model, width=config.width)
+        refusal = explore_budget.basis_cost(dataset.n, config.size, sizes).refusal(
+            "the number of RBF centres, the largest size on the evidence curve, or the number of points n"
+        )
+        if refusal:
+            st.warning(refusal)
+            return
+        results = session_cache("explore_basis_cache", dataset, model)
+        key = (config, tuple(sizes))
+        if key not in results:
+            results[key] = (
+                fit_basis(dataset, config, model),
+                log_evidence_by_complexity(dataset, family, sizes, model, width=config.width),
+            )
+        fit, curve = results[key]
     except ValueError as error:
         st.error(describe_error(error))
         return
@@ -951,18 +1012,28 @@ def draw_calibration(context: PageContext) -> None:
     except ValueError as error:
         config = None
         problem = describe_error(error)
+    refusal = None
+    if config is not None:
+        refusal = explore_budget.calibration_cost(config.datasets, config.n, with_bbb).refusal(
+            "Simulated datasets K or Points per dataset" + (", or leave out Bayes by Backprop" if with_bbb else "")
+        )
     with columns[3]:
         st.button(
             "Run calibration",
             key="explore_calibration_run",
             on_click=on_calibration_run,
-            disabled=config is None,
+            disabled=config is None or bool(refusal),
             width="stretch",
         )
     if config is None:
         st.error(problem)
+    if refusal:
+        st.warning(refusal)
+    results = session_cache("explore_calibration_cache", context.dataset, model)
     requested = st.session_state.pop("explore_calibration_requested", False)
-    if requested and config is not None:
+    if requested and config is not None and not refusal and (config, with_bbb) in results:
+        st.session_state["explore_calibration"] = (model, results[(config, with_bbb)])
+    elif requested and config is not None and not refusal:
         progress = st.progress(0.0, text="Simulating datasets…")
 
         def report(done: int, total: int) -> None:
@@ -982,6 +1053,7 @@ def draw_calibration(context: PageContext) -> None:
             result = None
         progress.empty()
         if result is not None:
+            results[(config, with_bbb)] = result
             st.session_state["explore_calibration"] = (model, result)
     stored = st.session_state.get("explore_calibration")
     if stored is None or stored[0] != model:

@@ -9,7 +9,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app import GOOD_CSV, fresh_page, no_exception, rerun_until_finished
+from test_app import APP, GOOD_CSV, TIMEOUT_S, fresh_page, no_exception, rerun_until_finished
 
 from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
 from bayesdemo.calibration import CalibrationConfig, calibrate, fit_until_at_target
@@ -458,3 +458,90 @@ def test_other_priors_name_the_bad_field_and_warn_when_grid_and_optimum_disagree
     text = " ".join(markdown.value for markdown in view.markdown)
     assert "a mixture of 2 conjugate posteriors" in text and f"log p(y) = **{fmt(mixture.log_evidence)}**" in text
     assert "exact posterior, mixture" in trace_names(figures_in(view)[0])
+
+
+def linked_page(params: dict[str, str]) -> AppTest:
+    """A page opened from a link with `params` in its query string."""
+    page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    page.query_params.update(params)
+    page.run()
+    no_exception(page)
+    return page
+
+
+def warnings_in(block) -> str:
+    """The text of every warning in `block`."""
+    return " ".join(warning.value for warning in block.warning)
+
+
+def test_gradient_noise_refuses_a_million_points_with_1024_samples_before_it_starts():
+    page = linked_page({"n": "1000000", "k": "1024"})
+    open_tab(page, "Gradient noise")
+    view = tab(page, "Gradient noise")
+    assert page.button(key="explore_gradient_run").disabled
+    text = warnings_in(view)
+    assert "Not run" in text and "hours of server time" in text and "samples per step" in text
+    page.session_state["explore_gradient_requested"] = True  # a request from a stale page computes nothing either
+    page.run()
+    no_exception(page)
+    assert not tab(page, "Gradient noise").table
+
+
+def test_gradient_noise_is_cached_per_settings_so_a_rerun_does_not_measure_again(app, monkeypatch):
+    open_tab(app, "Gradient noise")
+    app.button(key="explore_gradient_run").click().run()
+    first = table_rows(tab(app, "Gradient noise"))
+    calls = []
+    monkeypatch.setattr("bayesdemo.ui_explore.gradient_statistics", lambda *args, **kwargs: calls.append(args))
+    app.button(key="explore_gradient_run").click().run()
+    no_exception(app)
+    assert calls == [] and table_rows(tab(app, "Gradient noise")) == first
+
+
+def test_unknown_noise_fits_are_refused_on_200000_points():
+    page = linked_page({"n": "200000"})
+    open_tab(page, "Unknown noise sd")
+    assert page.button(key="explore_noise_run").disabled
+    assert "Not run" in warnings_in(tab(page, "Unknown noise sd"))
+    assert "number of points n" in warnings_in(tab(page, "Unknown noise sd"))
+
+
+def test_basis_functions_refuse_100_centres_on_200000_points():
+    page = linked_page({"n": "200000"})
+    open_tab(page, "Basis functions")
+    page.selectbox(key="explore_basis_data").set_value("page")
+    page.selectbox(key="explore_basis_family").set_value("rbf")
+    page.number_input(key="explore_basis_size").set_value(100)
+    page.number_input(key="explore_basis_max").set_value(100).run()
+    no_exception(page)
+    text = warnings_in(tab(page, "Basis functions"))
+    assert "Not run" in text and "number of RBF centres" in text
+    assert not figures_in(tab(page, "Basis functions"))
+
+
+def test_calibration_refuses_its_largest_settings_with_bayes_by_backprop(app):
+    open_tab(app, "Calibration")
+    app.number_input(key="explore_calibration_datasets").set_value(100_000)
+    app.number_input(key="explore_calibration_n").set_value(100_000)
+    app.checkbox(key="explore_calibration_bbb").check().run()
+    no_exception(app)
+    assert app.button(key="explore_calibration_run").disabled
+    text = warnings_in(tab(app, "Calibration"))
+    assert "Not run" in text and "hours of server time" in text and "leave out Bayes by Backprop" in text
+
+
+def test_nuts_refuses_the_largest_warm_up_and_draws_before_it_starts(app):
+    open_tab(app, "MCMC reference")
+    app.number_input(key="explore_mcmc_warmup").set_value(100_000)
+    app.number_input(key="explore_mcmc_samples").set_value(100_000).run()
+    no_exception(app)
+    assert app.button(key="explore_mcmc_run").disabled
+    text = warnings_in(tab(app, "MCMC reference"))
+    assert "Not run" in text and "NUTS warm-up iterations" in text
+
+
+def test_fits_under_other_priors_are_refused_on_200000_points():
+    page = linked_page({"n": "200000"})
+    open_tab(page, "Other priors")
+    assert page.button(key="explore_priors_run").disabled
+    assert "Not run" in warnings_in(tab(page, "Other priors"))

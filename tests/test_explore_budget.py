@@ -13,6 +13,7 @@ from bayesdemo.calibration import CalibrationConfig, calibrate, fit_until_at_tar
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import exact_posterior
 from bayesdemo.gradients import GRADIENT_CHUNK_ELEMENTS, gradient_statistics
+from bayesdemo.mcmc import MCMCConfig, NUTSRun
 from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.priors import Model, NoiseSdPrior
 from bayesdemo.runner import RunConfig, run_to_end
@@ -94,5 +95,16 @@ def test_noise_fit_estimate_matches_measured_time():
     config = FitConfig(method="bbb", steps=100, learn_noise=True)
     method = make_method(data, model, config)
     measured = cpu_seconds(lambda: run_to_end(method, config.steps, RunConfig(snapshot_every=config.steps)))
-    estimate = explore_budget.noise_fit_cost(data.n, [(config.steps, config.sample_count)]).seconds
+    estimate = explore_budget.full_batch_fit_cost(data.n, [(config.steps, config.sample_count)]).seconds
     assert_within_factor(estimate, measured)
+
+
+def test_nuts_estimate_matches_measured_time():
+    data = generate(DataConfig(n=5_000))
+    run = NUTSRun(data, MODEL, MCMCConfig(warmup=30, samples=20))
+
+    def work() -> None:
+        while not run.finished:
+            run.advance(5)
+
+    assert_within_factor(explore_budget.nuts_cost(data.n, 50).seconds, cpu_seconds(work))
