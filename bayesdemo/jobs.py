@@ -12,12 +12,16 @@ store and handler stack, torch's global seed and any crash stay inside one job; 
 FitConfig, so a job reproduces a solo run of the same seed number for number whatever else is training, and the
 process exits when the job ends. Pyro calls are additionally serialised inside the worker (bayesdemo.pyro_context).
 
-Bounded resources: at most MAX_RUNNING_JOBS worker processes live at once (env BAYESDEMO_MAX_RUNNING_JOBS, default the
+Bounded resources: at most MAX_RUNNING_JOBS worker processes train at once (env BAYESDEMO_MAX_RUNNING_JOBS, default the
 core count); a job started beyond that waits in a first-come queue (state "queued", JobView.queue_position) and starts
-by itself when a slot frees. A paused job keeps its slot (its process holds the fit). A queued job the page stops
-touching leaves the queue. Each fit keeps at most MAX_SNAPSHOTS snapshots in the page: past that, every other one is
-dropped and only every 2nd, 4th, ... new one is kept (the first and the latest are always shown), and the worker
-forgets snapshots once sent, so memory per job is bounded whatever the steps and snapshot_every.
+by itself when a slot frees. A paused job gives its slot to the next in line; its process keeps the fits' state,
+and Resume takes a free slot or joins the back of the queue. A job trains at most MAX_TRAINING_S of wall time and
+waits paused at most MAX_PAUSE_S, so no one holds a slot (or a worker's memory) for long. Each worker's address space
+is capped at start (WORKER_MEMORY_HEADROOM_BYTES beyond its size): a fit beyond every estimate fails in its worker
+with a message and the slot comes back. A queued job the page stops touching leaves the queue. Each fit keeps at
+most MAX_SNAPSHOTS snapshots in the page: past that, every other one is dropped and only every 2nd, 4th, ... new
+one is kept (the first and the latest are always shown), and the worker forgets snapshots once sent, so memory per
+job is bounded whatever the steps and snapshot_every.
 """
 
 from __future__ import annotations
@@ -39,13 +43,13 @@ from typing import Any
 
 import numpy as np
 
-from bayesdemo.budget import fits_problem
+from bayesdemo.budget import MEMORY_BUDGET_BYTES, fits_problem, size_text
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior
 from bayesdemo.methods.base import FitConfig, make_method
 from bayesdemo.metrics import DEFAULT_WINDOW, Convergence, convergence, run_status_text, target_for
 from bayesdemo.priors import Model
-from bayesdemo.runner import Run, RunConfig, Snapshot, fit_run
+from bayesdemo.runner import Run, RunConfig, Snapshot, fit_run, is_out_of_memory
 from bayesdemo.validation import ConfigError, check_range
 
 HEARTBEAT_TIMEOUT_S = 30.0  # a job untouched this long stops itself (a page under heavy load can pause ~10 s)
@@ -96,6 +100,33 @@ def _max_running_jobs_from_environment() -> int:
 MAX_RUNNING_JOBS = _max_running_jobs_from_environment()  # worker processes training at once; read at each start
 
 
+def _seconds_from_environment(name: str, default_s: float) -> float:
+    """The environment variable `name` as a positive number of seconds, else `default_s`."""
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default_s
+    return value if math.isfinite(value) and value > 0 else default_s
+
+
+# Training wall time per job (pauses excluded), env BAYESDEMO_MAX_TRAINING_S: a slot is never held for days.
+MAX_TRAINING_S = _seconds_from_environment("BAYESDEMO_MAX_TRAINING_S", 600.0)
+# A job paused (or waiting in the queue to resume) longer than this ends, env BAYESDEMO_MAX_PAUSE_S: its worker
+# holds the fit's memory while it waits.
+MAX_PAUSE_S = _seconds_from_environment("BAYESDEMO_MAX_PAUSE_S", 1800.0)
+# Address space a worker may add to what it has at start (resource.RLIMIT_AS): twice the memory budget of one fit
+# (budget.MEMORY_BUDGET_BYTES), so a fit beyond every estimate fails inside its worker, not the server.
+WORKER_MEMORY_HEADROOM_BYTES = 2 * MEMORY_BUDGET_BYTES
+
+
+def duration_words(seconds: float) -> str:
+    """A limit in minutes when it is whole minutes ("10 minutes"), else in seconds ("0.5 s")."""
+    minutes = seconds / 60.0
+    if seconds >= 60 and minutes == int(minutes):
+        return f"{int(minutes)} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds:g} s"
+
+
 def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
     """Start `process` with a file-less stand-in for __main__, so the worker does not re-run the page script.
 
@@ -116,8 +147,13 @@ def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
 def warm_up() -> None:
     """Start the forkserver (it imports torch and Pyro once) and, in the background, the server's one slow import.
 
-    Both take seconds the first time; doing them when the page opens keeps them out of the first Run.
+    Both take seconds the first time; doing them when the page opens keeps them out of the first Run. Torch in the
+    server's process (the explore views' fits, the reference computations) runs on one thread, as the workers do: its
+    thread pool on a busy machine made work that takes 2 s on one thread take a minute.
     """
+    import torch
+
+    torch.set_num_threads(1)
     if _CONTEXT.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
@@ -308,10 +344,20 @@ class _Fit:
 class _Worker:
     """The training loop of a worker process: round-robin slices, commands from the page between slices."""
 
-    def __init__(self, connection: Connection, fits: list[_Fit], speed: float):
+    def __init__(
+        self,
+        connection: Connection,
+        fits: list[_Fit],
+        speed: float,
+        max_training_s: float = MAX_TRAINING_S,
+        max_pause_s: float = MAX_PAUSE_S,
+    ):
         self.connection = connection
         self.fits = fits
         self.speed = speed
+        self.max_training_s = max_training_s
+        self.max_pause_s = max_pause_s
+        self.trained_s = 0.0  # wall time spent training (pauses excluded)
         self.paused = False
         self.stop_reason: str | None = None
 
@@ -353,15 +399,29 @@ class _Worker:
             self.read_commands()
             if self.paused:
                 self.send(("paused",))
+                paused_at = time.monotonic()
                 while self.paused and self.stop_reason is None:
-                    self.read_commands(wait_s=1.0)
+                    self.read_commands(wait_s=min(1.0, self.max_pause_s))
+                    if self.paused and time.monotonic() - paused_at >= self.max_pause_s:
+                        self.stop_reason = (
+                            f"Stopped: paused for longer than {duration_words(self.max_pause_s)}, the longest a run "
+                            "may wait paused. Press Run to start again."
+                        )
                 last_round = time.perf_counter()
                 continue
+            if self.trained_s >= self.max_training_s:
+                self.stop_reason = (
+                    f"Stopped: the run reached the server's limit of {duration_words(self.max_training_s)} of "
+                    "training per run, so every student gets a turn. Lower Steps (or Samples per step) to finish "
+                    "sooner."
+                )
+                break
             active = [(index, fit) for index, fit in enumerate(self.fits) if not fit.run.finished]
             if not active or self.stop_reason is not None:
                 break
             now = time.perf_counter()
             elapsed, last_round = now - last_round, now
+            self.trained_s += elapsed
             for index, fit in active:
                 self.read_commands()
                 if self.paused or self.stop_reason is not None:
@@ -387,6 +447,22 @@ class _Worker:
             self.send(("end", "finished", "All fits finished."))
 
 
+def limit_memory(headroom_bytes: int) -> int | None:
+    """Cap this process's address space at its present size plus `headroom_bytes` (RLIMIT_AS); the cap, or None
+    where the system has no such limit. Allocations beyond it fail with an error the runner reports."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (ImportError, OSError, ValueError):  # not Linux
+        return None
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = size + headroom_bytes if hard == resource.RLIM_INFINITY else min(size + headroom_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    return cap
+
+
 def _worker_main(
     connection: Connection,
     dataset: Dataset,
@@ -394,17 +470,30 @@ def _worker_main(
     configs: tuple[FitConfig, ...],
     run_config: RunConfig,
     speed: float,
+    limits: tuple[float, float, int] = (MAX_TRAINING_S, MAX_PAUSE_S, WORKER_MEMORY_HEADROOM_BYTES),
 ) -> None:
-    """Entry point of a worker process: build the fits, train them, report everything through `connection`."""
+    """Entry point of a worker process: build the fits, train them, report everything through `connection`.
+
+    `limits`: (training seconds, pause seconds, address-space headroom in bytes) read by the page at the job's start.
+    """
     import torch
 
     torch.set_num_threads(1)  # one core per job: the page and the browser need the others
+    max_training_s, max_pause_s, headroom_bytes = limits
+    limit_memory(headroom_bytes)
     try:
         fits = [_Fit(fit_run(dataset, model, config, run_config)) for config in configs]
-        _Worker(connection, fits, speed).run()
+        _Worker(connection, fits, speed, max_training_s, max_pause_s).run()
     except Exception as error:  # report, never die silently: the page shows it
+        if is_out_of_memory(error):
+            message = (
+                f"Stopped: the training process ran out of its memory limit ({size_text(headroom_bytes)} beyond its "
+                "start). Lower Samples per step or use minibatches (Batch size), then run again."
+            )
+        else:
+            message = f"Stopped: the training process failed ({str(error)[:200]})."
         with contextlib.suppress(OSError):
-            connection.send(("end", "stopped", f"Stopped: the training process failed ({str(error)[:200]})."))
+            connection.send(("end", "stopped", message))
     finally:
         connection.close()
 
@@ -450,6 +539,7 @@ class Job:
         self._connection: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         self._listener: threading.Thread | None = None
+        self._holds_slot = False  # counted in the scheduler's running slots (a paused job gives its slot back)
 
     # ---- control, from any thread -------------------------------------------------------------------------------
 
@@ -464,14 +554,31 @@ class Job:
         if admitted:
             self._launch()
 
+    def _take_slot(self) -> None:
+        """Record that this job holds a slot (caller holds the lock)."""
+        self._holds_slot = True
+
+    def _drop_slot(self) -> bool:
+        """Forget this job's slot (caller holds the lock); True if it held one, to release after the lock."""
+        held, self._holds_slot = self._holds_slot, False
+        return held
+
     def _launch(self) -> None:
-        """Start the worker of a queued job that holds a slot (a job stopped meanwhile hands the slot back)."""
+        """Start the worker of a queued job given a slot, or resume its paused worker (a job stopped meanwhile hands
+        the slot back)."""
         with self._lock:
-            if self._state != "queued":
+            if self._state != "queued" or self._holds_slot:
                 launched = False
+            elif self._process is not None:  # paused, then queued to resume: its worker kept the fits' state
+                self._take_slot()
+                self._state = "running"
+                self._last_touch = time.monotonic()
+                self._send(("resume",))
+                launched = True
             else:
                 try:
                     self._start_worker()
+                    self._take_slot()
                     launched = True
                 except OSError as error:  # out of processes or memory: the page shows it
                     self._end_unstarted(f"Stopped: could not start the training process ({error}).")
@@ -482,7 +589,8 @@ class Job:
     def _start_worker(self) -> None:
         """Start the worker process and the listener thread (caller holds the lock and a slot)."""
         ours, theirs = _CONTEXT.Pipe(duplex=True)
-        arguments = (theirs, self.dataset, self.model, self._configs, self.run_config, self._speed)
+        limits = (MAX_TRAINING_S, MAX_PAUSE_S, WORKER_MEMORY_HEADROOM_BYTES)
+        arguments = (theirs, self.dataset, self.model, self._configs, self.run_config, self._speed, limits)
         self._process = _CONTEXT.Process(target=_worker_main, args=arguments, name="bayesdemo-job", daemon=True)
         _start_without_main(self._process)
         theirs.close()
@@ -498,7 +606,9 @@ class Job:
         return _SCHEDULER.position(self) if self._state == "queued" else None
 
     def pause(self, wait_s: float = 1.0) -> None:
-        """Pause after the current slice; wait up to `wait_s` for the worker to confirm (also when already paused)."""
+        """Pause after the current slice, giving the training slot to the next queued job; wait up to `wait_s` for
+        the worker to confirm (also when already paused). The worker keeps the fits' state for MAX_PAUSE_S."""
+        released = False
         with self._lock:
             if self._state not in ("running", "paused"):
                 return
@@ -506,16 +616,23 @@ class Job:
                 self._paused_ack.clear()
                 self._state = "paused"
                 self._send(("pause",))
+                released = self._drop_slot()
+        if released:
+            _SCHEDULER.release()
         self._paused_ack.wait(wait_s)
 
     def resume(self) -> None:
-        """Resume a paused job."""
+        """Resume a paused job: at once when a slot is free, else at the back of the queue (state "queued")."""
         with self._lock:
             if self._state != "paused":
                 return
-            self._state = "running"
             self._last_touch = time.monotonic()
-            self._send(("resume",))
+            if _SCHEDULER.admit(self):
+                self._take_slot()
+                self._state = "running"
+                self._send(("resume",))
+            else:
+                self._state = "queued"
 
     def stop(self, reason: str = "Stopped.", wait_s: float = 2.0) -> None:
         """End the job (each unfinished fit ends as `stopped`, keeping its snapshots); waits up to `wait_s`."""
@@ -525,8 +642,9 @@ class Job:
             if self._state in ("ready", "queued"):
                 if self._state == "queued":
                     _SCHEDULER.withdraw(self)
-                self._end_unstarted(reason)
-                return
+                if self._process is None:
+                    self._end_unstarted(reason)
+                    return
             self._send(("stop", reason))
         self._ended.wait(wait_s)
 
@@ -668,6 +786,9 @@ class Job:
     def _finish(self, state: str, message: str) -> None:
         """Record the job's end."""
         with self._lock:
+            if self._state == "queued":  # paused, then queued to resume, and ended meanwhile
+                _SCHEDULER.withdraw(self)
+            released = self._drop_slot()
             for index, progress in enumerate(self._progress):
                 if progress.status not in FINISHED_STATUSES:
                     self._progress[index] = dataclasses.replace(
@@ -678,7 +799,8 @@ class Job:
         self._paused_ack.set()
         self._ended.set()
         self._trained.set()
-        _SCHEDULER.release()
+        if released:
+            _SCHEDULER.release()
 
     def _end_unstarted(self, reason: str) -> None:
         """End a job that never started (caller holds the lock): every fit is stopped at step 0."""

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real `streamlit run app.py` server and a headless Chromium page at 1280x800."""
+"""Torch on one thread; fixtures: a real `streamlit run app.py` server and a headless Chromium page at 1280x800."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 if str(REPOSITORY) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not put the repository on the path
     sys.path.insert(0, str(REPOSITORY))
 
 from bench.server import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, streamlit_server  # noqa: E402
+
+# Torch on one thread, as the page's workers, its server process and the command line run it: on a busy machine its
+# thread pool made a 2-second fit take a minute.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

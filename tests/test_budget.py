@@ -113,3 +113,15 @@ def test_duration_text_picks_a_readable_unit():
     assert budget.duration_text(23 * 86_400) == "23 days"
     assert budget.duration_text(90) == "90 s"
     assert budget.duration_text(3 * 3600) == "3 hours"
+
+
+def test_the_fit_command_trains_on_one_thread():
+    # A fresh process with torch on 4 threads: the fit command sets 1, as the page's workers run.
+    code = (
+        "import sys, torch; torch.set_num_threads(4)\n"
+        "from bayesdemo import cli; cli.main(['fit', '--method', 'bbb', '--steps', '3'])\n"
+        "print(torch.get_num_threads(), file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr.split()[-1] == "1"

@@ -395,3 +395,95 @@ def test_until_target_in_a_job_stops_where_a_solo_run_does_and_the_view_says_so(
     assert fit.message.startswith(f"At target at step {solo.last.step} ")
     exact = exact_posterior(DATASET, MODEL)
     assert fit.status_text(exact, DATASET.least_squares()) == "Finished · at target"
+
+
+def test_a_paused_job_gives_its_slot_to_the_next_in_line_and_resumes_in_turn_keeping_its_fit(jobs, monkeypatch):
+    monkeypatch.setattr(jobs_module, "MAX_RUNNING_JOBS", 1)
+    first = Job(DATASET, MODEL, [LONG_BBB])
+    second = Job(DATASET, MODEL, [LONG_BBB])
+    third = Job(DATASET, MODEL, [LONG_BBB])
+    jobs.extend([first, second, third])
+    first.start()
+    assert wait_for(lambda: first.view().steps_done > 20)
+    second.start()
+    assert second.view().queue_position == 1
+    first.pause(wait_s=10.0)
+    paused_steps = first.view().steps_done
+    paused_snapshots = first.view().fits[0].snapshots
+    assert wait_for(lambda: second.view().state == "running"), "the paused job's slot went to the queue"
+    first.resume()  # no slot is free: it joins the back of the queue, first come first served
+    third.start()
+    assert (first.view().state, first.view().queue_position) == ("queued", 1)
+    assert third.view().queue_position == 2
+    assert jobs_module.load() == (1, 2)
+    second.stop()
+    assert wait_for(lambda: first.view().state == "running")
+    assert wait_for(lambda: first.view().steps_done > paused_steps + 20)
+    # Its fit went on from where it paused: the snapshots before the pause are kept, steps continue from there.
+    snapshots = first.view().fits[0].snapshots
+    assert snapshots[: len(paused_snapshots)] == paused_snapshots and snapshots[-1].step > paused_steps
+    assert third.view().queue_position == 1
+    first.stop()
+    assert wait_for(lambda: third.view().state == "running")
+    assert jobs_module.load() == (1, 0)
+
+
+def test_a_job_ends_at_the_training_time_limit_and_frees_its_slot(jobs, monkeypatch):
+    monkeypatch.setattr(jobs_module, "MAX_RUNNING_JOBS", 1)
+    monkeypatch.setattr(jobs_module, "MAX_TRAINING_S", 0.5)
+    hog = Job(DATASET, MODEL, [LONG_BBB])
+    waiting = Job(DATASET, MODEL, [FitConfig(method="bbb", steps=200, seed=2)])
+    jobs.extend([hog, waiting])
+    hog.start()
+    waiting.start()
+    assert waiting.view().queue_position == 1
+    started = time.monotonic()
+    assert hog.join(20.0)
+    # 0.5 s of training plus one slice and the worker's start; 20 s is a generous bound on a busy machine.
+    assert time.monotonic() - started < 20.0
+    view = hog.view()
+    assert view.state == "stopped" and "limit" in view.message and "Steps" in view.message
+    assert view.fits[0].snapshots and view.fits[0].steps_done > 0
+    assert waiting.join(30.0) and waiting.view().fits[0].status == "done"
+
+
+def test_pauses_do_not_count_as_training_time_but_end_after_the_pause_limit(jobs, monkeypatch):
+    monkeypatch.setattr(jobs_module, "MAX_PAUSE_S", 0.5)
+    job = Job(DATASET, MODEL, [LONG_BBB])
+    jobs.append(job)
+    job.start()
+    assert wait_for(lambda: job.view().steps_done > 10)
+    job.pause(wait_s=10.0)
+    assert job.join(20.0)
+    view = job.view()
+    assert view.state == "stopped" and "paused for longer than 0.5 s" in view.message
+    assert jobs_module.load()[0] == 0
+
+
+def test_a_worker_beyond_its_memory_limit_ends_with_a_clear_message_and_its_slot_comes_back(jobs, monkeypatch):
+    monkeypatch.setattr(jobs_module, "MAX_RUNNING_JOBS", 1)
+    monkeypatch.setattr(jobs_module, "WORKER_MEMORY_HEADROOM_BYTES", 64 * 2**20)
+    # Let the fit past the page's own estimate, as a fit the estimate underrates would be: 1024 samples x 20,000
+    # points is 156 MiB per tensor, beyond the worker's 64 MiB of headroom at its first draw.
+    monkeypatch.setattr(jobs_module, "fits_problem", lambda configs, n: None)
+    big = generate(DataConfig(n=20_000, seed=3))
+    hungry = Job(big, MODEL, [FitConfig(method="noise", samples=1024, steps=5)])
+    after = Job(DATASET, MODEL, [FitConfig(method="bbb", steps=200, seed=2)])
+    jobs.extend([hungry, after])
+    hungry.start()
+    after.start()
+    assert hungry.join(30.0)
+    fit = hungry.view().fits[0]
+    assert fit.status == "stopped" and "ran out of memory" in fit.message and "diverged" not in fit.message
+    assert after.join(30.0) and after.view().fits[0].status == "done", "the slot came back"
+
+
+def test_the_server_process_runs_torch_on_one_thread():
+    # In a fresh process with torch on 4 threads, the page's warm_up (called by every session's first run) sets 1.
+    code = (
+        "import torch; torch.set_num_threads(4)\n"
+        "from bayesdemo import jobs; jobs.warm_up(); print(torch.get_num_threads())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "1"
