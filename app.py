@@ -862,7 +862,8 @@ def draw_status(view: JobView | None, statuses: tuple[FitStatus, ...]) -> None:
         return
     st.progress(view.fraction_done, text=progress_line(view, statuses))
     for fit in view.fits:
-        if fit.status == "diverged":
+        # Divergence, and a fit that ran out of memory (stopped with its own message, not "Stopped at step ...").
+        if fit.status == "diverged" or (fit.status == "stopped" and not fit.message.startswith("Stopped")):
             st.warning(f"{fit.label}: {fit.message}", icon="⚠️")
     if view.state == "stopped" and view.message and view.message != "Stopped.":
         st.info(view.message)

@@ -65,3 +65,23 @@ def test_run_writes_a_token_that_a_reopened_page_reads_as_a_lost_run():
         {key: value if isinstance(value, str) else value[-1] for key, value in page.query_params.items()}
     )
     assert any(RESTART_WORDS in info.value for info in reopened.info)
+
+
+def test_a_fit_that_runs_out_of_memory_in_its_worker_says_so_on_the_page(monkeypatch):
+    from bayesdemo import jobs
+
+    # A fit the estimate would refuse, let through as one it underrates would be; the worker's 64 MiB of headroom
+    # is below one 156 MiB (1024 x 20,000 float64) draw.
+    monkeypatch.setattr(budget, "fits_problem", lambda configs, n: None)
+    monkeypatch.setattr(jobs, "fits_problem", lambda configs, n: None)
+    monkeypatch.setattr(jobs, "WORKER_MEMORY_HEADROOM_BYTES", 64 * 2**20)
+    page = page_with({"m": "noise", "k": "1024", "n": "20000", "t": "5"})
+    try:
+        page.button(key="run").click().run()
+        job = page.session_state["job"]
+        assert job.join(30.0)
+        page.run()
+        warnings = [warning.value for warning in page.warning]
+        assert any("ran out of memory" in text and "diverged" not in text for text in warnings), warnings
+    finally:
+        stop_job(page)
