@@ -5,7 +5,9 @@ Streamlit code only: the maths lives in the engine modules (parameter_space, seq
 mean_field, gradients, basis, calibration) and the figures in figures_explore. Only the open tab runs (st.tabs with
 on_change="rerun"), so a closed view costs nothing while a job trains. Long work is either time-boxed per rerun (NUTS
 advances ~0.25 s per redraw) or small by default and shown with a spinner (calibration, the fits on a button), so the
-live charts of a running job are never held for long.
+live charts of a running job are never held for long. Before a computation starts, explore_budget estimates its
+server time and memory from the settings; past the budgets the view says so next to its button and runs nothing.
+Results are kept per settings in the session (session_cache), so a rerun reads them instead of computing again.
 """
 
 from __future__ import annotations
