@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
 from bayesdemo.data import Dataset
 from bayesdemo.priors import Model
@@ -31,9 +32,9 @@ class Gaussian:
         object.__setattr__(self, "cov", cov)
 
     @classmethod
-    def diagonal(cls, mean: np.ndarray, sd: np.ndarray) -> Gaussian:
+    def diagonal(cls, mean: npt.ArrayLike, sd: npt.ArrayLike) -> Gaussian:
         """Factorised Gaussian with the given means and sds."""
-        return cls(mean, np.diag(np.asarray(sd, dtype=np.float64) ** 2))
+        return cls(np.asarray(mean, dtype=np.float64), np.diag(np.asarray(sd, dtype=np.float64) ** 2))
 
     @property
     def sd(self) -> np.ndarray:

@@ -80,14 +80,13 @@ class BayesByBackprop:
     def kl_to_prior(self, sd: torch.Tensor) -> torch.Tensor:
         """Closed-form KL(N(mu, sd^2) || N(m0, s0^2)) summed over parameters (a correlated prior: MATH.md, KL)."""
         if self.prior_precision_matrix is not None:
-            return self._kl_to_correlated_prior(sd)
+            return self._kl_to_correlated_prior(sd, self.prior_precision_matrix)
         ratio = sd / self.prior_sd
         return torch.sum(0.5 * (ratio**2 + ((self.mu - self.prior_mean) / self.prior_sd) ** 2 - 1.0) - torch.log(ratio))
 
-    def _kl_to_correlated_prior(self, sd: torch.Tensor) -> torch.Tensor:
+    def _kl_to_correlated_prior(self, sd: torch.Tensor, precision: torch.Tensor) -> torch.Tensor:
         """KL(N(mu, diag sd^2) || N(m, P^-1)) = (sum P_jj sd_j^2 + (mu - m)^T P (mu - m) - 2 - log det P) / 2
         - sum log sd_j (MATH.md, KL between Gaussians)."""
-        precision = self.prior_precision_matrix
         centred = self.mu - self.prior_mean
         quadratic = torch.diagonal(precision) @ sd.square() + centred @ precision @ centred
         return 0.5 * (quadratic - sd.numel() - torch.logdet(precision)) - torch.log(sd).sum()
@@ -148,7 +147,7 @@ class BayesByBackprop:
             gradient_mu = gradient_theta.mean(dim=0).add_(precision @ centred)
             gradient_sd = (gradient_theta * eps).mean(dim=0).addcmul_(sd, torch.diagonal(precision))
             gradient_sd.sub_(sd.reciprocal())
-            return likelihood + self._kl_to_correlated_prior(sd), (
+            return likelihood + self._kl_to_correlated_prior(sd, precision), (
                 gradient_mu,
                 gradient_sd.mul_(torch.sigmoid(self.rho)),
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from types import SimpleNamespace
+from typing import cast
 
 import pyro
 import pyro.distributions as dist
@@ -53,7 +54,7 @@ PYRO_DISTRIBUTIONS = SimpleNamespace(
 )
 
 
-def pyro_noise_prior(prior: NoiseSdPrior) -> dist.Distribution:
+def pyro_noise_prior(prior: NoiseSdPrior) -> dist.TorchDistribution:
     """The prior on the noise sd s as a Pyro distribution over s (inverse gamma on s^2 transformed to s)."""
     if prior.kind == "half_normal":
         return dist.HalfNormal(torch.tensor(prior.scale, dtype=torch.float64))
@@ -80,7 +81,7 @@ class TutorialGuide:
         self.locs = torch.randn(2, dtype=torch.float64).requires_grad_(True)
         self.raw_scales = (-3.0 + 0.05 * torch.randn(2, dtype=torch.float64)).requires_grad_(True)
         self.learn_noise = initial_noise_sd is not None
-        if self.learn_noise:
+        if initial_noise_sd is not None:
             self.noise_loc = torch.tensor(math.log(initial_noise_sd), dtype=torch.float64, requires_grad=True)
             self.noise_raw_scale = torch.tensor(-3.0, dtype=torch.float64, requires_grad=True)
 
@@ -125,8 +126,10 @@ class PyroSVI:
         self.prior_sd = torch.as_tensor(model.prior.sd, dtype=torch.float64)
         noise_sd = self.problem.noise_sd if self.problem else float(model.noise_sd)
         self.noise_sd = torch.tensor(noise_sd, dtype=torch.float64)
+        # Built from Pyro's classes (PYRO_DISTRIBUTIONS): Pyro distributions, though distribution() is typed by torch's.
         self.slope_prior, self.intercept_prior = (
-            part.distribution(PYRO_DISTRIBUTIONS) for part in Prior.of(model.prior).parameter_priors
+            cast(dist.TorchDistribution, part.distribution(PYRO_DISTRIBUTIONS))
+            for part in Prior.of(model.prior).parameter_priors
         )
         if self.problem is not None:
             # slope = M00 z0: z0's prior is the slope's, scaled by 1 / M00 (the transform carries the Jacobian).
@@ -141,6 +144,8 @@ class PyroSVI:
         self.rng_state = torch.Generator().manual_seed(config.seed).get_state()
         with self._pyro_context():
             init_loc_fn = self._init_noise_at_model_value if config.learn_noise else init_to_feasible
+            # One class per config.guide; the methods below tell them apart by class.
+            self.guide: AutoNormal | AutoMultivariateNormal | TutorialGuide
             if config.guide == "normal":
                 self.guide = AutoNormal(self.model, init_loc_fn=init_loc_fn, create_plates=self.data_plate)
             elif config.guide == "mvn":
@@ -168,7 +173,7 @@ class PyroSVI:
         with self.data_plate(x, y, subsample) as index:
             pyro.sample("obs", dist.Normal(slope * x[index] + intercept, noise_sd), obs=y[index])
 
-    def intercept_prior_given(self, slope: torch.Tensor) -> dist.Distribution:
+    def intercept_prior_given(self, slope: torch.Tensor) -> dist.TorchDistribution:
         """The intercept site's prior: the intercept's own, or for a centred fit z1 | z0 with
         intercept = M10 z0 + M11 z1 + c1, i.e. p_intercept shifted and scaled (MATH.md, Centred parameterisation)."""
         if self.problem is None:
@@ -209,7 +214,7 @@ class PyroSVI:
         with them, theta = loc + scale eps on mirrored eps, each half still distributed as q.
         """
         antithetic = self.config.draws_antithetic
-        if self.config.guide == "mvn":
+        if isinstance(self.guide, AutoMultivariateNormal):
             posterior = self.guide.get_posterior()
             if antithetic:
                 eps = self._antithetic_eps((*shape, 2))
@@ -217,7 +222,7 @@ class PyroSVI:
             else:
                 latent = posterior.rsample(shape)  # (S, 1, 2), or (2,) for one particle
             return latent[..., 0], latent[..., 1], posterior.log_prob(latent).sum()
-        if self.config.guide == "normal":
+        if isinstance(self.guide, AutoNormal):
             locs, scales = self.guide.locs, self.guide.scales
             slope_q = dist.Normal(locs.slope, scales.slope)
             intercept_q = dist.Normal(locs.intercept, scales.intercept)
@@ -281,11 +286,11 @@ class PyroSVI:
     def _trained_posterior(self) -> Gaussian:
         """The guide's q over the coordinates it trains in (z for a centred fit)."""
         with PYRO_LOCK, torch.no_grad(), self.optimizer.averaged():
-            if self.config.guide == "normal":
+            if isinstance(self.guide, AutoNormal):
                 mean = [float(self.guide.locs.slope), float(self.guide.locs.intercept)]
                 sd = [float(self.guide.scales.slope), float(self.guide.scales.intercept)]
                 return Gaussian.diagonal(mean, sd)
-            if self.config.guide == "mvn":
+            if isinstance(self.guide, AutoMultivariateNormal):
                 # Latents in model order: slope, intercept (then log s when learned): theta is the first block.
                 posterior = self.guide.get_posterior()
                 return Gaussian(posterior.loc[:2].numpy().copy(), posterior.covariance_matrix[:2, :2].numpy().copy())
@@ -296,9 +301,9 @@ class PyroSVI:
         if not self.config.learn_noise:
             return float(self.noise_sd), 0.0
         with PYRO_LOCK, torch.no_grad(), self.optimizer.averaged():
-            if self.config.guide == "normal":
+            if isinstance(self.guide, AutoNormal):
                 log_mean, log_sd = float(self.guide.locs.noise_sd), float(self.guide.scales.noise_sd)
-            elif self.config.guide == "mvn":
+            elif isinstance(self.guide, AutoMultivariateNormal):
                 posterior = self.guide.get_posterior()
                 log_mean, log_sd = float(posterior.loc[2]), math.sqrt(float(posterior.covariance_matrix[2, 2]))
             else:
