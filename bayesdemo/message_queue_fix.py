@@ -133,5 +133,6 @@ def install() -> bool:
     if problem is not None:
         _LOGGER.warning("%s is not installed, Streamlit is left as it is: %s", NAME, problem)
         return False
-    ForwardMsgQueue.clear = keep_finished_page_run(current)
+    # Installing the patch is replacing the method on the class, which mypy forbids by default.
+    ForwardMsgQueue.clear = keep_finished_page_run(current)  # type: ignore[method-assign]
     return True

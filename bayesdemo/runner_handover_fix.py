@@ -33,7 +33,7 @@ CREATE_PARAMETERS = ("self", "initial_rerun_data")  # AppSession._create_scriptr
 SESSION_ATTRIBUTES = ("self._scriptrunner", "self._event_loop", "self._state")  # set by AppSession.__init__, read here
 
 
-def create_after_stopped_runner_events(create: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+def create_after_stopped_runner_events(create: Callable[..., None]) -> Callable[..., None]:
     """Wrap AppSession._create_scriptrunner: a stopped runner still current gets its events handled first."""
 
     @functools.wraps(create)
@@ -123,5 +123,6 @@ def install() -> bool:
     if problem is not None:
         _LOGGER.warning("%s is not installed, Streamlit is left as it is: %s", NAME, problem)
         return False
-    AppSession._create_scriptrunner = create_after_stopped_runner_events(current)
+    # Installing the patch is replacing the method on the class, which mypy forbids by default.
+    AppSession._create_scriptrunner = create_after_stopped_runner_events(current)  # type: ignore[method-assign]
     return True
