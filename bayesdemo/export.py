@@ -14,8 +14,8 @@ from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior
 from bayesdemo.methods.base import FitConfig
 from bayesdemo.metrics import Target, convergence, target_for
-from bayesdemo.report import exact_summary, fit_summary
-from bayesdemo.runner import Run, Snapshot
+from bayesdemo.report import FitRecord, exact_summary, fit_summary
+from bayesdemo.runner import Snapshot
 from bayesdemo.scenario import Scenario
 
 TRAJECTORY_COLUMNS = (
@@ -94,7 +94,7 @@ def _strict_json(value: Any) -> Any:
 
 
 def results_json(
-    scenario: Scenario, dataset: Dataset, exact: ExactPosterior, fits: Sequence[tuple[FitConfig, Run]]
+    scenario: Scenario, dataset: Dataset, exact: ExactPosterior, fits: Sequence[tuple[FitConfig, FitRecord]]
 ) -> str:
     """Scenario, data source and size, exact reference and each fit's summary (report.py) as indented JSON.
 

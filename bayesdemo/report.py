@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -10,13 +11,28 @@ from bayesdemo.exact import ExactPosterior
 from bayesdemo.methods.base import FitConfig
 from bayesdemo.metrics import Target, convergence, run_status_text, sd_ratios
 from bayesdemo.priors import PARAMETER_NAMES
-from bayesdemo.runner import Run
+from bayesdemo.runner import Snapshot
 from bayesdemo.validation import ConfigError
 
 
 def by_parameter(values: np.ndarray) -> dict[str, float]:
     """{"slope": v[0], "intercept": v[1]} as floats."""
     return {name: float(value) for name, value in zip(PARAMETER_NAMES, values, strict=True)}
+
+
+class FitRecord(Protocol):
+    """What a summary reads of a fit: a runner.Run, or the page's jobs.FitView of one."""
+
+    @property
+    def snapshots(self) -> Sequence[Snapshot]: ...
+    @property
+    def last(self) -> Snapshot | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def seconds(self) -> float: ...
 
 
 def exact_summary(exact: ExactPosterior) -> dict[str, Any]:
@@ -31,7 +47,7 @@ def exact_summary(exact: ExactPosterior) -> dict[str, Any]:
     }
 
 
-def fit_summary(config: FitConfig, run: Run, exact: ExactPosterior, target: Target) -> dict[str, Any]:
+def fit_summary(config: FitConfig, run: FitRecord, exact: ExactPosterior, target: Target) -> dict[str, Any]:
     """A finished (or stopped) fit: its settings, status against its target, last snapshot, KL, sd ratios.
 
     "convergence" is metrics.convergence over the run's snapshots (MATH.md, Convergence rule); "status_text" says
