@@ -13,7 +13,7 @@ import numpy as np
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import DesignPosterior, Gaussian, gaussian_posterior_from_design
-from bayesdemo.priors import GaussianPrior, Model
+from bayesdemo.priors import GaussianPrior, Model, Prior
 from bayesdemo.validation import ConfigError, check_choice, check_int, check_range
 
 BASIS_FAMILIES = ("polynomial", "rbf")  # powers x^j, or Gaussian bumps exp(-(x - c_j)^2 / (2 width^2))
@@ -85,7 +85,7 @@ def feature_map(config: BasisConfig, x_range: tuple[float, float]) -> FeatureMap
     return FeatureMap(config, centres, float(config.width or spacing))
 
 
-def weight_prior(features: FeatureMap, prior: GaussianPrior) -> tuple[np.ndarray, np.ndarray]:
+def weight_prior(features: FeatureMap, prior: GaussianPrior | Prior) -> tuple[np.ndarray, np.ndarray]:
     """Prior means and sds (p,): the slope's prior on every f_j weight, the intercept's on the constant."""
     if not isinstance(prior, GaussianPrior):
         raise ConfigError("prior", f"must be a GaussianPrior for the closed-form basis fit, got {prior!r}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import cast
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from bayesdemo.exact import Gaussian, design_matrix, exact_posterior
 from bayesdemo.methods.base import FitConfig, make_method
 from bayesdemo.metrics import convergence, target_for
 from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.runner import Run, RunConfig, run_to_end
+from bayesdemo.runner import Run, RunConfig, Snapshot, run_to_end
 from bayesdemo.validation import ConfigError, check_int, check_range
 
 MAX_DATASETS = 100_000  # most simulated datasets
@@ -247,7 +248,8 @@ def fit_with_method(model: Model, config: FitConfig) -> Fit:
         """Train on `dataset` and return the final q."""
         steps = config.step_count
         run = run_to_end(make_method(dataset, model, config), steps, RunConfig(snapshot_every=steps))
-        return run.last.gaussian
+        # A run records its starting snapshot before its first step, so a finished run always has a last one.
+        return cast(Snapshot, run.last).gaussian
 
     return fit
 
@@ -278,7 +280,9 @@ def fit_until_at_target(
             if convergence(run.snapshots, target, exact).status == "at_target":
                 break
         status = convergence(run.snapshots, target, exact).status
-        return FitOutcome(run.last.gaussian, status, run.last.step)
+        # A run records its starting snapshot before its first step, so a finished run always has a last one.
+        last = cast(Snapshot, run.last)
+        return FitOutcome(last.gaussian, status, last.step)
 
     return fit
 

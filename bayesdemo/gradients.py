@@ -8,6 +8,7 @@ for the mean's gradient grows in proportion to n; for the sd's gradient it stays
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -74,7 +75,8 @@ def gradient_draw(method: BayesByBackprop, chunk_elements: int = GRADIENT_CHUNK_
                 line_sd = torch.sqrt(x_chunk**2 * sd[0] ** 2 + sd[1] ** 2)
                 prediction = mu[0] * x_chunk + mu[1] + line_sd * noise[:, points]
             else:
-                theta = mu + sd * eps[first_row : first_row + count]
+                # Without local_reparam (noise is None) the parameter draws eps were taken above.
+                theta = mu + sd * cast(torch.Tensor, eps)[first_row : first_row + count]
                 prediction = theta[:, :1] * x_chunk + theta[:, 1:]
             if config.objective == "mse":
                 part = torch.sum((y_chunk - prediction) ** 2) / (samples * batch)

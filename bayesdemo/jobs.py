@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -73,6 +73,7 @@ PRELOAD = [
     "bayesdemo.methods.noise",
     "bayesdemo.methods.pyro_svi",
 ]
+_CONTEXT: multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext
 if "forkserver" in multiprocessing.get_all_start_methods():
     _CONTEXT = multiprocessing.get_context("forkserver")
     _CONTEXT.set_forkserver_preload(PRELOAD)
@@ -597,7 +598,7 @@ class Job:
         self._connection = ours
         self._state = "running"
         self._last_touch = time.monotonic()
-        self._listener = threading.Thread(target=self._listen, name="bayesdemo-job-listener", daemon=True)
+        self._listener = threading.Thread(target=self._listen, args=(ours,), name="bayesdemo-job-listener", daemon=True)
         self._listener.start()
 
     @property
@@ -721,16 +722,17 @@ class Job:
 
     def _send(self, message: tuple[Any, ...]) -> None:
         """Send a command to the worker (caller holds the lock); a dead worker is noticed by the listener."""
+        # Commands are sent only once the worker has started (running, paused, or stopping a started job).
+        connection = cast(Connection, self._connection)
         with contextlib.suppress(OSError, EOFError):
-            self._connection.send(message)
+            connection.send(message)
 
     def _heartbeat_lost(self) -> bool:
         """True when the page has not touched the job for longer than the timeout."""
         return time.monotonic() - self._last_touch > self.heartbeat_timeout_s
 
-    def _listen(self) -> None:
-        """Receive the worker's reports until it ends; stop it when the page's heartbeat is lost."""
-        connection = self._connection
+    def _listen(self, connection: Connection) -> None:
+        """Receive the worker's reports on `connection` until it ends; stop it when the page's heartbeat is lost."""
         asked_to_stop = False
         try:
             while True:

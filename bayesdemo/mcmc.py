@@ -161,37 +161,38 @@ class NUTSRun:
     def _iterate(self) -> None:
         """One NUTS iteration, setting up the chain first and closing it after its last draw."""
         config = self.config
-        if self.kernel is None:
-            self.kernel = NUTS(
+        kernel = self.kernel
+        if kernel is None:
+            kernel = self.kernel = NUTS(
                 self.model,
                 target_accept_prob=config.target_accept,
                 full_mass=config.dense_mass,
                 max_tree_depth=config.max_tree_depth,
             )
-            self.kernel.setup(config.warmup, self.x, self.y)
-            self.params = self.kernel.initial_params
-        self.params = self.kernel.sample(self.params)
+            kernel.setup(config.warmup, self.x, self.y)
+            self.params = kernel.initial_params
+        self.params = kernel.sample(self.params)
         kept = self.iteration - config.warmup
         if kept >= 0:
-            self.draws[self.chain, kept] = [float(self._constrained(name)) for name in PARAMETER_NAMES]
+            self.draws[self.chain, kept] = [float(self._constrained(kernel, name)) for name in PARAMETER_NAMES]
         self.iteration += 1
         if self.iteration == config.warmup + config.samples:
-            self._end_chain()
+            self._end_chain(kernel)
 
-    def _constrained(self, name: str) -> torch.Tensor:
-        """The current value of site `name` mapped back from NUTS's unconstrained space (identity for reals)."""
+    def _constrained(self, kernel: NUTS, name: str) -> torch.Tensor:
+        """The current value of site `name` mapped back from `kernel`'s unconstrained space (identity for reals)."""
         value = self.params[name]
-        transform = self.kernel.transforms.get(name)
+        transform = kernel.transforms.get(name)
         return transform.inv(value) if transform is not None else value
 
-    def _end_chain(self) -> None:
-        """Record the chain's diagnostics, release its kernel, and seed the next chain."""
-        diagnostics = self.kernel.diagnostics()
+    def _end_chain(self, kernel: NUTS) -> None:
+        """Record the chain's diagnostics from its `kernel`, release the kernel, and seed the next chain."""
+        diagnostics = kernel.diagnostics()
         self.acceptance_rates.append(float(diagnostics["acceptance rate"]))
         self.divergences += len(diagnostics["divergences"])
-        self.mean_accept_probs.append(float(self.kernel.logging()["acc. prob"]))
-        self.step_size = float(self.kernel.step_size)
-        self.kernel.cleanup()
+        self.mean_accept_probs.append(float(kernel.logging()["acc. prob"]))
+        self.step_size = float(kernel.step_size)
+        kernel.cleanup()
         self.kernel = None
         self.params = {}
         self.chain += 1

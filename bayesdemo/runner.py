@@ -100,8 +100,8 @@ class Run:
         """Ask the run to end after the current step; safe from any thread."""
         self._stop_requested.set()
 
-    def __iter__(self) -> Iterator[Snapshot]:
-        """Train, yielding each new snapshot; resumes where a previous iteration left off."""
+    def __iter__(self) -> Iterator[Snapshot | None]:
+        """Train, yielding each new snapshot (None between them); resumes where a previous iteration left off."""
         return self._iterator
 
     def advance(self, max_seconds: float) -> list[Snapshot]:
@@ -177,9 +177,10 @@ class Run:
 
     def _divergence_advice(self, what: str) -> str:
         """The message for a diverged run: what happened, at which step, and the fix."""
+        # _steps records the starting snapshot before any step, so a step that diverges always has one before it.
         return (
             f"At step {self.steps_done + 1} {what}: the fit diverged. Lower the learning rate (for example by 10x) "
-            f"and run again; the last finite snapshot (step {self.last.step}) is kept."
+            f"and run again; the last finite snapshot (step {self.snapshots[-1].step}) is kept."
         )
 
     def _memory_advice(self, error_text: str) -> str:
