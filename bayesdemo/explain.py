@@ -15,7 +15,7 @@ from bayesdemo.runner import Snapshot
 from bayesdemo.scenario import Scenario, is_noise_label
 
 Section = tuple[str, str]  # ("markdown", text) or ("latex", formula)
-NOISE_START_SD = 1.0  # seed 000 starts |b_sd| and |a_sd| at 1
+NOISE_START_SD = 1.0  # the forum recipe starts both scales |b_sd| and |a_sd| at 1
 
 
 def fmt(value: float, digits: int = 3) -> str:

@@ -16,8 +16,8 @@ from bayesdemo.exact import Gaussian
 from bayesdemo.priors import Model
 from bayesdemo.validation import ConfigError, check_choice, check_int, check_range
 
-METHODS = ("noise", "bbb", "svi")  # noise injection (seed 000), Bayes by Backprop, Pyro SVI
-GUIDES = ("normal", "mvn", "tutorial")  # Pyro guides: AutoNormal, AutoMultivariateNormal, seed 002's hand-written
+METHODS = ("noise", "bbb", "svi")  # noise injection (the forum recipe), Bayes by Backprop, Pyro SVI
+GUIDES = ("normal", "mvn", "tutorial")  # Pyro guides: AutoNormal, AutoMultivariateNormal, the Pyro tutorial's
 OPTIMIZERS = ("sgd", "adam")
 METHOD_LABELS = {
     "noise": "Noise injection (MSE + SGD)",
@@ -128,7 +128,7 @@ class FitConfig:
         if self.antithetic and self.sample_count % 2:
             raise ConfigError("antithetic", f"needs an even number of samples, got samples={self.sample_count}")
         if self.antithetic and self.method == "noise":
-            raise ConfigError("antithetic", "does not apply to noise injection (seed 000 draws independently)")
+            raise ConfigError("antithetic", "does not apply to noise injection (the forum recipe draws independently)")
         check_choice("svi_elbo", self.svi_elbo, SVI_ELBOS)
         if self.antithetic and self.method == "svi" and (self.learn_noise or self.svi_elbo == "trace"):
             raise ConfigError(

@@ -20,7 +20,7 @@ from bayesdemo.methods.centred import StandardisedProblem
 from bayesdemo.priors import Model, Prior
 from bayesdemo.validation import ConfigError
 
-INITIAL_RHO = -3.0  # softplus(-3) = 0.049: start narrow, as Blundell and seed 002 do
+INITIAL_RHO = -3.0  # softplus(-3) = 0.049: start narrow, as Blundell et al. 2015 and Pyro's tutorial do
 LOG_2PI = math.log(2.0 * math.pi)
 
 

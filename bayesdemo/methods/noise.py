@@ -1,4 +1,7 @@
-"""Noise injection exactly as the forum question of seed 000: abs() scales, per-point noise, MSE loss, SGD."""
+"""Noise injection as the forum question "Bayesian regression using noise injection?" does it.
+
+abs() scales, per-point noise, MSE loss, SGD.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ class NoiseInjection:
         return torch.randn(shape, generator=self.generator, dtype=torch.float64, device=self.data.device)
 
     def step(self) -> float:
-        """One SGD step on MSE(y_hat, y), y_hat sampled per point as in seed 000's `model(x)`."""
+        """One SGD step on MSE(y_hat, y), y_hat sampled per point as in the forum question's `model(x)`."""
         x, y = self.data.batch()
         p = self.params
         shape = (self.config.sample_count, x.shape[0])

@@ -1,4 +1,4 @@
-"""Pyro SVI on the same model: AutoNormal, AutoMultivariateNormal, or seed 002's hand-written softplus guide.
+"""Pyro SVI on the same model: AutoNormal, AutoMultivariateNormal, or the Pyro tutorial's hand-written softplus guide.
 
 Priors of any family (Normal, Laplace, StudentT, a two-Normal MixtureSameFamily) and, with `learn_noise`, a latent
 noise sd under Model.noise_prior; `posterior()` stays the Gaussian over (slope, intercept), `noise_posterior()` gives
