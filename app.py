@@ -43,6 +43,7 @@ from bayesdemo.metrics import (
     RUN_STATUS_WORDS,
     STATUS_LABELS,
     Convergence,
+    target_for,
 )
 from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior
 from bayesdemo.report import exact_summary
@@ -597,7 +598,7 @@ def draw_bbb_options(enabled: bool) -> None:
             "Objective",
             list(OBJECTIVES),
             key="fit_objective",
-            format_func=OBJECTIVE_LABELS.get,
+            format_func=lambda name: OBJECTIVE_LABELS[name],
             help="The dial from noise injection to Bayes by Backprop: without the KL to the prior the sds collapse.",
         )
         st.selectbox(
@@ -924,7 +925,7 @@ def draw_live(context: Context) -> None:
         # The job just ended: one full rerun stops the polling and refreshes the explanation and exports. Only that
         # run clears "polling", so a full rerun lost between fragment runs is asked for again by the next one.
         st.rerun(scope="app")
-    if st.session_state.get("polling") and view.state != st.session_state.get("polling_state"):
+    if st.session_state.get("polling") and view is not None and view.state != st.session_state.get("polling_state"):
         # A queued job started (polled every REFRESH_PAUSED_S): one full rerun switches to the live redraw rate.
         st.rerun(scope="app")
     # Each part in a container of its own: the fragment's children are the same blocks whatever a part shows, so a
@@ -976,7 +977,11 @@ def export_files(context: Context, view: JobView, job: Job) -> tuple[str, str]:
     key = (job, view.state, tuple(fit.steps_done for fit in view.fits))
     cached = st.session_state.get("export_files")
     if cached is None or cached[0] != key:
-        trajectory = export.trajectory_csv(view.traces())
+        targets = {
+            label: target_for(config, context.exact, context.least_squares)
+            for label, config in zip(job.labels, job.configs, strict=True)
+        }
+        trajectory = export.trajectory_csv(view.traces(), context.exact, targets)
         results = export.results_json(context.scenario, context.dataset, context.exact, job.runs())
         cached = (key, trajectory, results)
         st.session_state["export_files"] = cached
@@ -993,8 +998,11 @@ def draw_export(context: Context, view: JobView | None) -> None:
     if not context.synthetic:
         st.caption("Uploaded data are not part of the link: whoever opens it sees simulated data.")
     job: Job | None = st.session_state.get("job")
-    ready = view is not None and job is not None and view.state in DOWNLOAD_STATES
-    trajectory, results = export_files(context, view, job) if ready else ("", "")
+    ready = False
+    trajectory, results = "", ""
+    if view is not None and job is not None and view.state in DOWNLOAD_STATES:
+        ready = True
+        trajectory, results = export_files(context, view, job)
     left, right = st.columns(2)
     with left:
         st.download_button(
@@ -1097,12 +1105,13 @@ def main() -> None:
 
     draw_exact_summary(context)
     view = current_view()
-    polling = view is not None and view.active
-    st.session_state["polling"] = polling
-    st.session_state["polling_state"] = view.state if polling else None
+    polling_view = view if view is not None and view.active else None  # the job's view while it may still change
+    st.session_state["polling"] = polling_view is not None
+    st.session_state["polling_state"] = polling_view.state if polling_view is not None else None
     refresh = None
-    if polling:  # while training, slower when more jobs train than the server has cores (jobs.paced_interval_s)
-        refresh = paced_interval_s(REFRESH_RUNNING_S) if view.state == "running" else REFRESH_PAUSED_S
+    # While training, slower when more jobs train than the server has cores (jobs.paced_interval_s).
+    if polling_view is not None:
+        refresh = paced_interval_s(REFRESH_RUNNING_S) if polling_view.state == "running" else REFRESH_PAUSED_S
     draw_live_fragments(context, refresh)
     # The explore views sit below the fold: their live parameter space redraws at the loss and data charts' pace.
     ui_explore.draw_explore(context, current_view, None if refresh is None else SLOWER_REDRAW_EVERY * refresh)

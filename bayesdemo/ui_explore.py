@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import streamlit as st
@@ -54,10 +54,14 @@ from bayesdemo.mixture import MixturePosterior, is_scale_mixture, mixture_poster
 from bayesdemo.noise_sd import noise_sd_posterior
 from bayesdemo.parameter_space import centred_posterior, has_ellipse
 from bayesdemo.priors import NOISE_PRIOR_KINDS, PARAMETER_NAMES, PRIOR_KINDS, Model, NoiseSdPrior, ParameterPrior, Prior
-from bayesdemo.runner import RunConfig, run_to_end
+from bayesdemo.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.scenario import Scenario
 from bayesdemo.sequential import SequentialFitConfig, line_draws, posterior_after, vi_fit_after
 from bayesdemo.validation import check_int
+
+if TYPE_CHECKING:
+    from bayesdemo.methods.bbb import BayesByBackprop
+    from bayesdemo.methods.pyro_svi import PyroSVI
 
 EXPLORE_TABS = (
     "Parameter space",
@@ -127,15 +131,28 @@ FIELD_LABELS = {
 }
 
 ViewReader = Callable[[], JobView | None]
+NoiseFit = tuple[Gaussian, float, float]  # a fit with s learned: q over (slope, intercept), then s's mean and sd
 
 
 class PageContext(Protocol):
-    """What the page shows (app.Context): the scenario, its dataset and exact reference."""
+    """What the page shows (app.Context, a frozen dataclass): the scenario, its dataset and exact reference."""
 
-    scenario: Scenario
-    dataset: Dataset
-    exact: ExactPosterior
-    synthetic: bool
+    @property
+    def scenario(self) -> Scenario: ...
+
+    @property
+    def dataset(self) -> Dataset: ...
+
+    @property
+    def exact(self) -> ExactPosterior: ...
+
+    @property
+    def synthetic(self) -> bool: ...
+
+
+def widget_value(key: str) -> Any:
+    """Widget `key`'s value as the session holds it (None before it is drawn); the config it goes into checks it."""
+    return st.session_state.get(key)
 
 
 def fmt(value: float) -> str:
@@ -369,9 +386,9 @@ def mcmc_settings() -> tuple[MCMCConfig | None, str | None]:
     """The NUTS settings the widgets describe, or None and the error naming the field."""
     try:
         config = MCMCConfig(
-            warmup=st.session_state.get("explore_mcmc_warmup"),
-            samples=st.session_state.get("explore_mcmc_samples"),
-            seed=st.session_state.get("explore_mcmc_seed"),
+            warmup=widget_value("explore_mcmc_warmup"),
+            samples=widget_value("explore_mcmc_samples"),
+            seed=widget_value("explore_mcmc_seed"),
         )
     except ValueError as error:
         return None, describe_error(error)
@@ -504,7 +521,7 @@ def draw_unknown_noise(context: PageContext) -> None:
         "Prior on the noise sd s",
         list(NOISE_PRIOR_KINDS),
         key="explore_noise_prior",
-        format_func=NOISE_PRIOR_LABELS.get,
+        format_func=lambda kind: NOISE_PRIOR_LABELS[kind],
     )
     scenario = context.scenario
     model = Model(scenario.prior, scenario.model.noise_sd, NoiseSdPrior(kind=kind))
@@ -514,7 +531,7 @@ def draw_unknown_noise(context: PageContext) -> None:
         st.error(describe_error(error) if isinstance(error, ValueError) else f"Quadrature failed: {error}")
         return
     refusal = explore_budget.full_batch_fit_cost(
-        context.dataset.n, [(config.steps, config.sample_count) for config in (NOISE_BBB, NOISE_SVI)]
+        context.dataset.n, [(config.step_count, config.sample_count) for config in (NOISE_BBB, NOISE_SVI)]
     ).refusal("the number of points n")
     st.button(
         f"Fit the mean-field optimum, {METHOD_LABELS['bbb']} and {NOISE_SVI.label} with s learned",
@@ -530,24 +547,32 @@ def draw_unknown_noise(context: PageContext) -> None:
                 f"Fitting ({NOISE_BBB.steps} {METHOD_LABELS['bbb']} steps, {NOISE_SVI.steps} {METHOD_LABELS['svi']} "
                 "steps)…"
             ):
-                fits = {"optimum": mean_field_optimum(context.dataset, model, learn_noise=True)}
+                optimum = mean_field_optimum(context.dataset, model, learn_noise=True)
+                learned: dict[str, NoiseFit] = {}
                 for name, config in (("bbb", NOISE_BBB), ("svi", NOISE_SVI)):
-                    method = make_method(context.dataset, model, config)
-                    run = run_to_end(method, config.steps, RunConfig(snapshot_every=config.steps))
-                    fits[name] = (run.last.gaussian, *method.noise_posterior())
+                    # NOISE_BBB and NOISE_SVI make a Bayes by Backprop and a Pyro SVI method, both learning s.
+                    method = cast("BayesByBackprop | PyroSVI", make_method(context.dataset, model, config))
+                    run = run_to_end(method, config.step_count, RunConfig(snapshot_every=config.step_count))
+                    # A run records its starting snapshot before its first step, so a finished run has a last one.
+                    learned[name] = (cast(Snapshot, run.last).gaussian, *method.noise_posterior())
         except (ValueError, ArithmeticError) as error:
             st.error(f"The fit with s learned failed: {escape_markdown(error)}")
         else:
-            st.session_state["explore_noise"] = (context.dataset, model, fits)
+            st.session_state["explore_noise"] = (context.dataset, model, (optimum, learned))
     stored = st.session_state.get("explore_noise")
-    fits = stored[2] if stored is not None and stored[0] is context.dataset and stored[1] == model else None
+    fits: tuple[MeanFieldOptimum, dict[str, NoiseFit]] | None = (
+        stored[2] if stored is not None and stored[0] is context.dataset and stored[1] == model else None
+    )
     rows = [noise_row("exact, quadrature over s", reference.theta, reference.noise_sd_mean, reference.noise_sd_sd)]
     curves: list[tuple[str, float, float]] = []
     if fits is not None:
-        optimum = fits["optimum"]
+        optimum, learned = fits
         rows.append(noise_row(figures_explore.MEAN_FIELD_LABEL, optimum.q, optimum.noise_sd_mean, optimum.noise_sd_sd))
         curves.append((figures_explore.MEAN_FIELD_LABEL, optimum.noise_sd_mean, optimum.noise_sd_sd))
-        for label, (q, noise_mean, noise_sd) in ((METHOD_LABELS["bbb"], fits["bbb"]), (NOISE_SVI.label, fits["svi"])):
+        for label, (q, noise_mean, noise_sd) in (
+            (METHOD_LABELS["bbb"], learned["bbb"]),
+            (NOISE_SVI.label, learned["svi"]),
+        ):
             rows.append(noise_row(label, q, noise_mean, noise_sd))
             curves.append((label, noise_mean, noise_sd))
     true_noise_sd = float(scenario.data.noise_sd) if context.synthetic else None
@@ -578,7 +603,7 @@ def parameter_prior_input(name: str, centre: float, spread: float) -> tuple[Para
         list(PRIOR_KINDS),
         index=1,
         key=f"explore_prior_{name}_kind",
-        format_func=PRIOR_FAMILY_LABELS.get,
+        format_func=lambda kind: PRIOR_FAMILY_LABELS[kind],
     )
     settings = {
         "location": st.number_input("Location", value=centre, format="%.4g", key=f"explore_prior_{name}_location"),
@@ -614,6 +639,7 @@ def prior_reference(dataset: Dataset, model: Model) -> tuple[GridPosterior | Mix
     the grid) and the mean-field optimum started from its windows or components, cached for this dataset and model."""
     cached = st.session_state.get("explore_priors_reference")
     if cached is None or cached[0] is not dataset or cached[1] != model:
+        reference: GridPosterior | MixturePosterior
         if is_scale_mixture(model.prior):
             reference = mixture_posterior(dataset, model.prior, model.noise_sd)
             starts = reference.components
@@ -667,14 +693,15 @@ def draw_other_priors(context: PageContext) -> None:
     mean-field optimum, and Bayes by Backprop (Monte-Carlo KL) and Pyro SVI under the same prior (MATH.md,
     Non-Gaussian priors)."""
     page_prior = context.scenario.prior
-    parts: list[ParameterPrior | None] = []
+    parts: list[ParameterPrior] = []
     problems: list[str] = []
     for parameter, (column, name) in enumerate(zip(st.columns(2), PARAMETER_NAMES, strict=True)):
         with column:
             part, problem = parameter_prior_input(
                 name, float(page_prior.mean[parameter]), float(page_prior.sd[parameter])
             )
-        parts.append(part)
+        if part is not None:
+            parts.append(part)
         if problem is not None:
             problems.append(problem)
     if problems:
@@ -698,7 +725,7 @@ def draw_other_priors(context: PageContext) -> None:
         st.info(lesson)
     labels = [config.label for config in PRIOR_FITS]
     refusal = explore_budget.full_batch_fit_cost(
-        context.dataset.n, [(config.steps, config.sample_count) for config in PRIOR_FITS]
+        context.dataset.n, [(config.step_count, config.sample_count) for config in PRIOR_FITS]
     ).refusal("the number of points n")
     st.button(
         f"Fit {' and '.join(labels)} under this prior",
@@ -717,10 +744,11 @@ def draw_other_priors(context: PageContext) -> None:
                     started = time.perf_counter()
                     run = run_to_end(
                         make_method(context.dataset, model, config),
-                        config.steps,
-                        RunConfig(snapshot_every=config.steps),
+                        config.step_count,
+                        RunConfig(snapshot_every=config.step_count),
                     )
-                    fits.append((label, run.last.gaussian, time.perf_counter() - started))
+                    # A run records its starting snapshot before its first step, so a finished run has a last one.
+                    fits.append((label, cast(Snapshot, run.last).gaussian, time.perf_counter() - started))
         except (ValueError, ArithmeticError) as error:
             st.error(f"The fit under this prior failed: {escape_markdown(error)}")
         else:
@@ -837,7 +865,8 @@ def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
         try:
             with st.spinner("Drawing gradients…"):
                 for label, config in estimators:
-                    method = make_method(context.dataset, context.scenario.model, config)
+                    # Every estimator is a Bayes by Backprop config (gradient_estimators), so the method is one.
+                    method = cast("BayesByBackprop", make_method(context.dataset, context.scenario.model, config))
                     method.set_posterior(q)
                     statistics = gradient_statistics(method, GRADIENT_REPEATS)
                     rows.append((label, statistics.variance, statistics.sd_variance))
@@ -910,7 +939,10 @@ def draw_basis(context: PageContext) -> None:
         )
     with columns[1]:
         family = st.selectbox(
-            "Basis family", list(BASIS_FAMILIES), key="explore_basis_family", format_func=BASIS_LABELS.get
+            "Basis family",
+            list(BASIS_FAMILIES),
+            key="explore_basis_family",
+            format_func=lambda name: BASIS_LABELS[name],
         )
     polynomial = family == "polynomial"
     with columns[2]:
