@@ -18,6 +18,7 @@ from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import exact_posterior
 from bayesdemo.jobs import Job
 from bayesdemo.methods.base import FitConfig
+from bayesdemo.metrics import target_for
 from bayesdemo.priors import GaussianPrior
 from bayesdemo.scenario import PRESETS, Scenario
 
@@ -167,10 +168,19 @@ def test_a_short_run_completes_and_offers_downloads(app):
     # (the server's file id hashes data, type and name), so the links stay the same over later runs of the page.
     context = app.session_state["job_context"]
     results_text = export.results_json(context.scenario, context.dataset, context.exact, job.runs())
-    trajectory_text = export.trajectory_csv(job.view().traces())
+    least_squares = context.dataset.least_squares()
+    targets = {
+        label: target_for(config, context.exact, least_squares)
+        for label, config in zip(job.labels, job.configs, strict=True)
+    }
+    trajectory_text = export.trajectory_csv(job.view().traces(), context.exact, targets)
     results = json.loads(results_text)
     assert results["fits"][0]["steps"] == 200 and results["fits"][0]["status"] == "done"
     assert trajectory_text.count("\n") == 1 + len(fit.snapshots)
+    # The trajectory carries each snapshot's status; its last row says what the page and the results say.
+    assert trajectory_text.splitlines()[0].endswith(",status")
+    final_status = results["fits"][0]["convergence"]["status"]
+    assert trajectory_text.splitlines()[-1].endswith("," + final_status)
     urls = {button.proto.label: button.proto.url for button in app.get("download_button")}
     expected = {
         "Download trajectory (CSV)": _calculate_file_id(
