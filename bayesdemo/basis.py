@@ -1,6 +1,6 @@
 """Basis-function regression: polynomial and radial-basis feature maps, their exact posterior and evidence curve.
 
-The design row is phi(x) = (f_1(x), ..., f_k(x), 1) (MATH.md, Model); every weight f_j gets the slope's prior
+The design row is phi(x) = (f_1(x), ..., f_k(x), 1) (docs/MATH.md, Model); every weight f_j gets the slope's prior
 N(slope_mean, slope_sd^2) and the constant gets the intercept's, so degree 1 is exactly the line model.
 """
 
@@ -40,7 +40,7 @@ class BasisConfig:
 
 @dataclass(frozen=True)
 class FeatureMap:
-    """phi(x) = (f_1(x), ..., f_k(x), 1) for a fixed family, size, centres and width (MATH.md, Model)."""
+    """phi(x) = (f_1(x), ..., f_k(x), 1) for a fixed family, size, centres and width (docs/MATH.md, Model)."""
 
     config: BasisConfig
     centres: np.ndarray  # RBF centres c_j, shape (k,); empty for polynomials

@@ -1,10 +1,10 @@
-"""Checking inference by simulation (MATH.md, Checking inference; Talts et al. 2018): coverage and SBC ranks.
+"""Checking inference by simulation (docs/MATH.md, Checking inference; Talts et al. 2018): coverage and SBC ranks.
 
 Draw theta from the prior, simulate y with the known noise sd, fit, and ask how often the central intervals of the
 fitted Gaussian contain the true theta, and where theta ranks among the fit's own draws. Exact inference covers at
 the nominal rate and ranks uniformly; the mean-field optimum under-covers when the posterior is correlated: at level
 l its coverage is 2 Phi(z_l sqrt(1 - rho^2)) - 1, 0.26 and 0.57 at 50% and 90% on the Pyro tutorial's 100 points
-(rho = -0.875; 0.59 is the large-n limit for x ~ U(0, 1)) (MATH.md, Checking inference). A trained fit counts only
+(rho = -0.875; 0.59 is the large-n limit for x ~ U(0, 1)) (docs/MATH.md, Checking inference). A trained fit counts only
 where it reached its target (metrics.convergence): an unconverged fit's coverage says nothing about the method.
 """
 
@@ -185,7 +185,7 @@ def calibrate(
     x: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> CalibrationResult:
-    """Coverage and SBC ranks over K datasets with theta ~ prior and y ~ N(slope x + intercept, s^2) (MATH.md).
+    """Coverage and SBC ranks over K datasets with theta ~ prior and y ~ N(slope x + intercept, s^2) (docs/MATH.md).
 
     `x` (n,) replaces the simulated inputs for every dataset; `fit` adds a trained method (returning a FitOutcome,
     its statuses are kept); `progress(done, K)` is called after each dataset.
@@ -258,7 +258,7 @@ def fit_until_at_target(
     model: Model, config: FitConfig, check_every: int = CHECK_EVERY
 ) -> Callable[[Dataset], FitOutcome]:
     """A `fit` callback that trains `config`'s method until metrics.convergence says "at target", at most
-    `config.steps` steps, checked every `check_every` steps (MATH.md, Convergence rule).
+    `config.steps` steps, checked every `check_every` steps (docs/MATH.md, Convergence rule).
 
     A method that can be placed (Bayes by Backprop) starts at the least-squares line with sds START_SD: the data's
     own fit, not the answer, and far closer than a random start to the target of a theta drawn from a wide prior.
@@ -288,6 +288,7 @@ def fit_until_at_target(
 
 
 def expected_mean_field_coverage(level: float, sd_ratio: np.ndarray) -> np.ndarray:
-    """Coverage of the mean-field `level` interval when sd_MF / sd_exact = sd_ratio: 2 Phi(z ratio) - 1 (MATH.md)."""
+    """Coverage of the mean-field `level` interval when sd_MF / sd_exact = sd_ratio: 2 Phi(z ratio) - 1
+    (docs/MATH.md)."""
     z = interval_half_width(level)
     return np.array([2.0 * NormalDist().cdf(z * ratio) - 1.0 for ratio in np.atleast_1d(sd_ratio)])

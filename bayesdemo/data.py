@@ -23,7 +23,7 @@ MAX_ABS_VALUE = 1e15  # largest |x| or |y| accepted: sums of squares of a millio
 
 @dataclass(frozen=True)
 class DataConfig:
-    """How to simulate y = slope * x + intercept + N(0, noise_sd^2), x ~ U(x_min, x_max) (MATH.md, Model)."""
+    """How to simulate y = slope * x + intercept + N(0, noise_sd^2), x ~ U(x_min, x_max) (docs/MATH.md, Model)."""
 
     n: int = 100  # number of data points
     slope: float = 3.0  # true slope w used to simulate y
@@ -89,7 +89,7 @@ class Dataset:
         return int(self.x.size)
 
     def least_squares(self) -> np.ndarray:
-        """Ordinary least-squares (slope, intercept): where noise injection's means go (MATH.md)."""
+        """Ordinary least-squares (slope, intercept): where noise injection's means go (docs/MATH.md)."""
         design = np.column_stack([self.x, np.ones_like(self.x)])
         solution, *_ = np.linalg.lstsq(design, self.y, rcond=None)
         return solution

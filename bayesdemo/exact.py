@@ -1,4 +1,5 @@
-"""Exact conjugate reference: posterior, mean-field optimum, evidence, predictive, ELBO and Gaussian KL (MATH.md)."""
+"""Exact conjugate reference: posterior, mean-field optimum, evidence, predictive, ELBO and Gaussian KL
+(docs/MATH.md)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class Gaussian:
 
 
 def kl_gaussian(q: Gaussian, p: Gaussian) -> float:
-    """KL(q || p) for two Gaussians (MATH.md, KL between Gaussians); q = N(mu1, C1), p = N(mu0, C0)."""
+    """KL(q || p) for two Gaussians (docs/MATH.md, KL between Gaussians); q = N(mu1, C1), p = N(mu0, C0)."""
     chol_p = np.linalg.cholesky(p.cov)
     dim = q.mean.size
     # A q far out (a diverging fit) overflows the squares: that distance is infinite, not an error.
@@ -66,14 +67,15 @@ def kl_gaussian(q: Gaussian, p: Gaussian) -> float:
 
 
 def design_matrix(x: np.ndarray) -> np.ndarray:
-    """Design rows phi(x) = (x, 1), shape (n, 2) (MATH.md, Model)."""
+    """Design rows phi(x) = (x, 1), shape (n, 2) (docs/MATH.md, Model)."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     return np.column_stack([x, np.ones_like(x)])
 
 
 @dataclass(frozen=True)
 class CentredStats:
-    """Statistics of the centred data Phi - 1 c^T and y - ybar; constant columns stay exactly 0 (MATH.md, Centring)."""
+    """Statistics of the centred data Phi - 1 c^T and y - ybar; constant columns stay exactly 0 (docs/MATH.md,
+    Centring)."""
 
     phi_mean: np.ndarray  # c: column means of Phi, shape (p,); all zeros when nothing was centred
     y_mean: float  # ybar
@@ -89,7 +91,8 @@ class CentredStats:
 
 @dataclass(frozen=True)
 class SufficientStats:
-    """Phi^T Phi (p, p), Phi^T y (p,), y^T y, n, and the same centred (MATH.md, PRML 3.49-3.51; MATH.md, Centring).
+    """Phi^T Phi (p, p), Phi^T y (p,), y^T y, n, and the same centred (docs/MATH.md, PRML 3.49-3.51; docs/MATH.md,
+    Centring).
 
     The raw sums serve formulas that want them; the posterior and evidence use `centred`, which keeps their accuracy
     when x sits far from 0 (x near 1e4 loses every digit of the raw 2 x 2 system). Built from raw sums only,
@@ -197,7 +200,7 @@ class ExactPosterior:
     precision: np.ndarray  # L = S_N^-1 = S0^-1 + Phi^T Phi / s^2
     stats: SufficientStats
     log_evidence: float  # log p(y), PRML 3.86
-    precision_root: np.ndarray | None = None  # upper triangular R with R^T R = L, from QR (MATH.md, Centring)
+    precision_root: np.ndarray | None = None  # upper triangular R with R^T R = L, from QR (docs/MATH.md, Centring)
 
     @property
     def mean(self) -> np.ndarray:
@@ -216,7 +219,7 @@ class ExactPosterior:
 
     @property
     def mean_field_sd(self) -> np.ndarray:
-        """KL(q||p)-optimal factorised sds 1 / sqrt(L_jj) (MATH.md, PRML 10.12-10.13), shape (2,)."""
+        """KL(q||p)-optimal factorised sds 1 / sqrt(L_jj) (docs/MATH.md, PRML 10.12-10.13), shape (2,)."""
         return 1.0 / np.sqrt(np.diag(self.precision))
 
     @property
@@ -229,16 +232,16 @@ class ExactPosterior:
         return predictive_from_design(self.posterior, design_matrix(x), self.model.noise_sd, self.precision_root)
 
     def expected_log_likelihood(self, q: Gaussian) -> float:
-        """E_q[log p(y | theta)] in closed form for Gaussian q (MATH.md, ELBO)."""
+        """E_q[log p(y | theta)] in closed form for Gaussian q (docs/MATH.md, ELBO)."""
         s2 = self.model.noise_sd**2
         centred, n = self.stats.centred, self.stats.n
         residual_sq = centred.residual_sum_of_squares(q.mean, n)
-        # tr(Phi^T Phi C) with Phi^T Phi = centred scatter + n c c^T (MATH.md, Centring).
+        # tr(Phi^T Phi C) with Phi^T Phi = centred scatter + n c c^T (docs/MATH.md, Centring).
         trace = float(np.trace(centred.phi_scatter @ q.cov) + n * centred.phi_mean @ q.cov @ centred.phi_mean)
         return float(-0.5 * n * (LOG_2PI + math.log(s2)) - (residual_sq + trace) / (2.0 * s2))
 
     def elbo(self, q: Gaussian) -> float:
-        """ELBO(q) = E_q[log p(y|theta)] - KL(q || prior) = log p(y) - KL(q || posterior) (MATH.md)."""
+        """ELBO(q) = E_q[log p(y|theta)] - KL(q || prior) = log p(y) - KL(q || posterior) (docs/MATH.md)."""
         return self.expected_log_likelihood(q) - kl_gaussian(q, self.prior)
 
     def kl_to_exact(self, q: Gaussian) -> float:
@@ -254,7 +257,7 @@ class DesignPosterior:
     precision: np.ndarray  # L = S_N^-1 = S0^-1 + Phi^T Phi / s^2, shape (p, p)
     log_evidence: float  # log p(y) = log N(y | Phi m0, s^2 I + Phi S0 Phi^T), PRML 3.86
     noise_sd: float  # the known noise sd s
-    precision_root: np.ndarray | None = None  # upper triangular R with R^T R = L, from QR (MATH.md, Centring)
+    precision_root: np.ndarray | None = None  # upper triangular R with R^T R = L, from QR (docs/MATH.md, Centring)
 
     def predictive(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Predictive at design rows phi (n*, p): mean, sd of the function, sd of an observation (PRML 3.57-3.59)."""
@@ -295,7 +298,7 @@ def _square_root(scatter: np.ndarray, cross: np.ndarray) -> tuple[np.ndarray, np
 def gaussian_posterior_from_stats(
     stats: SufficientStats, prior_mean: np.ndarray, prior_sd: np.ndarray, noise_sd: float
 ) -> DesignPosterior:
-    """N(m_N, S_N) and log p(y) from the centred statistics (PRML 3.49-3.51, 3.86; MATH.md, Centring; O(p^3)).
+    """N(m_N, S_N) and log p(y) from the centred statistics (PRML 3.49-3.51, 3.86; docs/MATH.md, Centring; O(p^3)).
 
     Phi^T Phi = centred scatter + n c c^T is never summed: the posterior is the least-squares problem with rows
     (square root of the centred scatter) / s, sqrt(n) c^T / s (target sqrt(n) ybar / s) and diag(1 / s0) (target

@@ -1,4 +1,5 @@
-"""Text for the page's Explain section: the model, the exact posterior, the ELBO, and this run's numbers (MATH.md)."""
+"""Text for the page's Explain section: the model, the exact posterior, the ELBO, and this run's numbers
+(docs/MATH.md)."""
 
 from __future__ import annotations
 
@@ -33,12 +34,14 @@ def fmt_step(step: float) -> str:
 
 
 def shrink_factor(lr: float, mean_x_squared: float) -> float:
-    """Per-step factor on E|b_sd| under SGD on the MSE: 1 - 2 lr mean(x^2) of the data (MATH.md, Noise injection)."""
+    """Per-step factor on E|b_sd| under SGD on the MSE: 1 - 2 lr mean(x^2) of the data (docs/MATH.md, Noise
+    injection)."""
     return 1.0 - 2.0 * lr * mean_x_squared
 
 
 def time_constant(lr: float, mean_x_squared: float) -> float:
-    """Steps for |b_sd| to shrink by a factor e: 1 / (2 lr mean(x^2)), the data's own (MATH.md, Noise injection)."""
+    """Steps for |b_sd| to shrink by a factor e: 1 / (2 lr mean(x^2)), the data's own (docs/MATH.md, Noise
+    injection)."""
     return 1.0 / (2.0 * lr * mean_x_squared)
 
 
@@ -52,7 +55,7 @@ def crossing_step(start_sd: float, target_sd: float, factor: float) -> float:
 
 
 def loss_sampling_sd(exact: ExactPosterior, q: Gaussian, samples: int) -> float:
-    """Sd of one step's loss around -ELBO(q): full batch, closed-form KL, `samples` draws of theta (MATH.md, ELBO).
+    """Sd of one step's loss around -ELBO(q): full batch, closed-form KL, `samples` draws of theta (docs/MATH.md, ELBO).
 
     With theta = mu + B eps (B B^T = C), e = Phi mu - y and G = Phi^T Phi, -log p(y | theta) is a quadratic in eps:
     Var = ||B^T Phi^T e||^2 / s^4 + tr((B^T G B)^2) / (2 s^4), divided by the number of samples.
@@ -80,7 +83,7 @@ def _noise_config(scenario: Scenario) -> FitConfig | None:
 
 
 def model_section(dataset: Dataset, scenario: Scenario) -> list[Section]:
-    """The model in words and symbols (MATH.md, Model)."""
+    """The model in words and symbols (docs/MATH.md, Model)."""
     prior = scenario.prior
     return [
         (
@@ -125,7 +128,8 @@ def posterior_section(exact: ExactPosterior) -> list[Section]:
 
 
 def elbo_section(exact: ExactPosterior, latest: Mapping[str, Snapshot], samples: int = 16) -> list[Section]:
-    """The ELBO identity: the loss's gap above -log p(y) is KL(q || exact) on average over the loss's draws (MATH.md,
+    """The ELBO identity: the loss's gap above -log p(y) is KL(q || exact) on average over the loss's draws
+    (docs/MATH.md,
     ELBO); `samples` is the fits' draws of theta per step, for the loss's scatter at the mean-field optimum."""
     mean_field_kl = exact.kl_to_exact(exact.mean_field)
     scatter = loss_sampling_sd(exact, exact.mean_field, samples)
@@ -164,10 +168,10 @@ def elbo_section(exact: ExactPosterior, latest: Mapping[str, Snapshot], samples:
 def noise_injection_section(
     exact: ExactPosterior, dataset: Dataset, scenario: Scenario, latest: Mapping[str, Snapshot]
 ) -> list[Section]:
-    """Why noise injection's sds drift to 0, with the data's mean(x^2), time constant and crossing step (MATH.md).
+    """Why noise injection's sds drift to 0, with the data's mean(x^2), time constant and crossing step (docs/MATH.md).
 
     The time constant uses the data's own mean of x^2 (0.3925 on the Pyro tutorial's data: 12,739 steps at lr 1e-4),
-    not E[x^2] = 1/3 of x ~ U(0, 1) (15,000 steps) (MATH.md, Noise injection).
+    not E[x^2] = 1/3 of x ~ U(0, 1) (15,000 steps) (docs/MATH.md, Noise injection).
     """
     config = _noise_config(scenario)
     lr = config.learning_rate if config is not None else FORUM_NOISE_LR

@@ -293,7 +293,7 @@ def fig_sd(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int
 
 @never_warns
 def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure:
-    """Loss (negative ELBO estimate) vs step above -log p(y): the gap is KL(q || exact) (MATH.md, ELBO).
+    """Loss (negative ELBO estimate) vs step above -log p(y): the gap is KL(q || exact) (docs/MATH.md, ELBO).
 
     Noise injection's loss (and BBB's MSE notch) is an MSE, not a negative ELBO: it goes on a right-hand log axis.
     """

@@ -126,7 +126,7 @@ def fig_parameter_space(
     title: str = "Parameter space: (slope, intercept)",
 ) -> go.Figure:
     """Exact posterior's 1 and 2 sd ellipses, the mean-field optimum's axis-aligned 1 sd ellipse, each fit's 1 sd
-    ellipse and the path its mean took (paths: label -> means (steps, 2)); MATH.md, PRML 10.12-10.13."""
+    ellipse and the path its mean took (paths: label -> means (steps, 2)); docs/MATH.md, PRML 10.12-10.13."""
     figure = _new_figure()
     figure.add_trace(_ellipse(exact, 1.0, "exact posterior, 1 sd", EXACT_COLOUR, group="exact"))
     figure.add_trace(_ellipse(exact, 2.0, "exact posterior, 2 sd", EXACT_COLOUR, group="exact"))
@@ -267,7 +267,7 @@ def _gaussian_density(grid: np.ndarray, mean: float, sd: float) -> np.ndarray:
 @never_warns
 def fig_mcmc_histogram(samples: np.ndarray, exact: Gaussian, fits: Named, parameter: int, bins: int = 40) -> go.Figure:
     """NUTS draws of one parameter as a density histogram (counts in customdata) beside the exact marginal density
-    and each fit's Gaussian marginal (MATH.md: exact posterior, PRML 3.49-3.51)."""
+    and each fit's Gaussian marginal (docs/MATH.md: exact posterior, PRML 3.49-3.51)."""
     name = PARAMETER_NAMES[parameter]
     values = np.asarray(samples, dtype=np.float64)[:, parameter]
     values = values[np.isfinite(values)]  # a diverged chain's inf or nan has no bin
@@ -389,7 +389,7 @@ def fig_evidence(curve: EvidenceCurve, chosen: int | None = None) -> go.Figure:
 @never_warns
 def fig_calibration(result: CalibrationResult) -> go.Figure:
     """Coverage of each method's central intervals per nominal level and parameter, with the nominal level and its
-    binomial +-2 se band: exact = nominal, mean-field under-covers (MATH.md, Checking inference). A trained fit's
+    binomial +-2 se band: exact = nominal, mean-field under-covers (docs/MATH.md, Checking inference). A trained fit's
     bar counts only the fits that reached their target, and its name says how many did."""
     figure = _new_figure()
     levels = result.config.levels
@@ -434,7 +434,7 @@ def fig_calibration(result: CalibrationResult) -> go.Figure:
 
 @never_warns
 def fig_gradient_variance(estimators: Sequence[tuple[str, np.ndarray]]) -> go.Figure:
-    """Variance of one draw of d loss / d mu per estimator (label, variances (2,)), log axis (MATH.md, Local
+    """Variance of one draw of d loss / d mu per estimator (label, variances (2,)), log axis (docs/MATH.md, Local
     reparameterization): each bar is how noisy one optimiser step's direction is."""
     figure = _new_figure()
     labels = [label for label, _ in estimators]
@@ -478,7 +478,7 @@ def fig_noise_sd(
     fits: Sequence[tuple[str, float, float]] = (),
     true_noise_sd: float | None = None,
 ) -> go.Figure:
-    """Exact p(s | y) by quadrature (MATH.md, Unknown noise sd) beside each fit's log-normal q(s), given as
+    """Exact p(s | y) by quadrature (docs/MATH.md, Unknown noise sd) beside each fit's log-normal q(s), given as
     (label, mean of s, sd of s), and the true s when known."""
     grid = np.asarray(noise_sd_grid, dtype=np.float64).reshape(-1)
     exact_density = np.asarray(density, dtype=np.float64).reshape(-1)
@@ -524,7 +524,8 @@ def fig_prior_marginal(
     parameter: int,
     exact_label: str = "exact posterior, grid",
 ) -> go.Figure:
-    """One parameter's exact marginal on a sorted axis (MATH.md, Grid reference; Mixture posterior) beside its prior
+    """One parameter's exact marginal on a sorted axis (docs/MATH.md, Grid reference; Mixture posterior) beside its
+    prior
     density and each fit's Gaussian marginal q, given as (label, Gaussian over (slope, intercept))."""
     name = PARAMETER_NAMES[parameter]
     grid = np.asarray(axis, dtype=np.float64).reshape(-1)

@@ -1,8 +1,10 @@
 """Measured gradient noise of Bayes by Backprop: weight sampling vs local reparameterisation (Kingma et al. 2015).
 
 Both estimators are unbiased for the gradient of the negative ELBO; local reparameterisation samples each data point's
-prediction phi_i^T theta independently, so the per-point noise averages out instead of adding up (MATH.md). Its gain
-for the mean's gradient grows in proportion to n; for the sd's gradient it stays a few fold (MATH.md, Gradient noise).
+prediction phi_i^T theta independently, so the per-point noise averages out instead of adding up (docs/MATH.md). Its
+gain
+for the mean's gradient grows in proportion to n; for the sd's gradient it stays a few fold (docs/MATH.md, Gradient
+noise).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def gradient_draw(method: BayesByBackprop, chunk_elements: int = GRADIENT_CHUNK_
     """One draw of d loss / d mu and d loss / d rho (each (2,)) of `method.loss()`'s estimator, accumulated over
     chunks of at most `chunk_elements` samples x points, so memory stays fixed whatever S and n are.
 
-    The loss is the KL plus a sum over samples and points (MATH.md, Bayes by Backprop), so its gradient is the sum of
+    The loss is the KL plus a sum over samples and points (docs/MATH.md, Bayes by Backprop), so its gradient is the
+    sum of
     the chunks' gradients with the draws held fixed. The draws come from the fit's generator in the order `loss()`
     takes them: the minibatch, then eps (S, 2), or for local reparameterisation one row of n noises per sample.
     """
@@ -119,7 +122,7 @@ def gradient_statistics(
 
 
 def expected_gradient(dataset: Dataset, model: Model, q: Gaussian) -> np.ndarray:
-    """The exact mu-gradient of the negative ELBO at diagonal q (closed form, MATH.md ELBO), shape (2,)."""
+    """The exact mu-gradient of the negative ELBO at diagonal q (closed form, docs/MATH.md ELBO), shape (2,)."""
     mean = torch.tensor(np.array(q.mean), dtype=torch.float64, requires_grad=True)
     sd = torch.tensor(np.array(q.sd), dtype=torch.float64)
     loss = -mean_field_elbo(SufficientStats.of(dataset), model, mean, sd, None)
@@ -131,7 +134,8 @@ def gradient_variance(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form variances (2,), (2,) of one full-batch draw of d loss / d mu and d loss / d sd at diagonal q.
 
-    Closed-form KL, independent draws (MATH.md, Gradient noise; Local reparameterisation). With r = Phi^T (Phi mu - y),
+    Closed-form KL, independent draws (docs/MATH.md, Gradient noise; Local reparameterisation). With r = Phi^T (Phi
+    mu - y),
     G = Phi^T Phi, e_i = phi_i^T mu - y_i and tau_i^2 = sum_j phi_ij^2 sd_j^2:
     weight sampling  Var d/dmu_j = sum_k G_jk^2 sd_k^2 / s^4,  Var d/dsd_j = (r_j^2 + G_jj^2 sd_j^2 + sum_k G_jk^2
     sd_k^2) / s^4;  local  Var d/dmu_j = sum_i phi_ij^2 tau_i^2 / s^4,  Var d/dsd_j = sum_i (phi_ij^2 sd_j / tau_i)^2

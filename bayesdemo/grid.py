@@ -1,4 +1,4 @@
-"""Exact reference for any prior by grid integration of the log joint (MATH.md, Grid reference).
+"""Exact reference for any prior by grid integration of the log joint (docs/MATH.md, Grid reference).
 
 Two parameters with known noise. The log joint is evaluated on uniform grids in whitened coordinates z of Gaussian
 windows, theta = mean + F z with F F^T the window's covariance, so every grid is aligned with the posterior's axes
@@ -31,7 +31,7 @@ from bayesdemo.exact import LOG_2PI, Gaussian, SufficientStats, exact_posterior
 from bayesdemo.priors import GaussianPrior, Model, ParameterPrior, Prior
 from bayesdemo.validation import check_int, check_range
 
-DEFAULT_POINTS = 256  # grid points per whitened axis of the final grids (MATH.md asks for >= 256)
+DEFAULT_POINTS = 256  # grid points per whitened axis of the final grids (docs/MATH.md asks for >= 256)
 REFINE_POINTS = 128  # grid points per whitened axis while windows are recentred (only their moments are read)
 DEFAULT_HALF_WIDTH = 10.0  # half-width of each whitened axis, in window sds
 REFINEMENTS = 10  # at most this many grids recentred on the previous grid's moments after the starting window
@@ -237,7 +237,7 @@ def _recentred(log_joint: LogJoint, frame: Frame, points: int, half_width_sds: f
 
 
 def _symmetric_kl(a: Gaussian, b: Gaussian) -> float:
-    """KL(a || b) + KL(b || a) for 2-D Gaussians (MATH.md, KL between Gaussians)."""
+    """KL(a || b) + KL(b || a) for 2-D Gaussians (docs/MATH.md, KL between Gaussians)."""
     diff = a.mean - b.mean
     inv_a, inv_b = np.linalg.inv(a.cov), np.linalg.inv(b.cov)
     return float(0.5 * (np.trace(inv_b @ a.cov) + np.trace(inv_a @ b.cov) - 4.0 + diff @ (inv_a + inv_b) @ diff))
@@ -288,7 +288,7 @@ def _balance(log_masses: np.ndarray, log_windows: np.ndarray) -> np.ndarray:
 def grid_posterior(
     dataset: Dataset, model: Model, points: int = DEFAULT_POINTS, half_width_sds: float = DEFAULT_HALF_WIDTH
 ) -> GridPosterior:
-    """Posterior of theta under any prior and known noise by whitened 2-D grids (MATH.md, Grid reference).
+    """Posterior of theta under any prior and known noise by whitened 2-D grids (docs/MATH.md, Grid reference).
 
     Every distinct window's grid (points x points over +- half_width_sds) contributes its part of the mass through the
     balance heuristic (see the module doc), so all modes found are counted. Returns moments, log p(y) and marginal
@@ -415,7 +415,8 @@ def _moments(
 
 @dataclass(frozen=True)
 class GridPosteriorWithNoise:
-    """theta and the noise sd s on a 3-D grid: theta moments, s moments, log evidence (MATH.md, Unknown noise sd)."""
+    """theta and the noise sd s on a 3-D grid: theta moments, s moments, log evidence (docs/MATH.md, Unknown noise
+    sd)."""
 
     theta: GridPosterior  # theta's posterior with s integrated out
     noise_sd_axis: np.ndarray  # (K,) log-spaced s values

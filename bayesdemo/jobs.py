@@ -206,7 +206,8 @@ class FitView:
         return self.status in FINISHED_STATUSES
 
     def convergence(self, exact: ExactPosterior, least_squares: np.ndarray) -> Convergence:
-        """Where the fit stands against its target (metrics.convergence on its snapshots; MATH.md, Convergence rule)."""
+        """Where the fit stands against its target (metrics.convergence on its snapshots; docs/MATH.md, Convergence
+        rule)."""
         return convergence(self.snapshots, target_for(self.config, exact, least_squares), exact)
 
     def status_text(self, exact: ExactPosterior, least_squares: np.ndarray) -> str:

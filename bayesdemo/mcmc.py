@@ -1,4 +1,5 @@
-"""MCMC reference on demand: Pyro NUTS on the same model (MATH.md, Model), seeded, in chunks that share Pyro fairly.
+"""MCMC reference on demand: Pyro NUTS on the same model (docs/MATH.md, Model), seeded, in chunks that share Pyro
+fairly.
 
 Pyro's handler stack and the global torch RNG are process-wide (see methods/pyro_svi.py): every chunk of NUTS
 iterations holds PYRO_LOCK and runs on this run's own torch RNG state, swapped in and out, so other fits' streams
@@ -130,7 +131,7 @@ class NUTSRun:
         self.rng_state = torch.Generator().manual_seed(_chain_seed(config.seed, 0)).get_state()
 
     def model(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """slope, intercept ~ N(m0, s0^2) independently; y_i ~ N(slope x_i + intercept, s^2) (MATH.md, Model)."""
+        """slope, intercept ~ N(m0, s0^2) independently; y_i ~ N(slope x_i + intercept, s^2) (docs/MATH.md, Model)."""
         slope = pyro.sample("slope", dist.Normal(self.prior_mean[0], self.prior_sd[0]))
         intercept = pyro.sample("intercept", dist.Normal(self.prior_mean[1], self.prior_sd[1]))
         with pyro.plate("data", x.shape[0]):

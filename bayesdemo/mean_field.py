@@ -2,10 +2,11 @@
 
 For a Gaussian prior and known s this is PRML 10.12-10.13 (exact.ExactPosterior.mean_field). Otherwise the ELBO of
 q = N(mu_1, sd_1^2) N(mu_2, sd_2^2) [N(log s | m, v)] is still a smooth deterministic function: the expected
-log-likelihood in closed form (MATH.md, ELBO; with E[s^-2] = exp(-2 m + 2 v) when s is learned), Gaussian entropies,
+log-likelihood in closed form (docs/MATH.md, ELBO; with E[s^-2] = exp(-2 m + 2 v) when s is learned), Gaussian
+entropies,
 E_q log p(theta_j) in closed form (Gaussian, Laplace) or by 1-D Gauss-Hermite quadrature, and E_q log p(s) likewise.
 It is maximised with L-BFGS in float64 from several starts (one per Gaussian window of the prior), since under a
-multimodal posterior the ELBO has several local optima (MATH.md, Mean-field optimum under other priors).
+multimodal posterior the ELBO has several local optima (docs/MATH.md, Mean-field optimum under other priors).
 Note: for a non-Gaussian prior this q is *not* the grid marginal: a Gaussian q fitted by KL(q || p) matches the
 posterior's shape only as well as a Gaussian can.
 """
@@ -112,9 +113,10 @@ class MeanFieldOptimum:
 def mean_field_elbo(
     stats: SufficientStats, model: Model, mean: torch.Tensor, sd: torch.Tensor, log_noise: torch.Tensor | None
 ) -> torch.Tensor:
-    """ELBO of q = N(mean, diag(sd^2)) [x N(log s | log_noise[0], log_noise[1]^2)] (MATH.md, ELBO), differentiable.
+    """ELBO of q = N(mean, diag(sd^2)) [x N(log s | log_noise[0], log_noise[1]^2)] (docs/MATH.md, ELBO), differentiable.
 
-    E_q ||y - Phi theta||^2 is taken from the centred statistics (MATH.md, Centring): the raw sums y^T y, Phi^T y and
+    E_q ||y - Phi theta||^2 is taken from the centred statistics (docs/MATH.md, Centring): the raw sums y^T y, Phi^T
+    y and
     Phi^T Phi cancel every digit of it when x sits far from 0 (14 nats off at x near 1e5 with n = 1e4).
     """
     centred, n = stats.centred, stats.n
@@ -148,7 +150,7 @@ def factorised_start(window: Gaussian) -> tuple[np.ndarray, np.ndarray]:
 def mean_field_optimum(
     dataset: Dataset, model: Model, *, learn_noise: bool = False, starts: Sequence[Gaussian] = ()
 ) -> MeanFieldOptimum:
-    """Maximise the mean-field ELBO for `model`'s prior (and s's prior when learn_noise) by L-BFGS (MATH.md,
+    """Maximise the mean-field ELBO for `model`'s prior (and s's prior when learn_noise) by L-BFGS (docs/MATH.md,
     Mean-field optimum under other priors).
 
     The ELBO of a multimodal posterior has several local optima, so L-BFGS starts from the factorised optimum of each

@@ -58,7 +58,7 @@ def centred_mean_field_sd(exact: ExactPosterior) -> np.ndarray:
     """Marginal sds (2,) of the mean-field optimum in centred coordinates mapped back to (slope, intercept).
 
     With theta = A theta_c (A = centring_matrix(mean x)) the precision of theta_c is A^T L A; the optimum has
-    variances 1 / (A^T L A)_jj there, and A diag(.) A^T here (MATH.md, Centred parameterisation).
+    variances 1 / (A^T L A)_jj there, and A diag(.) A^T here (docs/MATH.md, Centred parameterisation).
     """
     x_mean, _ = x_mean_and_sd(exact)
     matrix = centring_matrix(x_mean)
@@ -68,10 +68,10 @@ def centred_mean_field_sd(exact: ExactPosterior) -> np.ndarray:
 
 
 def target_for(config: FitConfig, exact: ExactPosterior, least_squares: np.ndarray) -> Target:
-    """The optimum of `config`'s method (MATH.md): exact posterior, mean-field optimum, or least squares, sd 0.
+    """The optimum of `config`'s method (docs/MATH.md): exact posterior, mean-field optimum, or least squares, sd 0.
 
     A centred mean-field fit's optimum is the mean-field optimum in centred coordinates, mapped back
-    (MATH.md, Centred parameterisation); the exact posterior and least squares do not depend on the coordinates.
+    (docs/MATH.md, Centred parameterisation); the exact posterior and least squares do not depend on the coordinates.
     """
     centred = config.centre_x
     if config.method == "noise":
@@ -84,7 +84,7 @@ def target_for(config: FitConfig, exact: ExactPosterior, least_squares: np.ndarr
 
 
 def kl_to_exact(q: Gaussian, exact: ExactPosterior) -> float:
-    """KL(q || exact posterior) (MATH.md, KL between Gaussians)."""
+    """KL(q || exact posterior) (docs/MATH.md, KL between Gaussians)."""
     return exact.kl_to_exact(q)
 
 
@@ -138,7 +138,7 @@ def step_converged_for_good(
 
 @dataclass(frozen=True)
 class Convergence:
-    """Where a fit stands against its target (MATH.md, Convergence rule): status, its words, and why."""
+    """Where a fit stands against its target (docs/MATH.md, Convergence rule): status, its words, and why."""
 
     status: str  # one of FIT_STATUSES
     label: str  # STATUS_LABELS[status]
@@ -196,7 +196,7 @@ def ill_conditioning_advice(exact: ExactPosterior, target: Target) -> str:
 def convergence(
     snapshots: Sequence[Snapshot], target: Target, exact: ExactPosterior, window: int = DEFAULT_WINDOW
 ) -> Convergence:
-    """The fit's status from its last `window` steps (MATH.md, Convergence rule).
+    """The fit's status from its last `window` steps (docs/MATH.md, Convergence rule).
 
     At target: the window average is within the band (`within_band`, the benchmark's rule). Far from target: a mean
     more than FAR_MEAN_SDS exact sds from the target's, or an sd outside FAR_SD_RATIOS times the target sd (for a
@@ -218,7 +218,8 @@ def convergence(
 def at_target_rule(
     target: Target, exact: ExactPosterior, window: int = DEFAULT_WINDOW
 ) -> Callable[[Sequence[Snapshot]], bool]:
-    """The "at target" test of `convergence` alone, for the runner's "until at target" (MATH.md, Convergence rule)."""
+    """The "at target" test of `convergence` alone, for the runner's "until at target" (docs/MATH.md, Convergence
+    rule)."""
 
     def reached(snapshots: Sequence[Snapshot]) -> bool:
         """Whether the last `window` steps' average is within the band (and a step has been taken)."""

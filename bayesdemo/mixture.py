@@ -1,4 +1,4 @@
-"""Closed-form posterior under independent Gaussian or scale-mixture (spike-and-slab) priors (MATH.md, Mixture
+"""Closed-form posterior under independent Gaussian or scale-mixture (spike-and-slab) priors (docs/MATH.md, Mixture
 posterior).
 
 With theta_j ~ sum_c pi_jc N(location_j, sd_jc^2) independently, the prior is a mixture of Gaussians over the
@@ -118,7 +118,7 @@ class MixturePosterior:
 
 
 def mixture_posterior(dataset: Dataset, prior: GaussianPrior | Prior, noise_sd: float) -> MixturePosterior:
-    """Exact posterior under independent Gaussian or scale-mixture priors and known noise sd (MATH.md, Mixture
+    """Exact posterior under independent Gaussian or scale-mixture priors and known noise sd (docs/MATH.md, Mixture
     posterior): one conjugate posterior per component pairing, weighted by prior weight times evidence."""
     prior = Prior.of(prior)
     for name, part in zip(("slope", "intercept"), prior.parameter_priors, strict=True):

@@ -1,7 +1,7 @@
 """Unknown noise sd: exact reference by 1-D quadrature over s, and the Normal-Inverse-Gamma conjugate alternative.
 
 Named after the quantity it infers (s, `noise_sd` everywhere in the engine); the prior on s is
-`priors.NoiseSdPrior`, stored on `Model.noise_prior` (MATH.md, Unknown noise sd).
+`priors.NoiseSdPrior`, stored on `Model.noise_prior` (docs/MATH.md, Unknown noise sd).
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ class NoiseSdPosterior:
 
 @dataclass(frozen=True)
 class _LineFit:
-    """The data's least-squares line in centred form: all the quadrature over s reads (MATH.md, Unknown noise sd)."""
+    """The data's least-squares line in centred form: all the quadrature over s reads (docs/MATH.md, Unknown noise
+    sd)."""
 
     n: int
     x_mean: float
@@ -64,7 +65,8 @@ class _LineFit:
 
     @classmethod
     def of(cls, dataset: Dataset) -> _LineFit:
-        """Means and scatters from exact.SufficientStats' centred statistics (MATH.md, Centring), so that x far from 0
+        """Means and scatters from exact.SufficientStats' centred statistics (docs/MATH.md, Centring), so that x far
+        from 0
         loses no digits; the residual from one pass over the data, since ||y - ybar||^2 - sxy^2 / sxx would cancel
         every digit of a residual near 0."""
         centred = SufficientStats.of(dataset).centred
@@ -86,7 +88,7 @@ def _conditional_posteriors(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """m_N(s) - theta_LS (K, 2), m_N(s) - m0 (K, 2), S_N(s) (K, 2, 2), log p(y | s) (K,) at each log s (K,) with log
     prior variances (K, 2): PRML 3.49-3.51 and 3.86 as one least-squares problem per s, solved by batched Householder
-    QR as exact.gaussian_posterior_from_stats does (MATH.md, Unknown noise sd; MATH.md, Centring)."""
+    QR as exact.gaussian_posterior_from_stats does (docs/MATH.md, Unknown noise sd; docs/MATH.md, Centring)."""
     # Rows, all multiplied by s so that no s in NOISE_SD_LIMITS over- or underflows: the centred data (sqrt(sxx), 0),
     # sqrt(n) (x_mean, 1), and the prior's diag(s / s0). Targets: R_data (theta_LS - m0) on the data rows and 0 on the
     # prior's give f = m_N - m0; 0 on the data rows and (m0 - theta_LS) s / s0 on the prior's give e = m_N - theta_LS.
@@ -139,7 +141,7 @@ def _noise_grid(
     evaluate: Callable[[np.ndarray], tuple[np.ndarray, ...]], start: float, points: int, on_a_line: bool
 ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """log s grid (points,) over all of p(log s | y) and s^2 p(log s | y) within LOG_DENSITY_DROP of their peaks, and
-    `evaluate` (first output log p(log s, y)) on it (MATH.md, Unknown noise sd)."""
+    `evaluate` (first output log p(log s, y)) on it (docs/MATH.md, Unknown noise sd)."""
     # A coarse scan from `start` widens each side that still holds mass, up to NOISE_SD_LIMITS, so the peak is found
     # wherever it lies, also when the least-squares residual is 0 (n = 2, data on a line). The grid is then re-sampled
     # on the part of the last one within LOG_DENSITY_DROP of the peak (SEARCH_POINTS while that part is narrower than
@@ -197,12 +199,13 @@ def noise_sd_posterior(
     *,
     prior_scales_with_noise: bool = False,
 ) -> NoiseSdPosterior:
-    """Exact reference for unknown s by quadrature: p(s|y) ∝ p(s) N(y | Phi m0, s^2 I + Phi S0 Phi^T) (MATH.md).
+    """Exact reference for unknown s by quadrature: p(s|y) ∝ p(s) N(y | Phi m0, s^2 I + Phi S0 Phi^T) (docs/MATH.md).
 
     theta ~ N(m0, S0) independently of s with S0 = diag(prior.sd^2); with `prior_scales_with_noise` instead
     theta | s ~ N(m0, s^2 S0), the Normal-Inverse-Gamma model's conditional prior. s's prior is model.noise_prior.
     The grid of `points` log-spaced s covers where p(s | y) has mass; theta's covariance is the law of total
-    covariance, E[S_N(s)] + Cov(m_N(s)), the second from deviations of m_N(s) from their mean (MATH.md, Unknown noise
+    covariance, E[S_N(s)] + Cov(m_N(s)), the second from deviations of m_N(s) from their mean (docs/MATH.md, Unknown
+    noise
     sd). Raises ConfigError("noise_prior") when p(s | y) cannot be normalised (a half-normal prior and data on a line).
     """
     if not model.prior.is_gaussian:
@@ -250,7 +253,7 @@ def noise_sd_posterior(
 
 @dataclass(frozen=True)
 class NormalInverseGammaPosterior:
-    """theta | s^2 ~ N(m_N, s^2 V_N), s^2 ~ IG(a_N, b_N) (MATH.md, Unknown noise sd, conjugate alternative)."""
+    """theta | s^2 ~ N(m_N, s^2 V_N), s^2 ~ IG(a_N, b_N) (docs/MATH.md, Unknown noise sd, conjugate alternative)."""
 
     mean: np.ndarray  # (2,) m_N
     scale_matrix: np.ndarray  # (2, 2) V_N
@@ -279,7 +282,7 @@ class NormalInverseGammaPosterior:
 def normal_inverse_gamma_posterior(
     dataset: Dataset, prior: GaussianPrior, noise_prior: NoiseSdPrior
 ) -> NormalInverseGammaPosterior:
-    """Conjugate NIG update (MATH.md): theta | s^2 ~ N(m0, s^2 V0) with V0 = diag(prior.sd^2), s^2 ~ IG(a0, b0).
+    """Conjugate NIG update (docs/MATH.md): theta | s^2 ~ N(m0, s^2 V0) with V0 = diag(prior.sd^2), s^2 ~ IG(a0, b0).
 
     `noise_prior` must be of kind "inverse_gamma" (shape a0, rate b0); note prior.sd is per unit of noise sd here.
     """
@@ -288,7 +291,7 @@ def normal_inverse_gamma_posterior(
             "noise_prior", f"must be of kind 'inverse_gamma' for the NIG update, got {noise_prior.kind!r}"
         )
     stats = SufficientStats.of(dataset)
-    # theta | s^2 ~ N(m_N, s^2 V_N) is the known-noise posterior at s = 1, from centred statistics by QR (MATH.md,
+    # theta | s^2 ~ N(m_N, s^2 V_N) is the known-noise posterior at s = 1, from centred statistics by QR (docs/MATH.md,
     # Centring): the raw Phi^T Phi + V0^-1 and y^T y + m0^T V0^-1 m0 - m_N^T V_N^-1 m_N lose every digit with x far
     # from 0. 2 (b_N - b0) is the same quadratic written as ||y - Phi m_N||^2 + ||(m_N - m0) / s0||^2, each >= 0.
     fit = gaussian_posterior_from_stats(stats, prior.mean, prior.sd, 1.0)

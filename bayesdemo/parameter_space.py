@@ -1,4 +1,5 @@
-"""Geometry of the (slope, intercept) plane: sd ellipses of Gaussians, and the same data with x centred (MATH.md)."""
+"""Geometry of the (slope, intercept) plane: sd ellipses of Gaussians, and the same data with x centred
+(docs/MATH.md)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,6 @@ def centred_posterior(dataset: Dataset, model: Model) -> ExactPosterior:
     """Exact posterior (PRML 3.49-3.51) on centred x: Phi^T Phi is diagonal, so with a diagonal prior S_N is too.
 
     sum(x - mean(x)) = 0 zeroes the off-diagonal of Phi^T Phi; L = S0^-1 + Phi^T Phi / s^2 is then diagonal, the
-    correlation is 0 and the mean-field optimum 1 / sqrt(L_jj) equals the exact sds (MATH.md, mean-field optimum).
+    correlation is 0 and the mean-field optimum 1 / sqrt(L_jj) equals the exact sds (docs/MATH.md, mean-field optimum).
     """
     return exact_posterior(centred(dataset), model)

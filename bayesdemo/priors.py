@@ -1,8 +1,8 @@
 """The model's priors and noise: theta = (slope, intercept) ~ independent priors, y ~ N(phi^T theta, s^2).
 
 The Gaussian prior (GaussianPrior) is the conjugate default; `Prior` gives each parameter any family of
-MATH.md "Non-Gaussian priors" (Laplace, Student-t, Blundell's scale mixture); `NoiseSdPrior` is a prior on s for
-MATH.md "Unknown noise sd".
+docs/MATH.md "Non-Gaussian priors" (Laplace, Student-t, Blundell's scale mixture); `NoiseSdPrior` is a prior on s for
+docs/MATH.md "Unknown noise sd".
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ PARAMETER_NAMES = ("slope", "intercept")  # order of theta everywhere in the eng
 
 @dataclass(frozen=True)
 class GaussianPrior:
-    """Independent Gaussian prior on slope and intercept (MATH.md, Model: S0 = diag(s0^2))."""
+    """Independent Gaussian prior on slope and intercept (docs/MATH.md, Model: S0 = diag(s0^2))."""
 
     slope_mean: float = 0.0  # prior mean of the slope
     slope_sd: float = 10.0  # prior sd of the slope (> 0)
@@ -65,7 +65,7 @@ class GaussianPrior:
     @overload
     def log_density(self, theta: np.ndarray) -> np.ndarray: ...
     def log_density(self, theta: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        """log p(theta) summed over the last axis (size 2), same array type as `theta` (MATH.md, Model)."""
+        """log p(theta) summed over the last axis (size 2), same array type as `theta` (docs/MATH.md, Model)."""
         return _joint_log_density(self.parameter_priors, theta)
 
 
@@ -80,7 +80,7 @@ PRIOR_KIND_LABELS = {
 
 @dataclass(frozen=True)
 class ParameterPrior:
-    """One parameter's prior of any family in PRIOR_KINDS (MATH.md, Non-Gaussian priors; Blundell et al. eq. 7)."""
+    """One parameter's prior of any family in PRIOR_KINDS (docs/MATH.md, Non-Gaussian priors; Blundell et al. eq. 7)."""
 
     kind: str = "gaussian"  # one of PRIOR_KINDS
     location: float = 0.0  # centre: the mean (Gaussian, Laplace, mixture) or the location (Student-t)
@@ -148,7 +148,7 @@ class ParameterPrior:
     @property
     def gaussian_windows(self) -> tuple[float, ...]:
         """sds of the Gaussians whose conjugate posteriors bracket this prior's: each mixture component's, else the
-        moment-matched approximation's (MATH.md, Non-Gaussian priors)."""
+        moment-matched approximation's (docs/MATH.md, Non-Gaussian priors)."""
         if self.kind == "scale_mixture":
             return (self.scale, self.second_scale)
         return (self.approximate_sd,)
@@ -161,7 +161,7 @@ class ParameterPrior:
 
 @dataclass(frozen=True)
 class Prior:
-    """Independent priors of any family on slope and intercept (MATH.md, Non-Gaussian priors)."""
+    """Independent priors of any family on slope and intercept (docs/MATH.md, Non-Gaussian priors)."""
 
     slope: ParameterPrior = ParameterPrior()  # prior of the slope
     intercept: ParameterPrior = ParameterPrior()  # prior of the intercept
@@ -224,7 +224,7 @@ NOISE_PRIOR_KINDS = ("half_normal", "log_normal", "inverse_gamma")
 
 @dataclass(frozen=True)
 class NoiseSdPrior:
-    """A prior on the noise sd s (MATH.md, Unknown noise sd); "inverse_gamma" puts IG(shape, rate) on s^2."""
+    """A prior on the noise sd s (docs/MATH.md, Unknown noise sd); "inverse_gamma" puts IG(shape, rate) on s^2."""
 
     kind: str = "half_normal"  # one of NOISE_PRIOR_KINDS
     scale: float = 1.0  # half-normal scale of s, or the log-normal's sd of log s (> 0)

@@ -36,7 +36,7 @@ class FitRecord(Protocol):
 
 
 def exact_summary(exact: ExactPosterior) -> dict[str, Any]:
-    """The exact reference: mean, marginal sd, mean-field sd, correlation, log evidence (MATH.md)."""
+    """The exact reference: mean, marginal sd, mean-field sd, correlation, log evidence (docs/MATH.md)."""
     return {
         "mean": by_parameter(exact.mean),
         "sd": by_parameter(exact.sd),
@@ -50,7 +50,7 @@ def exact_summary(exact: ExactPosterior) -> dict[str, Any]:
 def fit_summary(config: FitConfig, run: FitRecord, exact: ExactPosterior, target: Target) -> dict[str, Any]:
     """A finished (or stopped) fit: its settings, status against its target, last snapshot, KL, sd ratios.
 
-    "convergence" is metrics.convergence over the run's snapshots (MATH.md, Convergence rule); "status_text" says
+    "convergence" is metrics.convergence over the run's snapshots (docs/MATH.md, Convergence rule); "status_text" says
     both, e.g. "Finished · far from target" ("Diverged" alone for a diverged fit).
     """
     last = run.last

@@ -210,7 +210,7 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 def fit_run(dataset: Dataset, model: Model, config: FitConfig, run_config: RunConfig = RunConfig()) -> Run:
     """A Run of `config`'s method on `dataset`: `config.step_count` steps, or with `until_target` up to that cap,
-    ending once the convergence rule holds against the method's target (MATH.md, Convergence rule)."""
+    ending once the convergence rule holds against the method's target (docs/MATH.md, Convergence rule)."""
     until = None
     if config.until_target:
         exact = exact_posterior(dataset, model)

@@ -36,7 +36,7 @@ def posterior_after(dataset: Dataset, model: Model, k: int) -> Gaussian:
 @dataclass(frozen=True)
 class InformationForm:
     """N(m, S) of (slope, intercept) as R (2, 2) and z (2,): R^T R = S'^-1 and R (m' - o') = z in the frame theta' =
-    (slope, intercept + centre slope), the slope and the line's height at x = centre (MATH.md, Centring).
+    (slope, intercept + centre slope), the slope and the line's height at x = centre (docs/MATH.md, Centring).
 
     o is a fixed origin (the prior's or the previous mean). One point adds the row (x - centre, 1) / s with target
     (y - o_slope x - o_intercept) / s, re-triangularised by QR: no covariance is inverted and no sum of x^2 formed,
@@ -96,7 +96,8 @@ def update_one_point(previous: Gaussian, x: float, y: float, noise_sd: float) ->
 def posteriors_one_at_a_time(dataset: Dataset, model: Model, k: int) -> list[Gaussian]:
     """[prior, after 1 point, ..., after k points], each update using only the previous posterior and one point.
 
-    The posterior travels as its InformationForm (MATH.md, Centring), each point one QR step on the rows (x, 1) / s:
+    The posterior travels as its InformationForm (docs/MATH.md, Centring), each point one QR step on the rows (x, 1)
+    / s:
     QR keeps each column's own scale, so x far from 0 costs no digits. Inverting each float64 covariance, as the
     textbook update reads, put the mean 146 sds off after 1,000 points near x = 1e4 under a prior sd of 1e6.
     """
@@ -133,7 +134,7 @@ class SequentialFitConfig:
 def vi_fit_after(
     dataset: Dataset, model: Model, k: int, config: SequentialFitConfig = SequentialFitConfig()
 ) -> Gaussian:
-    """Bayes by Backprop's final q (MATH.md) on the first k >= 2 points: near their mean-field optimum."""
+    """Bayes by Backprop's final q (docs/MATH.md) on the first k >= 2 points: near their mean-field optimum."""
     k = check_int("k", k, 2, dataset.n)
     first = Dataset(dataset.x[:k], dataset.y[:k], source=f"{dataset.source}, first {k}")
     fit = FitConfig(method="bbb", samples=config.samples, seed=config.seed, steps=config.steps)

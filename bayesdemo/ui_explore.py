@@ -516,7 +516,7 @@ def noise_row(name: str, q: Gaussian, noise_mean: float, noise_sd: float) -> dic
 
 def draw_unknown_noise(context: PageContext) -> None:
     """The noise sd learned, not known: exact p(s | y) and theta's moments by quadrature, the mean-field optimum,
-    Bayes by Backprop and Pyro SVI, each with a q over log s (MATH.md, Unknown noise sd)."""
+    Bayes by Backprop and Pyro SVI, each with a q over log s (docs/MATH.md, Unknown noise sd)."""
     kind = st.selectbox(
         "Prior on the noise sd s",
         list(NOISE_PRIOR_KINDS),
@@ -690,7 +690,7 @@ def moments_row(name: str, q: Gaussian) -> dict[str, str]:
 
 def draw_other_priors(context: PageContext) -> None:
     """Laplace, Student-t or Blundell's scale mixture per parameter: the exact posterior by grid integration, the
-    mean-field optimum, and Bayes by Backprop (Monte-Carlo KL) and Pyro SVI under the same prior (MATH.md,
+    mean-field optimum, and Bayes by Backprop (Monte-Carlo KL) and Pyro SVI under the same prior (docs/MATH.md,
     Non-Gaussian priors)."""
     page_prior = context.scenario.prior
     parts: list[ParameterPrior] = []
@@ -828,7 +828,7 @@ def gradient_estimators(fit: FitConfig) -> list[tuple[str, FitConfig]]:
 
 def local_reparameterisation_gains(dataset: Dataset, model: Model, q: Gaussian) -> tuple[float, float] | None:
     """Closed-form variance ratios, weight sampling over local reparameterisation, of the slope's mean and sd
-    gradients at q (MATH.md, Gradient noise); None when q is not factorised."""
+    gradients at q (docs/MATH.md, Gradient noise); None when q is not factorised."""
     if q.cov[0, 1] != 0.0:
         return None
     weights_mean, weights_sd = gradient_variance(dataset, model, q, local_reparam=False)
@@ -837,7 +837,8 @@ def local_reparameterisation_gains(dataset: Dataset, model: Model, q: Gaussian) 
 
 
 def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
-    """Measured variance of Bayes by Backprop's mu-gradient per estimator, at the live q (MATH.md, local reparam)."""
+    """Measured variance of Bayes by Backprop's mu-gradient per estimator, at the live q (docs/MATH.md, local
+    reparam)."""
     where, q = gradient_point(context, read_view())
     st.markdown(
         f"How noisy is one step's gradient? {GRADIENT_REPEATS} independent draws of d loss / d mean and d loss / d sd "

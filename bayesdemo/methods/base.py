@@ -56,7 +56,7 @@ UNTIL_TARGET_CAP_FACTOR = 25
 MINIBATCH_ADAM_BETA2 = 0.99
 KL_ESTIMATORS = ("closed", "monte_carlo")  # closed form (Gaussian prior only) or log q - log prior at the sample
 SVI_ELBOS = ("direct", "trace")  # Pyro SVI: Trace_ELBO's estimate written out term by term, or Trace_ELBO itself
-OBJECTIVES = ("mse", "likelihood", "elbo")  # the objective dial of Bayes by Backprop (MATH.md, noise injection)
+OBJECTIVES = ("mse", "likelihood", "elbo")  # the objective dial of Bayes by Backprop (docs/MATH.md, noise injection)
 OBJECTIVE_LABELS = {
     "mse": "MSE of sampled predictions, no KL (sds collapse)",
     "likelihood": "Gaussian log-likelihood with 1/(2 s^2), no KL (sds collapse, means to least squares)",
@@ -101,7 +101,7 @@ class FitConfig:
     antithetic: bool | None = None  # draw eps in pairs (eps, -eps), even samples only; None: method default
     adam_beta2: float | None = None  # Adam's second-moment decay; None: 0.999, or MINIBATCH_ADAM_BETA2 on minibatches
     svi_elbo: str = "direct"  # SVI_ELBOS: "trace" runs pyro.infer.Trace_ELBO itself (same estimate, slower)
-    centre_x: bool = False  # train on (slope, intercept at mean x), reported in (slope, intercept) (MATH.md)
+    centre_x: bool = False  # train on (slope, intercept at mean x), reported in (slope, intercept) (docs/MATH.md)
     until_target: bool = False  # stop once the convergence rule holds; `steps` is then the cap
 
     def __post_init__(self) -> None:
@@ -223,7 +223,7 @@ class FitConfig:
 def centring_matrix(x_mean: float) -> np.ndarray:
     """A (2, 2) with theta = A theta_c: theta_c = (slope, intercept at mean x), intercept = b_c - mean x slope.
 
-    (MATH.md, Centred parameterisation); det A = 1, so densities carry over without a Jacobian.
+    (docs/MATH.md, Centred parameterisation); det A = 1, so densities carry over without a Jacobian.
     """
     return np.array([[1.0, 0.0], [-float(x_mean), 1.0]])
 
@@ -284,7 +284,8 @@ class DataTensors:
 
 
 def sufficient_statistics(design: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(Phi^T Phi (p, p), Phi^T y (p,), y^T y ()) of design Phi (B, p) and targets y (B,) (MATH.md, Exact posterior)."""
+    """(Phi^T Phi (p, p), Phi^T y (p,), y^T y ()) of design Phi (B, p) and targets y (B,) (docs/MATH.md, Exact
+    posterior)."""
     return design.T @ design, y @ design, y @ y
 
 

@@ -1,8 +1,8 @@
 """Bayes by Backprop in plain torch (Blundell et al. 2015): q = N(mu, softplus(rho)^2), closed-form KL, Adam.
 
 Options (FitConfig): any prior family with a Monte-Carlo KL, a learned noise sd with q(log s) Gaussian, local
-reparameterisation (Kingma et al. 2015), the objective dial mse -> likelihood -> elbo (MATH.md), and centre_x: q is
-factorised over the standardised problem's z (MATH.md, Centred parameterisation), reported over theta.
+reparameterisation (Kingma et al. 2015), the objective dial mse -> likelihood -> elbo (docs/MATH.md), and centre_x: q is
+factorised over the standardised problem's z (docs/MATH.md, Centred parameterisation), reported over theta.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def inverse_softplus(value: torch.Tensor) -> torch.Tensor:
 
 
 class BayesByBackprop:
-    """Minimise KL(q || prior) - (N / B) sum_batch E_q log N(y_i | phi_i^T theta, s^2) (MATH.md, Bayes by Backprop).
+    """Minimise KL(q || prior) - (N / B) sum_batch E_q log N(y_i | phi_i^T theta, s^2) (docs/MATH.md, Bayes by
+    Backprop).
 
     The per-step loss is an unbiased estimate of the full-data negative ELBO, so it is directly comparable with
     -log p(y): Blundell's per-batch KL weight 1/M with an unscaled batch likelihood is this loss divided by M.
@@ -55,7 +56,7 @@ class BayesByBackprop:
             self.prior_mean = torch.as_tensor(mean_z, dtype=torch.float64, device=device)
             self.prior_precision_matrix = torch.as_tensor(precision_z, dtype=torch.float64, device=device)
         self.noise_prior = model.noise_prior
-        # Closed-form KL exists only for a Gaussian prior; any other prior uses the Monte-Carlo KL (MATH.md).
+        # Closed-form KL exists only for a Gaussian prior; any other prior uses the Monte-Carlo KL (docs/MATH.md).
         self.closed_form_kl = config.kl == "closed" and self.prior.is_gaussian
         start = 0.1 * torch.randn(2, generator=self.generator, dtype=torch.float64, device=device)
         self.mu = start.requires_grad_(True)
@@ -78,7 +79,7 @@ class BayesByBackprop:
         self.log_likelihood_constant = math.log(self.noise_sd) + 0.5 * LOG_2PI
 
     def kl_to_prior(self, sd: torch.Tensor) -> torch.Tensor:
-        """Closed-form KL(N(mu, sd^2) || N(m0, s0^2)) summed over parameters (a correlated prior: MATH.md, KL)."""
+        """Closed-form KL(N(mu, sd^2) || N(m0, s0^2)) summed over parameters (a correlated prior: docs/MATH.md, KL)."""
         if self.prior_precision_matrix is not None:
             return self._kl_to_correlated_prior(sd, self.prior_precision_matrix)
         ratio = sd / self.prior_sd
@@ -86,7 +87,7 @@ class BayesByBackprop:
 
     def _kl_to_correlated_prior(self, sd: torch.Tensor, precision: torch.Tensor) -> torch.Tensor:
         """KL(N(mu, diag sd^2) || N(m, P^-1)) = (sum P_jj sd_j^2 + (mu - m)^T P (mu - m) - 2 - log det P) / 2
-        - sum log sd_j (MATH.md, KL between Gaussians)."""
+        - sum log sd_j (docs/MATH.md, KL between Gaussians)."""
         centred = self.mu - self.prior_mean
         quadratic = torch.diagonal(precision) @ sd.square() + centred @ precision @ centred
         return 0.5 * (quadratic - sd.numel() - torch.logdet(precision)) - torch.log(sd).sum()
@@ -108,7 +109,7 @@ class BayesByBackprop:
         """eps (S, 2) for theta = mu + sd eps: independent, or antithetic pairs (eps, -eps) with config.antithetic.
 
         Pairs keep every expectation (each half is N(0, I)) and cancel exactly what is odd in eps, such as the
-        minibatch noise times eps in the sd gradient: the likelihood gradient is linear in theta (MATH.md, BBB).
+        minibatch noise times eps in the sd gradient: the likelihood gradient is linear in theta (docs/MATH.md, BBB).
         """
         if not self.config.draws_antithetic:
             return self._normal((samples, 2))
@@ -124,7 +125,7 @@ class BayesByBackprop:
 
     @torch.no_grad()
     def loss_and_gradients(self) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """`loss()` and its gradients in (mu, rho) in closed form: same draws, same estimate (MATH.md, BBB).
+        """`loss()` and its gradients in (mu, rho) in closed form: same draws, same estimate (docs/MATH.md, BBB).
 
         Per sample: -log lik = (y^T y - 2 theta^T Phi^T y + theta^T Phi^T Phi theta) / (2 s^2) + B log(s sqrt(2 pi)),
         so d/dtheta = scale (Phi^T Phi theta - Phi^T y) / s^2: O(p^2) per sample whatever the batch size.
@@ -168,7 +169,7 @@ class BayesByBackprop:
         sd = F.softplus(self.rho)
         theta = None
         if config.local_reparam:
-            # phi^T theta ~ N(phi^T mu, sum_j phi_j^2 sd_j^2), an independent draw per data point (MATH.md).
+            # phi^T theta ~ N(phi^T mu, sum_j phi_j^2 sd_j^2), an independent draw per data point (docs/MATH.md).
             line_sd = torch.sqrt(x**2 * sd[0] ** 2 + sd[1] ** 2)
             prediction = self.mu[0] * x + self.mu[1] + line_sd * self._normal((samples, x.shape[0]))
         else:
@@ -213,7 +214,7 @@ class BayesByBackprop:
         return self._in_data_units(self.optimizer.minimise(self.loss()))
 
     def _in_data_units(self, loss: float) -> float:
-        """A centred fit's loss on the standardised data as the same loss on the original data (MATH.md)."""
+        """A centred fit's loss on the standardised data as the same loss on the original data (docs/MATH.md)."""
         if self.problem is None:
             return loss
         if self.config.objective == "mse":

@@ -1,4 +1,5 @@
-"""The problem a "centre x" fit trains on: x and y standardised, theta = M z + c (MATH.md, Centred parameterisation).
+"""The problem a "centre x" fit trains on: x and y standardised, theta = M z + c (docs/MATH.md, Centred
+parameterisation).
 
 z = (slope sd_x / sd_y, (intercept at mean x - mean y) / sd_y): the slope and the intercept at mean x, each divided
 by its natural unit. The map is affine with a constant Jacobian, so the ELBO of q(z) equals the ELBO of the q(theta) it
@@ -42,7 +43,7 @@ class StandardisedProblem:
 
     @classmethod
     def of(cls, dataset: Dataset, model: Model) -> StandardisedProblem:
-        """Standardise `dataset` and carry `model` over (MATH.md, Centred parameterisation)."""
+        """Standardise `dataset` and carry `model` over (docs/MATH.md, Centred parameterisation)."""
         x_mean, y_mean = float(np.mean(dataset.x)), float(np.mean(dataset.y))
         x_scale, y_scale = _spread(dataset.x), _spread(dataset.y)
         standardised = Dataset((dataset.x - x_mean) / x_scale, (dataset.y - y_mean) / y_scale, dataset.source)

@@ -18,11 +18,11 @@ INITIAL_VALUES = {"b_mu": 2.0, "b_sd": 1.0, "a_mu": 0.1, "a_sd": 1.0, "sig": 1.0
 
 
 class NoiseInjection:
-    """MSE on y_hat = |sigma| eps4 + beta x + alpha with per-point beta, alpha, sigma (MATH.md, noise injection).
+    """MSE on y_hat = |sigma| eps4 + beta x + alpha with per-point beta, alpha, sigma (docs/MATH.md, noise injection).
 
     There is no likelihood scale, prior or entropy term: every sd is pushed to 0 and the means to least squares.
     The model's prior and noise sd are deliberately unused; that is the lesson. With centre_x it runs on the
-    standardised data and reports q over (slope, intercept) (MATH.md, Centred parameterisation); least squares, the
+    standardised data and reports q over (slope, intercept) (docs/MATH.md, Centred parameterisation); least squares, the
     target, is the same in every coordinates.
     """
 

@@ -4,7 +4,7 @@ Priors of any family (Normal, Laplace, StudentT, a two-Normal MixtureSameFamily)
 noise sd under Model.noise_prior; `posterior()` stays the Gaussian over (slope, intercept), `noise_posterior()` gives
 q's mean and sd of s. Trace_ELBO always estimates the KL by Monte Carlo, so FitConfig.kl is not used here.
 With centre_x the model runs on the standardised data with z0 ~ p_slope carried over and z1 | z0 ~ p_intercept carried
-over (MATH.md, Centred parameterisation); `posterior()` maps q back to (slope, intercept).
+over (docs/MATH.md, Centred parameterisation); `posterior()` maps q back to (slope, intercept).
 
 Pyro keeps process-wide state (a handler stack, the global torch RNG, by default a global param store), so:
 params live in the guide modules (`module_local_params`), each fit keeps its own torch RNG state and swaps it in
@@ -166,7 +166,8 @@ class PyroSVI:
         return pyro.plate("data", x.shape[0], subsample=subsample)
 
     def model(self, x: torch.Tensor, y: torch.Tensor, subsample: torch.Tensor | None) -> None:
-        """slope, intercept ~ their priors independently; [s ~ p(s)]; y_i ~ N(slope x_i + intercept, s^2) (MATH.md)."""
+        """slope, intercept ~ their priors independently; [s ~ p(s)]; y_i ~ N(slope x_i + intercept, s^2)
+        (docs/MATH.md)."""
         slope = pyro.sample("slope", self.slope_prior)
         intercept = pyro.sample("intercept", self.intercept_prior_given(slope))
         noise_sd = pyro.sample("noise_sd", self.noise_prior) if self.config.learn_noise else self.noise_sd
@@ -175,7 +176,8 @@ class PyroSVI:
 
     def intercept_prior_given(self, slope: torch.Tensor) -> dist.TorchDistribution:
         """The intercept site's prior: the intercept's own, or for a centred fit z1 | z0 with
-        intercept = M10 z0 + M11 z1 + c1, i.e. p_intercept shifted and scaled (MATH.md, Centred parameterisation)."""
+        intercept = M10 z0 + M11 z1 + c1, i.e. p_intercept shifted and scaled (docs/MATH.md, Centred
+        parameterisation)."""
         if self.problem is None:
             return self.intercept_prior
         matrix, offset = self.problem.matrix, self.problem.offset
@@ -249,7 +251,7 @@ class PyroSVI:
         """Trace_ELBO's estimate written out without poutine: the same draws in the same order, the same terms.
 
         -1/S sum_particles [log p(theta) + (n / B) sum_batch log N(y_i | phi_i^T theta, s^2) - log q(theta)]
-        (MATH.md, ELBO); every site has real support, so the autoguides' Delta sites add 0. The batch sum is
+        (docs/MATH.md, ELBO); every site has real support, so the autoguides' Delta sites add 0. The batch sum is
         -(y^T y - 2 theta^T Phi^T y + theta^T Phi^T Phi theta) / (2 s^2) - B log(s sqrt(2 pi)): O(S) per step
         whatever the batch size. Tested equal to Trace_ELBO (to rounding) without antithetic draws.
         """
@@ -265,7 +267,7 @@ class PyroSVI:
         log_likelihood = log_likelihood * (self.data.n / batch_size)
         if self.problem is None:
             log_prior = self.slope_prior.log_prob(slope).sum() + self.intercept_prior.log_prob(intercept).sum()
-        else:  # log p_z(z) = log p_theta(M z + c) + log |det M|, the model's two sites in one (MATH.md)
+        else:  # log p_z(z) = log p_theta(M z + c) + log |det M|, the model's two sites in one (docs/MATH.md)
             log_prior = self.problem.log_prior(theta).sum()
         return -(log_prior + log_likelihood - log_q) / samples
 
@@ -275,7 +277,7 @@ class PyroSVI:
             subsample = self._subsample()
             loss = self.direct_loss(subsample) if self.uses_direct_elbo else self.trace_elbo_loss(subsample)
             value = self.optimizer.minimise(loss)
-        # A centred fit's loss on the standardised data as the negative ELBO of the original data (MATH.md).
+        # A centred fit's loss on the standardised data as the negative ELBO of the original data (docs/MATH.md).
         return value + self.problem.likelihood_offset(self.data.n) if self.problem else value
 
     def posterior(self) -> Gaussian:
