@@ -40,6 +40,8 @@ class PageRecord:
     updates: list[tuple[float, int]] = field(default_factory=list)  # (time, step shown) per new slope-mean figure
     errors: list[str] = field(default_factory=list)
     run_button_id: str = ""
+    run_disabled: bool = False  # whether the last Run button drawn was disabled (a refused fit)
+    alerts: list[tuple[str, str]] = field(default_factory=list)  # (error / warning / info / success, text) per box
     download_url: str = ""  # the trajectory download's link once enabled
     connections: int = 0
 
@@ -96,6 +98,7 @@ class ProtocolSession:
         now = time.monotonic()
         if kind == "button" and element.button.label == "Run":
             self.record.run_button_id = element.button.id
+            self.record.run_disabled = element.button.disabled
         elif kind == "progress":
             text = element.progress.text
             for word in STATES:
@@ -114,8 +117,10 @@ class ProtocolSession:
             self.record.download_url = "" if button.disabled else button.url
         elif kind == "exception":
             self.record.errors.append(f"exception on page: {element.exception.message[:200]}")
-        elif kind == "alert" and element.alert.format == element.alert.ERROR:
-            self.record.errors.append(f"error box: {element.alert.body[:200]}")
+        elif kind == "alert":
+            self.record.alerts.append((element.alert.Format.Name(element.alert.format).lower(), element.alert.body))
+            if element.alert.format == element.alert.ERROR:
+                self.record.errors.append(f"error box: {element.alert.body[:200]}")
 
     def on_message(self, message: ForwardMsg) -> None:
         """Handle one message from the server as the frontend would."""
