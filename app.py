@@ -29,7 +29,7 @@ from bayesdemo.exact import ExactPosterior, exact_posterior
 from bayesdemo.jobs import ACTIVE_STATES, FitView, Job, JobView, paced_interval_s, warm_up
 from bayesdemo.live_chart import live_chart
 from bayesdemo.markup import escape_markdown
-from bayesdemo.methods.base import (
+from bayesdemo.methods.config import (
     GUIDE_LABELS,
     GUIDES,
     KL_ESTIMATORS,

@@ -20,7 +20,8 @@ import torch
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian, design_matrix, exact_posterior
-from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.methods import FitConfig, make_method
+from bayesdemo.methods.base import SettablePosterior
 from bayesdemo.metrics import convergence, target_for
 from bayesdemo.priors import GaussianPrior, Model
 from bayesdemo.runner import Run, RunConfig, Snapshot, run_to_end
@@ -271,7 +272,7 @@ def fit_until_at_target(
         least_squares = np.linalg.lstsq(design_matrix(dataset.x), dataset.y, rcond=None)[0]
         target = target_for(config, exact, least_squares)
         method = make_method(dataset, model, config)
-        if hasattr(method, "set_posterior") and not config.centre_x:
+        if isinstance(method, SettablePosterior) and not config.centre_x:
             method.set_posterior(Gaussian.diagonal(least_squares, np.full(2, START_SD)))
         run = Run(method, config.step_count, RunConfig(snapshot_every=SNAPSHOT_EVERY))
         for snapshot in run:  # None between snapshots; a diverged run ends at its last finite snapshot

@@ -15,7 +15,7 @@ import torch
 from bayesdemo import budget
 from bayesdemo.data import DataConfig, Dataset, generate, load_csv
 from bayesdemo.exact import exact_posterior
-from bayesdemo.methods.base import GUIDES, METHODS, OPTIMIZERS, SVI_ELBOS, FitConfig
+from bayesdemo.methods.config import GUIDES, METHODS, OPTIMIZERS, SVI_ELBOS, FitConfig
 from bayesdemo.metrics import target_for
 from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior, Model
 from bayesdemo.report import exact_summary, fit_summary

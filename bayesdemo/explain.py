@@ -11,7 +11,7 @@ import numpy as np
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior, Gaussian
 from bayesdemo.markup import escape_markdown
-from bayesdemo.methods.base import FORUM_NOISE_LR, FitConfig
+from bayesdemo.methods.config import FORUM_NOISE_LR, FitConfig
 from bayesdemo.runner import Snapshot
 from bayesdemo.scenario import Scenario, is_noise_label
 

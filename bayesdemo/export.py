@@ -12,7 +12,7 @@ from typing import Any
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior
-from bayesdemo.methods.base import FitConfig
+from bayesdemo.methods.config import FitConfig
 from bayesdemo.metrics import Target, convergence, target_for
 from bayesdemo.report import FitRecord, exact_summary, fit_summary
 from bayesdemo.runner import Snapshot

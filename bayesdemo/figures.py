@@ -14,7 +14,7 @@ from plotly.basedatatypes import BaseTraceType
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior, Gaussian, predictive
-from bayesdemo.methods.base import GUIDE_LABELS, METHOD_LABELS
+from bayesdemo.methods.config import GUIDE_LABELS, METHOD_LABELS
 from bayesdemo.priors import PARAMETER_NAMES
 from bayesdemo.runner import Snapshot
 from bayesdemo.scenario import has_likelihood_loss, has_mse_loss

@@ -46,7 +46,7 @@ import numpy as np
 from bayesdemo.budget import MEMORY_BUDGET_BYTES, fits_problem, size_text
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior
-from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.metrics import DEFAULT_WINDOW, Convergence, convergence, run_status_text, target_for
 from bayesdemo.priors import Model
 from bayesdemo.runner import Run, RunConfig, Snapshot, fit_run, is_out_of_memory

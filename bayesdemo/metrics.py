@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bayesdemo.exact import ExactPosterior, Gaussian
-from bayesdemo.methods.base import FitConfig, centring_matrix
+from bayesdemo.methods.config import FitConfig, centring_matrix
 from bayesdemo.priors import PARAMETER_NAMES
 
 if TYPE_CHECKING:  # the runner imports this module for its "until at target" rule

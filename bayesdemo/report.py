@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bayesdemo.exact import ExactPosterior
-from bayesdemo.methods.base import FitConfig
+from bayesdemo.methods.config import FitConfig
 from bayesdemo.metrics import Target, convergence, run_status_text, sd_ratios
 from bayesdemo.priors import PARAMETER_NAMES
 from bayesdemo.runner import Snapshot

@@ -14,7 +14,7 @@ import numpy as np
 from bayesdemo.budget import size_text
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.methods.base import FitConfig, Method, make_method
+from bayesdemo.methods import FitConfig, Method, make_method
 from bayesdemo.metrics import at_target_rule, target_for
 from bayesdemo.priors import Model
 from bayesdemo.validation import check_int, check_range

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from bayesdemo.data import DataConfig
-from bayesdemo.methods.base import METHOD_LABELS, OBJECTIVE_SHORT, FitConfig
+from bayesdemo.methods.config import METHOD_LABELS, OBJECTIVE_SHORT, FitConfig
 from bayesdemo.priors import GaussianPrior, Model
 from bayesdemo.validation import ConfigError, check_int, check_range
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian, SufficientStats, design_matrix, gaussian_posterior_from_stats, qr_upper
-from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.priors import GaussianPrior, Model
 from bayesdemo.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.validation import ConfigError, check_int, check_range

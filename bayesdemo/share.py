@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bayesdemo.data import DataConfig
-from bayesdemo.methods.base import FitConfig
+from bayesdemo.methods.config import FitConfig
 from bayesdemo.priors import GaussianPrior
 from bayesdemo.scenario import Scenario
 from bayesdemo.validation import ConfigError

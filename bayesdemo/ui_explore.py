@@ -49,7 +49,8 @@ from bayesdemo.live_chart import live_chart
 from bayesdemo.markup import escape_markdown, failure_sentence
 from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
 from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
-from bayesdemo.methods.base import METHOD_LABELS, FitConfig, make_method
+from bayesdemo.methods import make_method
+from bayesdemo.methods.config import METHOD_LABELS, FitConfig
 from bayesdemo.mixture import MixturePosterior, is_scale_mixture, mixture_posterior
 from bayesdemo.noise_sd import noise_sd_posterior
 from bayesdemo.parameter_space import centred_posterior, has_ellipse

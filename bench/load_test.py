@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from bayesdemo import jobs  # noqa: E402
 from bayesdemo.data import generate  # noqa: E402
-from bayesdemo.methods.base import make_method  # noqa: E402
+from bayesdemo.methods import make_method  # noqa: E402
 from bayesdemo.runner import RunConfig, run_to_end  # noqa: E402
 from bayesdemo.share import decode  # noqa: E402
 from bench.server import (  # noqa: E402

@@ -17,7 +17,7 @@ from bayesdemo import export, jobs
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import exact_posterior
 from bayesdemo.jobs import Job
-from bayesdemo.methods.base import FitConfig
+from bayesdemo.methods.config import FitConfig
 from bayesdemo.metrics import target_for
 from bayesdemo.priors import GaussianPrior
 from bayesdemo.scenario import PRESETS, Scenario

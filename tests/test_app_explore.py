@@ -17,7 +17,7 @@ from bayesdemo.gradients import gradient_statistics, gradient_variance
 from bayesdemo.grid import grid_posterior
 from bayesdemo.mcmc import MCMCConfig, run_nuts
 from bayesdemo.mean_field import mean_field_optimum
-from bayesdemo.methods.base import make_method
+from bayesdemo.methods import make_method
 from bayesdemo.mixture import mixture_posterior
 from bayesdemo.noise_sd import noise_sd_posterior
 from bayesdemo.parameter_space import centred_posterior

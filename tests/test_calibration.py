@@ -20,7 +20,7 @@ from bayesdemo.calibration import (
 )
 from bayesdemo.data import DataConfig, Dataset, generate
 from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.methods.base import FitConfig
+from bayesdemo.methods.config import FitConfig
 from bayesdemo.priors import GaussianPrior, Model
 
 # Coverage indicators of an exact posterior are independent Bernoulli(level) draws, so a measured coverage has the

@@ -14,7 +14,7 @@ import torch
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import Gaussian, exact_posterior
 from bayesdemo.explain import elbo_section, fmt, loss_sampling_sd, sections, time_constant
-from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.priors import Model
 from bayesdemo.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.scenario import Scenario

@@ -11,7 +11,7 @@ import pytest
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import Gaussian, exact_posterior
 from bayesdemo.export import TRAJECTORY_COLUMNS, results_json, trajectory_csv
-from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.runner import Run, RunConfig, Snapshot, run_to_end
 from bayesdemo.scenario import Scenario
 

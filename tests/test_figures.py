@@ -14,7 +14,7 @@ from bayesdemo import figures
 from bayesdemo.data import DataConfig, Dataset, generate
 from bayesdemo.exact import Gaussian, exact_posterior
 from bayesdemo.figures import TRAJECTORY_POINTS, colour_for, downsample_indices, fig_data, fig_loss, fig_mean, fig_sd
-from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.priors import GaussianPrior, Model
 from bayesdemo.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.scenario import COMPARED_FITS

@@ -13,7 +13,7 @@ import pytest
 from bayesdemo import jobs as jobs_module
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.jobs import Job, JobView, unique_labels
-from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.priors import Model
 from bayesdemo.runner import RunConfig, run_to_end
 from bayesdemo.validation import ConfigError
@@ -75,7 +75,8 @@ from bayesdemo import jobs
 for module in jobs.PRELOAD:
     __import__(module)
 from bayesdemo.data import DataConfig, generate
-from bayesdemo.methods.base import FitConfig, GUIDES, OBJECTIVES, make_method
+from bayesdemo.methods import FitConfig, GUIDES, make_method
+from bayesdemo.methods.config import OBJECTIVES
 from bayesdemo.priors import Model, ParameterPrior, Prior
 from bayesdemo.runner import Run, RunConfig
 dataset = generate(DataConfig(n=200, seed=1))

@@ -11,7 +11,7 @@ from bayesdemo import export
 from bayesdemo import jobs as jobs_module
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.jobs import Job
-from bayesdemo.methods.base import FitConfig, make_method
+from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.priors import Model
 from bayesdemo.runner import RunConfig, run_to_end
 from bench.load_test import matches_solo, page_trajectory, run_load_test

@@ -338,7 +338,7 @@ def test_the_quadrature_refuses_a_half_normal_prior_on_three_or_more_points_on_a
 
 def test_settings_the_document_quotes_are_the_codes():
     from bayesdemo import basis, calibration, grid, mcmc, mean_field, metrics, noise_sd
-    from bayesdemo.methods import base, bbb, pyro_svi
+    from bayesdemo.methods import bbb, config, optim, pyro_svi
 
     def general(value: float) -> str:
         """A number as the document writes a setting: 16, 0.05, 1e-150."""
@@ -373,13 +373,13 @@ def test_settings_the_document_quotes_are_the_codes():
         f"`[{general(metrics.FAR_SD_RATIOS[0])}, {general(metrics.FAR_SD_RATIOS[1])}]` times the target sd",
         f"`abs(rho) > {general(metrics.ILL_CONDITIONED_CORR)}`",
         f"`rho` at {general(bbb.INITIAL_RHO)} (an sd of `softplus({general(bbb.INITIAL_RHO)}) = {softplus_start:.3f}`)",
-        f"`eta = {general(base.AVERAGING_POWER)}`",
-        f"Adam runs at lr {general(base.DEFAULT_LR['bbb'])} with {base.DEFAULT_SAMPLES['bbb']} draws per step",
-        f"(beta2 {general(base.MINIBATCH_ADAM_BETA2)} on minibatches)",
+        f"`eta = {general(optim.AVERAGING_POWER)}`",
+        f"Adam runs at lr {general(config.DEFAULT_LR['bbb'])} with {config.DEFAULT_SAMPLES['bbb']} draws per step",
+        f"(beta2 {general(config.MINIBATCH_ADAM_BETA2)} on minibatches)",
         f"initial scale {general(pyro_svi.MVN_INIT_SCALE)}",
-        f"plain SGD at lr {general(base.FORUM_NOISE_LR)} (`methods.base.FORUM_NOISE_LR`",
-        f"runs at lr {general(base.DEFAULT_LR['noise'])} by default",
-        f"its steps are then a cap, {base.UNTIL_TARGET_CAP_FACTOR} times the method's default",
+        f"plain SGD at lr {general(config.FORUM_NOISE_LR)} (`methods.config.FORUM_NOISE_LR`",
+        f"runs at lr {general(config.DEFAULT_LR['noise'])} by default",
+        f"its steps are then a cap, {config.UNTIL_TARGET_CAP_FACTOR} times the method's default",
         f"least-squares line with sds {general(calibration.START_SD)}",
         f"(checked every {calibration.CHECK_EVERY} steps",
         f"L = {calibration.CalibrationConfig().rank_draws} draws of q",

@@ -10,7 +10,7 @@ import torch
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import exact_posterior
 from bayesdemo.mcmc import MCMCConfig, NUTSRun, run_nuts
-from bayesdemo.methods.base import FitConfig
+from bayesdemo.methods.config import FitConfig
 from bayesdemo.methods.pyro_svi import PyroSVI
 from bayesdemo.priors import GaussianPrior, Model
 

@@ -198,7 +198,7 @@ def test_invalid_fit_config_names_the_field(field, value):
 
 
 def test_steps_default_to_each_methods_own_and_an_explicit_value_wins():
-    from bayesdemo.methods.base import DEFAULT_STEPS
+    from bayesdemo.methods.config import DEFAULT_STEPS
 
     assert FitConfig(method="noise").step_count == DEFAULT_STEPS["noise"]
     assert FitConfig(method="bbb").step_count == DEFAULT_STEPS["bbb"]

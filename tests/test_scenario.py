@@ -10,7 +10,7 @@ import pytest
 
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import exact_posterior
-from bayesdemo.methods.base import FitConfig
+from bayesdemo.methods.config import FitConfig
 from bayesdemo.priors import GaussianPrior
 from bayesdemo.runner import RunConfig
 from bayesdemo.scenario import PRESETS, Preset, Scenario, is_noise_label

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bayesdemo.data import DataConfig
-from bayesdemo.methods.base import (
+from bayesdemo.methods.config import (
     GUIDES,
     KL_ESTIMATORS,
     MAX_SAMPLES,

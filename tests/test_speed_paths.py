@@ -9,7 +9,7 @@ import torch
 
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.methods.base import AVERAGING_POWER, DataTensors, Optimiser
+from bayesdemo.methods.optim import AVERAGING_POWER, DataTensors, Optimiser
 from bayesdemo.priors import Model, ParameterPrior, Prior
 
 DATA = generate(DataConfig())

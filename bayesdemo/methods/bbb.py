@@ -15,8 +15,9 @@ import torch.nn.functional as F
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
-from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser, sufficient_statistics
 from bayesdemo.methods.centred import StandardisedProblem
+from bayesdemo.methods.config import FitConfig
+from bayesdemo.methods.optim import DataTensors, Optimiser, sufficient_statistics
 from bayesdemo.priors import Model, Prior
 from bayesdemo.validation import ConfigError
 

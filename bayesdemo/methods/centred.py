@@ -19,7 +19,7 @@ import torch
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
-from bayesdemo.methods.base import centring_matrix
+from bayesdemo.methods.config import centring_matrix
 from bayesdemo.priors import Model, Prior
 from bayesdemo.validation import ConfigError
 

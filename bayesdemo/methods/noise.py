@@ -9,11 +9,12 @@ import torch
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
-from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser
 from bayesdemo.methods.centred import StandardisedProblem
+from bayesdemo.methods.config import FitConfig
+from bayesdemo.methods.optim import DataTensors, Optimiser
 from bayesdemo.priors import Model
 
-# Seed 000's initial values: b is the slope (beta multiplies x), a is the intercept (alpha).
+# The forum question's initial values: b is the slope (beta multiplies x), a is the intercept (alpha).
 INITIAL_VALUES = {"b_mu": 2.0, "b_sd": 1.0, "a_mu": 0.1, "a_sd": 1.0, "sig": 1.0, "sig_mean": 1.0}
 
 

@@ -28,8 +28,9 @@ from torch.distributions import constraints
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
-from bayesdemo.methods.base import DataTensors, FitConfig, Optimiser, sufficient_statistics
 from bayesdemo.methods.centred import StandardisedProblem
+from bayesdemo.methods.config import FitConfig
+from bayesdemo.methods.optim import DataTensors, Optimiser, sufficient_statistics
 from bayesdemo.priors import Model, NoiseSdPrior, Prior
 from bayesdemo.pyro_context import PYRO_LOCK, OwnTorchRNG
 

@@ -1,0 +1,153 @@
+"""The package's layers: only the page imports streamlit, no import circle, every method registered under its name."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.methods import REGISTRY, make_method
+from bayesdemo.methods.base import Method, NoisePosterior, SettablePosterior
+from bayesdemo.methods.config import METHODS, FitConfig
+from bayesdemo.priors import Model
+
+PACKAGE = Path(__file__).resolve().parent.parent / "bayesdemo"
+# The page side: the only modules besides app.py that may import streamlit.
+PAGE_MODULES = {
+    "bayesdemo.ui_explore",
+    "bayesdemo.live_chart",
+    "bayesdemo.message_queue_fix",
+    "bayesdemo.runner_handover_fix",
+    "bayesdemo.streamlit_patches",
+}
+
+
+def module_name(path: Path) -> str:
+    """bayesdemo/methods/base.py -> bayesdemo.methods.base; a package's __init__.py -> the package."""
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def is_type_checking(test: ast.expr) -> bool:
+    """True for `if TYPE_CHECKING:` and `if typing.TYPE_CHECKING:`."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imported_names(module: str, node: ast.Import | ast.ImportFrom) -> list[str]:
+    """The modules an import statement in `module` names, absolute: `from a import b` names a.b when that is one of
+    the package's modules, else a."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:  # relative: from the module's package, one level up per extra dot
+        package = module if module in MODULES and MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        base = f"{package}.{base}" if base else package
+    return [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
+
+
+def imports(module: str, module_level_only: bool) -> set[str]:
+    """Modules `module` imports: all of them, or those run at import time (functions and TYPE_CHECKING left out)."""
+    found: set[str] = set()
+
+    def visit(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                found.update(imported_names(module, node))
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                if not module_level_only:
+                    visit(node.body)
+            elif isinstance(node, ast.If) and is_type_checking(node.test):
+                if not module_level_only:
+                    visit(node.body)
+                visit(node.orelse)
+            else:  # class bodies, if / try / with / for / match blocks run at import time
+                for child in ast.iter_child_nodes(node):
+                    if isinstance(child, ast.stmt):
+                        visit([child])
+                    elif isinstance(child, ast.excepthandler | ast.match_case):
+                        visit(child.body)
+
+    visit(ast.parse(MODULES[module].read_text(), filename=str(MODULES[module])).body)
+    return found
+
+
+def internal_edges(module: str) -> set[str]:
+    """The package's modules that importing `module` runs first: each one it imports, and each one's enclosing
+    packages (their __init__ runs first) that do not already enclose `module`."""
+    edges = set()
+    for name in imports(module, module_level_only=True):
+        while name in MODULES or name.startswith("bayesdemo."):
+            if name in MODULES and name != module and not module.startswith(name + "."):
+                edges.add(name)
+            name = name.rpartition(".")[0]
+            if not name:
+                break
+    return edges
+
+
+def test_the_walk_sees_every_module_and_reads_imports_the_way_python_runs_them():
+    assert {"bayesdemo", "bayesdemo.jobs", "bayesdemo.methods", "bayesdemo.methods.base"} <= set(MODULES)
+    # make_method's imports of the method classes are inside functions: not run when the package is imported.
+    assert "bayesdemo.methods.bbb" in imports("bayesdemo.methods", module_level_only=False)
+    assert "bayesdemo.methods.bbb" not in internal_edges("bayesdemo.methods")
+    # An import of bayesdemo.methods.config from outside runs bayesdemo.methods (its __init__) first.
+    assert {"bayesdemo.methods", "bayesdemo.methods.config"} <= internal_edges("bayesdemo.metrics")
+
+
+def test_only_the_page_modules_import_streamlit():
+    assert set(MODULES) >= PAGE_MODULES, "a page module was renamed: update PAGE_MODULES"
+    importers = {
+        module
+        for module in MODULES
+        if any(name.split(".")[0] == "streamlit" for name in imports(module, module_level_only=False))
+    }
+    assert importers <= PAGE_MODULES, f"streamlit imported outside the page: {sorted(importers - PAGE_MODULES)}"
+
+
+def test_no_import_cycle_among_the_packages_modules():
+    graph = {module: internal_edges(module) for module in MODULES}
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def walk(module: str) -> None:
+        if module in done:
+            return
+        assert module not in visiting, "import cycle: " + " -> ".join([*visiting[visiting.index(module) :], module])
+        visiting.append(module)
+        for imported in sorted(graph[module]):
+            walk(imported)
+        visiting.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        walk(module)
+
+
+@pytest.mark.parametrize("module", sorted(name for name in MODULES if name.startswith("bayesdemo.methods")))
+def test_each_method_module_imports_first_in_a_fresh_interpreter(module):
+    # Generous bound: importing torch and Pyro takes a few seconds on a busy machine.
+    result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_method_is_registered_and_declares_the_capabilities_it_has():
+    assert set(REGISTRY) == set(METHODS)
+    dataset = generate(DataConfig(n=20, seed=1))
+    built: dict[str, Method] = {name: make_method(dataset, Model(), FitConfig(method=name)) for name in METHODS}
+    for name, method in built.items():
+        assert method.config.method == name
+        assert isinstance(method.step(), float) and method.posterior().mean.shape == (2,)
+    # Bayes by Backprop can be placed at a q; Bayes by Backprop and Pyro SVI report q(s); noise injection neither.
+    assert {name for name, method in built.items() if isinstance(method, SettablePosterior)} == {"bbb"}
+    assert {name for name, method in built.items() if isinstance(method, NoisePosterior)} == {"bbb", "svi"}
