@@ -404,6 +404,12 @@ def number(label: str, key: str, **options: Any) -> Any:
     return st.number_input(label, key=key, **options)
 
 
+def whole_number(label: str, key: str, step: int = 1, **options: Any) -> Any:
+    """A keyed whole-number input: a float input shown without decimals, so a value past 2^53 reaches the field's check
+    and its message (Streamlit's integer input silently keeps its default for values beyond 2^53 - 1)."""
+    return st.number_input(label, key=key, step=float(step), format="%.0f", **options)
+
+
 def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
     """Draw the sidebar's settings; return the scenario (or None and its errors), the controls and noise-sd boxes."""
     side = st.sidebar
@@ -419,7 +425,7 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
     )
     controls = side.container()
     with side.expander("Data", expanded=True):
-        number("Data points n", "data_n", step=10, min_value=None)
+        whole_number("Data points n", "data_n", step=10, min_value=None)
         left, right = st.columns(2)
         with left:
             number("True slope", "data_slope", step=0.5, format="%.4g")
@@ -434,7 +440,7 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
             number("x to", "data_x_max", step=0.5, format="%.4g")
         left, right = st.columns([3, 2], vertical_alignment="bottom")
         with left:
-            number("Seed", "data_seed", step=1)
+            whole_number("Seed", "data_seed", step=1)
         with right:
             st.button(
                 "New data",
@@ -472,7 +478,7 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
             disabled=method != "svi",
         )
         until_target = st.session_state.get("fit_until_target")
-        number(
+        whole_number(
             "Steps (at most)" if until_target else "Steps",
             "fit_steps",
             value=None,
@@ -534,7 +540,7 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
                 disabled=own_defaults,
                 help="Exponential learning-rate decay over the run; 1 keeps it constant.",
             )
-            number("Fit seed", "fit_seed", step=1)
+            whole_number("Fit seed", "fit_seed", step=1)
             number("Snapshot every (steps)", "snapshot_every", step=1)
     values = {key: st.session_state.get(key) for key in widget_values(Scenario())}
     scenario, errors = build_scenario(values)
