@@ -1,7 +1,9 @@
-"""The page's limits through Streamlit's AppTest: a fit over the memory budget never starts; a lost run is told."""
+"""The page's limits through Streamlit's AppTest: a fit over the memory budget never starts; a lost run is told; a whole
+number past 2^53 is refused with its field's range."""
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from bayesdemo import budget
@@ -85,3 +87,26 @@ def test_a_fit_that_runs_out_of_memory_in_its_worker_says_so_on_the_page(monkeyp
         assert any("ran out of memory" in text and "diverged" not in text for text in warnings), warnings
     finally:
         stop_job(page)
+
+
+# Each whole-number field and its allowed range, written out here (not read from the page) as the check's reference.
+WHOLE_NUMBER_FIELDS = [
+    ("data_n", "Data points n", 2, 1_000_000),
+    ("data_seed", "Seed", 0, 2**32 - 1),
+    ("fit_steps", "Steps", 1, 1_000_000),
+    ("fit_seed", "Seed", 0, 2**32 - 1),
+]
+
+
+@pytest.mark.parametrize(("key", "label", "low", "high"), WHOLE_NUMBER_FIELDS)
+def test_a_whole_number_past_2_to_the_53_is_refused_with_the_fields_range(key, label, low, high):
+    # 2^53 + 1 is the first integer a float64 cannot hold: the browser sends it as 2^53, past Streamlit's own limit
+    # for integer inputs (2^53 - 1), which keeps the field's default without a word.
+    page = page_with({})
+    page.number_input(key=key).set_value(2**53 + 1).run()
+    assert not page.exception, [e.value for e in page.exception]
+    # The message names the field, its range and the value typed (as the browser sends it), not the default.
+    messages = [error.value for error in page.sidebar.error]
+    wanted = (f"**{label}**", f"between {low} and {high}", f"got {2**53}")
+    assert any(all(part in text for part in wanted) for text in messages), messages
+    assert page.button(key="run").disabled
