@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -16,7 +17,7 @@ from bayesdemo.runner import Snapshot
 from bayesdemo.scenario import Scenario, is_noise_label
 
 Section = tuple[str, str]  # ("markdown", text) or ("latex", formula)
-NOISE_START_SD = 1.0  # the forum recipe starts both scales |b_sd| and |a_sd| at 1
+NOISE_START_SD = 1.0  # the forum recipe starts both scales (the slope sd and the intercept sd) at 1
 
 
 def fmt(value: float, digits: int = 3) -> str:
@@ -34,13 +35,13 @@ def fmt_step(step: float) -> str:
 
 
 def shrink_factor(lr: float, mean_x_squared: float) -> float:
-    """Per-step factor on E|b_sd| under SGD on the MSE: 1 - 2 lr mean(x^2) of the data (docs/MATH.md, Noise
+    """Per-step factor on the slope sd's mean under SGD on the MSE: 1 - 2 lr mean(x^2) of the data (docs/MATH.md, Noise
     injection)."""
     return 1.0 - 2.0 * lr * mean_x_squared
 
 
 def time_constant(lr: float, mean_x_squared: float) -> float:
-    """Steps for |b_sd| to shrink by a factor e: 1 / (2 lr mean(x^2)), the data's own (docs/MATH.md, Noise
+    """Steps for the slope sd to shrink by a factor e: 1 / (2 lr mean(x^2)), the data's own (docs/MATH.md, Noise
     injection)."""
     return 1.0 / (2.0 * lr * mean_x_squared)
 
@@ -82,6 +83,12 @@ def _noise_config(scenario: Scenario) -> FitConfig | None:
     return next((config for config in scenario.fit_configs() if config.method == "noise"), None)
 
 
+def source_text(dataset: Dataset) -> str:
+    """Where the data came from, for a sentence: "synthetic, seed 0" or the uploaded file's name (escaped)."""
+    match = re.fullmatch(r"synthetic \(seed (\d+)\)", dataset.source)
+    return f"synthetic, seed {match.group(1)}" if match else escape_markdown(dataset.source)
+
+
 def model_section(dataset: Dataset, scenario: Scenario) -> list[Section]:
     """The model in words and symbols (docs/MATH.md, Model)."""
     prior = scenario.prior
@@ -89,11 +96,11 @@ def model_section(dataset: Dataset, scenario: Scenario) -> list[Section]:
         (
             "markdown",
             "#### The model\n"
-            f"Each of the n = {dataset.n:,} points ({escape_markdown(dataset.source)}) is a line plus Gaussian noise "
+            f"Each of the n = {dataset.n:,} points ({source_text(dataset)}) is a line plus Gaussian noise "
             "of known sd "
             f"s = {fmt(scenario.model.noise_sd)}. Before seeing data we believe slope w ~ N({fmt(prior.slope_mean)}, "
             f"{fmt(prior.slope_sd)}²) and intercept b ~ N({fmt(prior.intercept_mean)}, {fmt(prior.intercept_sd)}²), "
-            "independently.",
+            "independently. Everywhere below, w is the slope and b the intercept.",
         ),
         (
             "latex",
@@ -194,13 +201,14 @@ def noise_injection_section(
         crossing = crossing_step(NOISE_START_SD, exact_slope_sd, factor)
         dynamics = (
             f"For this data mean(x²) = {fmt(mean_x_squared)}. At {which_lr} lr = {fmt(lr)} the time constant is "
-            f"1/(2·lr·mean(x²)) = {fmt_step(time_constant(lr, mean_x_squared))} steps. Starting at 1, |b_sd| passes "
+            f"1/(2·lr·mean(x²)) = {fmt_step(time_constant(lr, mean_x_squared))} steps. Starting at 1, the slope sd "
+            "σ_w passes "
             f"the exact slope sd {fmt(exact_slope_sd)} at step ln({fmt(exact_slope_sd)}) / ln(1 − 2·lr·mean(x²)) ≈ "
             f"{fmt_step(crossing)}, and keeps falling."
         )
         if steps is not None:
             dynamics += (
-                f" After this run's {fmt_step(steps)} steps the formula gives |b_sd| ≈ "
+                f" After this run's {fmt_step(steps)} steps the formula gives σ_w ≈ "
                 f"{fmt(NOISE_START_SD * factor**steps)}."
             )
             if crossing > steps:
@@ -213,27 +221,28 @@ def noise_injection_section(
     if current is not None:
         label, snapshot = current
         dynamics += (
-            f"\n\nNow ({label}, step {fmt_step(snapshot.step)}): |b_sd| = {fmt(snapshot.sd[0])} "
-            f"({fmt(snapshot.sd[0] / exact_slope_sd)} × the exact slope sd) and |a_sd| = {fmt(snapshot.sd[1])} "
-            f"({fmt(snapshot.sd[1] / exact.sd[1])} × the exact intercept sd)."
+            f"\n\nNow ({label}, step {fmt_step(snapshot.step)}): slope sd σ_w = {fmt(snapshot.sd[0])} "
+            f"({fmt(snapshot.sd[0] / exact_slope_sd)} × the exact slope sd) and intercept sd σ_b = "
+            f"{fmt(snapshot.sd[1])} ({fmt(snapshot.sd[1] / exact.sd[1])} × the exact intercept sd)."
         )
         if factor > 0.0:
-            dynamics += f" The formula predicts |b_sd| ≈ {fmt(NOISE_START_SD * factor**snapshot.step)} at this step."
+            dynamics += f" The formula predicts σ_w ≈ {fmt(NOISE_START_SD * factor**snapshot.step)} at this step."
     return [
         ("markdown", intro),
         (
             "latex",
-            r"\mathbb{E}\left[(y - \hat y)^2\right] = (y - \mu_b x - \mu_a)^2 + \sigma_b^2 x^2 + \sigma_a^2"
+            r"\mathbb{E}\left[(y - \hat y)^2\right] = (y - \mu_w x - \mu_b)^2 + \sigma_w^2 x^2 + \sigma_b^2"
             r" + \mathbb{E}[\sigma^2]",
         ),
         (
             "markdown",
             "Nothing in it rewards a wide q (there is no prior and no entropy term), so every sd only costs loss. "
-            "The gradient with respect to |b_sd| is 2·mean(x²)·|b_sd|, so each SGD step multiplies it by a constant:",
+            "Here μ_w, σ_w are q's mean and sd of the slope w, and μ_b, σ_b those of the intercept b. The gradient "
+            "with respect to the slope sd σ_w is 2·mean(x²)·σ_w, so each SGD step multiplies it by a constant:",
         ),
         (
             "latex",
-            r"|b_{sd}|_t \approx (1 - 2\,\mathrm{lr}\,\overline{x^2})^t,\qquad "
+            r"\sigma_{w,t} \approx (1 - 2\,\mathrm{lr}\,\overline{x^2})^t,\qquad "
             r"\tau = \frac{1}{2\,\mathrm{lr}\,\overline{x^2}},\qquad \overline{x^2} = \frac{1}{n}\sum_i x_i^2",
         ),
         ("markdown", dynamics),

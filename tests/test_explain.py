@@ -95,14 +95,14 @@ def test_noise_injection_numbers_match_the_sgd_recursion(setting):
     assert number_after(text, "mean(x²) =") == pytest.approx(mean_x_squared, rel=5e-3)
     assert number_after(text, "lr =") == pytest.approx(lr)
     assert number_after(text, "1/(2·lr·mean(x²)) =") == pytest.approx(1 / (2 * lr * mean_x_squared), abs=1)
-    # Iterate the averaged SGD update |b_sd| <- |b_sd| (1 - 2 lr E[x^2]) from 1 until it passes the exact sd.
+    # Iterate the averaged SGD update of the slope sd, sd <- sd (1 - 2 lr E[x^2]), from 1 until it passes the exact sd.
     sd, step = 1.0, 0
     while sd >= exact.sd[0]:
         sd *= 1 - 2 * lr * mean_x_squared
         step += 1
     assert number_after(text, "ln(1 − 2·lr·mean(x²)) ≈") == pytest.approx(step, abs=1)
     final = (1 - 2 * lr * mean_x_squared) ** scenario.fit.steps
-    assert number_after(text, "the formula gives |b_sd| ≈") == pytest.approx(final, rel=5e-3)
+    assert number_after(text, "the formula gives σ_w ≈") == pytest.approx(final, rel=5e-3)
     assert ("stops before the crossing" in text) == (step > scenario.fit.steps)
 
 
@@ -112,9 +112,23 @@ def test_noise_injection_reports_the_current_fit(setting):
     snapshot = latest[FitConfig(method="noise").label]
     now = text[text.index("Now (") :]
     assert number_after(now, "step") == snapshot.step
-    assert number_after(now, "|b_sd| =") == pytest.approx(snapshot.sd[0], rel=5e-3)
-    assert number_after(now, "|a_sd| =") == pytest.approx(snapshot.sd[1], rel=5e-3)
+    assert number_after(now, "slope sd σ_w =") == pytest.approx(snapshot.sd[0], rel=5e-3)
+    assert number_after(now, "intercept sd σ_b =") == pytest.approx(snapshot.sd[1], rel=5e-3)
     assert number_after(now, "(") == pytest.approx(snapshot.sd[0] / exact.sd[0], rel=5e-3)
+
+
+def test_one_notation_throughout_w_is_the_slope_and_b_the_intercept(setting):
+    scenario, dataset, exact, latest = setting
+    parts = sections(exact, dataset, scenario, latest)
+    text = text_of(parts)
+    formulas = " ".join(part for kind, part in parts if kind == "latex")
+    assert "slope w ~ N(" in text and "intercept b ~ N(" in text, "the notation is stated once, in the model"
+    # The slope is what multiplies x: every formula's mean or sd next to x is w's, never b's.
+    beside_x = re.findall(r"\\(?:mu|sigma)_(\w)(?:\^2)? x", formulas)
+    assert beside_x and set(beside_x) == {"w"}, beside_x
+    assert "w\\,x_i + b" in formulas
+    assert not re.search(r"\b[ab]_\{?sd", text + formulas), "no second notation (the forum's a, b)"
+    assert "(synthetic, seed 4)" in text and "(synthetic (" not in text
 
 
 def test_time_constant_scales_with_the_learning_rate(setting):
@@ -201,7 +215,7 @@ def test_readme_e_fold_time_is_the_tutorial_datas_own():
     tutorial = generate(DataConfig())  # the Pyro tutorial's setting: 100 points, x ~ U(0, 1)
     mean_x_squared = float(np.mean(tutorial.x**2))
     assert float(match.group(2)) == pytest.approx(mean_x_squared, abs=5e-5)
-    # Iterate the averaged SGD factor until |b_sd| has shrunk by e: the e-fold step, independent of time_constant.
+    # Iterate the averaged SGD factor until the slope sd has shrunk by e: the e-fold step, independent of time_constant.
     factor, sd, step = 1 - 2 * 1e-4 * mean_x_squared, 1.0, 0
     while sd > math.exp(-1):
         sd *= factor
