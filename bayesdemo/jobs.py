@@ -36,10 +36,10 @@ import threading
 import time
 import types
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 
@@ -251,23 +251,117 @@ class JobView:
 
 
 @dataclass(frozen=True)
-class _Progress:
-    """One fit's progress (published by one reference swap, read without locks).
+class ThinnedSnapshots:
+    """A fit's snapshots as the page keeps them: every `stride`-th one received, at most `cap` of them, and the latest.
 
-    `kept[:snapshot_count]` are settled (the list only grows until thinning replaces it by a new list); `tail` is the
-    latest snapshot when thinning did not keep it.
+    When a snapshot due to be kept would exceed `cap`, every other kept one is dropped and the stride doubles, so the
+    kept ones stay evenly spaced and start with the first; the latest received is shown after them when not kept.
+    `add` returns a new value and no value's `snapshots` ever change: values share the kept list only while it grows,
+    and a reader of an older value slices it at that value's own `count` (thinning starts a new list).
     """
 
-    kept: list[Snapshot]
-    snapshot_count: int
-    tail: Snapshot | None
-    stride: int  # keep every stride-th snapshot received
-    received: int  # snapshots received so far
+    cap: int  # most snapshots kept (the latest, when not among them, is shown in addition)
+    kept: list[Snapshot] = field(default_factory=list, compare=False, repr=False)  # kept[:count] are this value's
+    count: int = 0  # snapshots of `kept` that belong to this value
+    tail: Snapshot | None = None  # the latest snapshot received, when thinning did not keep it
+    stride: int = 1  # every stride-th snapshot received is kept
+    received: int = 0  # snapshots received so far
+
+    def add(self, new: Iterable[Snapshot]) -> ThinnedSnapshots:
+        """These snapshots followed by `new`, thinned past `cap`."""
+        kept, stride, received, tail = self.kept, self.stride, self.received, self.tail
+        if len(kept) != self.count:  # a later value already grew the shared list: continue from a copy of ours
+            kept = kept[: self.count]
+        for snapshot in new:
+            if received % stride == 0:
+                if len(kept) >= self.cap:
+                    # A new list, so a reader slicing the published one is undisturbed; keeps every 2*stride-th.
+                    kept, stride = kept[::2], stride * 2
+                if received % stride == 0:
+                    kept.append(snapshot)
+                    tail = None
+                else:
+                    tail = snapshot
+            else:
+                tail = snapshot
+            received += 1
+        return ThinnedSnapshots(self.cap, kept, len(kept), tail, stride, received)
+
+    @property
+    def snapshots(self) -> tuple[Snapshot, ...]:
+        """The kept snapshots, then the latest when it is not among them (at most cap + 1, steps increasing)."""
+        return tuple(self.kept[: self.count]) + ((self.tail,) if self.tail is not None else ())
+
+
+@dataclass(frozen=True)
+class _FitState:
+    """One fit's state in the page (published by one reference swap, read without locks)."""
+
+    snapshots: ThinnedSnapshots
     status: str
     message: str
     steps_done: int
     seconds: float
     steps_per_second: float
+
+
+# ---- messages between the page and its worker (pickled through the pipe) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Page to worker: pause after the current slice and confirm with Paused."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Page to worker: train again (speed-cap credit and rate samples start afresh)."""
+
+
+@dataclass(frozen=True)
+class SetSpeed:
+    """Page to worker: cap each fit at `steps_per_second` (0: unlimited)."""
+
+    steps_per_second: float
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Page to worker: end the job; unfinished fits end as stopped with `reason`."""
+
+    reason: str
+
+
+Command = Pause | Resume | SetSpeed | Stop
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Worker to page: fit `index`'s snapshots since its last Progress, and where its run stands."""
+
+    index: int  # which fit, in the job's order
+    snapshots: tuple[Snapshot, ...]  # new since the last Progress of this fit
+    status: str  # the runner's status
+    message: str  # the runner's closing message ("" while running)
+    steps_done: int
+    seconds: float  # seconds spent inside the method's steps
+    steps_per_second: float  # recent wall-clock rate
+
+
+@dataclass(frozen=True)
+class Paused:
+    """Worker to page: the worker has paused."""
+
+
+@dataclass(frozen=True)
+class Ended:
+    """Worker to page, its last message: the job ended in `state` ("finished" or "stopped") with `message`."""
+
+    state: str
+    message: str
+
+
+Report = Progress | Paused | Ended
 
 
 def unique_labels(configs: Sequence[FitConfig]) -> list[str]:
@@ -325,15 +419,15 @@ class _Fit:
             return 0.0
         return (run.steps_done - oldest_steps) / elapsed
 
-    def report(self, index: int) -> tuple[Any, ...]:
-        """A progress message: new snapshots since the last report, status, message, steps, seconds, rate."""
+    def report(self, index: int) -> Progress:
+        """Fit `index`'s progress: new snapshots since the last report, status, message, steps, seconds, rate."""
         run = self.run
         new = run.snapshots[self.sent :]
         # The page keeps the record; the worker keeps the latest (Run.last) and, for "until at target", the window.
         del run.snapshots[: -self.kept]
         self.sent = len(run.snapshots)
         rate = self.rate(time.perf_counter())
-        return ("progress", index, new, run.status, run.message, run.steps_done, run.seconds, rate)
+        return Progress(index, tuple(new), run.status, run.message, run.steps_done, run.seconds, rate)
 
     def end_stopped(self) -> None:
         """Stop the run so it records `stopped` (a run never started takes its first snapshot first)."""
@@ -363,20 +457,19 @@ class _Worker:
         self.paused = False
         self.stop_reason: str | None = None
 
-    def handle(self, message: tuple[Any, ...]) -> None:
+    def handle(self, command: Command) -> None:
         """Apply one command from the page."""
-        command = message[0]
-        if command == "pause":
+        if isinstance(command, Pause):
             self.paused = True
-        elif command == "resume":
+        elif isinstance(command, Resume):
             self.paused = False
             for fit in self.fits:
                 fit.samples.clear()
                 fit.credit = 0.0
-        elif command == "speed":
-            self.speed = float(message[1])
-        elif command == "stop":
-            self.stop_reason = str(message[1])
+        elif isinstance(command, SetSpeed):
+            self.speed = float(command.steps_per_second)
+        elif isinstance(command, Stop):
+            self.stop_reason = str(command.reason)
 
     def read_commands(self, wait_s: float = 0.0) -> None:
         """Apply every pending command, waiting up to `wait_s` for the first; a closed pipe means stop."""
@@ -387,8 +480,8 @@ class _Worker:
         except (EOFError, OSError):
             self.stop_reason = "Stopped: the page went away."
 
-    def send(self, message: tuple[Any, ...]) -> None:
-        """Send a message to the page; a closed pipe means stop."""
+    def send(self, message: Report) -> None:
+        """Send a report to the page; a closed pipe means stop."""
         try:
             self.connection.send(message)
         except (BrokenPipeError, EOFError, OSError):
@@ -400,7 +493,7 @@ class _Worker:
         while self.stop_reason is None:
             self.read_commands()
             if self.paused:
-                self.send(("paused",))
+                self.send(Paused())
                 paused_at = time.monotonic()
                 while self.paused and self.stop_reason is None:
                     self.read_commands(wait_s=min(1.0, self.max_pause_s))
@@ -444,9 +537,9 @@ class _Worker:
                 fit.end_stopped()
             self.send(fit.report(index))
         if stopped:
-            self.send(("end", "stopped", self.stop_reason or "Stopped."))
+            self.send(Ended("stopped", self.stop_reason or "Stopped."))
         else:
-            self.send(("end", "finished", "All fits finished."))
+            self.send(Ended("finished", "All fits finished."))
 
 
 def limit_memory(headroom_bytes: int) -> int | None:
@@ -495,7 +588,7 @@ def _worker_main(
         else:
             message = f"Stopped: the training process failed ({str(error)[:200]})."
         with contextlib.suppress(OSError):
-            connection.send(("end", "stopped", message))
+            connection.send(Ended("stopped", message))
     finally:
         connection.close()
 
@@ -530,7 +623,7 @@ class Job:
             raise ConfigError("samples", problem)
         self._configs = tuple(fit_configs)
         self._labels = tuple(unique_labels(fit_configs))
-        self._progress = [_Progress([], 0, None, 1, 0, "ready", "", 0, 0.0, 0.0) for _ in self._configs]
+        self._progress = [_FitState(ThinnedSnapshots(MAX_SNAPSHOTS), "ready", "", 0, 0.0, 0.0) for _ in self._configs]
         self._state = "ready"
         self._message = ""
         self._lock = threading.Lock()  # guards sending on the pipe and state changes
@@ -575,7 +668,7 @@ class Job:
                 self._take_slot()
                 self._state = "running"
                 self._last_touch = time.monotonic()
-                self._send(("resume",))
+                self._send(Resume())
                 launched = True
             else:
                 try:
@@ -617,7 +710,7 @@ class Job:
             if self._state == "running":
                 self._paused_ack.clear()
                 self._state = "paused"
-                self._send(("pause",))
+                self._send(Pause())
                 released = self._drop_slot()
         if released:
             _SCHEDULER.release()
@@ -632,7 +725,7 @@ class Job:
             if _SCHEDULER.admit(self):
                 self._take_slot()
                 self._state = "running"
-                self._send(("resume",))
+                self._send(Resume())
             else:
                 self._state = "queued"
 
@@ -647,7 +740,7 @@ class Job:
                 if self._process is None:
                     self._end_unstarted(reason)
                     return
-            self._send(("stop", reason))
+            self._send(Stop(reason))
         self._ended.wait(wait_s)
 
     def set_speed(self, steps_per_second: float) -> None:
@@ -657,7 +750,7 @@ class Job:
             if speed != self._speed:
                 self._speed = speed
                 if self._state in ("running", "paused"):
-                    self._send(("speed", speed))
+                    self._send(SetSpeed(speed))
 
     def touch(self) -> None:
         """Heartbeat from the page: the job stays alive while this keeps being called."""
@@ -702,13 +795,11 @@ class Job:
         fits = []
         for index, (label, config) in enumerate(zip(self._labels, self._configs, strict=True)):
             progress = self._progress[index]
-            tail = (progress.tail,) if progress.tail is not None else ()
             fits.append(
                 FitView(
                     label=label,
                     config=config,
-                    # The list only grows (thinning publishes a new one), so its first `snapshot_count` are settled.
-                    snapshots=tuple(progress.kept[: progress.snapshot_count]) + tail,
+                    snapshots=progress.snapshots.snapshots,
                     status=progress.status,
                     message=progress.message,
                     steps_done=progress.steps_done,
@@ -721,7 +812,7 @@ class Job:
 
     # ---- the listener thread -------------------------------------------------------------------------------------
 
-    def _send(self, message: tuple[Any, ...]) -> None:
+    def _send(self, message: Command) -> None:
         """Send a command to the worker (caller holds the lock); a dead worker is noticed by the listener."""
         # Commands are sent only once the worker has started (running, paused, or stopping a started job).
         connection = cast(Connection, self._connection)
@@ -741,16 +832,16 @@ class Job:
                     asked_to_stop = True
                     with self._lock:
                         timeout = self.heartbeat_timeout_s
-                        self._send(("stop", f"Stopped: the page sent no heartbeat for {timeout:g} s (tab closed?)."))
+                        self._send(Stop(f"Stopped: the page sent no heartbeat for {timeout:g} s (tab closed?)."))
                 if not connection.poll(0.1):
                     continue
-                message = connection.recv()
-                if message[0] == "progress":
-                    self._receive_progress(*message[1:])
-                elif message[0] == "paused":
+                message: Report = connection.recv()
+                if isinstance(message, Progress):
+                    self._receive_progress(message)
+                elif isinstance(message, Paused):
                     self._paused_ack.set()
-                elif message[0] == "end":
-                    self._finish(message[1], message[2])
+                elif isinstance(message, Ended):
+                    self._finish(message.state, message.message)
                     return
         except (EOFError, OSError):
             self._finish("stopped", "Stopped: the training process ended unexpectedly.")
@@ -759,31 +850,21 @@ class Job:
             if self._process is not None:
                 self._process.join(timeout=5.0)
 
-    def _receive_progress(
-        self, index: int, new: list[Snapshot], status: str, message: str, steps: int, seconds: float, rate: float
-    ) -> None:
+    def _receive_progress(self, progress: Progress) -> None:
         """Append new snapshots (thinned past MAX_SNAPSHOTS), then publish the fit's progress."""
-        old = self._progress[index]
-        kept, stride, received, tail = old.kept, old.stride, old.received, old.tail
-        for snapshot in new:
+        for snapshot in progress.snapshots:
             for array in (snapshot.mean, snapshot.sd, snapshot.cov):
                 array.setflags(write=False)
-            if received % stride == 0:
-                if len(kept) >= MAX_SNAPSHOTS:
-                    # A new list, so a reader slicing the published one is undisturbed; keeps every 2*stride-th.
-                    kept, stride = kept[::2], stride * 2
-                if received % stride == 0:
-                    kept.append(snapshot)
-                    tail = None
-                else:
-                    tail = snapshot
-            else:
-                tail = snapshot
-            received += 1
-        self._progress[index] = _Progress(
-            kept, len(kept), tail, stride, received, status, message, steps, seconds, rate
+        old = self._progress[progress.index]
+        self._progress[progress.index] = _FitState(
+            old.snapshots.add(progress.snapshots),
+            progress.status,
+            progress.message,
+            progress.steps_done,
+            progress.seconds,
+            progress.steps_per_second,
         )
-        if any(snapshot.step > 0 for snapshot in new):
+        if any(snapshot.step > 0 for snapshot in progress.snapshots):
             self._trained.set()
 
     def _finish(self, state: str, message: str) -> None:
@@ -807,7 +888,9 @@ class Job:
 
     def _end_unstarted(self, reason: str) -> None:
         """End a job that never started (caller holds the lock): every fit is stopped at step 0."""
-        self._progress = [_Progress([], 0, None, 1, 0, "stopped", reason, 0, 0.0, 0.0) for _ in self._configs]
+        self._progress = [
+            _FitState(ThinnedSnapshots(MAX_SNAPSHOTS), "stopped", reason, 0, 0.0, 0.0) for _ in self._configs
+        ]
         self._state = "stopped"
         self._message = reason
         self._ended.set()
