@@ -7,7 +7,9 @@ second. main() runs only as __main__ (how Streamlit runs the page), never when a
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from bayesdemo import explain, export, figures, share, streamlit_patches, ui_exp
 from bayesdemo.budget import fits_problem
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
+from bayesdemo.glossary import define, define_used
 from bayesdemo.jobs import ACTIVE_STATES, FitView, Job, JobView, paced_interval_s, warm_up
 from bayesdemo.live_chart import live_chart
 from bayesdemo.markup import escape_markdown
@@ -65,7 +68,7 @@ SLOWER_REDRAW_EVERY = 4  # the loss, data and explore charts redraw once per thi
 DOWNLOAD_STATES = ("paused", "stopped", "finished")  # job states whose results can be downloaded (not queued: none yet)
 COMPARE = "compare"  # method choice that runs every method side by side
 DEFAULT_CHOICE = "default"  # optimizer choice that keeps the method's own default
-SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 0)  # steps per second offered; 0 = as fast as possible
+SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 1000, 2000, 5000, 0)  # steps per second offered; 0 = max speed
 # An uploaded CSV's least-squares residual sd more than this factor above or below the assumed noise sd is far from
 # it: the exact 95% band is then at most half (or at least twice) as wide as the data's scatter needs.
 NOISE_SD_FAR_RATIO = 2.0
@@ -185,17 +188,31 @@ def load_scenario(scenario: Scenario) -> None:
     st.session_state.update(widget_values(scenario))
 
 
-def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[ConfigError]]:
-    """The Scenario the widget `values` describe, or None with every validation error (each names its field)."""
-    errors: list[ConfigError] = []
+@dataclass(frozen=True)
+class FieldProblem:
+    """A validation error and the sidebar widget whose value caused it (None when no single widget did)."""
 
-    def attempt(make):
+    key: str | None  # a key of widget_values, e.g. "data_noise_sd"
+    error: ConfigError
+
+
+def widget_key(part: str, field: str) -> str | None:
+    """The sidebar widget that sets config field `field` of `part` ("data_", "prior_", "fit_" or "" for Scenario)."""
+    key = part + field
+    return key if key in widget_values(Scenario()) else None
+
+
+def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[FieldProblem]]:
+    """The Scenario the widget `values` describe, or None with every validation error (each with its widget)."""
+    errors: list[FieldProblem] = []
+
+    def attempt(make, part: str):
         try:
             return make()
         except ConfigError as error:
-            errors.append(error)
+            errors.append(FieldProblem(widget_key(part, error.field), error))
         except ValueError as error:
-            errors.append(ConfigError("value", str(error)))
+            errors.append(FieldProblem(None, ConfigError("value", str(error))))
         return None
 
     data = attempt(
@@ -207,7 +224,8 @@ def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[Con
             x_min=values["data_x_min"],
             x_max=values["data_x_max"],
             seed=values["data_seed"],
-        )
+        ),
+        "data_",
     )
     prior = attempt(
         lambda: GaussianPrior(
@@ -215,7 +233,8 @@ def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[Con
             slope_sd=values["prior_slope_sd"],
             intercept_mean=values["prior_intercept_mean"],
             intercept_sd=values["prior_intercept_sd"],
-        )
+        ),
+        "prior_",
     )
     compare_all = values["fit_method"] == COMPARE
     optimizer = values["fit_optimizer"]
@@ -239,7 +258,8 @@ def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[Con
             centre_x=values["fit_centre_x"],
             until_target=values["fit_until_target"],
             **bbb_options,
-        )
+        ),
+        "fit_",
     )
     if errors:
         return None, errors
@@ -251,14 +271,47 @@ def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[Con
             compare_all=compare_all,
             speed=values["speed"],
             snapshot_every=values["snapshot_every"],
-        )
+        ),
+        "",
     )
     return scenario, errors
 
 
+# The validators' comparison signs, in words for the page.
+COMPARISON_WORDS = (
+    ("must be >= ", "must be at least "),
+    ("must be > ", "must be greater than "),
+    ("must be <= ", "must be at most "),
+    ("must be < ", "must be less than "),
+)
+
+
+def error_sentence(error: ConfigError) -> tuple[str, str]:
+    """The widget's label and the rest of the error's sentence in the words on screen, ending with a full stop."""
+    label = FIELD_LABELS.get(error.field, error.field)
+    text = str(error)
+    rest = text[len(error.field) + 1 :] if text.startswith(error.field + " ") else text
+    for sign, words in COMPARISON_WORDS:
+        rest = rest.replace(sign, words)
+    for name, other_label in FIELD_LABELS.items():
+        if "_" in name:  # config field names (x_min, noise_sd) become labels; plain words are left alone
+            rest = re.sub(rf"\b{name}\b", other_label, rest)
+    rest = rest.strip()
+    if not rest.endswith((".", "!", "?")):
+        rest += "."
+    return label, rest
+
+
 def describe_error(error: ConfigError) -> str:
-    """An error message led by the widget's name (the message escaped: it may quote a link value or a CSV cell)."""
-    return f"**{FIELD_LABELS.get(error.field, error.field)}**: {escape_markdown(error)}"
+    """An error sentence led by the widget's name in bold (the rest escaped: it may quote a link value or CSV cell)."""
+    label, rest = error_sentence(error)
+    return f"**{label}** {escape_markdown(rest)}"
+
+
+def plain_error(error: ConfigError) -> str:
+    """The error sentence as plain words (escaped), e.g. "Noise sd must be greater than 0, got -1.0."."""
+    label, rest = error_sentence(error)
+    return escape_markdown(f"{label} {rest}")
 
 
 # ---- callbacks (run before the script, so the page draws the new state) -----------------------------------------
@@ -267,10 +320,12 @@ def describe_error(error: ConfigError) -> str:
 
 
 def on_preset() -> None:
-    """Load the chosen preset into the widgets."""
+    """Load the chosen preset into the widgets, keeping the chosen speed (the teacher's pace, not the scenario's)."""
     name = st.session_state.get("preset")
     if name in PRESETS:
-        load_scenario(PRESETS[name].scenario)
+        values = widget_values(PRESETS[name].scenario)
+        del values["speed"]
+        st.session_state.update(values)
 
 
 def on_new_data(shown_seed: int) -> None:
@@ -331,27 +386,28 @@ def on_dismiss_link_problems() -> None:
 # ---- data and reference -----------------------------------------------------------------------------------------
 
 
-def uploaded_dataset() -> Dataset | None:
-    """The uploaded CSV as a Dataset (parsed once per file); a bad file shows an error and keeps the previous data."""
+def uploaded_dataset() -> tuple[Dataset | None, str]:
+    """The uploaded CSV as a Dataset (parsed once per file) and a bad file's error (the previous data are kept)."""
     upload = st.session_state.get("upload")
     if upload is None:
         st.session_state.pop("upload_parsed", None)
-        return None
+        return None, ""
     parsed = st.session_state.get("upload_parsed")
     if parsed is None or parsed[0] != upload.file_id:
         try:
             dataset = parse_csv(upload.getvalue(), name=upload.name)
             parsed = (upload.file_id, dataset, None)
         except ValueError as error:
-            problem = error if isinstance(error, ConfigError) else ConfigError("csv", str(error))
-            parsed = (upload.file_id, st.session_state.get("upload_good"), describe_error(problem))
+            csv_error = error if isinstance(error, ConfigError) else ConfigError("csv", str(error))
+            parsed = (upload.file_id, st.session_state.get("upload_good"), describe_error(csv_error))
         st.session_state["upload_parsed"] = parsed
         if parsed[2] is None:
             st.session_state["upload_good"] = parsed[1]
+    problem = ""
     if parsed[2] is not None:
         kept = "the previous upload" if parsed[1] is not None else "the simulated data"
-        st.sidebar.error(f"{parsed[2]} Keeping {kept}.")
-    return parsed[1]
+        problem = f"{parsed[2]} Keeping {kept}."
+    return parsed[1], problem
 
 
 def noise_sd_far(residual_sd: float, noise_sd: float, degrees: int) -> bool:
@@ -375,7 +431,7 @@ def noise_sd_mismatch(context: Context) -> float | None:
 
 def make_context(scenario: Scenario) -> Context:
     """The dataset (upload or simulation) and exact reference for `scenario`, cached across reruns."""
-    upload = uploaded_dataset()
+    upload, _ = uploaded_dataset()
     cached: Context | None = st.session_state.get("context_cache")
     if upload is not None:
         if cached is not None and cached.dataset is upload and cached.scenario == scenario:
@@ -400,19 +456,41 @@ def make_context(scenario: Scenario) -> Context:
 
 
 def number(label: str, key: str, **options: Any) -> Any:
-    """A keyed number input (its value lives in session state)."""
-    return st.number_input(label, key=key, **options)
+    """A keyed number input (its value lives in session state), with its errors right below it."""
+    value = st.number_input(label, key=key, **options)
+    draw_field_errors(key)
+    return value
+
+
+FIELD_PROBLEMS_KEY = "field_problems"  # this run's FieldProblems by widget key, drawn below their widgets
+
+
+def draw_field_errors(key: str) -> None:
+    """The errors of the widget `key`, directly below it (drawn once: the rest go to the sidebar's end)."""
+    problems: dict[str | None, list[FieldProblem]] = st.session_state.get(FIELD_PROBLEMS_KEY, {})
+    for problem in problems.pop(key, []):
+        st.error(describe_error(problem.error))
 
 
 def whole_number(label: str, key: str, step: int = 1, **options: Any) -> Any:
     """A keyed whole-number input: a float input shown without decimals, so a value past 2^53 reaches the field's check
     and its message (Streamlit's integer input silently keeps its default for values beyond 2^53 - 1)."""
-    return st.number_input(label, key=key, step=float(step), format="%.0f", **options)
+    value = st.number_input(label, key=key, step=float(step), format="%.0f", **options)
+    draw_field_errors(key)
+    return value
 
 
-def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
+def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
     """Draw the sidebar's settings; return the scenario (or None and its errors), the controls and noise-sd boxes."""
     side = st.sidebar
+    # The settings are validated before their widgets are drawn (session state already holds the values), so each
+    # error is drawn directly below its widget.
+    values = {key: st.session_state.get(key) for key in widget_values(Scenario())}
+    scenario, errors = build_scenario(values)
+    by_key: dict[str | None, list[FieldProblem]] = {}
+    for problem in errors:
+        by_key.setdefault(problem.key, []).append(problem)
+    st.session_state[FIELD_PROBLEMS_KEY] = by_key
     side.title("bayesdemo")
     side.selectbox(
         "Preset",
@@ -455,6 +533,9 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
             key="upload",
             help=f"At most {MAX_CSV_BYTES // 10**6} MB. Remove the file to go back to simulated data.",
         )
+        _, upload_problem = uploaded_dataset()
+        if upload_problem:
+            st.error(upload_problem)
     with side.expander("Prior", expanded=False):
         left, right = st.columns(2)
         with left:
@@ -469,6 +550,8 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
             [*METHODS, COMPARE],
             key="fit_method",
             format_func=lambda name: "Compare all methods" if name == COMPARE else METHOD_LABELS[name],
+            help="Noise injection minimises the MSE of sampled predictions; Bayes by Backprop and Pyro SVI fit q by "
+            "maximising the ELBO. Each is judged against the exact posterior.  \n" + define("q", "ELBO", "KL"),
         )
         st.selectbox(
             "Guide (Pyro SVI)",
@@ -476,6 +559,8 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
             key="fit_guide",
             format_func=lambda name: GUIDE_LABELS[name],
             disabled=method != "svi",
+            help="The family of q that Pyro SVI fits.  \n"
+            + define("q", "mean-field", "AutoNormal", "AutoMultivariateNormal"),
         )
         until_target = st.session_state.get("fit_until_target")
         whole_number(
@@ -542,10 +627,10 @@ def sidebar() -> tuple[Scenario | None, list[ConfigError], Any, Any]:
             )
             whole_number("Fit seed", "fit_seed", step=1)
             number("Snapshot every (steps)", "snapshot_every", step=1)
-    values = {key: st.session_state.get(key) for key in widget_values(Scenario())}
-    scenario, errors = build_scenario(values)
-    for error in errors:
-        side.error(describe_error(error))
+    for problems in by_key.values():  # errors of no single widget, or of a widget that is not a number field
+        for problem in problems:
+            side.error(describe_error(problem.error))
+    by_key.clear()
     return scenario, errors, controls, noise_note
 
 
@@ -605,14 +690,15 @@ def draw_bbb_options(enabled: bool) -> None:
             list(OBJECTIVES),
             key="fit_objective",
             format_func=lambda name: OBJECTIVE_LABELS[name],
-            help="The dial from noise injection to Bayes by Backprop: without the KL to the prior the sds collapse.",
+            help="The dial from noise injection to Bayes by Backprop: without the KL to the prior the sds collapse.  \n"
+            + define("KL", "ELBO"),
         )
         st.selectbox(
             "KL estimator",
             list(KL_ESTIMATORS),
             key="fit_kl",
             format_func=lambda name: "closed form" if name == "closed" else "Monte Carlo (log q − log prior)",
-            help="Both are unbiased; the Monte-Carlo KL adds gradient noise.",
+            help="Both are unbiased; the Monte-Carlo KL adds gradient noise.  \n" + define("KL", "q"),
         )
         st.toggle(
             "Local reparameterisation",
@@ -627,8 +713,10 @@ def speed_options(current: float) -> list[float]:
     return [*finite, 0.0]
 
 
-def draw_controls(controls: Any, scenario: Scenario | None, pending: Context | None) -> None:
-    """Run / Pause / Stop / Reset and the live speed slider."""
+def draw_controls(
+    controls: Any, scenario: Scenario | None, pending: Context | None, blockers: list[str] | None = None
+) -> None:
+    """Run / Pause / Stop / Reset and the live speed slider; `blockers` say why Run is off (plain sentences)."""
     with controls:
         st.select_slider(
             "Speed (steps per second)",
@@ -651,6 +739,8 @@ def draw_controls(controls: Any, scenario: Scenario | None, pending: Context | N
             )
         if too_big is not None:
             st.error(too_big)
+        elif blockers and (scenario is None or pending is None):
+            st.warning(f"Run is off until the settings below are fixed: {' '.join(blockers)}", icon="⛔")
         run_requested = st.session_state.pop("run_requested", False)
         if run_requested and scenario is not None and pending is not None and too_big is None:
             start_job(pending)
@@ -743,11 +833,12 @@ def draw_exact_summary(context: Context) -> None:
     ):
         with column:
             st.metric(label, fmt(value), help=help_text, border=True)
-    st.caption(
+    caption = (
         f"Mean-field optimum sds (where diagonal guides stop): slope {fmt(summary['mean_field_sd']['slope'])}, "
         f"intercept {fmt(summary['mean_field_sd']['intercept'])} · log evidence {fmt(summary['log_evidence'], 6)} · "
         f"data: {escape_markdown(context.dataset.source)}, n = {context.dataset.n:,}"
     )
+    st.caption(caption, help=define_used(caption))
 
 
 @dataclass(frozen=True)
@@ -862,12 +953,19 @@ def progress_line(view: JobView, statuses: tuple[FitStatus, ...]) -> str:
     return f"**{word}**{f' · {counts}' if counts else ''} · {steps_text} (all fits){rate_text}"
 
 
-def draw_status(view: JobView | None, statuses: tuple[FitStatus, ...]) -> None:
-    """Progress bar and any messages (divergence as a warning; the charts keep the last snapshot)."""
+def draw_status(view: JobView | None, statuses: tuple[FitStatus, ...], previous: str = "") -> None:
+    """Progress bar and any messages (divergence as a warning; the charts keep the last snapshot).
+
+    A job on the previous settings (`previous`, previous_settings_note) says so in its progress line and above the
+    charts.
+    """
     if view is None:
         st.progress(0.0, text="Ready: press **Run** in the sidebar to start fitting.")
         return
-    st.progress(view.fraction_done, text=progress_line(view, statuses))
+    suffix = " · on the previous settings" if previous else ""
+    st.progress(view.fraction_done, text=progress_line(view, statuses) + suffix)
+    if previous:
+        st.warning(previous, icon="⏮️")
     for fit in view.fits:
         # Divergence, and a fit that ran out of memory (stopped with its own message, not "Stopped at step ...").
         if fit.status == "diverged" or (fit.status == "stopped" and not fit.message.startswith("Stopped")):
@@ -879,7 +977,9 @@ def draw_status(view: JobView | None, statuses: tuple[FitStatus, ...]) -> None:
 def draw_fit_table(view: JobView | None, exact: ExactPosterior, statuses: tuple[FitStatus, ...]) -> None:
     """Each fit's current numbers and status, below the charts."""
     if view is not None:
-        st.table(fit_rows(view, exact, statuses), border="horizontal")
+        rows = fit_rows(view, exact, statuses)
+        st.table(rows, border="horizontal")
+        st.caption(define_used(*rows))  # the terms of the column headers, defined right below them
 
 
 def total_steps(context: Context, view: JobView | None) -> int:
@@ -924,8 +1024,11 @@ def current_view() -> JobView | None:
     return job.view()
 
 
-def draw_live(context: Context) -> None:
-    """The progress and the convergence charts: what changes fastest while a job trains."""
+def draw_live(context: Context, previous: str = "") -> None:
+    """The progress and the convergence charts: what changes fastest while a job trains.
+
+    `previous` (previous_settings_note) marks a job that ran on settings other than the current ones.
+    """
     view = current_view()
     if st.session_state.get("polling") and (view is None or not view.active):
         # The job just ended: one full rerun stops the polling and refreshes the explanation and exports. Only that
@@ -937,15 +1040,18 @@ def draw_live(context: Context) -> None:
     # Each part in a container of its own: the fragment's children are the same blocks whatever a part shows, so a
     # redraw that overlaps another run never finds an element where it expects a block.
     statuses = fit_statuses(view, context)
+    previous = previous if view is not None else ""
     with st.container():
-        draw_status(view, statuses)
+        draw_status(view, statuses, previous)
     with st.container():
         draw_convergence(context, view)
     with st.container():
         draw_fit_table(view, context.exact, statuses)
+        if previous:
+            st.caption("These rows are the fits of the previous settings. Press **Run** to fit the current ones.")
 
 
-def draw_live_fragments(context: Context, refresh_s: float | None) -> None:
+def draw_live_fragments(context: Context, refresh_s: float | None, previous: str = "") -> None:
     """The live parts in fragments rerun every `refresh_s` s (None: only with the page); the rest less often.
 
     The two slower-moving charts refresh at a quarter of the rate, leaving more of a projector laptop's CPU to the
@@ -954,7 +1060,7 @@ def draw_live_fragments(context: Context, refresh_s: float | None) -> None:
 
     @st.fragment(run_every=refresh_s)
     def live_convergence() -> None:
-        draw_live(context)
+        draw_live(context, previous)
 
     @st.fragment(run_every=None if refresh_s is None else SLOWER_REDRAW_EVERY * refresh_s)
     def live_loss_and_data() -> None:
@@ -994,8 +1100,8 @@ def export_files(context: Context, view: JobView, job: Job) -> tuple[str, str]:
     return cached[1], cached[2]
 
 
-def draw_export(context: Context, view: JobView | None) -> None:
-    """Shareable link and downloads of the trajectory and the results."""
+def draw_export(context: Context, job_context: Context, view: JobView | None) -> None:
+    """Shareable link of the current settings (`context`) and downloads of the job's (`job_context`) results."""
     params = share.encode(context.scenario)
     query = "&".join(f"{key}={value}" for key, value in params.items())
     base = st.context.url or ""
@@ -1008,7 +1114,7 @@ def draw_export(context: Context, view: JobView | None) -> None:
     trajectory, results = "", ""
     if view is not None and job is not None and view.state in DOWNLOAD_STATES:
         ready = True
-        trajectory, results = export_files(context, view, job)
+        trajectory, results = export_files(job_context, view, job)
     left, right = st.columns(2)
     with left:
         st.download_button(
@@ -1060,9 +1166,55 @@ def sync_link(scenario: Scenario) -> None:
         st.query_params.from_dict(params)
 
 
+def setting_label(key: str) -> str:
+    """The label on screen of the sidebar widget `key` (a key of widget_values)."""
+    if key == "fit_seed":
+        return "Fit seed"
+    field = key.split("_", 1)[1] if key.startswith(("data_", "prior_", "fit_")) else key
+    return FIELD_LABELS.get(field, field)
+
+
+def setting_text(key: str, value: Any) -> str:
+    """A sidebar widget's value as its widget shows it."""
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if key == "fit_method":
+        return "Compare all methods" if value == COMPARE else METHOD_LABELS.get(value, str(value))
+    if key == "fit_guide":
+        return GUIDE_LABELS.get(value, str(value))
+    if isinstance(value, float):
+        return fmt(value)
+    return str(value)
+
+
+def previous_settings_note(job_context: Context, current: Context) -> str:
+    """What the job's settings were where they differ from the current ones (speed aside: it is a pace)."""
+    old, new = widget_values(job_context.scenario), widget_values(current.scenario)
+    changes = [
+        f"{setting_label(key)} = {setting_text(key, old[key])} (now {setting_text(key, new[key])})"
+        for key in old
+        if key != "speed" and old[key] != new[key]
+    ]
+    if job_context.dataset is not current.dataset and not (job_context.synthetic and current.synthetic):
+        old_data, new_data = job_context.dataset, current.dataset
+        changes.append(
+            f"data {escape_markdown(old_data.source)}, n = {old_data.n:,} "
+            f"(now {escape_markdown(new_data.source)}, n = {new_data.n:,})"
+        )
+    listed = "; ".join(changes) if changes else "other data"
+    return f"These fits ran on the previous settings: {listed}. Press **Run** to fit the current ones."
+
+
+def same_run_settings(first: Scenario, second: Scenario) -> bool:
+    """Whether two scenarios ask for the same fits: speed is a pace, applied to a running fit at once."""
+    return dataclasses.replace(first, speed=second.speed) == second
+
+
 def same_context(first: Context, second: Context) -> bool:
-    """Whether two contexts show the same scenario on the same data."""
-    return first.scenario == second.scenario and first.dataset is second.dataset
+    """Whether two contexts show the same fits' settings (speed aside) on the same data."""
+    return same_run_settings(first.scenario, second.scenario) and first.dataset is second.dataset
 
 
 def main() -> None:
@@ -1073,19 +1225,28 @@ def main() -> None:
     scenario, errors, controls, noise_note = sidebar()
     st.session_state["scenario"] = scenario
     pending: Context | None = None
+    blockers = [plain_error(problem.error) for problem in errors]  # why Run is off, said next to it
     if scenario is not None:
         try:
             pending = make_context(scenario)
         except (ValueError, ArithmeticError) as error:
-            st.sidebar.error(f"Cannot use these settings: {escape_markdown(error)}")
+            message = f"Cannot use these settings: {escape_markdown(error)}"
+            message += "" if message.endswith(".") else "."
+            st.sidebar.error(message)
+            blockers.append(message)
         else:
             sync_link(scenario)
             draw_noise_sd_note(noise_note, pending)
-    draw_controls(controls, scenario, pending)
+    draw_controls(controls, scenario, pending, blockers)
 
     job: Job | None = st.session_state.get("job")
     job_context: Context | None = st.session_state.get("job_context") if job is not None else None
-    context = job_context or pending or st.session_state.get("context_cache")
+    # The exact reference costs microseconds: it always shows the current settings. The fits show the settings they
+    # ran on (the job's), marked as the previous settings once those differ from the current ones.
+    context = pending or job_context or st.session_state.get("context_cache")
+    previous = ""
+    if job_context is not None and pending is not None and not same_context(pending, job_context):
+        previous = previous_settings_note(job_context, pending)
 
     # The messages above the charts come and go: in one container, the live fragments below keep their place.
     with st.container():
@@ -1102,14 +1263,13 @@ def main() -> None:
             st.info("Fix the settings marked in the sidebar to see the data and the exact posterior.")
             return
         preset = PRESETS.get(st.session_state.get("preset") or "")
-        if preset is not None and preset.scenario == context.scenario:
+        if preset is not None and same_run_settings(preset.scenario, context.scenario):
             st.info(f"**{preset.name}.** {preset.description}")
-        if job_context is not None and pending is not None and not same_context(pending, job_context):
-            st.caption("Settings changed since this run started: press **Run** to apply them.")
-        elif errors and job_context is None:
+        if errors and pending is None:
             st.caption("Showing the last valid settings.")
 
     draw_exact_summary(context)
+    live_context = job_context or context
     view = current_view()
     polling_view = view if view is not None and view.active else None  # the job's view while it may still change
     st.session_state["polling"] = polling_view is not None
@@ -1118,14 +1278,14 @@ def main() -> None:
     # While training, slower when more jobs train than the server has cores (jobs.paced_interval_s).
     if polling_view is not None:
         refresh = paced_interval_s(REFRESH_RUNNING_S) if polling_view.state == "running" else REFRESH_PAUSED_S
-    draw_live_fragments(context, refresh)
+    draw_live_fragments(live_context, refresh, previous)
     # The explore views sit below the fold: their live parameter space redraws at the loss and data charts' pace.
-    ui_explore.draw_explore(context, current_view, None if refresh is None else SLOWER_REDRAW_EVERY * refresh)
+    ui_explore.draw_explore(live_context, current_view, None if refresh is None else SLOWER_REDRAW_EVERY * refresh)
 
     with st.expander("Explain: what the charts show, with this data's numbers"):
-        draw_explain(context, view)
+        draw_explain(context, None if previous else view)  # a previous run's fits are not this data's numbers
     with st.expander("Share and export"):
-        draw_export(context, view)
+        draw_export(context, live_context, view)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from bayesdemo.priors import GaussianPrior, Model
 from bayesdemo.validation import ConfigError, check_int, check_range
 
 MAX_SPEED = 100_000.0  # largest steps-per-second cap a class can be shown
+# The default pace: a default fit (2,000 to 3,000 steps) takes 6.7 to 10 s, slow enough for a class to watch.
+DEFAULT_SPEED = 300.0
 # The fits of "compare all": (method, guide) run together on the same data and seed.
 COMPARED_FITS = (("noise", "normal"), ("bbb", "normal"), ("svi", "normal"), ("svi", "mvn"))
 
@@ -38,7 +40,7 @@ class Scenario:
     prior: GaussianPrior = GaussianPrior()  # prior on (slope, intercept)
     fit: FitConfig = FitConfig()  # the fit (or the shared seed/steps/samples/batch/centre x of all, compare_all)
     compare_all: bool = False  # run noise, bbb, svi-normal and svi-mvn together on the same data and seed
-    speed: float = 0.0  # most steps per second shown to a class; 0 means as fast as possible
+    speed: float = DEFAULT_SPEED  # most steps per second shown to a class; 0 means as fast as possible
     snapshot_every: int = 10  # steps between recorded snapshots
 
     def __post_init__(self) -> None:

@@ -277,13 +277,14 @@ def test_bad_widget_input_names_the_field_and_keeps_the_run(app):
     good = app.session_state["scenario"]
     app.number_input(key="data_noise_sd").set_value(0.0).run()
     no_exception(app)
-    assert any("Noise sd" in error.value and "noise_sd" in error.value for error in app.error)
+    # Named in the words on screen, not the config's field name.
+    assert any("Noise sd" in error.value and "noise_sd" not in error.value for error in app.error)
     assert app.session_state["scenario"] is None
     assert app.sidebar.button(key="run").disabled
     assert job_of(app) is job and job.state == "running"
     app.number_input(key="data_noise_sd").set_value(0.1)
     app.number_input(key="data_x_max").set_value(-1.0).run()
-    assert any("x to" in error.value and "x_max" in error.value for error in app.error)
+    assert any("x to" in error.value and "x from" in error.value and "x_max" not in error.value for error in app.error)
     app.number_input(key="data_x_max").set_value(1.0)
     app.number_input(key="fit_lr").set_value(-0.5).run()
     assert any("Learning rate" in error.value for error in app.error)
