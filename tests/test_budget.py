@@ -13,20 +13,31 @@ from bayesdemo.methods import FitConfig
 from bayesdemo.priors import Model
 from bayesdemo.validation import ConfigError
 
-# One step in a fresh process: the growth of its peak resident memory (ru_maxrss, KiB on Linux) over that step.
+# Two steps in a fresh process: how far its peak resident memory rises above its resident memory just before them.
+# The peak is reset first (writing 5 to /proc/self/clear_refs resets VmHWM), so an earlier, higher peak (imports,
+# building the method) cannot hide the steps' own: ru_maxrss, which cannot be reset, read 0 growth in some runs.
 MEASURE = """
-import json, resource, sys
+import json, sys
 import torch
 torch.set_num_threads(1)
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.priors import Model
+
+def status_kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
 settings, n = json.loads(sys.argv[1]), int(sys.argv[2])
 method = make_method(generate(DataConfig(n=n)), Model(), FitConfig(**settings))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open("/proc/self/clear_refs", "w") as clear_refs:
+    clear_refs.write("5")
+before = status_kib("VmRSS")
 method.step()
 method.step()
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+print((status_kib("VmHWM") - before) * 1024)
 """
 
 
