@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from bench.server import CHROMIUM, CHROMIUM_ARGS, LIVE_CHART, PROGRESS, VIEWPORT, streamlit_server  # noqa: E402
 from bench.ws_session import STEP  # noqa: E402
 
-LONG_RUN = "/?t=100000"  # far longer than a run here, so the fit is still training when it is measured
+LONG_RUN = "/?t=100000&v=0"  # far longer than a run here at full speed, so the fit is still training when measured
 # Records, in page time, each moment the first chart gets a new trajectory, with the points of the fit's line, and
 # counts the times its plot is replaced by a new one rather than updated in place.
 WATCH_CHART = """

@@ -45,7 +45,10 @@ MARKUP_METHOD = "![x](http://example.com/x.png)[y](http://example.com)"
 HOSTILE_LINKS = (
     ("noise injection, 1,024 samples x 1,000,000 points", {"m": "noise", "k": "1024", "n": "1000000"}),
     ("default method, 1,024 samples x 1,000,000 points", {"n": "1000000", "k": "1024"}),
-    ("1,000,000 steps on 1,000,000 points, local reparameterisation", {"t": "1000000", "n": "1000000", "lrp": "1"}),
+    (
+        "1,000,000 steps on 1,000,000 points at full speed, local reparameterisation",
+        {"t": "1000000", "n": "1000000", "lrp": "1", "v": "0"},
+    ),
     ("slope 1,000,000, prior sd 1e-9, noise sd 0.001", {"w": "1000000", "pws": "1e-9", "s": "0.001"}),
     ("Markdown link and image syntax as the method", {"m": MARKUP_METHOD}),
 )

@@ -441,8 +441,8 @@ async def drive_websocket_sessions(
 
 
 def plan_sessions(sessions: int, method: str, steps: int) -> list[Session]:
-    """One session per fit seed 0, 1, ...: the same method and steps, each with its own link."""
-    return [Session(i, {"m": method, "t": str(steps), "fs": str(i)}) for i in range(sessions)]
+    """One session per fit seed 0, 1, ...: the same method and steps at full speed (v=0), each with its own link."""
+    return [Session(i, {"m": method, "t": str(steps), "fs": str(i), "v": "0"}) for i in range(sessions)]
 
 
 def run_load_test(

@@ -30,8 +30,8 @@ from bench.server import LIVE_CHART
 pytestmark = pytest.mark.browser
 
 SCREENSHOT_DIR_VARIABLE = "BAYESDEMO_SCREENSHOT_DIR"  # where the showcase screenshot goes; unset: a temporary folder
-LONG_RUN = {"t": "100000"}  # a run far longer than the test, so it is still training when we pause it
-SHOWCASE = {"all": "1"}  # every method side by side at its own default steps, for the README's screenshot
+LONG_RUN = {"t": "100000", "v": "0"}  # far longer than the test at full speed, so it is still training at Pause
+SHOWCASE = {"all": "1", "v": "0"}  # every method side by side at its own default steps, for the README's screenshot
 SHOWCASE_TIMEOUT_MS = 180_000  # the showcase runs to its end (11,000 steps in all) before the screenshot
 
 
