@@ -14,6 +14,7 @@ if str(REPOSITORY) not in sys.path:  # `pytest` (unlike `python -m pytest`) does
     sys.path.insert(0, str(REPOSITORY))
 
 from bench.server import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, streamlit_server  # noqa: E402
+from tests.support.pages import fresh_page  # noqa: E402
 
 # Torch on one thread, as the page's workers, its server process and the command line run it: on a busy machine its
 # thread pool made a 2-second fit take a minute.
@@ -43,3 +44,10 @@ def browser_page(streamlit_url: str):
             yield page
         finally:
             browser.close()
+
+
+@pytest.fixture
+def app():
+    """A fresh page under AppTest after its first run (tests.support.pages.fresh_page)."""
+    with fresh_page() as page:
+        yield page

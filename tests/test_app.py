@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,34 +18,9 @@ from bayesdemo.methods.config import FitConfig
 from bayesdemo.metrics import target_for
 from bayesdemo.priors import GaussianPrior
 from bayesdemo.scenario import PRESETS, Scenario
+from tests.support.pages import APP, TIMEOUT_S, no_exception
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT_S = 60  # AppTest's default of 3 s is too short for a first run that imports torch and pyro
 GOOD_CSV = b"x,y\n0,1.0\n0.5,2.4\n1,4.1\n1.5,5.4\n2,7.1\n"
-
-
-@contextmanager
-def fresh_page() -> Iterator[AppTest]:
-    """A fresh page after its first run; any job it started is stopped afterwards."""
-    page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
-    page.run()
-    yield page
-    job = page.session_state.get("job")
-    if job is not None:
-        job.stop()
-        job.join(5.0)
-
-
-@pytest.fixture
-def app():
-    """A fresh page after its first run (fresh_page)."""
-    with fresh_page() as page:
-        yield page
-
-
-def no_exception(page: AppTest) -> None:
-    """Fail with the page's exception messages, if any."""
-    assert not page.exception, [e.value for e in page.exception]
 
 
 def job_of(page: AppTest) -> Job | None:

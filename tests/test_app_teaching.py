@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,36 +14,11 @@ from bayesdemo.glossary import GLOSSARY, define, terms_in
 from bayesdemo.jobs import Job
 from bayesdemo.methods.config import GUIDES, METHODS, FitConfig
 from bayesdemo.scenario import PRESETS, Scenario
+from tests.support.pages import no_exception
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT_S = 60  # AppTest's default of 3 s is too short for a first run that imports torch and pyro
 TINY_STEPS = 40  # a run that ends within a fraction of a second
 GOOD_CSV = b"x,y\n0,1.0\n0.5,2.4\n1,4.1\n1.5,5.4\n2,7.1\n"
 PREVIOUS = "These fits ran on the previous settings"
-
-
-@contextmanager
-def fresh_page() -> Iterator[AppTest]:
-    """A fresh page after its first run; any job it started is stopped afterwards."""
-    page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
-    page.run()
-    yield page
-    job = page.session_state.get("job")
-    if job is not None:
-        job.stop()
-        job.join(5.0)
-
-
-@pytest.fixture
-def app():
-    """A fresh page after its first run (fresh_page)."""
-    with fresh_page() as page:
-        yield page
-
-
-def no_exception(page: AppTest) -> None:
-    """Fail with the page's exception messages, if any."""
-    assert not page.exception, [e.value for e in page.exception]
 
 
 def run_to_the_end(page: AppTest, timeout_s: float = 30.0) -> Job:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -19,20 +18,14 @@ from bayesdemo import share
 from bayesdemo.data import DataConfig, generate, parse_csv
 from bayesdemo.scenario import Scenario
 from bayesdemo.validation import ConfigError
+from tests.support.pages import APP, TIMEOUT_S, no_exception
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT_S = 60  # the first run imports torch and Pyro
 TINY_STEPS = 40  # steps of every fit here: a run ends within a fraction of a second
 GOOD_DATA = generate(DataConfig(n=20, seed=5))
 GOOD_CSV = GOOD_DATA.to_csv().encode()
 FIFTY_MB = 50 * 1000 * 1000
 
 # ---- helpers ------------------------------------------------------------------------------------------------------
-
-
-def no_exception(page: AppTest) -> None:
-    """Fail with the page's exception messages (tracebacks), if any."""
-    assert not page.exception, [element.value for element in page.exception]
 
 
 def errors_of(page: AppTest) -> list[str]:
