@@ -18,28 +18,7 @@ from bayesdemo.methods.config import FitConfig
 from bayesdemo.metrics import target_for
 from bayesdemo.priors import GaussianPrior
 from bayesdemo.scenario import PRESETS, Scenario
-from tests.support.pages import APP, TIMEOUT_S, no_exception
-
-GOOD_CSV = b"x,y\n0,1.0\n0.5,2.4\n1,4.1\n1.5,5.4\n2,7.1\n"
-
-
-def job_of(page: AppTest) -> Job | None:
-    """The page's job, if one is kept in session state."""
-    return page.session_state.get("job")
-
-
-def rerun_until_finished(page: AppTest, timeout_s: float = 30.0) -> Job:
-    """Re-run the script (as the live fragment would) until the page has drawn its job's end."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        job = job_of(page)
-        assert job is not None
-        ended = job.state in ("finished", "stopped") or time.monotonic() > deadline
-        page.run()
-        no_exception(page)
-        if ended:
-            return job
-        time.sleep(0.2)
+from tests.support.pages import APP, GOOD_CSV, TIMEOUT_S, job_of, no_exception, rerun_until_finished
 
 
 def progress_text(page: AppTest) -> str:

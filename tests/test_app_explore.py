@@ -9,7 +9,6 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app import APP, GOOD_CSV, TIMEOUT_S, fresh_page, no_exception, rerun_until_finished
 
 from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
 from bayesdemo.calibration import CalibrationConfig, calibrate, fit_until_at_target
@@ -36,6 +35,7 @@ from bayesdemo.ui_explore import (
     fmt,
     gradient_estimators,
 )
+from tests.support.pages import APP, GOOD_CSV, TIMEOUT_S, fresh_page, no_exception, rerun_until_finished
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from bench.first_chart import (
     wait_for_progress,
 )
 from bench.server import LIVE_CHART
+from tests.support.pages import query
 
 pytestmark = pytest.mark.browser
 
@@ -33,11 +34,6 @@ SCREENSHOT_DIR_VARIABLE = "BAYESDEMO_SCREENSHOT_DIR"  # where the showcase scree
 LONG_RUN = {"t": "100000", "v": "0"}  # far longer than the test at full speed, so it is still training at Pause
 SHOWCASE = {"all": "1", "v": "0"}  # every method side by side at its own default steps, for the README's screenshot
 SHOWCASE_TIMEOUT_MS = 180_000  # the showcase runs to its end (11,000 steps in all) before the screenshot
-
-
-def query(params: dict[str, str]) -> str:
-    """`params` as a query string."""
-    return "/?" + "&".join(f"{key}={value}" for key, value in params.items())
 
 
 def test_run_pause_and_exact_numbers_in_a_real_browser(browser_page, streamlit_url):

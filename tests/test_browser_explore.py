@@ -10,13 +10,13 @@ import re
 import time
 
 import pytest
-from test_browser import query
 
 from bayesdemo.data import generate
 from bayesdemo.sequential import posterior_after
 from bayesdemo.share import decode
 from bayesdemo.ui_explore import fmt
 from bench.first_chart import progress_text, wait_for_progress
+from tests.support.pages import query
 
 pytestmark = pytest.mark.browser
 

@@ -151,3 +151,15 @@ def test_every_method_is_registered_and_declares_the_capabilities_it_has():
     # Bayes by Backprop can be placed at a q; Bayes by Backprop and Pyro SVI report q(s); noise injection neither.
     assert {name for name, method in built.items() if isinstance(method, SettablePosterior)} == {"bbb"}
     assert {name for name, method in built.items() if isinstance(method, NoisePosterior)} == {"bbb", "svi"}
+
+
+def test_test_modules_share_helpers_through_tests_support_only():
+    tests_folder = Path(__file__).resolve().parent
+    test_modules = {path.stem for path in tests_folder.glob("test_*.py")}
+    offenders = []
+    for path in sorted(tests_folder.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            offenders += [f"{path.name}: {name}" for name in names if name.split(".")[-1] in test_modules]
+    assert not offenders, offenders

@@ -1,15 +1,19 @@
-"""The page under Streamlit's AppTest: a fresh page after its first run, and its exception check."""
+"""The page under test: a fresh AppTest page, its exception check, its job, and a link's query string."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from bayesdemo.jobs import Job
+
 APP = str(Path(__file__).resolve().parent.parent.parent / "app.py")
 TIMEOUT_S = 60  # AppTest's default of 3 s is too short for a first run that imports torch and pyro
+GOOD_CSV = b"x,y\n0,1.0\n0.5,2.4\n1,4.1\n1.5,5.4\n2,7.1\n"  # five points near a line, for uploads
 
 
 @contextmanager
@@ -27,3 +31,27 @@ def fresh_page() -> Iterator[AppTest]:
 def no_exception(page: AppTest) -> None:
     """Fail with the page's exception messages, if any."""
     assert not page.exception, [e.value for e in page.exception]
+
+
+def job_of(page: AppTest) -> Job | None:
+    """The page's job, if one is kept in session state."""
+    return page.session_state.get("job")
+
+
+def rerun_until_finished(page: AppTest, timeout_s: float = 30.0) -> Job:
+    """Re-run the script (as the live fragment would) until the page has drawn its job's end."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = job_of(page)
+        assert job is not None
+        ended = job.state in ("finished", "stopped") or time.monotonic() > deadline
+        page.run()
+        no_exception(page)
+        if ended:
+            return job
+        time.sleep(0.2)
+
+
+def query(params: dict[str, str]) -> str:
+    """`params` as a link's query string, for a real browser."""
+    return "/?" + "&".join(f"{key}={value}" for key, value in params.items())
