@@ -1,38 +1,17 @@
 """The page's limits through Streamlit's AppTest: a fit over the memory budget never starts; a lost run is told; a whole
 number past 2^53 is refused with its field's range."""
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from bayesdemo import budget
 from bayesdemo.methods import FitConfig
+from tests.support.pages import page_at, stop_job
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT_S = 60  # a first run imports torch and pyro
 RESTART_WORDS = "The server restarted or this page's session ended, so the previous run is gone."
 
 
-def page_with(params: dict[str, str]) -> AppTest:
-    """A fresh page opened on a link carrying `params`, after its first run."""
-    page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
-    page.query_params.update(params)
-    page.run()
-    assert not page.exception, [e.value for e in page.exception]
-    return page
-
-
-def stop_job(page: AppTest) -> None:
-    """Stop the page's job, if any."""
-    job = page.session_state.get("job")
-    if job is not None:
-        job.stop()
-        job.join(5.0)
-
-
 def test_a_fit_over_the_memory_budget_shows_its_estimate_by_run_and_cannot_start():
-    page = page_with({"m": "noise", "k": "1024", "n": "1000000"})
+    page = page_at({"m": "noise", "k": "1024", "n": "1000000"})
     run = page.button(key="run")
     assert run.disabled
     estimate = budget.fit_cost(FitConfig(method="noise", samples=1024), 1_000_000).peak_bytes
@@ -41,20 +20,20 @@ def test_a_fit_over_the_memory_budget_shows_its_estimate_by_run_and_cannot_start
 
 
 def test_a_minibatch_of_the_same_fit_may_run():
-    page = page_with({"m": "noise", "k": "1024", "n": "1000000", "bs": "1000"})
+    page = page_at({"m": "noise", "k": "1024", "n": "1000000", "bs": "1000"})
     assert not page.button(key="run").disabled
     assert not page.sidebar.error
 
 
 def test_a_fresh_session_with_a_run_token_says_the_run_is_gone_and_drops_the_token():
-    page = page_with({"n": "40", "m": "noise", "run": "0123abcd"})
+    page = page_at({"n": "40", "m": "noise", "run": "0123abcd"})
     assert any(RESTART_WORDS in info.value for info in page.info), [info.value for info in page.info]
     assert "run" not in dict(page.query_params)
     assert dict(page.query_params).get("n") in ("40", ["40"])  # the scenario stays in the link
 
 
 def test_run_writes_a_token_that_a_reopened_page_reads_as_a_lost_run():
-    page = page_with({"n": "40", "m": "noise", "t": "50"})
+    page = page_at({"n": "40", "m": "noise", "t": "50"})
     assert not any(RESTART_WORDS in info.value for info in page.info)
     try:
         page.button(key="run").click().run()
@@ -63,7 +42,7 @@ def test_run_writes_a_token_that_a_reopened_page_reads_as_a_lost_run():
         assert not any(RESTART_WORDS in info.value for info in page.info)
     finally:
         stop_job(page)
-    reopened = page_with(
+    reopened = page_at(
         {key: value if isinstance(value, str) else value[-1] for key, value in page.query_params.items()}
     )
     assert any(RESTART_WORDS in info.value for info in reopened.info)
@@ -77,7 +56,7 @@ def test_a_fit_that_runs_out_of_memory_in_its_worker_says_so_on_the_page(monkeyp
     monkeypatch.setattr(budget, "fits_problem", lambda configs, n: None)
     monkeypatch.setattr(jobs, "fits_problem", lambda configs, n: None)
     monkeypatch.setattr(jobs, "WORKER_MEMORY_HEADROOM_BYTES", 64 * 2**20)
-    page = page_with({"m": "noise", "k": "1024", "n": "20000", "t": "5"})
+    page = page_at({"m": "noise", "k": "1024", "n": "20000", "t": "5"})
     try:
         page.button(key="run").click().run()
         job = page.session_state["job"]
@@ -102,7 +81,7 @@ WHOLE_NUMBER_FIELDS = [
 def test_a_whole_number_past_2_to_the_53_is_refused_with_the_fields_range(key, label, low, high):
     # 2^53 + 1 is the first integer a float64 cannot hold: the browser sends it as 2^53, past Streamlit's own limit
     # for integer inputs (2^53 - 1), which keeps the field's default without a word.
-    page = page_with({})
+    page = page_at({})
     page.number_input(key=key).set_value(2**53 + 1).run()
     assert not page.exception, [e.value for e in page.exception]
     # The message names the field, its range and the value typed (as the browser sends it), not the default.

@@ -18,7 +18,7 @@ from bayesdemo import share
 from bayesdemo.data import DataConfig, generate, parse_csv
 from bayesdemo.scenario import Scenario
 from bayesdemo.validation import ConfigError
-from tests.support.pages import APP, TIMEOUT_S, no_exception
+from tests.support.pages import no_exception, page_at, stop_job
 
 TINY_STEPS = 40  # steps of every fit here: a run ends within a fraction of a second
 GOOD_DATA = generate(DataConfig(n=20, seed=5))
@@ -58,27 +58,10 @@ def run_to_the_end(page: AppTest, timeout_s: float = 30.0) -> None:
     assert shown_fit(page)["Step"] == f"{TINY_STEPS} / {TINY_STEPS}"
 
 
-def fresh_page(query: dict[str, str] | None = None) -> AppTest:
-    """A new session (opened with `query` in its address), after its first run."""
-    page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
-    page.query_params.update(query or {})
-    page.run()
-    no_exception(page)
-    return page
-
-
-def stop_job(page: AppTest) -> None:
-    """Stop the page's job, if any (fixture teardown)."""
-    job = page.session_state.get("job")
-    if job is not None:
-        job.stop()
-        job.join(5.0)
-
-
 @pytest.fixture(scope="module")
 def simulated_page():
     """A page with simulated data and a finished tiny run."""
-    page = fresh_page()
+    page = page_at()
     page.number_input(key="fit_steps").set_value(TINY_STEPS).run()
     run_to_the_end(page)
     yield page
@@ -88,7 +71,7 @@ def simulated_page():
 @pytest.fixture(scope="module")
 def uploaded_page():
     """A page with an uploaded CSV of 20 points and a finished tiny run on it."""
-    page = fresh_page()
+    page = page_at()
     page.number_input(key="fit_steps").set_value(TINY_STEPS).run()
     upload(page, "good.csv", GOOD_CSV)
     assert not errors_of(page) and "n = 20" in shown_data(page)
@@ -325,7 +308,7 @@ def named_in(key: str, warnings: str) -> bool:
 @pytest.mark.parametrize("case", list(TAMPERED_LINKS))
 def test_a_tampered_link_names_each_ignored_value_and_the_app_still_works(case):
     query = TAMPERED_LINKS[case]
-    page = fresh_page(query)
+    page = page_at(query)
     try:
         warnings = " ".join(warning.value for warning in page.warning)
         scenario = page.session_state["scenario"]

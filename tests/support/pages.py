@@ -16,16 +16,30 @@ TIMEOUT_S = 60  # AppTest's default of 3 s is too short for a first run that imp
 GOOD_CSV = b"x,y\n0,1.0\n0.5,2.4\n1,4.1\n1.5,5.4\n2,7.1\n"  # five points near a line, for uploads
 
 
+def page_at(query: dict[str, str] | None = None) -> AppTest:
+    """A new session opened with `query` in its address, after its first run, which raised nothing."""
+    page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    page.query_params.update(query or {})
+    page.run()
+    no_exception(page)
+    return page
+
+
+def stop_job(page: AppTest) -> None:
+    """Stop the page's job, if any."""
+    job = page.session_state.get("job")
+    if job is not None:
+        job.stop()
+        job.join(5.0)
+
+
 @contextmanager
 def fresh_page() -> Iterator[AppTest]:
     """A fresh page after its first run; any job it started is stopped afterwards."""
     page = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     page.run()
     yield page
-    job = page.session_state.get("job")
-    if job is not None:
-        job.stop()
-        job.join(5.0)
+    stop_job(page)
 
 
 def no_exception(page: AppTest) -> None:
