@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from deploy.serve import free_port, streamlit_command, wait_for_health
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -36,50 +34,13 @@ PROGRESS = '[data-testid="stMain"] [data-testid="stProgress"]'  # the live progr
 SERVER_START_TIMEOUT_S = 60.0
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_health(url: str, server: subprocess.Popen, timeout_s: float) -> None:
-    """Poll Streamlit's health endpoint until it answers `ok`; fail if the server exits or time runs out."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {server.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{url} did not answer ok within {timeout_s:g} s")
-
-
 @contextlib.contextmanager
 def streamlit_server(log_path: Path, environment: Mapping[str, str] | None = None) -> Iterator[tuple[str, int]]:
     """Run `streamlit run app.py` (extra `environment` variables, output to `log_path`); yield (base URL, pid)."""
     port = free_port()
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(environment or {})}
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.fileWatcherType",
-        "none",  # nobody edits the code during a test; watching it only costs CPU
-    ]
     with open(log_path, "wb") as log:
+        command = streamlit_command(port)
         server = subprocess.Popen(command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", server, SERVER_START_TIMEOUT_S)
