@@ -608,9 +608,9 @@ def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
             )
         left, right = st.columns(2)
         with left:
-            number("Samples per step", "fit_samples", value=None, step=1, placeholder="default")
+            whole_number("Samples per step", "fit_samples", value=None, step=1, placeholder="default")
         with right:
-            number("Batch size", "fit_batch_size", step=10, help="Data points per step; 0 means all of them.")
+            whole_number("Batch size", "fit_batch_size", step=10, help="Data points per step; 0 means all of them.")
         if own_defaults:
             st.caption("Compare all: each method uses its own optimizer and learning rate.")
         draw_bbb_options(enabled=method == "bbb")
@@ -626,7 +626,7 @@ def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
                 help="Exponential learning-rate decay over the run; 1 keeps it constant.",
             )
             whole_number("Fit seed", "fit_seed", step=1)
-            number("Snapshot every (steps)", "snapshot_every", step=1)
+            whole_number("Snapshot every (steps)", "snapshot_every", step=1)
     for problems in by_key.values():  # errors of no single widget, or of a widget that is not a number field
         for problem in problems:
             side.error(describe_error(problem.error))

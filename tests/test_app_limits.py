@@ -5,6 +5,7 @@ import pytest
 
 from bayesdemo import budget
 from bayesdemo.methods import FitConfig
+from bayesdemo.ui_explore import TAB_KEY
 from tests.support.pages import page_at, stop_job
 
 RESTART_WORDS = "The server restarted or this page's session ended, so the previous run is gone."
@@ -74,6 +75,9 @@ WHOLE_NUMBER_FIELDS = [
     ("data_seed", "Seed", 0, 2**32 - 1),
     ("fit_steps", "Steps", 1, 1_000_000),
     ("fit_seed", "Seed", 0, 2**32 - 1),
+    ("fit_samples", "Samples per step", 1, 1024),
+    ("fit_batch_size", "Batch size", 0, 10_000_000),
+    ("snapshot_every", "Snapshot every", 1, 1_000_000),
 ]
 
 
@@ -89,3 +93,29 @@ def test_a_whole_number_past_2_to_the_53_is_refused_with_the_fields_range(key, l
     wanted = (f"**{label}**", f"between {low} and {high}", f"got {2**53}")
     assert any(all(part in text for part in wanted) for text in messages), messages
     assert page.button(key="run").disabled
+
+
+# Each whole-number field of the explore views: its tab, key, label on screen and allowed range, written out here.
+EXPLORE_WHOLE_NUMBER_FIELDS = [
+    ("MCMC reference", "explore_mcmc_warmup", "NUTS warm-up iterations", 0, 100_000),
+    ("MCMC reference", "explore_mcmc_samples", "NUTS draws", 2, 100_000),
+    ("MCMC reference", "explore_mcmc_seed", "Seed", 0, 2**32 - 1),
+    ("Basis functions", "explore_basis_size", "Polynomial degree", 0, 15),
+    ("Basis functions", "explore_basis_max", "Largest size on the evidence curve", 1, 15),
+    ("Calibration", "explore_calibration_datasets", "Simulated datasets K", 2, 100_000),
+    ("Calibration", "explore_calibration_n", "Points per dataset", 2, 100_000),
+]
+
+
+@pytest.mark.parametrize(("tab", "key", "label", "low", "high"), EXPLORE_WHOLE_NUMBER_FIELDS)
+def test_a_whole_number_past_2_to_the_53_in_an_explore_view_is_refused_with_the_fields_range(
+    tab, key, label, low, high
+):
+    page = page_at({})
+    page.session_state[TAB_KEY] = tab  # what a click on the tab does
+    page.run()
+    page.number_input(key=key).set_value(2**53 + 1).run()
+    assert not page.exception, [e.value for e in page.exception]
+    messages = [error.value for error in page.main.error]
+    wanted = (f"**{label}", f"between {low} and {high}", f"got {2**53}")
+    assert any(all(part in text for part in wanted) for text in messages), messages

@@ -73,3 +73,22 @@ def test_without_data_the_simulation_flags_are_used_and_checked(capsys):
     assert output["data"]["n"] == 7
     code, _, error = run(capsys, "exact", "--n", "1")
     assert code == 2 and "--n" in error and "between 2 and" in error
+
+
+# Each whole-number flag and its allowed range, written out here as the check's reference.
+WHOLE_NUMBER_FLAGS = [
+    ("--n", 2, 1_000_000),
+    ("--seed", 0, 2**32 - 1),
+    ("--steps", 1, 1_000_000),
+    ("--samples", 1, 1024),
+    ("--batch-size", 0, 10_000_000),
+    ("--snapshot-every", 1, 1_000_000),
+]
+
+
+@pytest.mark.parametrize(("flag", "low", "high"), WHOLE_NUMBER_FLAGS)
+def test_a_whole_number_past_2_to_the_53_is_refused_by_flag_with_its_range_and_exact_value(capsys, flag, low, high):
+    # 2^53 + 1 is the first integer a float64 cannot hold: the message must show it exactly, not rounded to 2^53.
+    code, output, error = run(capsys, "fit", flag, str(2**53 + 1))
+    assert code == 2 and output is None
+    assert f"argument {flag}:" in error and f"between {low} and {high}, got {2**53 + 1}" in error, error
