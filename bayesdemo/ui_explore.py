@@ -13,8 +13,7 @@ Results are kept per settings in the session (session_cache), so a rerun reads t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
@@ -45,7 +44,7 @@ from bayesdemo.explain import fmt as fmt_student
 from bayesdemo.figures import TRAJECTORY_POINTS, downsample_indices
 from bayesdemo.gradients import GRADIENT_CHUNK_ELEMENTS, gradient_statistics, gradient_variance
 from bayesdemo.grid import GridPosterior, grid_posterior
-from bayesdemo.jobs import ExploreJob, JobView
+from bayesdemo.jobs import JobView
 from bayesdemo.live_chart import live_chart
 from bayesdemo.markup import escape_markdown, failure_sentence
 from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
@@ -76,10 +75,6 @@ EXPLORE_TABS = (
     "Calibration",
 )
 TAB_KEY = "explore_tab"  # session-state key holding the open tab's label
-EXPLORE_JOBS_KEY = "explore_jobs"  # session-state dict: view name -> its computation in a worker (ExploreEntry)
-EXPLORE_POLL_S = 0.5  # redraw interval of a view's "Computing…" line while its computation waits or runs
-EXPLORE_FIRST_WAIT_S = 0.3  # the page waits this long for a new computation before showing "Computing…"
-LATEST = "latest"  # cache key of the settings whose result a view computed last
 PLAY_INTERVAL_S = 1.0  # one more data point per this many seconds while sequential updating plays
 LINES_DRAWN = 20  # lines drawn from the posterior in the sequential view (same seed for every k: they move smoothly)
 SEQUENTIAL_FIT = SequentialFitConfig()  # Bayes by Backprop beside the exact update (~0.3-0.4 s per k, cached)
@@ -191,7 +186,6 @@ def latest_fits(view: JobView | None) -> list[tuple[str, Gaussian]]:
 
 def draw_explore(context: PageContext, read_view: ViewReader, refresh_s: float | None) -> None:
     """The explore views as tabs; only the open one runs. `refresh_s` paces the live parameter space."""
-    collect_explore_jobs()  # every rerun: computations of views not open now keep their heartbeat too
     tabs = st.tabs(EXPLORE_TABS, key=TAB_KEY, on_change="rerun")
     views: list[Callable[[], None]] = [  # in the order of EXPLORE_TABS
         lambda: draw_parameter_space(context, read_view, refresh_s),
@@ -276,123 +270,6 @@ def session_cache(key: str, dataset: Dataset, model: Model) -> dict:
         cache = (dataset, model, {})
         st.session_state[key] = cache
     return cache[2]
-
-
-# ---- computations in a worker process -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExploreEntry:
-    """A view's computation in a worker: the settings it computes, the session cache its result goes to, the job."""
-
-    key: Hashable  # the settings, as the view's cache keys them
-    cache: dict  # session_cache dict of the dataset and model it was started on
-    job: ExploreJob
-
-
-def explore_jobs() -> dict[str, ExploreEntry]:
-    """The session's explore computations, by view name."""
-    return st.session_state.setdefault(EXPLORE_JOBS_KEY, {})
-
-
-def collect_explore_jobs() -> None:
-    """Touch every explore computation of the session (its heartbeat) and put each finished one's result in its
-    cache, as the latest result of that view."""
-    entries = explore_jobs()
-    for name, entry in list(entries.items()):
-        entry.job.touch()
-        if entry.job.state == "finished":
-            entry.cache[entry.key] = entry.job.result
-            entry.cache[LATEST] = entry.key
-            del entries[name]
-
-
-def compute(
-    name: str,
-    cache: dict,
-    key: Hashable,
-    cost: explore_budget.Cost,
-    function: Callable[..., object],
-    arguments: tuple[object, ...],
-    lower: str,
-) -> None:
-    """Compute `function(*arguments)` for the settings `key` into `cache` (cache[LATEST] = key once there): in this
-    thread when `cost` is inline, else as a job in a worker process, which replaces the view's previous one."""
-    if key in cache:
-        cache[LATEST] = key
-        return
-    entries = explore_jobs()
-    previous = entries.pop(name, None)
-    if cost.inline:
-        if previous is not None:
-            previous.job.stop()
-        try:
-            cache[key] = function(*arguments)
-        except ValueError as error:
-            st.error(describe_error(error))
-            return
-        except ArithmeticError as error:
-            st.error(f"The computation failed: {escape_markdown(error)}")
-            return
-        cache[LATEST] = key
-        return
-    if previous is not None and previous.key == key and previous.job.active:
-        entries[name] = previous  # pressed again while it computes: it goes on
-        return
-    if previous is not None:
-        previous.job.stop()
-    job = ExploreJob(function, arguments, lower)
-    job.start()
-    entries[name] = ExploreEntry(key, cache, job)
-    if job.join(EXPLORE_FIRST_WAIT_S):  # a short computation is shown at once, without a "computing" line
-        collect_explore_jobs()
-
-
-def on_explore_cancel(name: str) -> None:
-    """Cancel the view's computation; the view says so."""
-    entry = explore_jobs().get(name)
-    if entry is not None:
-        entry.job.stop("Cancelled.")
-
-
-def stopped_for(name: str, key: Hashable) -> bool:
-    """Whether the view's computation for the settings `key` stopped (cancelled or failed): not started again by
-    itself."""
-    entry = explore_jobs().get(name)
-    return entry is not None and entry.key == key and entry.job.state == "stopped"
-
-
-def draw_explore_job(name: str) -> None:
-    """The view's computation while it waits or computes ("Computing…" and Cancel, polled), or why it stopped."""
-    entry = explore_jobs().get(name)
-    if entry is None:
-        return
-    job = entry.job
-    if job.state == "stopped":
-        if job.message == "Cancelled.":
-            st.info("Cancelled.")
-        else:
-            st.warning(escape_markdown(job.message))
-        return
-
-    @st.fragment(run_every=EXPLORE_POLL_S)
-    def explore_job_status() -> None:
-        job.touch()
-        if not job.active:
-            st.rerun(scope="app")  # draw the result (or the failure), stop polling
-        position = job.queue_position
-        text = (
-            f"Computing… (queued: number {position}; the server runs a few fits and computations at a time)"
-            if position is not None
-            else f"Computing… {job.seconds:.0f} s"
-        )
-        left, right = st.columns([5, 1], vertical_alignment="center")
-        with left:
-            st.markdown(text)
-        with right:
-            st.button("Cancel", key=f"explore_{name}_cancel", on_click=on_explore_cancel, args=(name,))
-
-    explore_job_status()
 
 
 def sequential_vi(dataset: Dataset, model: Model, points: int) -> Gaussian:
@@ -983,30 +860,38 @@ def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
         GRADIENT_REPEATS,
         GRADIENT_CHUNK_ELEMENTS,
     )
-    lower = "the number of points n, the batch size or the samples per step in the sidebar"
-    refusal = cost.refusal(lower)
+    refusal = cost.refusal("the number of points n, the batch size or the samples per step in the sidebar")
     st.button(
         "Measure gradient noise", key="explore_gradient_run", on_click=on_gradient_measure, disabled=bool(refusal)
     )
     if refusal:
         st.warning(refusal)
-    dataset, model = context.dataset, context.scenario.model
-    measured = session_cache("explore_gradient_cache", dataset, model)
+    measured = session_cache("explore_gradient_cache", context.dataset, context.scenario.model)
     settings = (where, tuple(q.mean), tuple(q.sd), tuple(config for _, config in estimators))
-    if st.session_state.pop("explore_gradient_requested", False) and not refusal:
-        measured[("point", settings)] = (where, q)
-        arguments = (dataset, model, q, tuple(estimators), GRADIENT_REPEATS)
-        compute("gradient", measured, settings, cost, explore_budget.gradient_noise_rows, arguments, lower)
-    draw_explore_job("gradient")
-    shown = settings if settings in measured else measured.get(LATEST)
-    if shown is None:
+    if st.session_state.pop("explore_gradient_requested", False) and not refusal and settings not in measured:
+        rows = []
+        try:
+            with st.spinner("Drawing gradients…"):
+                for label, config in estimators:
+                    # Every estimator is a Bayes by Backprop config (gradient_estimators), so the method is one.
+                    method = cast("BayesByBackprop", make_method(context.dataset, context.scenario.model, config))
+                    method.set_posterior(q)
+                    statistics = gradient_statistics(method, GRADIENT_REPEATS)
+                    rows.append((label, statistics.variance, statistics.sd_variance))
+        except ValueError as error:
+            st.error(describe_error(error))
+        else:
+            measured[settings] = (context.dataset, context.scenario.model, where, q, rows)
+    if settings in measured:
+        measured["shown"] = measured[settings]
+    stored = measured.get("shown")
+    if stored is None:
         st.caption(
             f"Uses the sidebar's batch size, seed and samples per step ({METHOD_LABELS['bbb']} defaults for other "
             "methods). Local reparameterisation samples each prediction instead of the weights (Kingma et al. 2015)."
         )
         return
-    rows: list[explore_budget.GradientRow] = measured[shown]
-    measured_where, measured_q = measured[("point", shown)]
+    dataset, model, measured_where, measured_q, rows = stored
     mean_rows = [(label, variance) for label, variance, _ in rows]
     live_chart(figures_explore.fig_gradient_variance(mean_rows), "explore_gradient_chart")
     first_mean, first_sd = rows[0][1], rows[0][2]
@@ -1048,11 +933,6 @@ def basis_data(context: PageContext, choice: str) -> tuple[Dataset, Model]:
     if choice == "page":
         return context.dataset, context.scenario.model
     return simulate_polynomial(BASIS_CUBIC, n=50, noise_sd=DEFAULT_MODEL.noise_sd, seed=0), DEFAULT_MODEL
-
-
-def on_basis_again() -> None:
-    """Forget the basis view's stopped computation, so that the view starts it again."""
-    explore_jobs().pop("basis", None)
 
 
 def draw_basis(context: PageContext) -> None:
@@ -1098,25 +978,23 @@ def draw_basis(context: PageContext) -> None:
         config = BasisConfig(family, size, width if not polynomial else 0.0)
         top = check_int("max_size", largest, 1, MAX_DEGREE if polynomial else MAX_CENTRES)
         sizes = list(range(0 if polynomial else 1, top + 1))
-        lower = "the number of RBF centres, the largest size on the evidence curve, or the number of points n"
-        cost = explore_budget.basis_cost(dataset.n, config.size, sizes)
-        refusal = cost.refusal(lower)
+        refusal = explore_budget.basis_cost(dataset.n, config.size, sizes).refusal(
+            "the number of RBF centres, the largest size on the evidence curve, or the number of points n"
+        )
         if refusal:
             st.warning(refusal)
             return
+        results = session_cache("explore_basis_cache", dataset, model)
+        key = (config, tuple(sizes))
+        if key not in results:
+            results[key] = (
+                fit_basis(dataset, config, model),
+                log_evidence_by_complexity(dataset, family, sizes, model, width=config.width),
+            )
+        fit, curve = results[key]
     except ValueError as error:
         st.error(describe_error(error))
         return
-    results = session_cache("explore_basis_cache", dataset, model)
-    key = (config, tuple(sizes))
-    if key not in results and not stopped_for("basis", key):  # computed as the settings change, no button
-        compute("basis", results, key, cost, explore_budget.basis_results, (dataset, model, config, key[1]), lower)
-    draw_explore_job("basis")
-    if key not in results:
-        if stopped_for("basis", key):
-            st.button("Compute again", key="explore_basis_again", on_click=on_basis_again)
-        return
-    fit, curve = results[key]
     size_name = f"degree {config.size}" if polynomial else f"{config.size} centres"
     left, right = st.columns(2)
     with left:
