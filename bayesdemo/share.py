@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -184,3 +185,66 @@ def decode(params: Mapping[str, str | list[str]]) -> tuple[Scenario, list[str]]:
     top = values[""]
     scenario_defaults = dataclasses.asdict(_build(_TopLevel, top, PART_NAMES[""], problems))
     return Scenario(**parts, **scenario_defaults), problems
+
+
+KEYS = {field.key: field for field in FIELDS}  # every link key and the setting it carries
+TYPE_WORDS = {
+    _parse_int: "a whole number",
+    _parse_float: "a number",
+    _parse_bool: "true or false",
+    _parse_text: "a word",
+}
+
+
+def _as_link_text(field: Field, value: Any) -> str:
+    """A typed value (a lesson file's) as the link text `field` reads, or ConfigError naming the key."""
+    kinds: dict[Callable[[str], Any], tuple[type, ...]] = {
+        _parse_int: (int,),
+        _parse_float: (int, float),
+        _parse_bool: (bool,),
+        _parse_text: (str,),
+    }
+    wanted = kinds.get(field.parse, (str,))
+    if (isinstance(value, bool) and bool not in wanted) or not isinstance(value, wanted):
+        raise ConfigError(field.key, f"must be {TYPE_WORDS.get(field.parse, 'a word')}, got {value!r}")
+    return field.render(value) if field.parse is not _parse_int else str(value)
+
+
+def _in_link_words(part: str, error: ConfigError) -> str:
+    """A config error's sentence after its field, naming the part's other fields by their link keys (x_min -> x0)."""
+    text = str(error)
+    rest = text[len(error.field) + 1 :] if text.startswith(error.field + " ") else text
+    for field in FIELDS:
+        if field.part == part:
+            rest = re.sub(rf"\b{field.name}\b", field.key, rest)
+    return rest
+
+
+def scenario_from_values(values: Mapping[str, Any]) -> Scenario:
+    """The Scenario that typed values under link keys describe ({"n": 5, "m": "bbb"}), checked as a link is checked,
+    except that any value a link would ignore is refused: ConfigError naming its link key ("n", "pws")."""
+    texts: dict[str, str] = {}
+    for key, value in values.items():
+        if key not in KEYS:
+            raise ConfigError(key, f"is not a setting; the settings are {', '.join(KEYS)}")
+        field = KEYS[key]
+        texts[key] = _as_link_text(field, value)
+        if len(texts[key]) > MAX_VALUE_CHARS:
+            raise ConfigError(key, f"is longer than {MAX_VALUE_CHARS} characters")
+    parts: dict[str, Any] = {}
+    for part, kind in (*PARTS.items(), ("", _TopLevel)):
+        given = {
+            field.name: field.parse(texts[field.key]) for field in FIELDS if field.part == part and field.key in texts
+        }
+        try:
+            parts[part] = kind(**given)
+        except ConfigError as error:
+            named = [field.key for field in FIELDS if field.part == part and field.name == error.field]
+            key = named[0] if named else ", ".join(field.key for field in FIELDS if field.key in texts)
+            raise ConfigError(key, _in_link_words(part, error)) from None
+    top = parts.pop("")
+    scenario = Scenario(**parts, **dataclasses.asdict(top))
+    decoded, problems = decode(texts)  # the same settings read back from a link: a lesson step is a link
+    if problems or decoded != scenario:
+        raise ConfigError(", ".join(texts), " ".join(problems) or "cannot be carried by a link")
+    return scenario
