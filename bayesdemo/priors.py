@@ -11,13 +11,15 @@ import functools
 import math
 from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
-import torch
-import torch.distributions as td
 
 from bayesdemo.validation import ConfigError, check_choice, check_range, check_scale
+
+if TYPE_CHECKING:  # torch is imported where a density is evaluated: the problem's layer loads without it
+    import torch
+    import torch.distributions as td
 
 PARAMETER_NAMES = ("slope", "intercept")  # order of theta everywhere in the engine
 
@@ -99,24 +101,26 @@ class ParameterPrior:
             raise ConfigError("mixture_weight", f"must be < 1, got {self.mixture_weight!r}")
         check_scale("second_scale", self.second_scale)
 
-    def distribution(self, distributions: ModuleType | SimpleNamespace = td) -> td.Distribution:
+    def distribution(self, distributions: ModuleType | SimpleNamespace | None = None) -> td.Distribution:
         """This prior as a float64 distribution built from `distributions` (torch's by default; Pyro's for Pyro fits).
 
         `distributions` is any namespace with Normal, Laplace, StudentT, Categorical and MixtureSameFamily.
         """
+        import torch
+        import torch.distributions as td
+
+        family = td if distributions is None else distributions
         location = torch.tensor(self.location, dtype=torch.float64)
         scale = torch.tensor(self.scale, dtype=torch.float64)
         if self.kind == "gaussian":
-            return distributions.Normal(location, scale)
+            return family.Normal(location, scale)
         if self.kind == "laplace":
-            return distributions.Laplace(location, scale)
+            return family.Laplace(location, scale)
         if self.kind == "student_t":
-            return distributions.StudentT(torch.tensor(self.df, dtype=torch.float64), location, scale)
+            return family.StudentT(torch.tensor(self.df, dtype=torch.float64), location, scale)
         weights = torch.tensor([self.mixture_weight, 1.0 - self.mixture_weight], dtype=torch.float64)
         scales = torch.tensor([self.scale, self.second_scale], dtype=torch.float64)
-        return distributions.MixtureSameFamily(
-            distributions.Categorical(probs=weights), distributions.Normal(location.expand(2), scales)
-        )
+        return family.MixtureSameFamily(family.Categorical(probs=weights), family.Normal(location.expand(2), scales))
 
     @functools.cached_property
     def _cached_distribution(self) -> td.Distribution:
@@ -129,6 +133,8 @@ class ParameterPrior:
     def log_density(self, value: np.ndarray) -> np.ndarray: ...
     def log_density(self, value: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """log p(value) elementwise, same array type as `value`."""
+        import torch
+
         if isinstance(value, torch.Tensor):
             return self._cached_distribution.log_prob(value)
         tensor = torch.as_tensor(np.asarray(value, dtype=np.float64))
@@ -245,6 +251,9 @@ class NoiseSdPrior:
     def log_density(self, noise_sd: np.ndarray) -> np.ndarray: ...
     def log_density(self, noise_sd: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """log p(s) of the density over s (not s^2, not log s), elementwise, same array type as `noise_sd`."""
+        import torch
+        import torch.distributions as td
+
         is_tensor = isinstance(noise_sd, torch.Tensor)
         s = noise_sd if isinstance(noise_sd, torch.Tensor) else torch.as_tensor(np.asarray(noise_sd, dtype=np.float64))
         if self.kind == "half_normal":
