@@ -5,17 +5,30 @@ st.plotly_chart gives each new figure a new element identity, so the browser bui
 it with each new figure. It needs plotly.js beside its script: the copy shipped inside the installed plotly package
 is placed there at first use. Where the component cannot be served (no asset directory: a non-editable install,
 a read-only one, or no Streamlit server as under AppTest) charts fall back to st.plotly_chart.
+
+Each session sends a chart's whole figure once, then only what changed: while a fit trains, the points its traces
+gained since the last update (`extend`). A change to the layout, to the set of traces or to anything but appended
+points (a trajectory thinned anew, an axis range that grew) sends the whole figure again. Every message names its
+revision and, for an update, the revision it applies to; a browser that does not hold that revision (a plot mounted
+afresh, an update it missed) asks for the whole figure with the component's `resync` trigger.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import itertools
+import json
 import logging
 import os
 import shutil
 import tempfile
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import plotly
 import plotly.io as pio
 import streamlit as st
@@ -26,6 +39,8 @@ PLOTLY_JS_SOURCE = Path(plotly.__file__).resolve().parent / "package_data" / "pl
 PLOTLY_JS = WEB_DIR / "plotly.min.js"
 PLOT_CONFIG = {"displaylogo": False, "displayModeBar": False}  # plotly.js options: no toolbar over a live chart
 PLOTLY_DEFAULT_HEIGHT = 450  # px, plotly.js's height for a figure that sets none
+SENT_STATE = "bayesdemo.live_chart.sent"  # session-state key: what this session last sent each chart, by chart key
+EXTENDED_KEYS = ("x", "y")  # the trace arrays an update may extend
 
 _LOGGER = logging.getLogger(__name__)
 _mount: Any = None  # the component's mounting command once registered; False when it cannot be served
@@ -62,6 +77,131 @@ def _component() -> Any:
     return _mount or None
 
 
+def plain(value: Any) -> Any:
+    """`value` as JSON's types: dicts, lists, numbers, strings, booleans and None.
+
+    Numpy arrays, and plotly's base64 form of them ({"dtype", "bdata"[, "shape"]}), become (nested) lists.
+    """
+    if isinstance(value, dict):
+        if value.keys() >= {"dtype", "bdata"} and isinstance(value["bdata"], str):
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+            return array.reshape(value.get("shape", array.shape)).tolist()
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def plain_figure(figure: Any) -> dict[str, Any]:
+    """A plotly figure as {"data": [trace, ...], "layout": {...}} in JSON's types, exactly as built."""
+    as_json = plain(figure.to_plotly_json())
+    return {"data": as_json.get("data", []), "layout": as_json.get("layout", {})}
+
+
+def appended_points(old: dict[str, Any], new: dict[str, Any]) -> list[list[Any]] | None:
+    """[[trace index, x added, y added], ...] turning figure `old` into `new`; None where `new` is not that.
+
+    `new` must have `old`'s layout and traces, each trace equal but for its x and y arrays, which start with
+    `old`'s (equal lengths) and may be longer. Traces that did not change are left out.
+    """
+    if old["layout"] != new["layout"] or len(old["data"]) != len(new["data"]):
+        return None
+    added = []
+    for index, (before, after) in enumerate(zip(old["data"], new["data"], strict=True)):
+        if before == after:
+            continue
+        if before.keys() != after.keys() or any(before[k] != after[k] for k in before if k not in EXTENDED_KEYS):
+            return None
+        x_before, y_before, x_after, y_after = (trace.get(k) for trace in (before, after) for k in EXTENDED_KEYS)
+        arrays = (x_before, y_before, x_after, y_after)
+        if not all(isinstance(array, list) for array in arrays):
+            return None
+        shown = len(x_before)
+        if (
+            len(y_before) != shown
+            or len(x_after) != len(y_after)
+            or len(x_after) < shown
+            or x_after[:shown] != x_before
+            or y_after[:shown] != y_before
+        ):
+            return None
+        added.append([index, x_after[shown:], y_after[shown:]])
+    return added
+
+
+def apply_update(figure: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """The figure a browser holds after `message`: its whole figure, or `figure` with the points it appends."""
+    if "figure" in message:
+        return json.loads(message["figure"])
+    updated = {"data": [dict(trace) for trace in figure["data"]], "layout": figure["layout"]}
+    for index, x_added, y_added in message["extend"]:
+        trace = updated["data"][index]
+        trace["x"], trace["y"] = [*trace["x"], *x_added], [*trace["y"], *y_added]
+    return updated
+
+
+@dataclass
+class SentChart:
+    """What a session last sent one chart: the figure (in JSON's types; None when sent in plotly's own JSON only),
+    the message itself, and whether the browser asked for the whole figure again."""
+
+    figure: dict[str, Any] | None
+    message: dict[str, Any]
+    wants_whole: bool = False
+
+
+_stream_numbers = itertools.count(1)  # one per chart stream in this process, so revisions never repeat
+
+
+def _revision(previous: dict[str, Any] | None) -> str:
+    """The revision after `previous` message: its stream's next number, or a new stream's first."""
+    if previous is None:
+        return f"{uuid.uuid4().hex[:8]}{next(_stream_numbers)}-1"
+    stream, number = previous["revision"].rsplit("-", 1)
+    return f"{stream}-{int(number) + 1}"
+
+
+def chart_message(figure: Any, key: str, sent: SentChart | None) -> SentChart:
+    """What to send chart `key` now that it shows `figure`, after `sent` (None: nothing yet); see the module docstring.
+
+    The message carries "name" (the key), "height" (px), "config" (plotly.js options), "revision", and either
+    "figure" (the whole figure as JSON) or "base" (the revision it applies to) and "extend" (appended_points).
+    """
+    height = figure.layout.height or PLOTLY_DEFAULT_HEIGHT
+    shown = plain_figure(figure)
+    head = {"name": key, "height": height, "config": PLOT_CONFIG}
+    if sent is not None and sent.figure is not None and not sent.wants_whole:
+        if shown == sent.figure and sent.message["height"] == height:
+            return sent  # the same message again: the browser draws nothing new
+        added = appended_points(sent.figure, shown)
+        if added is not None and sent.message["height"] == height:
+            try:
+                extend = json.loads(json.dumps(added, allow_nan=False))  # not finite: the whole figure instead
+            except ValueError:
+                extend = None
+            if extend is not None:
+                base = sent.message["revision"]
+                message = {**head, "revision": _revision(sent.message), "base": base, "extend": extend}
+                return SentChart(shown, message)
+    previous = sent.message if sent is not None else None
+    try:
+        whole, kept = json.dumps(shown, allow_nan=False, separators=(",", ":")), shown
+    except ValueError:  # NaN or infinity: plotly's own JSON (null), and the next update sends the whole figure
+        whole, kept = pio.to_json(figure, validate=False), None
+    return SentChart(kept, {**head, "revision": _revision(previous), "figure": whole})
+
+
+def _want_whole(key: str) -> None:
+    """The browser asked for chart `key`'s whole figure (the component's `resync` trigger)."""
+    sent = st.session_state.get(SENT_STATE, {}).get(key)
+    if sent is not None:
+        sent.wants_whole = True
+
+
 def live_chart(figure: Any, key: str) -> None:
     """Draw `figure` stretched to its column under `key`, updating the plot already there.
 
@@ -71,6 +211,6 @@ def live_chart(figure: Any, key: str) -> None:
     if mount is None:
         st.plotly_chart(figure, width="stretch", key=key, config=PLOT_CONFIG, theme=None)
         return
-    height = figure.layout.height or PLOTLY_DEFAULT_HEIGHT
-    data = {"figure": pio.to_json(figure, validate=False), "config": PLOT_CONFIG, "name": key, "height": height}
-    mount(data=data, key=key)
+    charts = st.session_state.setdefault(SENT_STATE, {})
+    charts[key] = chart_message(figure, key, charts.get(key))
+    mount(data=charts[key].message, key=key, on_resync_change=functools.partial(_want_whole, key))

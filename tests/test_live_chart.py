@@ -1,16 +1,23 @@
-"""Live charts: the component carries each chart's figure and config by key; plotly.js is placed beside its script."""
+"""Live charts: the component carries each chart's figure and config by key, then only the points added; plotly.js is
+placed beside its script."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo import live_chart
-from bayesdemo.data import generate
-from bayesdemo.exact import exact_posterior
+from bayesdemo import figures, live_chart
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.exact import Gaussian, exact_posterior
+from bayesdemo.priors import GaussianPrior, Model
+from bayesdemo.runner import Snapshot
 from bayesdemo.scenario import Scenario
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -66,3 +73,134 @@ def test_without_the_component_the_charts_are_plain_plotly_charts(monkeypatch):
     assert not page.exception
     assert not live_charts(page)
     assert len(page.main.get("plotly_chart")) >= len(LIVE_KEYS)
+
+
+# ---- only what changed ----------------------------------------------------------------------------------------------
+
+
+def decoded(value):
+    """plotly's own JSON read back with its base64 arrays ({"dtype", "bdata"}) as lists: the reference figure."""
+    if isinstance(value, dict):
+        if set(value) >= {"dtype", "bdata"}:
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+            return array.reshape(value["shape"]).tolist() if "shape" in value else array.tolist()
+        return {key: decoded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [decoded(item) for item in value]
+    return value
+
+
+def reference(figure) -> dict:
+    """The figure as plotly's own JSON says it: what the browser must end up holding."""
+    return decoded(json.loads(pio.to_json(figure, validate=False)))
+
+
+def trajectory(count: int, exact, seed: int, scale: float = 0.1) -> tuple[Snapshot, ...]:
+    """`count` snapshots every 5 steps wandering around the exact posterior (seeded)."""
+    rng = np.random.default_rng(seed)
+    snapshots = []
+    for index in range(count):
+        mean = exact.mean + scale * exact.sd * rng.normal(size=2)
+        sd = exact.sd * (1.0 + rng.random(2))
+        snapshots.append(Snapshot.of(5 * index, 0.001 * index, float(rng.normal()), Gaussian(mean, np.diag(sd**2))))
+    return tuple(snapshots)
+
+
+def live_figures(fits, exact, total_steps: int) -> dict:
+    """The page's live charts for these fits, by chart key."""
+    return {
+        "mean": figures.fig_mean(fits, exact, 0, total_steps),
+        "sd": figures.fig_sd(fits, exact, 1, total_steps),
+        "loss": figures.fig_loss(fits, exact, total_steps),
+    }
+
+
+EXACT_CASES = {
+    "default": (Scenario().data, Scenario().model),
+    # n = 2, x far from 0, a tiny prior: sds near 1e-6 of the means, values far from the axis's round numbers
+    "n2_far_x_tiny_prior": (
+        DataConfig(n=2, x_min=1e6 - 1, x_max=1e6),
+        Model(GaussianPrior(slope_sd=1e-3, intercept_sd=1e-3)),
+    ),
+    # a huge prior: the exact sd is the likelihood's, the mean-field optimum far below it on the log axis
+    "huge_prior": (DataConfig(n=5), Model(GaussianPrior(slope_sd=1e6, intercept_sd=1e6))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXACT_CASES))
+def test_the_updates_sent_rebuild_each_figure_exactly(case):
+    data, model = EXACT_CASES[case]
+    exact = exact_posterior(generate(data), model)
+    run = trajectory(figures.TRAJECTORY_POINTS + 60, exact, seed=3)
+    sent: dict = {}
+    held: dict = {}
+    kinds = {"figure": 0, "extend": 0}
+    # Growing as a fit's snapshots arrive, past the thinning to TRAJECTORY_POINTS (every point moves then).
+    for count in (1, 2, 3, 40, 41, 120, figures.TRAJECTORY_POINTS, figures.TRAJECTORY_POINTS + 60):
+        for key, figure in live_figures([("Bayes by Backprop", run[:count])], exact, 2000).items():
+            sent[key] = live_chart.chart_message(figure, key, sent.get(key))
+            message = json.loads(json.dumps(sent[key].message))  # as the browser receives it
+            assert message["name"] == key and message["height"] == figure.layout.height
+            if "figure" not in message:
+                assert message["base"] == held[key][0], "an update names the revision it applies to"
+            if held.get(key, (None,))[0] != message["revision"]:
+                kinds["figure" if "figure" in message else "extend"] += 1
+                held[key] = (message["revision"], live_chart.apply_update(held.get(key, (None, None))[1], message))
+            # Exact: the same numbers in JSON's shortest round-trip form, compared without tolerance.
+            assert held[key][1] == reference(figure), (key, count)
+    assert kinds["extend"] >= 3 * 3, "most growth is sent as appended points"
+    assert kinds["figure"] >= 3, "each chart's first figure is whole"
+
+
+def test_an_update_is_a_small_part_of_the_whole_figure():
+    exact = exact_posterior(generate(Scenario().data), Scenario().model)
+    run = trajectory(300, exact, seed=1)
+    first = live_chart.chart_message(figures.fig_mean([("fit", run[:299])], exact, 0, 3000), "chart", None)
+    update = live_chart.chart_message(figures.fig_mean([("fit", run)], exact, 0, 3000), "chart", first)
+    assert update.message["extend"] == [[2, [run[-1].step], [float(run[-1].mean[0])]]]
+    assert len(json.dumps(update.message)) < len(json.dumps(first.message)) / 10
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["steps", "second_fit", "other_label", "moved_point"],
+)
+def test_a_change_but_appended_points_sends_the_whole_figure(change):
+    exact = exact_posterior(generate(Scenario().data), Scenario().model)
+    run = trajectory(30, exact, seed=2)
+    first = live_chart.chart_message(figures.fig_sd([("fit", run[:20])], exact, 0, 3000), "chart", None)
+    if change == "steps":  # the x axis's extent: a layout change
+        later = figures.fig_sd([("fit", run)], exact, 0, 4000)
+    elif change == "second_fit":  # another trace and a taller legend
+        later = figures.fig_sd([("fit", run), ("other fit", run[:3])], exact, 0, 3000)
+    elif change == "other_label":
+        later = figures.fig_sd([("renamed fit", run)], exact, 0, 3000)
+    else:  # a point already sent has another value: the trajectory is not the one shown, extended
+        moved = Snapshot.of(run[5].step, run[5].seconds, run[5].loss, Gaussian(run[5].mean, 4 * run[5].cov))
+        later = figures.fig_sd([("fit", (*run[:5], moved, *run[6:]))], exact, 0, 3000)
+    update = live_chart.chart_message(later, "chart", first)
+    assert "figure" in update.message and "extend" not in update.message
+    assert update.message["revision"] != first.message["revision"]
+    assert live_chart.apply_update({}, json.loads(json.dumps(update.message))) == reference(later)
+
+
+def test_the_same_figure_sends_the_same_message_until_the_browser_asks_for_the_whole_figure():
+    exact = exact_posterior(generate(Scenario().data), Scenario().model)
+    run = trajectory(30, exact, seed=4)
+    first = live_chart.chart_message(figures.fig_mean([("fit", run[:10])], exact, 1, 3000), "chart", None)
+    update = live_chart.chart_message(figures.fig_mean([("fit", run)], exact, 1, 3000), "chart", first)
+    again = live_chart.chart_message(figures.fig_mean([("fit", run)], exact, 1, 3000), "chart", update)
+    assert again.message == update.message, "a rerun where nothing moved draws nothing"
+    again.wants_whole = True  # the component's resync trigger (a plot mounted afresh)
+    whole = live_chart.chart_message(figures.fig_mean([("fit", run)], exact, 1, 3000), "chart", again)
+    assert "figure" in whole.message and whole.message["revision"] != update.message["revision"]
+    assert json.loads(whole.message["figure"]) == reference(figures.fig_mean([("fit", run)], exact, 1, 3000))
+
+
+def test_a_figure_with_values_json_cannot_carry_is_sent_whole_as_plotly_writes_it():
+    first = live_chart.chart_message(go.Figure(go.Scatter(x=[0, 1], y=[1.0, 2.0])), "chart", None)
+    gap = go.Figure(go.Scatter(x=[0, 1, 2], y=[1.0, 2.0, float("nan")]))  # a gap in a line
+    update = live_chart.chart_message(gap, "chart", first)
+    assert update.message["figure"] == pio.to_json(gap, validate=False)
+    following = live_chart.chart_message(go.Figure(go.Scatter(x=[0, 1, 2, 3], y=[1.0, 2.0, 3.0, 4.0])), "chart", update)
+    assert "figure" in following.message, "after a figure in plotly's JSON the next is whole too"

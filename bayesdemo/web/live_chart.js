@@ -1,5 +1,8 @@
 // A plotly chart that stays mounted while its figure changes: each update is a Plotly.react on the same plot,
 // so a live redraw costs a diff of the traces, not a new plot (st.plotly_chart remounts on every new figure).
+// The server (bayesdemo/live_chart.py) sends a chart's whole figure once, then only the points its traces gained
+// ("extend", applied to the figure held here). An update that does not apply to the revision held (a plot mounted
+// afresh, an update missed) asks for the whole figure with the `resync` trigger, once per revision held.
 // Only charts on screen are drawn: one scrolled away (or showing no more than its title at the bottom of the
 // screen) keeps its newest figure and draws it, in one frame, when it comes into view, so a fast-moving page
 // spends the browser's time on what the class sees.
@@ -51,10 +54,13 @@ async function draw(plot) {
   const data = plot.__latest;
   try {
     const Plotly = await loadPlotly();
-    const figure = JSON.parse(data.figure);
+    const figure = data.figure;
+    // Copies: plotly.js writes into the traces and layout it draws, and the figure held must stay as sent.
+    const traces = figure.data.map((trace) => ({ ...trace }));
+    const layout = structuredClone(figure.layout);
     // The page's own font, as st.plotly_chart's theme uses, where the figure names none.
-    figure.layout.font = { family: getComputedStyle(plot).fontFamily, ...figure.layout.font };
-    await Plotly.react(plot, figure.data, figure.layout, data.config);
+    layout.font = { family: getComputedStyle(plot).fontFamily, ...layout.font };
+    await Plotly.react(plot, traces, layout, data.config);
     plot.__shown = data;
   } catch (error) {
     console.error("bayesdemo live chart:", error);
@@ -63,6 +69,32 @@ async function draw(plot) {
     plot.__drawing = false;
   }
   if (plot.__latest !== plot.__shown) schedule(plot); // a newer figure came while drawing
+}
+
+// Bring the figure held up to `data`'s revision: the whole figure, or the points appended to the revision held.
+// The same revision again (a rerun where nothing moved) changes nothing, so nothing is drawn again.
+function receive(plot, data, setTriggerValue) {
+  const held = plot.__latest;
+  if (held?.revision === data.revision) return;
+  if (data.figure !== undefined) {
+    plot.__latest = { revision: data.revision, figure: JSON.parse(data.figure), config: data.config };
+    plot.__resyncAsked = undefined;
+    return;
+  }
+  if (held?.revision !== data.base) {
+    const holding = held?.revision ?? "";
+    if (plot.__resyncAsked !== holding) {
+      plot.__resyncAsked = holding;
+      setTriggerValue("resync", holding);
+    }
+    return;
+  }
+  const traces = held.figure.data.slice();
+  for (const [index, xAdded, yAdded] of data.extend) {
+    const trace = traces[index];
+    traces[index] = { ...trace, x: [...trace.x, ...xAdded], y: [...trace.y, ...yAdded] };
+  }
+  plot.__latest = { revision: data.revision, figure: { data: traces, layout: held.figure.layout }, config: data.config };
 }
 
 export default function (component) {
@@ -79,8 +111,7 @@ export default function (component) {
   }
   plot.dataset.chart = data.name;
   plot.style.height = `${data.height}px`;
-  // The same figure again (a rerun where nothing moved) is not drawn again.
-  if (plot.__latest?.figure !== data.figure) plot.__latest = data;
+  receive(plot, data, component.setTriggerValue);
   schedule(plot);
   // No Plotly.purge on unmount: purging while a draw is still settling makes plotly.js throw (its hover and event
   // hooks are gone), and a plot holds no window listeners, so it is collected with its element.

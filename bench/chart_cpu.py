@@ -1,0 +1,189 @@
+"""Server CPU time per live chart update per session: K websocket sessions train at once against one server.
+
+Run: `python bench/chart_cpu.py` (6 sessions, a 20 s window, 2 rounds; --sessions, --window-s, --rounds, --json FILE).
+Each round starts `streamlit run app.py` from a copy of the working tree, opens K sessions over Streamlit's websocket
+protocol (bench/ws_session.py: nothing is drawn, so every CPU second counted is the server's), presses Run in each
+(Bayes by Backprop paced at --speed steps/s, the job cap raised to K so none queues) and, once every page shows
+Running, counts for --window-s seconds the live redraws the pages receive (a new slope-mean chart: one per rerun of
+the page's live fragment, with its three other convergence charts, the progress bar and the fit table; the loss and
+data charts come every fourth) and the server process's CPU time (user + system, /proc; its training workers are
+other processes and are not counted). The figure is that CPU time over the redraws received: milliseconds of the
+server's CPU per chart update per session.
+
+With `--before REF`, rounds alternate between the working tree with the files named by `--paths` as they were at the
+git commit REF ("before") and the working tree as it is ("after"), so a busy machine slows both alike; the medians of
+each are reported side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.load_test import cpu_seconds  # noqa: E402
+from bench.server import SERVER_START_TIMEOUT_S, free_port, wait_for_health  # noqa: E402
+from bench.ws_session import ProtocolSession  # noqa: E402
+
+LIVE_CHART_FILES = ("bayesdemo/live_chart.py", "bayesdemo/web/live_chart.js")
+SETTLE_S = 3.0  # seconds after every page shows Running before counting: the first full figures are sent then
+
+
+def copy_tree(target: Path, before: str | None, paths: tuple[str, ...]) -> None:
+    """The working tree's files that git tracks or would track, into `target`; `paths` as at commit `before`."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    for name in paths if before else ():
+        shown = subprocess.run(["git", "show", f"{before}:{name}"], cwd=ROOT, check=True, capture_output=True)
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes(shown.stdout)
+
+
+@contextlib.contextmanager
+def server_from(tree: Path, sessions: int, log_path: Path) -> Iterator[tuple[str, int]]:
+    """`streamlit run app.py` in `tree` (its own bayesdemo first on the path), job cap `sessions`; (URL, pid)."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "BAYESDEMO_MAX_RUNNING_JOBS": str(sessions),
+        "PYTHONPATH": str(tree),
+    }
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(command, cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", server, SERVER_START_TIMEOUT_S)
+        yield f"http://127.0.0.1:{port}", server.pid
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+def updates_between(client: ProtocolSession, start: float, end: float) -> int:
+    """Slope-mean charts the session received in [start, end) (time.monotonic)."""
+    return sum(1 for moment, _ in client.record.updates if start <= moment < end)
+
+
+async def measure(base_url: str, pid: int, sessions: int, window_s: float, speed: float) -> dict:
+    """Open the sessions, press Run in each, and count redraws and the server's CPU time over the window."""
+    steps = int(speed * (window_s + SETTLE_S + 60.0))  # the fits outlast the window
+    clients = [
+        ProtocolSession(base_url, {"m": "bbb", "t": str(steps), "fs": str(i), "v": f"{speed:g}"})
+        for i in range(sessions)
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:
+            await stack.enter_async_context(client.connected())
+        await asyncio.wait_for(asyncio.gather(*(client.first_run_done.wait() for client in clients)), 180.0)
+        for client in clients:
+            await client.click_run()
+        deadline = time.monotonic() + 120.0
+        while not all(client.record.state == "Running" for client in clients):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not every page shows Running: {[c.record.state for c in clients]}")
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(SETTLE_S)
+        start, cpu_start = time.monotonic(), cpu_seconds(pid)
+        await asyncio.sleep(window_s)
+        end, cpu_end = time.monotonic(), cpu_seconds(pid)
+        errors = [error for client in clients for error in client.record.errors]
+        states = [client.record.state for client in clients]
+    if cpu_start is None or cpu_end is None:
+        raise RuntimeError("the server exited during the window")
+    updates = sum(updates_between(client, start, end) for client in clients)
+    cpu_s = cpu_end - cpu_start
+    return {
+        "updates": updates,
+        "updates_per_s_per_session": round(updates / (end - start) / sessions, 2),
+        "server_cpu_s": round(cpu_s, 3),
+        "server_cores": round(cpu_s / (end - start), 3),
+        "cpu_ms_per_update": round(1000.0 * cpu_s / updates, 2) if updates else None,
+        "all_running_at_end": all(state == "Running" for state in states),
+        "errors": errors,
+    }
+
+
+def run_round(variant: str, before: str | None, paths: tuple[str, ...], arguments: argparse.Namespace) -> dict:
+    """One round: a fresh copy of the tree, a fresh server, the measurement."""
+    with tempfile.TemporaryDirectory(prefix=f"bayesdemo-chart-cpu-{variant}-") as folder:
+        tree = Path(folder)
+        copy_tree(tree, before if variant == "before" else None, paths)
+        with server_from(tree, arguments.sessions, tree / "server.log") as (base_url, pid):
+            result = asyncio.run(measure(base_url, pid, arguments.sessions, arguments.window_s, arguments.speed))
+    return {"variant": variant, **result, "load_average": os.getloadavg()[0]}
+
+
+def summary(rounds: list[dict]) -> dict[str, dict]:
+    """Per variant: the median and range of ms per update, and the median updates/s per session."""
+    table = {}
+    for variant in dict.fromkeys(r["variant"] for r in rounds):
+        mine = [r for r in rounds if r["variant"] == variant and r["cpu_ms_per_update"] is not None]
+        per_update = [r["cpu_ms_per_update"] for r in mine]
+        table[variant] = {
+            "cpu_ms_per_update_median": statistics.median(per_update) if per_update else None,
+            "cpu_ms_per_update_range": [min(per_update), max(per_update)] if per_update else None,
+            "updates_per_s_per_session_median": statistics.median(r["updates_per_s_per_session"] for r in mine)
+            if mine
+            else None,
+            "rounds": len(mine),
+        }
+    return table
+
+
+def main() -> None:
+    """Parse arguments, run the rounds (interleaved with --before), print each and the summary."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=int, default=6, help="concurrent websocket sessions (default 6)")
+    parser.add_argument("--window-s", type=float, default=20.0, help="seconds of redraws counted per round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per variant (default 2)")
+    parser.add_argument("--speed", type=float, default=300.0, help="each fit's pace in steps/s (default 300)")
+    parser.add_argument("--before", default=None, help="git commit whose --paths make the 'before' variant")
+    parser.add_argument("--paths", nargs="+", default=list(LIVE_CHART_FILES), help="files taken from --before")
+    parser.add_argument("--json", type=Path, default=None, help="also write every round and the summary here")
+    arguments = parser.parse_args()
+    variants = ["before", "after"] if arguments.before else ["after"]
+    rounds = []
+    for number in range(arguments.rounds):
+        for variant in variants:
+            result = run_round(variant, arguments.before, tuple(arguments.paths), arguments)
+            rounds.append({"round": number + 1, **result})
+            print(json.dumps(rounds[-1]), flush=True)
+    table = summary(rounds)
+    for variant, figures in table.items():
+        print(f"{variant}: {figures}")
+    if arguments.json:
+        report = {"sessions": arguments.sessions, "window_s": arguments.window_s, "speed": arguments.speed}
+        report |= {"before": arguments.before, "paths": arguments.paths, "rounds": rounds, "summary": table}
+        arguments.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
