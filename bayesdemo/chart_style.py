@@ -242,6 +242,14 @@ def _enlarge(layout: dict, traces: list[dict]) -> None:
     new_margin = {side: round(value * scale) for side, value in old_margin.items()}
     layout["margin"] = {**margin, **new_margin}
     layout["height"] = new_margin["t"] + round(plot_area * PROJECTOR_PLOT_AREA_SCALE) + new_margin["b"]
+    legend = layout["legend"]
+    if legend.get("yref") == "container" and legend.get("y") is not None:
+        # A legend placed in px from the figure's top or bottom keeps its place in the scaled margins.
+        from_top = legend.get("yanchor") == "top"
+        offset = (1.0 - legend["y"] if from_top else legend["y"]) * height * scale / layout["height"]
+        legend["y"] = 1.0 - offset if from_top else offset
+    if isinstance(title.get("pad"), dict):
+        title["pad"] = {side: value * scale for side, value in title["pad"].items()}
     for trace in traces:
         line = trace.get("line")
         if line is not None and line.get("width", 2) > 0 and not str(line.get("color", "")).endswith(",0)"):

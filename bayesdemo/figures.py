@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -12,37 +11,54 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
 
+from bayesdemo.chart_style import (
+    BAND_EDGE_COLOUR,
+    DATA_COLOUR,
+    EXACT_COLOUR,
+    GRID_COLOUR,
+    LIGHT_TEMPLATE,
+    LIGHT_TEXT,
+    MEAN_FIELD_COLOUR,
+    MEAN_FIELD_LABEL,
+    METHOD_STYLES,
+    TRUTH_COLOUR,
+    method_style,
+)
+from bayesdemo.chart_style import STANDARD_FONT_SIZE as FONT_SIZE
+from bayesdemo.chart_style import STANDARD_TITLE_SIZE as TITLE_SIZE
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior, Gaussian, predictive
-from bayesdemo.methods.config import GUIDE_LABELS, METHOD_LABELS
 from bayesdemo.priors import PARAMETER_NAMES
 from bayesdemo.runner import Snapshot
 from bayesdemo.scenario import has_likelihood_loss, has_mse_loss
 
+__all__ = ["EXACT_COLOUR", "FONT_SIZE", "GRID_COLOUR", "LIGHT_TEMPLATE", "MEAN_FIELD_COLOUR", "TITLE_SIZE"]
+
 MAX_POINTS = 2000  # most points drawn per scatter (redraw cost on a projector laptop)
 TRAJECTORY_POINTS = 400  # most points per live trajectory: about one per pixel of a half-width chart's plot area
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
-EXACT_COLOUR = "#222222"  # the exact posterior: the reference every fit is judged against
-MEAN_FIELD_COLOUR = "#7f7f7f"  # the mean-field optimum: where diagonal guides must stop
-TRUTH_COLOUR = "#2ca02c"  # the line the data were simulated from
-PALETTE = ("#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-KNOWN_COLOURS = {
-    METHOD_LABELS["noise"]: "#d62728",
-    METHOD_LABELS["bbb"]: "#1f77b4",
-    f"{METHOD_LABELS['svi']}, {GUIDE_LABELS['normal']}": "#ff7f0e",
-    f"{METHOD_LABELS['svi']}, {GUIDE_LABELS['mvn']}": "#9467bd",
-    f"{METHOD_LABELS['svi']}, {GUIDE_LABELS['tutorial']}": "#8c564b",
-}
-FONT_SIZE = 14  # ticks and legend: readable from the back of a classroom, long legends still fit
-TITLE_SIZE = 19  # px, chart titles
-GRID_COLOUR = "#EBF0F8"  # light grid lines, as in plotly_white
+KNOWN_COLOURS = {label: style.colour for label, style in METHOD_STYLES.items() if label != MEAN_FIELD_LABEL}
+MARKERS_SHOWN = 8  # markers drawn along a fit's line (plotly's maxdisplayed): enough to read its symbol anywhere
+MARKER_SIZE = 9  # px
+FIT_LINE_WIDTH = 2.5  # px, a fit's line in the standard style
+REFERENCE_LINE_WIDTH = 3  # px, the exact and mean-field reference lines in the standard style
 PLOT_AREA_HEIGHT = 230  # px between the title and the x axis: two charts side by side fit a 1280x800 projector
 TOP_MARGIN = 60  # px, room for the title
+TITLE_HEIGHT = 40  # px of the top margin the title takes; a legend above the plot area starts below it
 BELOW_PLOT_AREA = 62  # px under the plot area for the tick labels and the x-axis title, before the legend
 LEGEND_ROW_HEIGHT = 22  # px per legend entry at FONT_SIZE
 LEGEND_TRACE_TYPES = ("scatter", "bar")  # the trace types drawn here that show in the legend by default
+# A legend above the plot area: its rows are estimated for the narrowest chart it must fit, half of a 1280 px page.
+LEGEND_WIDTH = 520  # px available to a legend above the plot area
+LEGEND_CHAR_WIDTH = 0.55  # a character's mean width in units of the font size (Open Sans / Arial)
+LEGEND_SYMBOL_WIDTH = 50  # px of an entry taken by its line sample and the gaps around it
+NO_GROUP_GAP = {"tracegroupgap": 0}  # plotly's gap between legend groups would outgrow the room made for the rows
+AXIS_TITLE_STANDOFF = 10  # px between the tick labels and an axis title
 AXIS_LIMIT = 1e300  # values beyond this size are drawn at it: spans and round steps of larger ones overflow float64
 MIN_RELATIVE_SPAN = 1e-9  # narrowest axis span, relative to the values' size: 201 grid points on it stay distinct
+FOCUS_RATIO = 4.0  # beside other fits, the sd axis reaches this many times past the reference sds, no farther
+MSE_PANEL_HEIGHT = 150  # px, the MSE panel under the negative-ELBO one when both kinds of loss are drawn
+PANEL_GAP = 70  # px between the two loss panels: tick labels and the lower panel's heading
 
 Traces = Sequence[tuple[str, Sequence[Snapshot]]]
 Builder = TypeVar("Builder", bound=Callable[..., go.Figure])
@@ -71,10 +87,34 @@ def safe_kl(exact: ExactPosterior, q: Gaussian) -> float:
 
 
 def colour_for(label: str) -> str:
-    """One stable colour per fit label (the same across reruns and processes: crc32, not the salted hash())."""
-    if label in KNOWN_COLOURS:
-        return KNOWN_COLOURS[label]
-    return PALETTE[zlib.crc32(label.encode("utf-8")) % len(PALETTE)]
+    """One stable colour per fit label on the light background (chart_style.method_style)."""
+    return method_style(label).colour
+
+
+def fit_line(label: str, width: float = FIT_LINE_WIDTH) -> dict[str, object]:
+    """A fit's line: its method's colour and dash pattern (colour never tells methods apart alone)."""
+    style = method_style(label)
+    return {"color": style.colour, "dash": style.dash, "width": width}
+
+
+def fit_marker(label: str) -> dict[str, object]:
+    """A fit's markers along its line: its method's symbol, MARKERS_SHOWN of them."""
+    style = method_style(label)
+    return {"color": style.colour, "symbol": style.symbol, "size": MARKER_SIZE, "maxdisplayed": MARKERS_SHOWN}
+
+
+def fit_trace(x: Any, y: Any, label: str, name: str | None = None, **options: Any) -> go.Scatter:
+    """One fit's line with its method's colour, dash and markers; meta names the fit for text alternatives."""
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines+markers",
+        name=label if name is None else name,
+        line=fit_line(label),
+        marker=fit_marker(label),
+        meta={"role": "fit", "label": label},
+        **options,
+    )
 
 
 def _rgba(colour: str, alpha: float) -> str:
@@ -170,17 +210,38 @@ def _log_range(reference: Sequence[float], seen: Sequence[float]) -> list[float]
     return [math.floor(math.log10(low) - 0.1), math.ceil(math.log10(max(values)) + 0.1)]
 
 
-# A small white template: the stock "plotly_white" is deep-copied on every use and cost ~10 ms per figure, the
-# largest part of a live redraw (six figures four times a second).
-LIGHT_TEMPLATE = go.layout.Template(
-    layout={
-        "paper_bgcolor": "white",
-        "plot_bgcolor": "white",
-        "xaxis": {"gridcolor": GRID_COLOUR, "zerolinecolor": GRID_COLOUR, "linecolor": GRID_COLOUR},
-        "yaxis": {"gridcolor": GRID_COLOUR, "zerolinecolor": GRID_COLOUR, "linecolor": GRID_COLOUR},
-        "hovermode": "closest",
-    }
-)
+def _snap_125(value: float, up: bool) -> float:
+    """log10 of the nearest 1, 2 or 5 times a power of ten at or beyond `value` (> 0), upward when `up`."""
+    exponent = math.floor(math.log10(value))
+    candidates = [multiple * 10.0**power for power in (exponent - 1, exponent, exponent + 1) for multiple in (1, 2, 5)]
+    chosen = (
+        min(c for c in candidates if c >= value * (1 - 1e-12))
+        if up
+        else max(c for c in candidates if c <= value * (1 + 1e-12))
+    )
+    return math.log10(chosen)
+
+
+def sd_log_range(reference: Sequence[float], seen: Sequence[float], focus: bool = False) -> list[float]:
+    """Log10 axis range covering positive finite `reference` and `seen` values, snapped outward to 1, 2 or 5 times a
+    power of ten (so a live redraw rarely moves it).
+
+    With `focus`, seen values more than FOCUS_RATIO times beyond the reference values are left outside; without it
+    only a sd collapsing below 1e-4 of the smallest reference is. With no positive value at all: 0.1 to 10.
+    """
+    positive_reference = [v for v in finite_values(reference) if v > 0]
+    positive_seen = [v for v in finite_values(seen) if v > 0]
+    values = positive_reference + positive_seen
+    if not values:
+        return [-1.0, 1.0]
+    low, high = min(values), max(values)
+    if positive_reference:
+        reach_below = FOCUS_RATIO if focus else 1e4
+        low = max(low, min(positive_reference) / reach_below)
+        if focus:
+            high = min(high, max(positive_reference) * FOCUS_RATIO)
+    low_log, high_log = _snap_125(low * 0.9, up=False), _snap_125(high * 1.1, up=True)
+    return [low_log, max(high_log, low_log + math.log10(2.0))]
 
 
 def legend_below(
@@ -196,8 +257,72 @@ def legend_below(
     return {
         "height": TOP_MARGIN + plot_area_height + bottom,
         "margin": {"l": 70, "r": right_margin, "t": TOP_MARGIN, "b": bottom},
-        "legend": {"orientation": "v", "yref": "container", "yanchor": "bottom", "y": 0.0, "x": 0.0},
+        "legend": {
+            "orientation": "v",
+            "yref": "container",
+            "yanchor": "bottom",
+            "y": 0.0,
+            "x": 0.0,
+            **NO_GROUP_GAP,
+        },
     }
+
+
+def legend_rows(names: Sequence[str], width: float = LEGEND_WIDTH, font_size: float = FONT_SIZE) -> int:
+    """Rows a horizontal legend of these entry names takes in `width` px (an estimate).
+
+    plotly.js lays a legend that does not fit one row out in columns as wide as its widest entry.
+    """
+    if not names:
+        return 0
+    entries = [LEGEND_SYMBOL_WIDTH + LEGEND_CHAR_WIDTH * font_size * len(name) for name in names]
+    if sum(entries) <= width:
+        return 1
+    columns = max(1, int(width // max(entries)))
+    return math.ceil(len(entries) / columns)
+
+
+def legend_above(traces: Sequence[BaseTraceType], plot_area_height: int = PLOT_AREA_HEIGHT) -> dict[str, Any]:
+    """Layout with the legend in rows between the title and the plot area: on screen whenever the chart's top is.
+
+    The top margin is sized for the rows the entries take in LEGEND_WIDTH px, so the legend never covers the plot.
+    """
+    names = [
+        str(trace.name or "") for trace in traces if trace.type in LEGEND_TRACE_TYPES and trace.showlegend is not False
+    ]
+    top = TITLE_HEIGHT + LEGEND_ROW_HEIGHT * legend_rows(names) + 10
+    height = top + plot_area_height + BELOW_PLOT_AREA
+    return {
+        "height": height,
+        "margin": {"l": 70, "r": 30, "t": top, "b": BELOW_PLOT_AREA},
+        "legend": {
+            "orientation": "h",
+            "yref": "container",
+            "yanchor": "top",
+            "y": 1.0 - TITLE_HEIGHT / height,
+            "x": 0.0,
+            **NO_GROUP_GAP,
+        },
+    }
+
+
+def title_layout(title: str) -> dict[str, Any]:
+    """A chart title at the top left, above a legend placed under it."""
+    return {
+        "text": title,
+        "x": 0.0,
+        "xanchor": "left",
+        "yref": "container",
+        "y": 1.0,
+        "yanchor": "top",
+        "pad": {"t": 10},
+        "font": {"size": TITLE_SIZE},
+    }
+
+
+def axis(title: str, **options: Any) -> dict[str, Any]:
+    """An axis with its title set off from the tick labels (automargin places it below them, never on them)."""
+    return {"title": {"text": title, "standoff": AXIS_TITLE_STANDOFF}, "automargin": True, **options}
 
 
 def _figure(
@@ -207,10 +332,10 @@ def _figure(
     y_title: str,
     x_range: list[float],
     yaxis: dict | None = None,
-    right_margin: int = 30,
+    plot_area_height: int = PLOT_AREA_HEIGHT,
     **layout: object,
 ) -> go.Figure:
-    """The traces on the shared projector-friendly layout: big fonts, legend below, fixed x range, no transitions.
+    """The traces on the shared projector-friendly layout: big fonts, legend above, fixed x range, no transitions.
 
     Built in one go: adding traces and layout one call at a time re-checks the whole figure each time (3x slower).
     """
@@ -218,12 +343,12 @@ def _figure(
         data=list(traces),
         layout={
             "template": LIGHT_TEMPLATE,
-            "title": {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": TITLE_SIZE}},
+            "title": title_layout(title),
             "font": {"size": FONT_SIZE},
-            **legend_below(traces, right_margin=right_margin),
+            **legend_above(traces, plot_area_height),
             "uirevision": "bayesdemo",
-            "xaxis": {"title": {"text": x_title}, "range": x_range, "autorange": False},
-            "yaxis": {"title": {"text": y_title}, "autorange": False, **(yaxis or {})},
+            "xaxis": axis(x_title, range=x_range, autorange=False),
+            "yaxis": axis(y_title, autorange=False, **(yaxis or {})),
             **layout,
         },
     )
@@ -232,8 +357,41 @@ def _figure(
 def _reference_line(value: float, total_steps: int, name: str, colour: str, dash: str) -> go.Scatter:
     """A horizontal reference line across the whole run, named in the legend."""
     return go.Scatter(
-        x=[0, total_steps], y=[value, value], mode="lines", name=name, line={"color": colour, "dash": dash, "width": 3}
+        x=[0, total_steps],
+        y=[value, value],
+        mode="lines",
+        name=name,
+        line={"color": colour, "dash": dash, "width": REFERENCE_LINE_WIDTH},
+        meta={"role": "reference"},
     )
+
+
+def tick_text(value: float) -> str:
+    """A log-axis tick's full value: 0.02 or 5,000, never a bare mantissa digit; 3×10⁻⁷ far from 1."""
+    if 1e-4 <= value < 1e6:
+        return f"{value:,.6g}"
+    exponent = math.floor(math.log10(value))
+    mantissa = round(value / 10.0**exponent, 6)
+    power = f"10<sup>{exponent}</sup>"
+    return power if mantissa == 1 else f"{mantissa:g}×{power}"
+
+
+def log_ticks(log_range: Sequence[float]) -> dict[str, Any]:
+    """Tick values and full-value labels of a log axis spanning `log_range` (log10 of its ends).
+
+    Up to 3 decades: 1, 2 and 5 times each power of ten; beyond, the decades alone (at most about 12 ticks).
+    """
+    low, high = math.floor(log_range[0]), math.ceil(log_range[1])
+    decades = high - low
+    multiples = (1.0, 2.0, 5.0) if decades <= 3 else (1.0,)
+    every = max(1, math.ceil(decades / 12))
+    values = [
+        multiple * 10.0**exponent
+        for exponent in range(low, high + 1, every if multiples == (1.0,) else 1)
+        for multiple in multiples
+        if log_range[0] - 1e-9 <= math.log10(multiple) + exponent <= log_range[1] + 1e-9
+    ]
+    return {"tickmode": "array", "tickvals": values, "ticktext": [tick_text(value) for value in values]}
 
 
 def _check_parameter(parameter: int) -> str:
@@ -254,10 +412,11 @@ def fig_mean(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: i
             y=[mean - sd, mean - sd, mean + sd, mean + sd, mean - sd],
             fill="toself",
             mode="lines",
-            line={"width": 0},
+            line={"color": BAND_EDGE_COLOUR, "width": 1.5, "dash": "dot"},  # edges readable where the fill is faint
             fillcolor=_rgba(EXACT_COLOUR, 0.12),
             name="exact ±1 sd",
             hoverinfo="skip",
+            meta={"role": "reference"},
         ),
         _reference_line(mean, total_steps, f"exact mean {mean:.4g}", EXACT_COLOUR, "dash"),
     ]
@@ -265,41 +424,94 @@ def fig_mean(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: i
     for label, snapshots in fits:
         steps, values = _trajectory(snapshots, lambda s: s.mean[parameter])
         seen.extend(values.tolist())
-        traces.append(go.Scatter(x=steps, y=values, mode="lines", name=label, line={"color": colour_for(label)}))
+        traces.append(fit_trace(steps, values, label))
     y_axis = {"range": stable_range([mean - 4 * sd, mean + 4 * sd], seen)}
     return _figure(traces, f"Mean of the {name}", "step", f"q's mean of the {name}", [0, total_steps], y_axis)
 
 
+def _latest(values: np.ndarray) -> float:
+    """The last finite value of a trajectory, nan when none is."""
+    finite = values[np.isfinite(values)]
+    return float(finite[-1]) if finite.size else math.nan
+
+
+def off_scale_note(label: str, value: float, above: bool) -> dict[str, Any]:
+    """An annotation at the plot area's top (or bottom) edge naming a fit drawn off the chart and its latest sd."""
+    arrow, where = ("↑", "above") if above else ("↓", "below")
+    return {
+        "text": f"{arrow} {label}: sd {value:.3g}, {where} the chart",
+        "xref": "paper",
+        "yref": "paper",
+        "x": 0.01,
+        "y": 0.98 if above else 0.02,
+        "xanchor": "left",
+        "yanchor": "top" if above else "bottom",
+        "showarrow": False,
+        "font": {"color": LIGHT_TEXT},
+        "bgcolor": "rgba(255,255,255,0.85)",
+        "bordercolor": colour_for(label),
+        "borderwidth": 2,
+    }
+
+
 @never_warns
 def fig_sd(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
-    """q's sd of one parameter vs step (log axis) against the exact sd and mean-field optimum (PRML 10.12-10.13)."""
+    """q's sd of one parameter vs step (log axis) against the exact sd and mean-field optimum (PRML 10.12-10.13).
+
+    Beside other fits the axis reaches at most FOCUS_RATIO times past the reference sds, so the fits near them keep
+    the chart's height; a fit whose latest sd lies beyond (noise injection's sds stay far above the posterior's) is
+    named at the chart's edge with its latest sd.
+    """
     name = _check_parameter(parameter)
     exact_sd = float(exact.sd[parameter])
     mean_field_sd = float(exact.mean_field_sd[parameter])
+    references = [exact_sd, mean_field_sd]
     traces = [
         _reference_line(exact_sd, total_steps, f"exact sd {exact_sd:.3g}", EXACT_COLOUR, "dash"),
         _reference_line(
             mean_field_sd, total_steps, f"mean-field optimum {mean_field_sd:.3g}", MEAN_FIELD_COLOUR, "dot"
         ),
     ]
-    seen: list[float] = []
+    drawn = []
     for label, snapshots in fits:
         steps, values = _trajectory(snapshots, lambda s: s.sd[parameter])
-        seen.extend(values.tolist())
-        traces.append(go.Scatter(x=steps, y=values, mode="lines", name=label, line={"color": colour_for(label)}))
-    y_axis = {"type": "log", "range": _log_range([exact_sd, mean_field_sd], seen)}
-    return _figure(traces, f"Sd of the {name} (log scale)", "step", f"q's sd of the {name}", [0, total_steps], y_axis)
+        drawn.append((label, values))
+        traces.append(fit_trace(steps, values, label))
+    seen = [value for _, values in drawn for value in values.tolist()]
+    log_range = sd_log_range(references, seen, focus=len(drawn) > 1)
+    notes = []
+    for label, values in drawn:
+        latest = _latest(values)
+        if len(drawn) > 1 and math.isfinite(latest) and latest > 0:
+            if math.log10(latest) > log_range[1]:
+                notes.append(off_scale_note(label, latest, above=True))
+            elif math.log10(latest) < log_range[0]:
+                notes.append(off_scale_note(label, latest, above=False))
+    y_axis = {"type": "log", "range": log_range, **log_ticks(log_range)}
+    title = f"Sd of the {name} (log scale)"
+    return _figure(traces, title, "step", f"q's sd of the {name}", [0, total_steps], y_axis, annotations=notes)
+
+
+def _loss_name(label: str) -> str:
+    """A loss trace's legend name: the fit's label, saying what its loss is when it is not a negative ELBO."""
+    if has_mse_loss(label):
+        return f"{label}: MSE (not an ELBO)"
+    if has_likelihood_loss(label):
+        return f"{label}: −log-likelihood (not an ELBO)"
+    return label
 
 
 @never_warns
 def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure:
     """Loss (negative ELBO estimate) vs step above -log p(y): the gap is KL(q || exact) (docs/MATH.md, ELBO).
 
-    Noise injection's loss (and BBB's MSE notch) is an MSE, not a negative ELBO: it goes on a right-hand log axis.
+    An MSE (noise injection, BBB's MSE notch) is not a negative ELBO and has no floor at -log p(y): it gets a panel
+    of its own (log axis, y axis 2, under the ELBO panel), or the whole chart when no fit has an ELBO-like loss.
     """
     floor = -float(exact.log_evidence)
     mean_field_gap = safe_kl(exact, exact.mean_field)
-    traces = [
+    noise_variance = float(exact.model.noise_sd) ** 2
+    elbo_traces: list[go.Scatter] = [
         _reference_line(
             floor,
             total_steps,
@@ -315,49 +527,66 @@ def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure
             "dot",
         ),
     ]
+    mse_traces: list[go.Scatter] = []
     mse_seen: list[float] = []
-    has_mse = False
+    elbo_fits = 0
     for label, snapshots in fits:
         steps, losses = _trajectory(snapshots, lambda s: s.loss)
         finite = np.isfinite(losses)
         steps, losses = steps[finite], losses[finite]
         if has_mse_loss(label):
-            has_mse = True
             mse_seen.extend(losses.tolist())
-            traces.append(
-                go.Scatter(
-                    x=steps,
-                    y=losses,
-                    mode="lines",
-                    name=f"{label}: MSE, right axis (not an ELBO)",
-                    line={"color": colour_for(label), "dash": "dashdot"},
-                    yaxis="y2",
-                )
-            )
+            mse_traces.append(fit_trace(steps, losses, label, _loss_name(label)))
         else:
-            name = f"{label}: −log-likelihood (not an ELBO)" if has_likelihood_loss(label) else label
-            traces.append(go.Scatter(x=steps, y=losses, mode="lines", name=name, line={"color": colour_for(label)}))
+            elbo_fits += 1
+            elbo_traces.append(fit_trace(steps, losses, label, _loss_name(label)))
+    mse_reference = _reference_line(
+        noise_variance, total_steps, f"s² = {noise_variance:.3g}: the true line's MSE on average", TRUTH_COLOUR, "dash"
+    )
+    mse_range = _log_range([noise_variance], mse_seen)
+    mse_axis = {"type": "log", "range": mse_range, **log_ticks(mse_range)}
+    if mse_traces and not elbo_fits:
+        title = "Loss: MSE (no prior, no KL: not an ELBO)"
+        return _figure([mse_reference, *mse_traces], title, "step", "MSE (log scale)", [0, total_steps], mse_axis)
     # Zoomed on the gap: early losses (thousands) leave the top of the chart, the KL that remains is what matters.
     y_range = stable_range([floor - 2.0, floor + max(10.0, 5.0 * mean_field_gap)], [], reach=0.0)
-    mse_axis: dict[str, object] = {}
-    if has_mse:
-        mse_axis = {
-            "yaxis2": {
-                "title": {"text": "MSE (noise injection, no KL)"},
-                "overlaying": "y",
-                "side": "right",
-                "type": "log",
-                "autorange": False,
-                "range": _log_range([exact.model.noise_sd**2], mse_seen),
-                "dtick": 1,  # one tick per decade: 0.001, 0.01, ... rather than unrounded values
-                "exponentformat": "power",
-                "showgrid": False,
-            },
-        }
-    title = "Loss: negative ELBO (zoomed near −log p(y))"
     y_axis = {"range": y_range}
-    right_margin = 80 if has_mse else 30  # room for the MSE axis
-    return _figure(traces, title, "step", "loss = −ELBO estimate", [0, total_steps], y_axis, right_margin, **mse_axis)
+    if not mse_traces:
+        title = "Loss: negative ELBO (zoomed near −log p(y))"
+        return _figure(elbo_traces, title, "step", "loss = −ELBO estimate", [0, total_steps], y_axis)
+    # Two panels on one step axis: the negative ELBO above, the MSE below, each with its own title and y axis.
+    for trace in (mse_reference, *mse_traces):
+        trace.yaxis = "y2"
+    plot_area = PLOT_AREA_HEIGHT + PANEL_GAP + MSE_PANEL_HEIGHT
+    mse_top = MSE_PANEL_HEIGHT / plot_area
+    elbo_bottom = (MSE_PANEL_HEIGHT + PANEL_GAP) / plot_area
+    figure = _figure(
+        [*elbo_traces, mse_reference, *mse_traces],
+        "Loss: negative ELBO (upper panel), MSE (lower panel)",
+        "step",
+        "loss = −ELBO estimate",
+        [0, total_steps],
+        {**y_axis, "domain": [elbo_bottom, 1.0]},
+        plot_area,
+        yaxis2=axis("MSE (log)", autorange=False, domain=[0.0, mse_top], **mse_axis),
+        annotations=[
+            {
+                "text": "MSE: not an ELBO, no floor at −log p(y)",
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.0,
+                "y": mse_top,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"color": LIGHT_TEXT},
+            }
+        ],
+    )
+    figure.layout.xaxis.anchor = "y2"  # the step axis under the lower panel
+    figure.layout.yaxis.anchor = "x"
+    figure.layout.yaxis2.anchor = "x"
+    return figure
 
 
 @never_warns
@@ -377,7 +606,7 @@ def fig_data(
     grid = np.linspace(low - margin, high + margin, 101)
     mean, line_sd, obs_sd = exact.predictive(grid)
     traces = [
-        _band(grid, mean - Z95 * obs_sd, mean + Z95 * obs_sd, EXACT_COLOUR, 0.07, "exact 95% for new y"),
+        _band(grid, mean - Z95 * obs_sd, mean + Z95 * obs_sd, EXACT_COLOUR, 0.07, "exact 95% for new y", dash="dot"),
         _band(grid, mean - Z95 * line_sd, mean + Z95 * line_sd, EXACT_COLOUR, 0.2, "exact 95% for the line"),
     ]
     chosen = (
@@ -391,11 +620,18 @@ def fig_data(
             y=dataset.y[chosen],
             mode="markers",
             name="data" if chosen.size == dataset.n else f"data ({chosen.size} of {dataset.n} shown)",
-            marker={"color": "#555555", "size": 7, "opacity": 0.7},
+            marker={"color": DATA_COLOUR, "size": 7, "opacity": 0.7},
         )
     )
     traces.append(
-        go.Scatter(x=grid, y=mean, mode="lines", name="exact posterior mean", line={"color": EXACT_COLOUR, "width": 3})
+        go.Scatter(
+            x=grid,
+            y=mean,
+            mode="lines",
+            name="exact posterior mean",
+            line={"color": EXACT_COLOUR, "width": REFERENCE_LINE_WIDTH},
+            meta={"role": "reference"},
+        )
     )
     if true_line is not None:
         slope, intercept = true_line
@@ -405,17 +641,25 @@ def fig_data(
                 y=slope * grid + intercept,
                 mode="lines",
                 name=f"true line y = {slope:g} x + {intercept:g}",
-                line={"color": TRUTH_COLOUR, "dash": "dash", "width": 2},
+                line={"color": TRUTH_COLOUR, "dash": "dash", "width": 2.5},
+                meta={"role": "reference"},
             )
         )
     for label, q in fits:
         fit_mean, fit_line_sd, _ = predictive(q, grid, noise_sd)
-        colour = colour_for(label)
-        traces.append(
-            _band(
-                grid, fit_mean - Z95 * fit_line_sd, fit_mean + Z95 * fit_line_sd, colour, 0.25, f"{label} 95%", colour
-            )
+        band = _band(
+            grid,
+            fit_mean - Z95 * fit_line_sd,
+            fit_mean + Z95 * fit_line_sd,
+            colour_for(label),
+            0.15,
+            f"{label} 95%",
+            colour_for(label),
+            dash=method_style(label).dash,
         )
+        band.line.width = FIT_LINE_WIDTH
+        band.meta = {"role": "fit", "label": label}
+        traces.append(band)
     y_values = [float(dataset.y.min()), float(dataset.y.max())]
     y_values += [float(np.min(mean - Z95 * obs_sd)), float(np.max(mean + Z95 * obs_sd))]
     y_axis = {"range": stable_range(y_values, [])}
@@ -423,16 +667,27 @@ def fig_data(
 
 
 def _band(
-    x: np.ndarray, lower: np.ndarray, upper: np.ndarray, colour: str, alpha: float, name: str, edge: str | None = None
+    x: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    colour: str,
+    alpha: float,
+    name: str,
+    edge: str | None = None,
+    dash: str = "dash",
 ) -> go.Scatter:
-    """A filled band between `lower` and `upper` over `x`, drawn as one closed polygon (upper out, lower back)."""
+    """A filled band between `lower` and `upper` over `x`, drawn as one closed polygon (upper out, lower back).
+
+    Its edge is drawn in `edge` (BAND_EDGE_COLOUR by default: a pale fill alone washes out on a projector).
+    """
     return go.Scatter(
         x=np.concatenate([x, x[::-1]]),
         y=np.concatenate([upper, lower[::-1]]),
         fill="toself",
         mode="lines",
         fillcolor=_rgba(colour, alpha),
-        line={"color": edge or "rgba(0,0,0,0)", "width": 1},
+        line={"color": edge or BAND_EDGE_COLOUR, "width": 1.5, "dash": dash},
         name=name,
         hoverinfo="skip",
+        meta={"role": "reference"},
     )

@@ -13,46 +13,61 @@ import plotly.graph_objects as go
 
 from bayesdemo.basis import BasisPosterior, EvidenceCurve
 from bayesdemo.calibration import CalibrationResult
+from bayesdemo.chart_style import BBB_LABEL, DARKER_ORANGE, FAINT_COLOUR, OKABE_ITO, method_style
+from bayesdemo.chart_style import MEAN_FIELD_LABEL as MEAN_FIELD_LABEL  # a fit label drawn in the mean-field grey
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian, predictive
 from bayesdemo.figures import (
+    DATA_COLOUR,
     EXACT_COLOUR,
     FONT_SIZE,
     LIGHT_TEMPLATE,
     MEAN_FIELD_COLOUR,
     PLOT_AREA_HEIGHT,
-    TITLE_SIZE,
+    REFERENCE_LINE_WIDTH,
     TRUTH_COLOUR,
     Z95,
     _band,
     _rgba,
+    axis,
     colour_for,
     covering_range,
     downsample_indices,
     finite_values,
+    fit_line,
+    fit_marker,
     legend_below,
     never_warns,
     stable_range,
+    title_layout,
 )
 from bayesdemo.parameter_space import ellipse_points, has_ellipse
 from bayesdemo.priors import PARAMETER_NAMES, ParameterPrior
 
 EXPLORE_PLOT_AREA_HEIGHT = PLOT_AREA_HEIGHT + 60  # px: taller plot areas, e.g. a rounder parameter space
-PRIOR_COLOUR = "#2ca02c"  # the prior, before any data
-VI_COLOUR = "#1f77b4"  # Bayes by Backprop on the same points
-MCMC_COLOUR = "#ff7f0e"  # NUTS draws
+PRIOR_COLOUR = TRUTH_COLOUR  # the prior, before any data (always dotted)
+VI_COLOUR = method_style(BBB_LABEL).colour  # Bayes by Backprop on the same points
+MCMC_COLOUR = DARKER_ORANGE  # NUTS draws
+SEEN_COLOUR = OKABE_ITO["vermillion"]  # the points used so far, and the model size shown
 DENSITY_POINTS = 201  # grid points of a drawn density
 EVIDENCE_WINDOW = 40.0  # nats below the best log evidence shown; worse models fall off the bottom of the chart
-MEAN_FIELD_LABEL = "mean-field optimum"  # a fit label drawn in the mean-field optimum's own grey, not a method colour
 PRIOR_REACH_SDS = 5.0  # a marginal chart spans the exact mean +- this many exact sds (and each fit's +- 4 sds)
 CALIBRATION_NAMES = {"exact": "exact posterior", "mean_field": "mean-field optimum", "bbb": "Bayes by Backprop"}
 
 Named = Sequence[tuple[str, Gaussian]]
 
 
-def _fit_colour(label: str) -> str:
-    """The colour of a fit's curve: grey for the mean-field optimum, the method's colour otherwise."""
-    return MEAN_FIELD_COLOUR if label == MEAN_FIELD_LABEL else colour_for(label)
+def _fit_curve(x: np.ndarray, y: np.ndarray, label: str, name: str) -> go.Scatter:
+    """A fit's density or curve: its method's colour, dash pattern and marker symbol."""
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines+markers",
+        name=name,
+        line=fit_line(label),
+        marker=fit_marker(label),
+        meta={"role": "fit", "label": label},
+    )
 
 
 def _new_figure() -> go.Figure:
@@ -62,18 +77,25 @@ def _new_figure() -> go.Figure:
 
 def _exact_curve(x: np.ndarray, density: np.ndarray, name: str) -> go.Scatter:
     """The exact reference density as a thick dark line."""
-    return go.Scatter(x=x, y=density, mode="lines", name=name, line={"color": EXACT_COLOUR, "width": 3})
+    return go.Scatter(
+        x=x,
+        y=density,
+        mode="lines",
+        name=name,
+        line={"color": EXACT_COLOUR, "width": REFERENCE_LINE_WIDTH},
+        meta={"role": "reference"},
+    )
 
 
 def _layout(figure: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
     """Projector-friendly layout shared by these views: big fonts, legend below, no transitions."""
     figure.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": TITLE_SIZE}},
+        title=title_layout(title),
         font={"size": FONT_SIZE},
         **legend_below(figure.data, EXPLORE_PLOT_AREA_HEIGHT),
         uirevision="bayesdemo-explore",
-        xaxis_title=x_title,
-        yaxis_title=y_title,
+        xaxis=axis(x_title),
+        yaxis=axis(y_title),
     )
     return figure
 
@@ -83,17 +105,36 @@ def _shown_of(shown: int, total: int) -> str:
     return "" if shown == total else f" ({shown:,} of {total:,} shown)"
 
 
-def _ellipse(q: Gaussian, level: float, name: str, colour: str, dash: str = "solid", group: str = "") -> go.Scatter:
-    """The level-sd ellipse of q as a closed line (no points when q's covariance is not positive definite)."""
+def _ellipse(
+    q: Gaussian, level: float, name: str, colour: str, dash: str = "solid", group: str = "", fit: str = ""
+) -> go.Scatter:
+    """The level-sd ellipse of q as a closed line (no points when q's covariance is not positive definite).
+
+    A fit's ellipse (`fit` its label) takes its method's colour, dash and markers; a reference's is a plain line.
+    """
     points = ellipse_points(q, level) if has_ellipse(q) else np.empty((0, 2))
+    width = REFERENCE_LINE_WIDTH if level == 1.0 else 1.5
+    if fit:
+        return go.Scatter(
+            x=points[:, 0],
+            y=points[:, 1],
+            mode="lines+markers",
+            name=name,
+            line=fit_line(fit, width),
+            marker=fit_marker(fit),
+            legendgroup=group or name,
+            hoverinfo="skip",
+            meta={"role": "fit", "label": fit},
+        )
     return go.Scatter(
         x=points[:, 0],
         y=points[:, 1],
         mode="lines",
         name=name,
-        line={"color": colour, "dash": dash, "width": 3 if level == 1.0 else 1.5},
+        line={"color": colour, "dash": dash, "width": width},
         legendgroup=group or name,
         hoverinfo="skip",
+        meta={"role": "reference"},
     )
 
 
@@ -106,13 +147,15 @@ def _centre(q: Gaussian, name: str, colour: str, symbol: str = "x") -> go.Scatte
 
 def _plane_ranges(figure: go.Figure, gaussians: Sequence[Gaussian]) -> None:
     """Fix both axes to cover the 2-sd boxes of the given Gaussians (the first is the reference)."""
-    for axis, update in ((0, figure.update_xaxes), (1, figure.update_yaxes)):
+    for index, update in ((0, figure.update_xaxes), (1, figure.update_yaxes)):
         reference = [
-            gaussians[0].mean[axis] - 2.3 * gaussians[0].sd[axis],
-            gaussians[0].mean[axis] + 2.3 * gaussians[0].sd[axis],
+            gaussians[0].mean[index] - 2.3 * gaussians[0].sd[index],
+            gaussians[0].mean[index] + 2.3 * gaussians[0].sd[index],
         ]
         seen = [
-            value for q in gaussians[1:] for value in (q.mean[axis] - 2.3 * q.sd[axis], q.mean[axis] + 2.3 * q.sd[axis])
+            value
+            for q in gaussians[1:]
+            for value in (q.mean[index] - 2.3 * q.sd[index], q.mean[index] + 2.3 * q.sd[index])
         ]
         update(range=stable_range(reference, seen, reach=5.0))
 
@@ -141,12 +184,14 @@ def fig_parameter_space(
                 y=means[:, 1],
                 mode="lines",
                 name=f"{label}: path of the mean",
-                line={"color": _rgba(colour, 0.6), "width": 1.5},
+                line={"color": colour, "width": 1.5},
+                opacity=0.7,
                 legendgroup=label,
+                meta={"role": "path", "label": label},
             )
         )
     for label, q in fits:
-        figure.add_trace(_ellipse(q, 1.0, f"{label}: q, 1 sd", colour_for(label), group=label))
+        figure.add_trace(_ellipse(q, 1.0, f"{label}: q, 1 sd", colour_for(label), group=label, fit=label))
     _layout(figure, title, "slope", "intercept")
     _plane_ranges(figure, [exact, *(q for _, q in fits)])
     return figure
@@ -162,7 +207,7 @@ def fig_sequential_plane(
     figure.add_trace(_ellipse(posterior, 1.0, f"posterior after {k}, 1 sd", EXACT_COLOUR, group="posterior"))
     figure.add_trace(_ellipse(posterior, 2.0, f"posterior after {k}, 2 sd", EXACT_COLOUR, group="posterior"))
     if vi is not None:
-        figure.add_trace(_ellipse(vi, 1.0, f"Bayes by Backprop on {k}, 1 sd", VI_COLOUR, dash="dash"))
+        figure.add_trace(_ellipse(vi, 1.0, f"Bayes by Backprop on {k}, 1 sd", VI_COLOUR, fit=BBB_LABEL))
     if truth is not None:
         figure.add_trace(
             go.Scatter(
@@ -207,6 +252,7 @@ def fig_sequential_data(
                 0.0,
                 "Bayes by Backprop 95% for new y",
                 VI_COLOUR,
+                dash=method_style(BBB_LABEL).dash,
             )
         )
     # Each line from the first to the last grid point, then a gap (nan): one trace draws them all, none for no lines.
@@ -233,7 +279,7 @@ def fig_sequential_data(
             y=dataset.y[to_come],
             mode="markers",
             name="points still to come" + _shown_of(to_come.size, dataset.n - k),
-            marker={"color": "#bbbbbb", "size": 6, "opacity": 0.5},
+            marker={"color": FAINT_COLOUR, "size": 6, "opacity": 0.5},
         )
     )
     figure.add_trace(
@@ -242,7 +288,7 @@ def fig_sequential_data(
             y=dataset.y[seen],
             mode="markers",
             name=f"first {k} points" + _shown_of(seen.size, k),
-            marker={"color": "#d62728", "size": 9},
+            marker={"color": SEEN_COLOUR, "size": 9},
         )
     )
     _layout(figure, f"Data seen: {k} of {dataset.n}", "x", "y")
@@ -291,15 +337,8 @@ def fig_mcmc_histogram(samples: np.ndarray, exact: Gaussian, fits: Named, parame
     grid = np.linspace(low, high, DENSITY_POINTS)
     figure.add_trace(_exact_curve(grid, _gaussian_density(grid, centre, spread), "exact posterior"))
     for label, q in fits:
-        figure.add_trace(
-            go.Scatter(
-                x=grid,
-                y=_gaussian_density(grid, float(q.mean[parameter]), float(q.sd[parameter])),
-                mode="lines",
-                name=label,
-                line={"color": _fit_colour(label), "dash": "dash", "width": 2},
-            )
-        )
+        density = _gaussian_density(grid, float(q.mean[parameter]), float(q.sd[parameter]))
+        figure.add_trace(_fit_curve(grid, density, label, label))
     _layout(figure, f"{name.capitalize()}: NUTS draws against the exact density", name, "density")
     figure.update_layout(bargap=0.0)
     figure.update_xaxes(range=[low, high])
@@ -325,7 +364,7 @@ def fig_basis_fit(dataset: Dataset, fit: BasisPosterior, title: str) -> go.Figur
             y=dataset.y[chosen],
             mode="markers",
             name="data" + _shown_of(chosen.size, dataset.n),
-            marker={"color": "#555555", "size": 7, "opacity": 0.7},
+            marker={"color": DATA_COLOUR, "size": 7, "opacity": 0.7},
         )
     )
     figure.add_trace(
@@ -373,7 +412,7 @@ def fig_evidence(curve: EvidenceCurve, chosen: int | None = None) -> go.Figure:
                 y=[curve.log_evidence[index]],
                 mode="markers",
                 name="shown",
-                marker={"color": "#d62728", "size": 12, "symbol": "circle-open", "line": {"width": 3}},
+                marker={"color": SEEN_COLOUR, "size": 12, "symbol": "circle-open", "line": {"width": 3}},
             )
         )
     size_name = "degree" if curve.family == "polynomial" else "number of centres"
@@ -486,20 +525,13 @@ def fig_noise_sd(
     shown = (grid >= low) & (grid <= high)
     figure = _new_figure()
     figure.add_trace(_exact_curve(grid[shown], exact_density[shown], "exact p(s | y), quadrature"))
-    axis = np.linspace(low, high, DENSITY_POINTS)
+    noise_axis = np.linspace(low, high, DENSITY_POINTS)
     for label, mean, sd in fits:
         # q(log s) = N(m, v) with mean exp(m + v / 2) and sd mean sqrt(exp(v) - 1); q(s) = N(log s | m, v) / s.
         log_var = float(np.log1p((sd / mean) ** 2))
         log_mean, log_sd = float(np.log(mean)) - 0.5 * log_var, float(np.sqrt(log_var))
-        figure.add_trace(
-            go.Scatter(
-                x=axis,
-                y=_gaussian_density(np.log(axis), log_mean, log_sd) / axis,
-                mode="lines",
-                name=f"{label}: q(s)",
-                line={"color": _fit_colour(label), "dash": "dash", "width": 2},
-            )
-        )
+        density = _gaussian_density(np.log(noise_axis), log_mean, log_sd) / noise_axis
+        figure.add_trace(_fit_curve(noise_axis, density, label, f"{label}: q(s)"))
     if true_noise_sd is not None:
         figure.add_trace(
             go.Scatter(
@@ -553,15 +585,8 @@ def fig_prior_marginal(
         )
     )
     for label, q in fits:
-        figure.add_trace(
-            go.Scatter(
-                x=points,
-                y=_gaussian_density(points, float(q.mean[parameter]), float(q.sd[parameter])),
-                mode="lines",
-                name=label,
-                line={"color": _fit_colour(label), "dash": "dash", "width": 2},
-            )
-        )
+        density = _gaussian_density(points, float(q.mean[parameter]), float(q.sd[parameter]))
+        figure.add_trace(_fit_curve(points, density, label, label))
     _layout(figure, f"{name.capitalize()}: exact marginal, prior and the fits' q", name, "density")
     figure.update_xaxes(range=[low, high])
     return figure

@@ -119,10 +119,17 @@ def test_fig_sd_reference_lines_are_exact_and_mean_field_sds(setting, parameter)
     assert constant(named(figure, "exact sd").y, math.sqrt(exact.posterior.cov[parameter, parameter]))
     assert figure.layout.yaxis.type == "log"
     low, high = figure.layout.yaxis.range
-    shown = [v for t in figure.data for v in t.y]
-    assert 10**low <= min(shown) and 10**high >= max(shown)
+    assert 10**low <= expected_mean_field and 10**high >= math.sqrt(exact.posterior.cov[parameter, parameter])
+    notes = " ".join(annotation.text for annotation in figure.layout.annotations)
     for label, snapshots in traces:
         assert list(named(figure, label).y) == pytest.approx([s.sd[parameter] for s in snapshots])
+        latest = snapshots[-1].sd[parameter]
+        # Each fit's latest sd is on the chart, or named at its edge with its value (3 significant figures).
+        assert 10**low <= latest <= 10**high or f"{label}: sd {latest:.3g}" in notes
+    (label, snapshots), _ = traces
+    alone = fig_sd([(label, snapshots)], exact, parameter, STEPS)  # a fit drawn alone is never cut
+    low, high = alone.layout.yaxis.range
+    assert 10**low <= min(s.sd[parameter] for s in snapshots) and 10**high >= max(s.sd[parameter] for s in snapshots)
 
 
 def test_fig_sd_log_range_survives_a_collapsing_sd(setting):
@@ -241,7 +248,7 @@ def test_bad_parameter_index_is_refused(setting):
         fig_mean(traces, exact, 2, STEPS)
 
 
-def test_legend_below_keeps_the_plot_area_and_makes_room_for_every_entry(setting):
+def test_the_legend_sits_between_title_and_plot_area_and_the_plot_area_keeps_its_height(setting):
     _, exact, traces = setting
     one = fig_mean(traces[:1], exact, 0, STEPS)
     both = fig_mean(traces, exact, 0, STEPS)
@@ -249,9 +256,16 @@ def test_legend_below_keeps_the_plot_area_and_makes_room_for_every_entry(setting
         layout = figure.layout
         entries = sum(1 for trace in figure.data if trace.showlegend is not False)
         assert layout.height - layout.margin.t - layout.margin.b == figures.PLOT_AREA_HEIGHT
-        assert layout.margin.b >= figures.BELOW_PLOT_AREA + figures.LEGEND_ROW_HEIGHT * entries
-        assert (layout.legend.yref, layout.legend.yanchor, layout.legend.y) == ("container", "bottom", 0.0)
-    assert both.layout.height - one.layout.height == figures.LEGEND_ROW_HEIGHT  # one more method, one more row
+        # plotly.js wraps a legend into columns as wide as its widest entry (line sample ~50 px, characters ~0.55
+        # em): in the 520 px of a half-width chart at 1280 px, these fit `columns` to a row.
+        widest = max(50 + 0.55 * figures.FONT_SIZE * len(trace.name) for trace in figure.data)
+        columns = max(1, int(figures.LEGEND_WIDTH // widest))
+        assert layout.margin.t >= figures.TITLE_HEIGHT + figures.LEGEND_ROW_HEIGHT * math.ceil(entries / columns)
+        assert (layout.legend.yref, layout.legend.yanchor) == ("container", "top")
+        # Its top is TITLE_HEIGHT px under the figure's top: on screen whenever the chart's top is.
+        assert (1.0 - layout.legend.y) * layout.height == pytest.approx(figures.TITLE_HEIGHT)
+        assert layout.legend.tracegroupgap == 0  # plotly's gaps between groups would outgrow the rows made room for
+    assert both.layout.height >= one.layout.height  # more methods, never a shorter legend
 
 
 def population_data() -> Dataset:

@@ -217,7 +217,8 @@ def test_prior_marginal_shows_the_grid_density_the_prior_and_each_fits_gaussian(
     qx, qy = np.asarray(q.x), np.asarray(q.y)
     assert qx[np.argmax(qy)] == pytest.approx(fit.mean[0], abs=qx[1] - qx[0])
     assert qy.max() == pytest.approx(1.0 / (fit.sd[0] * np.sqrt(2 * np.pi)), rel=1e-3)
-    assert q.line.color == MEAN_FIELD_COLOUR and q.line.dash == "dash"
+    assert q.line.color == MEAN_FIELD_COLOUR
+    assert q.marker.symbol and q.mode == "lines+markers"  # told from the dotted prior by its markers, not its colour
     low, high = figure.layout.xaxis.range
     assert low <= grid.mean[0] - 5 * grid.sd[0] + 1e-12 and high >= grid.mean[0] + 5 * grid.sd[0] - 1e-12
     assert figure.layout.xaxis.title.text == "slope"
