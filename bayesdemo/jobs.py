@@ -22,6 +22,8 @@ with a message and the slot comes back. A queued job the page stops touching lea
 most MAX_SNAPSHOTS snapshots in the page: past that, every other one is dropped and only every 2nd, 4th, ... new
 one is kept (the first and the latest are always shown), and the worker forgets snapshots once sent, so memory per
 job is bounded whatever the steps and snapshot_every.
+A heavy job (estimated past HEAVY_JOB_S seconds of training) has a lane of its own beside those slots and trains at
+the lowest CPU priority.
 """
 
 from __future__ import annotations
@@ -36,14 +38,14 @@ import threading
 import time
 import types
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import cast
 
 import numpy as np
 
-from bayesdemo.budget import MEMORY_BUDGET_BYTES, fits_problem, size_text
+from bayesdemo.budget import MEMORY_BUDGET_BYTES, fit_cost, fits_problem, size_text
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior
 from bayesdemo.methods import FitConfig, make_method
@@ -118,6 +120,13 @@ MAX_PAUSE_S = _seconds_from_environment("BAYESDEMO_MAX_PAUSE_S", 1800.0)
 # Address space a worker may add to what it has at start (resource.RLIMIT_AS): twice the memory budget of one fit
 # (budget.MEMORY_BUDGET_BYTES), so a fit beyond every estimate fails inside its worker, not the server.
 WORKER_MEMORY_HEADROOM_BYTES = 2 * MEMORY_BUDGET_BYTES
+# A job whose fits are estimated (budget.fit_cost, at full speed) to train longer than HEAVY_JOB_S, the default training
+# limit, is heavy: it takes a slot of its own lane, MAX_HEAVY_JOBS beside the MAX_RUNNING_JOBS others, and its worker
+# runs at niceness HEAVY_NICENESS. So a class's default fits neither queue behind one student's largest fit nor share a
+# core with it at equal priority; heavy jobs queue behind each other. Default fits are estimated at 0.6 to 5 s.
+HEAVY_JOB_S = 600.0
+MAX_HEAVY_JOBS = 1
+HEAVY_NICENESS = 10  # beside a busy worker at niceness 0 on one core, a heavy worker gets about a tenth of it
 
 
 def duration_words(seconds: float) -> str:
@@ -566,13 +575,18 @@ def _worker_main(
     run_config: RunConfig,
     speed: float,
     limits: tuple[float, float, int] = (MAX_TRAINING_S, MAX_PAUSE_S, WORKER_MEMORY_HEADROOM_BYTES),
+    niceness: int = 0,
 ) -> None:
     """Entry point of a worker process: build the fits, train them, report everything through `connection`.
 
-    `limits`: (training seconds, pause seconds, address-space headroom in bytes) read by the page at the job's start.
+    `limits`: (training seconds, pause seconds, address-space headroom in bytes) read by the page at the job's start;
+    `niceness`: added to the process's CPU niceness before anything else (HEAVY_NICENESS for a heavy job).
     """
     import torch
 
+    if niceness:
+        with contextlib.suppress(OSError):
+            os.nice(niceness)
     torch.set_num_threads(1)  # one core per job: the page and the browser need the others
     max_training_s, max_pause_s, headroom_bytes = limits
     limit_memory(headroom_bytes)
@@ -622,6 +636,8 @@ class Job:
         if problem is not None:  # refused before a process starts: one fit must not take the server's memory
             raise ConfigError("samples", problem)
         self._configs = tuple(fit_configs)
+        self.heavy = sum(fit_cost(config, dataset.n).seconds for config in self._configs) > HEAVY_JOB_S
+        self._scheduler = _HEAVY_SCHEDULER if self.heavy else _SCHEDULER  # its lane (see HEAVY_JOB_S)
         self._labels = tuple(unique_labels(fit_configs))
         self._progress = [_FitState(ThinnedSnapshots(MAX_SNAPSHOTS), "ready", "", 0, 0.0, 0.0) for _ in self._configs]
         self._state = "ready"
@@ -645,7 +661,7 @@ class Job:
                 return
             self._last_touch = time.monotonic()
             self._state = "queued"
-            admitted = _SCHEDULER.admit(self)
+            admitted = self._scheduler.admit(self)
         if admitted:
             self._launch()
 
@@ -679,13 +695,14 @@ class Job:
                     self._end_unstarted(f"Stopped: could not start the training process ({error}).")
                     launched = False
         if not launched:
-            _SCHEDULER.release()
+            self._scheduler.release()
 
     def _start_worker(self) -> None:
         """Start the worker process and the listener thread (caller holds the lock and a slot)."""
         ours, theirs = _CONTEXT.Pipe(duplex=True)
         limits = (MAX_TRAINING_S, MAX_PAUSE_S, WORKER_MEMORY_HEADROOM_BYTES)
-        arguments = (theirs, self.dataset, self.model, self._configs, self.run_config, self._speed, limits)
+        niceness = HEAVY_NICENESS if self.heavy else 0
+        arguments = (theirs, self.dataset, self.model, self._configs, self.run_config, self._speed, limits, niceness)
         self._process = _CONTEXT.Process(target=_worker_main, args=arguments, name="bayesdemo-job", daemon=True)
         _start_without_main(self._process)
         theirs.close()
@@ -698,7 +715,7 @@ class Job:
     @property
     def queue_position(self) -> int | None:
         """1 for the next job to start, 2 after it, ...; None when not queued."""
-        return _SCHEDULER.position(self) if self._state == "queued" else None
+        return self._scheduler.position(self) if self._state == "queued" else None
 
     def pause(self, wait_s: float = 1.0) -> None:
         """Pause after the current slice, giving the training slot to the next queued job; wait up to `wait_s` for
@@ -713,7 +730,7 @@ class Job:
                 self._send(Pause())
                 released = self._drop_slot()
         if released:
-            _SCHEDULER.release()
+            self._scheduler.release()
         self._paused_ack.wait(wait_s)
 
     def resume(self) -> None:
@@ -722,7 +739,7 @@ class Job:
             if self._state != "paused":
                 return
             self._last_touch = time.monotonic()
-            if _SCHEDULER.admit(self):
+            if self._scheduler.admit(self):
                 self._take_slot()
                 self._state = "running"
                 self._send(Resume())
@@ -736,7 +753,7 @@ class Job:
                 return
             if self._state in ("ready", "queued"):
                 if self._state == "queued":
-                    _SCHEDULER.withdraw(self)
+                    self._scheduler.withdraw(self)
                 if self._process is None:
                     self._end_unstarted(reason)
                     return
@@ -783,15 +800,20 @@ class Job:
         """(config, fit) per fit; each FitView has a Run's `last`, `status`, `message`, `seconds`, `snapshots`."""
         return tuple(zip(self._configs, self.view().fits, strict=True))
 
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id once started."""
+        return None if self._process is None else self._process.pid
+
     def wait_for_training(self, timeout_s: float) -> bool:
         """Wait up to `timeout_s` for a fit's first snapshot after training (or the job's end); False on timeout."""
         return self._trained.wait(timeout_s)
 
     def view(self) -> JobView:
         """An immutable, consistent copy of the job and every fit, without waiting for training."""
-        _SCHEDULER.drop_abandoned()
+        self._scheduler.drop_abandoned()
         state, message, speed = self._state, self._message, self._speed
-        position = _SCHEDULER.position(self) if state == "queued" else None
+        position = self._scheduler.position(self) if state == "queued" else None
         fits = []
         for index, (label, config) in enumerate(zip(self._labels, self._configs, strict=True)):
             progress = self._progress[index]
@@ -871,7 +893,7 @@ class Job:
         """Record the job's end."""
         with self._lock:
             if self._state == "queued":  # paused, then queued to resume, and ended meanwhile
-                _SCHEDULER.withdraw(self)
+                self._scheduler.withdraw(self)
             released = self._drop_slot()
             for index, progress in enumerate(self._progress):
                 if progress.status not in FINISHED_STATUSES:
@@ -884,7 +906,7 @@ class Job:
         self._ended.set()
         self._trained.set()
         if released:
-            _SCHEDULER.release()
+            self._scheduler.release()
 
     def _end_unstarted(self, reason: str) -> None:
         """End a job that never started (caller holds the lock): every fit is stopped at step 0."""
@@ -902,7 +924,8 @@ class Job:
 class _Scheduler:
     """Slots for worker processes and the first-come queue of jobs waiting for one (one per page process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: Callable[[], int] = lambda: MAX_RUNNING_JOBS) -> None:
+        self._slots = slots  # how many may run at once, read at each admission
         self._lock = threading.Lock()  # never held while taking a Job's lock (Job -> scheduler is the only order)
         self._running = 0
         self._queue: deque[Job] = deque()
@@ -910,7 +933,7 @@ class _Scheduler:
     def admit(self, job: Job) -> bool:
         """Take a slot for `job` (True), or put it at the back of the queue (False)."""
         with self._lock:
-            if self._running < MAX_RUNNING_JOBS and not self._queue:
+            if self._running < self._slots() and not self._queue:
                 self._running += 1
                 return True
             self._queue.append(job)
@@ -949,7 +972,7 @@ class _Scheduler:
         """Start queued jobs while slots are free."""
         while True:
             with self._lock:
-                if self._running >= MAX_RUNNING_JOBS or not self._queue:
+                if self._running >= self._slots() or not self._queue:
                     return
                 job = self._queue.popleft()
                 if job._heartbeat_lost():
@@ -970,11 +993,13 @@ class _Scheduler:
 
 
 _SCHEDULER = _Scheduler()
+_HEAVY_SCHEDULER = _Scheduler(lambda: MAX_HEAVY_JOBS)  # the heavy jobs' own lane (see HEAVY_JOB_S)
 
 
 def load() -> tuple[int, int]:
-    """(jobs training now, jobs waiting in the queue) in this process."""
-    return _SCHEDULER.counts()
+    """(jobs training now, jobs waiting in the queue) in this process, both lanes."""
+    (running, queued), (heavy_running, heavy_queued) = _SCHEDULER.counts(), _HEAVY_SCHEDULER.counts()
+    return running + heavy_running, queued + heavy_queued
 
 
 def paced_interval_s(base_s: float, cores: int | None = None) -> float:

@@ -6,6 +6,13 @@ Bounds are generous: the machine running the tests may be shared, so time is che
 
 from __future__ import annotations
 
+import os
+
+from bayesdemo import jobs
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.jobs import Job
+from bayesdemo.methods import FitConfig
+from bayesdemo.priors import Model
 from bench.hostile import MARKUP_METHOD, apptest_refusals, judge_link, passed, run_hostile
 
 STEPS = 300  # a short Bayes by Backprop fit: page loads dominate either way
@@ -44,3 +51,26 @@ def test_the_gradient_noise_button_and_the_uploads_refuse_with_a_reason_and_neve
     assert [case["problems"] for case in cases] == [[], [], []], cases
     refusals = {case["what"]: case["shown"] for case in cases}
     assert any("Lower" in text for text in refusals["gradient noise at 1,024 samples x 1,000,000 points"])
+
+
+def test_a_heavy_fit_trains_in_its_own_lane_at_the_lowest_priority_and_never_queues_a_default_fit(monkeypatch):
+    # One training slot, as a 1-core server has: before heavy fits had a lane of their own, a default fit pressed
+    # while one student's 1,000,000-step fit trained waited in the queue until that fit's time limit.
+    monkeypatch.setattr(jobs, "MAX_RUNNING_JOBS", 1)
+    data = generate(DataConfig(n=1000))
+    huge = FitConfig(method="bbb", steps=1_000_000, local_reparam=True)  # estimated at hours: a heavy fit
+    heavy, second_heavy = Job(data, Model(), [huge]), Job(data, Model(), [huge])
+    default = Job(data, Model(), [FitConfig(method="bbb", steps=300)])
+    try:
+        heavy.start()
+        assert heavy.wait_for_training(60.0) and heavy.state == "running"
+        assert heavy.pid is not None and os.getpriority(os.PRIO_PROCESS, heavy.pid) == jobs.HEAVY_NICENESS > 0
+        default.start()
+        assert default.state == "running", "a default fit takes its slot beside the heavy one"
+        second_heavy.start()
+        assert second_heavy.state == "queued" and second_heavy.queue_position == 1, "heavy fits queue behind each other"
+        assert default.join(60.0) and default.view().fits[0].status == "done"
+        assert heavy.state == "running"
+    finally:
+        for job in (heavy, second_heavy, default):
+            job.stop()
