@@ -111,14 +111,14 @@ class MethodStyle:
 SVI_LABEL = METHOD_LABELS["svi"]
 BBB_LABEL = METHOD_LABELS["bbb"]
 MEAN_FIELD_LABEL = "mean-field optimum"  # a fit label drawn in the mean-field optimum's own grey, not a method colour
-# One style per method: the dash patterns all differ, and so do the markers. Bayes by Backprop and the full-covariance
+# One style per method: the dash patterns all differ (a band's edge has no marker), and so do the markers. Bayes by Backprop and the full-covariance
 # guide, the two fits a lesson contrasts, are blue and vermillion: apart under every common colour-vision deficiency.
 METHOD_STYLES = {
     METHOD_LABELS["noise"]: MethodStyle(OKABE_ITO["reddish purple"], "dashdot", "circle"),
     BBB_LABEL: MethodStyle(OKABE_ITO["blue"], "solid", "square"),
     f"{SVI_LABEL}, {GUIDE_LABELS['normal']}": MethodStyle(OKABE_ITO["bluish green"], "longdashdot", "triangle-up"),
     f"{SVI_LABEL}, {GUIDE_LABELS['mvn']}": MethodStyle(OKABE_ITO["vermillion"], "longdash", "diamond"),
-    f"{SVI_LABEL}, {GUIDE_LABELS['tutorial']}": MethodStyle(DARKER_ORANGE, "dot", "x"),
+    f"{SVI_LABEL}, {GUIDE_LABELS['tutorial']}": MethodStyle(DARKER_ORANGE, "20px,8px", "x"),
     f"{BBB_LABEL} ({OBJECTIVE_SHORT['mse']})": MethodStyle(DARKER_SKY_BLUE, "dash", "star"),
     f"{BBB_LABEL} ({OBJECTIVE_SHORT['likelihood']})": MethodStyle(
         OKABE_ITO["bluish green"], "12px,4px,3px,4px,3px,4px", "hexagon"
