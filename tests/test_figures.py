@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import itertools
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -315,3 +316,86 @@ def test_stable_range_is_finite_and_covers_the_finite_values_whatever_they_are(r
     assert math.isfinite(low) and math.isfinite(high) and low < high
     drawable = [v for v in (*reference, *seen) if math.isfinite(v) and abs(v) <= figures.AXIS_LIMIT]
     assert all(low <= value <= high for value in drawable)
+
+
+def tick_value(text: str) -> float:
+    """The number a log-axis tick label reads as: '0.02', '5,000', '10<sup>-7</sup>' or '2×10<sup>-7</sup>'."""
+    power = re.fullmatch(r"(?:([\d.]+)×)?10<sup>(-?\d+)</sup>", text)
+    if power:
+        return float(power.group(1) or 1.0) * 10.0 ** int(power.group(2))
+    return float(text.replace(",", ""))
+
+
+@pytest.mark.parametrize("scale", [1e-7, 0.03, 1.0, 4e5, 1e12])
+def test_log_sd_axes_label_each_tick_with_its_full_value(setting, scale):
+    _, exact, _ = setting
+    snapshots = [
+        Snapshot.of(i, 0.0, 1.0, Gaussian.diagonal([3.0, 1.0], [scale * (1 + 9 / (i + 1))] * 2)) for i in range(50)
+    ]
+    for figure in (fig_sd([("Bayes by Backprop", snapshots)], exact, 0, 50), fig_sd([], exact, 1, 50)):
+        axis = figure.layout.yaxis
+        low, high = axis.range
+        assert axis.tickmode == "array" and len(axis.tickvals) >= 2
+        for value, text in zip(axis.tickvals, axis.ticktext, strict=True):
+            # A label is the tick's whole value (never a bare mantissa digit such as "3" for 0.03), to 6 digits.
+            assert tick_value(text) == pytest.approx(value, rel=1e-6), text
+            assert low - 1e-9 <= math.log10(value) <= high + 1e-9
+
+
+def test_noise_injection_alone_gets_an_mse_chart_not_an_elbo_one(setting):
+    _, exact, traces = setting
+    noise_label, snapshots = traces[0]
+    figure = fig_loss([(noise_label, snapshots)], exact, STEPS)
+    assert "ELBO" not in figure.layout.yaxis.title.text and "not an ELBO" in figure.layout.title.text
+    assert "yaxis2" not in figure.layout.to_plotly_json() and figure.layout.yaxis.type == "log"
+    assert not [t for t in figure.data if "log p(y)" in (t.name or "")]  # no ELBO floor on an MSE chart
+    low, high = figure.layout.yaxis.range
+    losses = [s.loss for s in snapshots[1:]]
+    assert 10**low <= min(losses) and 10**high >= max(losses)
+
+
+def test_the_mse_panel_has_its_own_y_axis_under_the_elbo_panel(setting):
+    _, exact, traces = setting
+    figure = fig_loss(traces, exact, STEPS)
+    layout = figure.layout
+    assert layout.yaxis2.overlaying is None  # a panel of its own, not a second scale over the ELBO's
+    assert layout.yaxis2.domain[1] < layout.yaxis.domain[0]  # below it, with a gap
+    assert "MSE" in layout.yaxis2.title.text and "ELBO" in layout.yaxis.title.text
+    assert any("not an ELBO" in annotation.text for annotation in layout.annotations)
+    plot_area = layout.height - layout.margin.t - layout.margin.b
+    assert (layout.yaxis.domain[1] - layout.yaxis.domain[0]) * plot_area == pytest.approx(figures.PLOT_AREA_HEIGHT)
+
+
+def test_the_mse_reference_is_the_noise_variance_the_true_lines_mean_squared_error(setting):
+    _, exact, traces = setting
+    reference = named(fig_loss(traces, exact, STEPS), "true line's MSE")
+    assert constant(reference.y, exact.model.noise_sd**2) and reference.yaxis == "y2"
+    # The claim in its name: on data simulated around the true line, the mean squared residual of that line is s^2.
+    # 20,000 points: the mean of squared N(0, s^2) draws has relative sd sqrt(2 / n) = 1%; 5% is 5 of those sds.
+    big = generate(DataConfig(n=20_000, seed=3))
+    residuals = big.y - (DataConfig().slope * big.x + DataConfig().intercept)
+    assert np.mean(residuals**2) == pytest.approx(DataConfig().noise_sd ** 2, rel=0.05)
+
+
+def test_compare_all_sd_chart_keeps_the_fits_near_the_references_readable(setting):
+    _, exact, _ = setting
+    exact_sd, mean_field_sd = float(exact.sd[0]), float(exact.mean_field_sd[0])
+    noise_label, bbb_label = (FitConfig(method=method).label for method in ("noise", "bbb"))
+
+    def settling(target):
+        return [
+            Snapshot.of(i, 0.0, 1.0, Gaussian.diagonal([3.0, 1.0], [target * (1 + 3 / (i + 1))] * 2)) for i in range(50)
+        ]
+
+    noise_sd = 25 * exact_sd  # noise injection's sds stay far above the posterior's (about 0.8 against 0.03)
+    fits = [(noise_label, settling(noise_sd)), (bbb_label, settling(mean_field_sd))]
+    figure = fig_sd(fits, exact, 0, 50)
+    low, high = figure.layout.yaxis.range
+    assert 10**low <= mean_field_sd and exact_sd <= 10**high
+    # The gap between the references takes at least a fifth of the axis height (0.16 when the axis ran up to
+    # noise injection's sd: 0.01 to 1 for these references).
+    assert (math.log10(exact_sd) - math.log10(mean_field_sd)) / (high - low) >= 0.2
+    (note,) = figure.layout.annotations
+    latest = fits[0][1][-1].sd[0]
+    assert noise_label in note.text and f"sd {latest:.3g}" in note.text and "above the chart" in note.text
+    assert 10**high < min(s.sd[0] for s in fits[0][1])  # the note is true: its whole line is above the chart

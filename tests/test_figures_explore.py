@@ -222,3 +222,20 @@ def test_prior_marginal_shows_the_grid_density_the_prior_and_each_fits_gaussian(
     low, high = figure.layout.xaxis.range
     assert low <= grid.mean[0] - 5 * grid.sd[0] + 1e-12 and high >= grid.mean[0] + 5 * grid.sd[0] - 1e-12
     assert figure.layout.xaxis.title.text == "slope"
+
+
+def test_axis_titles_stand_off_from_their_tick_labels_in_the_plane_views():
+    live = Gaussian([2.9, 1.05], [[0.01, 0.001], [0.001, 0.004]])
+    prior = Gaussian.diagonal([0.0, 0.0], [1.0, 1.0])
+    figures = [
+        fig_parameter_space(EXACT.posterior, EXACT.mean_field, [("BBB", live)], [("BBB", np.zeros((3, 2)))]),
+        fig_sequential_plane(prior, posterior_after(DATA, MODEL, 3), 3, vi=live, truth=(3.0, 1.0)),
+    ]
+    for figure in figures:
+        for axis in (figure.layout.xaxis, figure.layout.yaxis):
+            # plotly.js places a title `standoff` px beyond its tick labels only with automargin on; without it the
+            # title "slope" sat on the middle tick label.
+            assert axis.automargin is True and axis.title.standoff >= 10
+        # Grouped entries (an ellipse and its path) with plotly's default 10 px gaps outgrew the legend's margin.
+        assert figure.layout.legend.tracegroupgap == 0
+        assert figure.layout.xaxis.title.text == "slope" and figure.layout.yaxis.title.text == "intercept"
