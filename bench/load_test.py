@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bayesdemo import jobs  # noqa: E402
-from bayesdemo.data import generate  # noqa: E402
+from bayesdemo.data import Dataset, generate  # noqa: E402
 from bayesdemo.methods import make_method  # noqa: E402
 from bayesdemo.runner import RunConfig, run_to_end  # noqa: E402
 from bayesdemo.share import decode  # noqa: E402
@@ -193,12 +193,13 @@ class MemorySampler(threading.Thread):
 # ---- solo reference -------------------------------------------------------------------------------------------------
 
 
-def solo_trajectory(query: dict[str, str]) -> list[tuple[int, float, float, float, float]]:
-    """(step, slope mean, intercept mean, slope sd, intercept sd) per snapshot of the engine's solo run of `query`."""
+def solo_trajectory(query: dict[str, str], dataset: Dataset | None = None) -> list[tuple]:
+    """(step, slope mean, intercept mean, slope sd, intercept sd) per snapshot of the engine's solo run of `query`
+    (on `dataset`, an upload, when given; else on the link's simulated data)."""
     scenario, problems = decode(query)
     assert not problems, problems
     (config,) = scenario.fit_configs()
-    method = make_method(generate(scenario.data), scenario.model, config)
+    method = make_method(generate(scenario.data) if dataset is None else dataset, scenario.model, config)
     run = run_to_end(method, config.steps, RunConfig(snapshot_every=scenario.snapshot_every))
     return [(s.step, float(s.mean[0]), float(s.mean[1]), float(s.sd[0]), float(s.sd[1])) for s in run.snapshots]
 

@@ -57,6 +57,7 @@ class ProtocolSession:
         self.timers: dict[str, asyncio.Task] = {}
         self.socket = None
         self.first_run_done = asyncio.Event()
+        self.headers: dict[str, str] = {}  # extra handshake headers: the cookies a browser would send through a proxy
 
     def rerun(self, fragment_id: str = "", widgets: list[WidgetState] | None = None) -> bytes:
         """A rerun request as the frontend sends it (an empty fragment id: the whole page)."""
@@ -154,7 +155,11 @@ class ProtocolSession:
     async def connected(self):
         """Open the session: connect, ask for the first page run, handle messages in the background."""
         self.socket = await websockets.connect(
-            self.stream_url, subprotocols=["streamlit"], max_size=None, open_timeout=120
+            self.stream_url,
+            subprotocols=["streamlit"],
+            max_size=None,
+            open_timeout=120,
+            additional_headers=self.headers or None,
         )
         self.record.connections += 1
         receiver = asyncio.get_running_loop().create_task(self.receive())

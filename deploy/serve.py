@@ -95,14 +95,15 @@ def nginx_config(replicas: list[Replica], listen: str, run_dir: Path, max_body_m
     addresses = [f"127.0.0.1:{replica.port}" for replica in replicas]
     one_each = []
     for index, replica in enumerate(replicas):
-        backups = [f"        server {address} backup;" for other, address in enumerate(addresses) if other != index]
-        one_each.append(
-            "\n".join([f"    upstream {replica.name} {{", f"        server {addresses[index]};", *backups, "    }"])
-        )
+        servers = [f"        server {addresses[index]} max_fails=0;"]
+        servers += [
+            f"        server {address} max_fails=0 backup;" for other, address in enumerate(addresses) if other != index
+        ]
+        one_each.append("\n".join([f"    upstream {replica.name} {{", *servers, "    }"]))
     fields = {
         "RUN_DIR": str(run_dir),
         "WORKER_CONNECTIONS": str(CONNECTIONS_PER_REPLICA * len(replicas)),
-        "ALL_REPLICAS": "\n".join(f"        server {address};" for address in addresses),
+        "ALL_REPLICAS": "\n".join(f"        server {address} max_fails=0;" for address in addresses),
         "ONE_REPLICA_EACH": "\n".join(one_each),
         "COOKIE": AFFINITY_COOKIE,
         "COOKIE_TO_UPSTREAM": (
@@ -174,33 +175,21 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 @contextlib.contextmanager
-def serving(
+def replicas_running(
     replica_count: int,
-    port: int | None = None,
-    address: str = "127.0.0.1",
-    affinity: bool = True,
-    log_dir: Path | None = None,
+    log_dir: Path,
     environment: Mapping[str, str] | None = None,
     cores: int | None = None,
-) -> Iterator[Serving]:
-    """Start `replica_count` replicas and nginx in front (`port` None: a free one); yield them, stop them after.
-
-    Replica output goes to `log_dir`/replica-N.log (a new temporary folder when None), nginx's to its stderr.
-    """
-    if not Path(NGINX).exists():
-        raise ServeError(f"{NGINX} is missing: install nginx (on Debian or Ubuntu: apt-get install nginx).")
+) -> Iterator[tuple[tuple[Replica, ...], tuple[subprocess.Popen, ...]]]:
+    """Start `replica_count` replicas on free local ports, output to `log_dir`/replica-NAME.log; yield them and their
+    processes once each answers its health check; stop them after."""
     if cores is None:
         from bayesdemo.jobs import usable_cores  # the cores the job cap counts (imports torch: only when needed)
 
         cores = usable_cores()
-    shares = job_shares(replica_count, cores)
-    run_dir = Path(tempfile.mkdtemp(prefix="bayesdemo-serve-"))
-    run_dir.chmod(0o755)  # nginx's workers run as another user when started by root, and write temporary files here
-    log_dir = log_dir or run_dir
-    replicas = [Replica(f"r{index + 1}", free_port(), share) for index, share in enumerate(shares)]
-    port = port or free_port()
-    config_path = run_dir / "nginx.conf"
-    config_path.write_text(nginx_config(replicas, f"{address}:{port}", run_dir, max_upload_mib(), affinity))
+    replicas = tuple(
+        Replica(f"r{index + 1}", free_port(), share) for index, share in enumerate(job_shares(replica_count, cores))
+    )
     processes: list[subprocess.Popen] = []
     try:
         for replica in replicas:
@@ -211,7 +200,7 @@ def serving(
                 "BAYESDEMO_MAX_RUNNING_JOBS": str(replica.max_running_jobs),
             }
             with open(log_dir / f"replica-{replica.name}.log", "wb") as log:
-                # A session of its own: Ctrl-C reaches this process alone, which then stops every replica in turn.
+                # A session of its own: Ctrl-C reaches the supervisor alone, which then stops every replica in turn.
                 processes.append(
                     subprocess.Popen(
                         streamlit_command(replica.port),
@@ -224,17 +213,64 @@ def serving(
                 )
         for replica, process in zip(replicas, processes, strict=True):
             wait_for_health(f"http://127.0.0.1:{replica.port}/_stcore/health", process, START_TIMEOUT_S)
-        proxy = subprocess.Popen(
-            [NGINX, "-p", str(run_dir), "-c", str(config_path), "-e", "stderr"], start_new_session=True
-        )
-        processes.append(proxy)
-        probe_host = "127.0.0.1" if address in ("0.0.0.0", "") else address
-        wait_for_health(f"http://{probe_host}:{port}/_stcore/health", proxy, START_TIMEOUT_S, "nginx")
-        yield Serving(f"http://{probe_host}:{port}", tuple(replicas), tuple(processes))
+        yield replicas, tuple(processes)
     finally:
         stop(processes)
-        if log_dir != run_dir:
-            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def proxy_in_front(
+    replicas: tuple[Replica, ...],
+    replica_processes: tuple[subprocess.Popen, ...],
+    port: int | None = None,
+    address: str = "127.0.0.1",
+    affinity: bool = True,
+) -> Iterator[Serving]:
+    """Run nginx in front of running replicas on `address`:`port` (None: a free port); yield it all, stop nginx after.
+
+    Without `affinity` every request goes to the next replica in turn (a plain round-robin proxy).
+    """
+    if not Path(NGINX).exists():
+        raise ServeError(f"{NGINX} is missing: install nginx (on Debian or Ubuntu: apt-get install nginx).")
+    run_dir = Path(tempfile.mkdtemp(prefix="bayesdemo-serve-"))
+    run_dir.chmod(0o755)  # nginx's workers run as another user when started by root, and write temporary files here
+    port = port or free_port()
+    config_path = run_dir / "nginx.conf"
+    config_path.write_text(nginx_config(list(replicas), f"{address}:{port}", run_dir, max_upload_mib(), affinity))
+    proxy = subprocess.Popen(
+        [NGINX, "-p", str(run_dir), "-c", str(config_path), "-e", "stderr"], start_new_session=True
+    )
+    try:
+        probe_host = "127.0.0.1" if address in ("0.0.0.0", "") else address
+        wait_for_health(f"http://{probe_host}:{port}/_stcore/health", proxy, START_TIMEOUT_S, "nginx")
+        yield Serving(f"http://{probe_host}:{port}", replicas, (*replica_processes, proxy))
+    finally:
+        stop([proxy])
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serving(
+    replica_count: int,
+    port: int | None = None,
+    address: str = "127.0.0.1",
+    affinity: bool = True,
+    log_dir: Path | None = None,
+    environment: Mapping[str, str] | None = None,
+    cores: int | None = None,
+) -> Iterator[Serving]:
+    """Start `replica_count` replicas and nginx in front (`port` None: a free one); yield them, stop them after.
+
+    Replica output goes to `log_dir`/replica-NAME.log (a new temporary folder when None), nginx's to its stderr.
+    """
+    if not Path(NGINX).exists():
+        raise ServeError(f"{NGINX} is missing: install nginx (on Debian or Ubuntu: apt-get install nginx).")
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bayesdemo-replicas-"))
+    with (
+        replicas_running(replica_count, log_dir, environment, cores) as (replicas, processes),
+        proxy_in_front(replicas, processes, port, address, affinity) as served,
+    ):
+        yield served
 
 
 def interrupt(signal_number: int, frame: object) -> None:

@@ -1,0 +1,363 @@
+"""Load test through the proxy: N sessions over several replicas behind nginx, each uploading a CSV and training.
+
+Run: `python bench/proxy_load.py` (40 sessions over 2 replicas, a 2,000-step Bayes by Backprop fit each; --sessions,
+--replicas, --steps, --no-affinity, --json FILE). It starts the replicas and nginx as `bash scripts/serve` does
+(deploy/serve.py) and drives every session over Streamlit's websocket protocol (bench/ws_session.py) through the
+proxy, as a browser would: it loads the page (getting the affinity cookie), opens the websocket with its cookies,
+uploads its own CSV through the file uploader, presses Run, and when the fit has finished downloads its trajectory,
+which must equal the engine's solo run on the same data. It reports errors, sessions per replica, chart-update
+intervals, the replicas' and nginx's CPU while the fits trained, the server CPU per chart update, and the memory of
+each replica idle and at its peak, with the memory of one training worker.
+
+With --no-affinity every request goes to the next replica in turn (a plain round-robin proxy): a session's upload
+then reaches a replica that does not hold its websocket, and Streamlit answers 400 (invalid session).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.cookiejar
+import json
+import statistics
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
+from streamlit.proto.Common_pb2 import FileUploaderState, FileURLs, FileURLsRequest, UploadedFileInfo  # noqa: E402
+from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
+
+from bayesdemo import jobs  # noqa: E402
+from bayesdemo.data import DataConfig, generate, parse_csv  # noqa: E402
+from bench.load_test import (  # noqa: E402
+    MemorySampler,
+    Session,
+    collect_record,
+    matches_solo,
+    memory_kib,
+    page_trajectory,
+    plan_sessions,
+    process_tree,
+    solo_trajectory,
+    training_seconds,
+)
+from bench.ws_session import ProtocolSession  # noqa: E402
+from deploy.serve import AFFINITY_COOKIE, Serving, serving  # noqa: E402
+
+XSRF_COOKIE = "_streamlit_xsrf"  # Streamlit's double-submit cookie: an upload sends its value as X-Xsrftoken too
+UPLOAD_POINTS = 50  # points in each session's CSV
+
+
+def upload_csv(index: int) -> bytes:
+    """Session `index`'s own CSV: simulated points (seed 1000 + index) written at full precision."""
+    dataset = generate(DataConfig(n=UPLOAD_POINTS, seed=1000 + index))
+    rows = "".join(f"{x!r},{y!r}\n" for x, y in zip(dataset.x.tolist(), dataset.y.tolist(), strict=True))
+    return ("x,y\n" + rows).encode()
+
+
+def multipart(field: str, file_name: str, content: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body holding one file, and its content type (as a browser's FormData sends it)."""
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{file_name}"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+class ProxiedSession(ProtocolSession):
+    """A websocket session through the proxy with a browser's cookies, which can upload a file to the page."""
+
+    def __init__(self, base_url: str, query: dict[str, str]):
+        super().__init__(base_url, query)
+        self.base_url = base_url
+        self.link_query = query
+        self.cookies = http.cookiejar.CookieJar()
+        self.http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        self.uploader_id = ""
+        self.upload_urls: asyncio.Future | None = None
+        self.page_runs_finished = 0
+        self.page_run_open = False
+
+    def cookie(self, name: str) -> str:
+        """The value of one cookie this session holds ('' when it holds none)."""
+        return next((cookie.value or "" for cookie in self.cookies if cookie.name == name), "")
+
+    def load_page(self) -> None:
+        """Load the page and Streamlit's health check as a browser does first: they set the cookies."""
+        for path in (f"/?{urlencode(self.link_query)}", "/_stcore/health"):
+            with self.http.open(self.base_url + path, timeout=60) as response:
+                response.read()
+        self.headers["Cookie"] = "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.cookies)
+
+    def on_element(self, element) -> None:
+        """Note the file uploader's widget id, then record the element as a page would show it."""
+        if element.WhichOneof("type") == "file_uploader":
+            self.uploader_id = element.file_uploader.id
+        super().on_element(element)
+
+    def on_message(self, message) -> None:
+        """Take the upload URLs the server hands out and count finished page runs; the rest as a page would."""
+        kind = message.WhichOneof("type")
+        if kind == "file_urls_response" and self.upload_urls is not None and not self.upload_urls.done():
+            self.upload_urls.set_result(message.file_urls_response.file_urls[0])
+        elif kind == "new_session" and not message.metadata.run.fragment_ids:
+            self.page_run_open = True
+        elif kind == "script_finished" and self.page_run_open:
+            self.page_run_open = False
+            self.page_runs_finished += 1
+        super().on_message(message)
+
+    def put(self, url: str, content: bytes, file_name: str) -> None:
+        """Upload one file as the frontend does: a multipart PUT with the XSRF token in a header and the cookies."""
+        body, content_type = multipart("file", file_name, content)
+        request = urllib.request.Request(
+            self.base_url + url,
+            data=body,
+            method="PUT",
+            headers={"Content-Type": content_type, "X-Xsrftoken": self.cookie(XSRF_COOKIE)},
+        )
+        with self.http.open(request, timeout=60) as response:
+            response.read()
+
+    async def upload_file(self, content: bytes, file_name: str = "points.csv") -> str:
+        """Put `content` into the page's file uploader and wait for the page run that reads it; '' or the error."""
+        self.upload_urls = asyncio.get_running_loop().create_future()
+        request = FileURLsRequest(request_id="upload", file_names=[file_name])
+        await self.send(BackMsg(file_urls_request=request).SerializeToString())
+        urls: FileURLs = await asyncio.wait_for(self.upload_urls, 60)
+        try:
+            await asyncio.to_thread(self.put, urls.upload_url, content, file_name)
+        except urllib.error.HTTPError as error:
+            return f"upload failed: HTTP {error.code} {error.read().decode(errors='replace')[:200]}"
+        except OSError as error:
+            return f"upload failed: {error}"
+        info = UploadedFileInfo(name=file_name, size=len(content), file_id=urls.file_id, file_urls=urls)
+        state = WidgetState(id=self.uploader_id, file_uploader_state_value=FileUploaderState(uploaded_file_info=[info]))
+        runs_before = self.page_runs_finished
+        await self.send(self.rerun(widgets=[state]))
+        deadline = time.monotonic() + 60
+        while self.page_runs_finished == runs_before and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return "" if self.page_runs_finished > runs_before else "the page did not rerun with the upload within 60 s"
+
+    def download(self, url: str) -> str:
+        """A download through the proxy with the session's cookies."""
+        with self.http.open(self.base_url + url, timeout=60) as response:
+            return response.read().decode()
+
+
+def check_download(client: ProxiedSession, session: Session, content: bytes, steps: int) -> None:
+    """Download the session's trajectory and record whether it equals the solo run on its uploaded data."""
+    try:
+        downloaded = client.download(client.record.download_url)
+    except Exception as error:  # a failed download is the session's error
+        session.errors.append(f"download failed: {error}")
+        return
+    session.training_steps_per_second = steps / training_seconds(downloaded)
+    dataset = parse_csv(content, name="points.csv")
+    session.equal_to_solo = matches_solo(page_trajectory(downloaded), solo_trajectory(session.query, dataset))
+
+
+async def drive(base_url: str, plan: list[Session], steps: int, timeout_s: float, samplers) -> dict:
+    """Every session loads the page, connects, uploads, presses Run, trains to the end and downloads."""
+    times: dict = {"started": time.monotonic()}
+    clients = [ProxiedSession(base_url, session.query) for session in plan]
+    contents = [upload_csv(session.index) for session in plan]
+    await asyncio.gather(*(asyncio.to_thread(client.load_page) for client in clients))
+    uploaded: list[bool] = []
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:  # all connect at once, as pages that load together
+            await stack.enter_async_context(client.connected())
+        await asyncio.wait_for(asyncio.gather(*(client.first_run_done.wait() for client in clients)), 180.0)
+        times["idle_memory"] = [sampler_memory(sampler.root) for sampler in samplers]
+        uploads = [client.upload_file(content) for client, content in zip(clients, contents, strict=True)]
+        problems = await asyncio.gather(*uploads)
+        for session, problem in zip(plan, problems, strict=True):
+            if problem:
+                session.errors.append(problem)
+            uploaded.append(not problem)
+        times["run_clicked"] = time.monotonic()
+        times["cpu_at_run"] = [sampler.cpu_now() for sampler in samplers]
+        for client, ok in zip(clients, uploaded, strict=True):
+            if ok:
+                await client.click_run()
+        deadline = times["run_clicked"] + timeout_s
+        active = [client for client, ok in zip(clients, uploaded, strict=True) if ok]
+        while time.monotonic() < deadline and not all(c.record.state in ("Finished", "Stopped") for c in active):
+            await asyncio.sleep(0.05)
+        times["all_done"] = time.monotonic()
+        times["cpu_at_done"] = [sampler.cpu_now() for sampler in samplers]
+        download_deadline = time.monotonic() + 60.0  # the page run after a fit's end opens its download
+        while time.monotonic() < download_deadline and any(
+            client.record.state == "Finished" and not client.record.download_url for client in active
+        ):
+            await asyncio.sleep(0.05)
+    times["replica_of"] = [client.cookie(AFFINITY_COOKIE) for client in clients]
+    for client, session, content, ok in zip(clients, plan, contents, uploaded, strict=True):
+        if not ok:
+            continue
+        collect_record(client.record, session, steps)
+        if not session.finished:
+            session.errors.append(f"did not finish in time; the page shows: {client.record.state or 'nothing'}")
+        elif not client.record.download_url:
+            session.errors.append("download failed: the trajectory download did not open within 60 s")
+        else:
+            await asyncio.to_thread(check_download, client, session, content, steps)
+    return times
+
+
+def sampler_memory(root: int) -> dict:
+    """PSS of a replica process and of the processes under it (the training processes and their starter), in KiB."""
+    pids = process_tree(root)
+    return {
+        "replica_kib": memory_kib(root)[1],
+        "under_kib": sum(memory_kib(pid)[1] for pid in pids if pid != root),
+        "under_processes": len(pids) - 1,
+    }
+
+
+class PeakSampler(MemorySampler):
+    """MemorySampler that also keeps the peak PSS under the replica process and the most processes there."""
+
+    def __init__(self, root: int):
+        super().__init__(root)
+        self.peak_under_kib = 0
+        self.peak_under_processes = 0
+
+    def sample(self) -> None:
+        """One sample, with the part under the replica process kept apart."""
+        super().sample()
+        memory = sampler_memory(self.root)
+        self.peak_under_processes = max(self.peak_under_processes, memory["under_processes"])
+        self.peak_under_kib = max(self.peak_under_kib, memory["under_kib"])
+
+
+def run_proxy_load(
+    sessions: int,
+    replicas: int,
+    steps: int,
+    affinity: bool = True,
+    timeout_s: float = 600.0,
+    method: str = "bbb",
+    served: Serving | None = None,
+) -> dict:
+    """Drive `sessions` sessions through nginx over `replicas` replicas (started here, or `served` already running;
+    then `replicas` and `affinity` are its own); return the figures as a dict."""
+    cores = jobs.usable_cores()
+    plan = plan_sessions(sessions, method, steps)
+    log_dir = Path(tempfile.mkdtemp(prefix="bayesdemo-proxy-load-"))
+    with contextlib.ExitStack() as stack:
+        if served is None:
+            # A machine with fewer cores than replicas still runs the test, one fit at a time per replica.
+            served = stack.enter_context(
+                serving(replicas, affinity=affinity, log_dir=log_dir, cores=max(cores, replicas))
+            )
+        samplers = [PeakSampler(pid) for pid in served.replica_pids]
+        proxy_sampler = MemorySampler(served.processes[-1].pid)
+        for sampler in [*samplers, proxy_sampler]:
+            sampler.start()
+        try:
+            times = asyncio.run(drive(served.url, plan, steps, timeout_s, [*samplers, proxy_sampler]))
+        finally:
+            for sampler in [*samplers, proxy_sampler]:
+                sampler.done.set()
+                sampler.join()
+        caps = [replica.max_running_jobs for replica in served.replicas]
+        names = [replica.name for replica in served.replicas]
+    training_s = times["all_done"] - times["run_clicked"]
+    replica_cpu = [done[0] - run[0] for run, done in zip(times["cpu_at_run"], times["cpu_at_done"], strict=True)]
+    worker_cpu = [done[1] - run[1] for run, done in zip(times["cpu_at_run"], times["cpu_at_done"], strict=True)]
+    proxy_cpu = replica_cpu.pop() + worker_cpu.pop()  # nginx's master and worker
+    chart_updates = sum(len(session.update_intervals_s) + bool(session.update_intervals_s) for session in plan)
+    intervals = [interval for session in plan for interval in session.update_intervals_s]
+    idle = times["idle_memory"][:-1]
+    worker_kib = [
+        (sampler.peak_under_kib - memory["under_kib"]) / (sampler.peak_under_processes - memory["under_processes"])
+        for sampler, memory in zip(samplers, idle, strict=True)
+        if sampler.peak_under_processes > memory["under_processes"]
+    ]
+    training = [s.training_steps_per_second for s in plan if np.isfinite(s.training_steps_per_second)]
+    return {
+        "sessions": sessions,
+        "replicas": len(names),
+        "affinity": affinity,
+        "steps_per_fit": steps,
+        "method": method,
+        "cores": cores,
+        "job_cap_per_replica": caps,
+        "sessions_per_replica": {name: times["replica_of"].count(name) for name in names},
+        "finished": sum(session.finished for session in plan),
+        "errors": sum(len(session.errors) for session in plan),
+        "error_messages": [f"session {s.index}: {e}" for s in plan for e in s.errors],
+        "equal_to_solo": sum(session.equal_to_solo for session in plan),
+        "pages_that_reconnected": sum(session.connections > 1 for session in plan),
+        "chart_updates_seen": chart_updates,
+        "chart_update_interval_median_s": statistics.median(intervals) if intervals else None,
+        "chart_update_interval_worst_s": max(intervals) if intervals else None,
+        "training_steps_per_second_per_session_median": statistics.median(training) if training else None,
+        "seconds_from_run_to_all_finished": round(training_s, 1),
+        "replica_process_cpu_s": [round(seconds, 2) for seconds in replica_cpu],
+        "training_processes_cpu_s": [round(seconds, 2) for seconds in worker_cpu],
+        "proxy_cpu_s": round(proxy_cpu, 2),
+        # The replica processes' CPU while the fits trained (websocket, page and fragment reruns, charts) per chart
+        # update a session received: what one more live chart update costs the servers.
+        "server_cpu_ms_per_chart_update": round(1000 * sum(replica_cpu) / chart_updates, 2) if chart_updates else None,
+        "replica_idle_pss_mib": [round(memory["replica_kib"] / 1024, 1) for memory in idle],
+        "replica_idle_under_pss_mib": [round(memory["under_kib"] / 1024, 1) for memory in idle],
+        "replica_peak_pss_mib": [round(sampler.peak_pss_kib / 1024, 1) for sampler in samplers],
+        "training_worker_pss_mib": round(statistics.median(worker_kib) / 1024, 1) if worker_kib else None,
+        "proxy_peak_pss_mib": round(proxy_sampler.peak_pss_kib / 1024, 1),
+        "logs": str(log_dir),
+        "per_session": [asdict(session) for session in plan],
+    }
+
+
+def table(report: dict) -> str:
+    """The headline figures as a two-column text table."""
+    rows = [(key, str(value)) for key, value in report.items() if key not in ("per_session", "error_messages")]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def main() -> None:
+    """Parse arguments, run the proxy load test, print the table (and write JSON)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=int, default=40, help="concurrent sessions (default 40)")
+    parser.add_argument("--replicas", type=int, default=2, help="replicas behind nginx (default 2)")
+    parser.add_argument("--steps", type=int, default=2000, help="steps of each session's fit (default 2000)")
+    parser.add_argument("--no-affinity", action="store_true", help="a plain round-robin proxy (uploads fail)")
+    parser.add_argument("--timeout-s", type=float, default=600.0, help="give up waiting after this long")
+    parser.add_argument("--json", type=Path, default=None, help="also write the full report here")
+    arguments = parser.parse_args()
+    report = run_proxy_load(
+        arguments.sessions, arguments.replicas, arguments.steps, not arguments.no_affinity, arguments.timeout_s
+    )
+    print(table(report))
+    for message in report["error_messages"]:
+        print("error:", message)
+    if arguments.json:
+        arguments.json.write_text(json.dumps(report, indent=2) + "\n")
+    passed = report["errors"] == 0 and report["equal_to_solo"] == report["sessions"]
+    sys.exit(0 if passed else 1)
+
+
+if __name__ == "__main__":
+    main()

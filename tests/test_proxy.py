@@ -1,0 +1,76 @@
+"""Several replicas behind nginx (scripts/serve): sessions upload, train and download through the proxy as if alone,
+and without session affinity an upload reaches a replica that does not hold its session and fails."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+
+import pytest
+
+from bayesdemo.data import parse_csv
+from bayesdemo.jobs import usable_cores
+from bench.load_test import MemorySampler, plan_sessions, solo_trajectory
+from bench.proxy_load import ProxiedSession, drive, run_proxy_load, upload_csv
+from deploy.serve import ServeError, job_shares, max_upload_mib, proxy_in_front, replicas_running
+
+pytestmark = pytest.mark.proxy
+
+SESSIONS = 3
+REPLICAS = 2
+STEPS = 500  # a short Bayes by Backprop fit: starting the replicas dominates the test's time
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory):
+    """Two replicas for the module (each test puts its own nginx in front): they take most of its time to start."""
+    with replicas_running(
+        REPLICAS, tmp_path_factory.mktemp("replicas"), cores=max(usable_cores(), REPLICAS)
+    ) as running:
+        yield running
+
+
+def test_sessions_through_the_proxy_upload_train_and_download_as_if_alone(replicas):
+    with proxy_in_front(*replicas) as served:
+        report = run_proxy_load(sessions=SESSIONS, replicas=REPLICAS, steps=STEPS, timeout_s=120.0, served=served)
+    print({key: value for key, value in report.items() if key != "per_session"})
+    assert report["errors"] == 0, report["error_messages"]
+    assert report["finished"] == SESSIONS
+    assert report["equal_to_solo"] == SESSIONS, "every download equals the engine's solo run on the uploaded CSV"
+    assert report["pages_that_reconnected"] == 0
+    # New browsers go to each replica in turn, so three sessions land on both.
+    assert sorted(report["sessions_per_replica"].values()) == [1, 2]
+    assert sum(report["job_cap_per_replica"]) == max(usable_cores(), REPLICAS)
+    # The uploaded data are not the link's simulated data: an upload the page ignored would not match its solo run.
+    query = plan_sessions(1, "bbb", STEPS)[0].query
+    assert solo_trajectory(query, parse_csv(upload_csv(0))) != solo_trajectory(query)
+
+
+def test_without_affinity_an_upload_reaches_another_replica_and_fails(replicas):
+    with proxy_in_front(*replicas, affinity=False) as served:
+        # The largest file Streamlit accepts passes the proxy: Streamlit itself answers (no such session), not nginx
+        # with 413, as it would at nginx's default limit of 1 MB.
+        probe = ProxiedSession(served.url, {})
+        probe.load_page()
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            probe.put("/_stcore/upload_file/no-such-session/no-such-file", b"x" * max_upload_mib() * 2**20, "big.csv")
+        assert answer.value.code == 400 and "Invalid session_id" in answer.value.read().decode()
+        # A plain round-robin proxy sends each request to the next replica: the upload goes to the replica after the
+        # one holding the session's websocket.
+        plan = plan_sessions(1, "bbb", STEPS)
+        samplers = [MemorySampler(pid) for pid in served.replica_pids]
+        asyncio.run(drive(served.url, plan, STEPS, 60.0, samplers))
+    (problem,) = plan[0].errors
+    assert problem.startswith("upload failed: HTTP 400 Invalid session_id"), problem
+
+
+def test_the_job_cap_is_shared_out_so_replicas_together_train_at_most_one_fit_per_core():
+    for cores in (1, 2, 3, 7, 16):
+        for replicas in range(1, cores + 1):
+            shares = job_shares(replicas, cores)
+            assert len(shares) == replicas and sum(shares) == cores
+            assert min(shares) >= 1 and max(shares) - min(shares) <= 1
+    with pytest.raises(ServeError, match="--replicas must be at most the number of cores"):
+        job_shares(3, 2)
+    with pytest.raises(ServeError, match="--replicas must be at least 1"):
+        job_shares(0, 2)
