@@ -8,7 +8,8 @@ Running, counts for --window-s seconds the live redraws the pages receive (a new
 the page's live fragment, with its three other convergence charts, the progress bar and the fit table; the loss and
 data charts come every fourth) and the server process's CPU time (user + system, /proc; its training workers are
 other processes and are not counted). The figure is that CPU time over the redraws received: milliseconds of the
-server's CPU per chart update per session.
+server's CPU per chart update per session. It also counts the bytes of every message the server sent the pages
+meanwhile (their protobuf encoding, before the websocket's compression), per update.
 
 With `--before REF`, rounds alternate between the working tree with the files named by `--paths` as they were at the
 git commit REF ("before") and the working tree as it is ("after"), so a busy machine slows both alike; the medians of
@@ -87,6 +88,21 @@ def server_from(tree: Path, sessions: int, log_path: Path) -> Iterator[tuple[str
             server.wait(timeout=10)
 
 
+class CountingSession(ProtocolSession):
+    """A ProtocolSession that also counts the bytes of the server's messages while `counting` is set."""
+
+    def __init__(self, base_url: str, query: dict[str, str]):
+        super().__init__(base_url, query)
+        self.counting = False
+        self.bytes_received = 0
+
+    def on_message(self, message) -> None:
+        """Count the message's size (its protobuf encoding, as sent), then handle it."""
+        if self.counting:
+            self.bytes_received += message.ByteSize()
+        super().on_message(message)
+
+
 def updates_between(client: ProtocolSession, start: float, end: float) -> int:
     """Slope-mean charts the session received in [start, end) (time.monotonic)."""
     return sum(1 for moment, _ in client.record.updates if start <= moment < end)
@@ -96,7 +112,7 @@ async def measure(base_url: str, pid: int, sessions: int, window_s: float, speed
     """Open the sessions, press Run in each, and count redraws and the server's CPU time over the window."""
     steps = int(speed * (window_s + SETTLE_S + 60.0))  # the fits outlast the window
     clients = [
-        ProtocolSession(base_url, {"m": "bbb", "t": str(steps), "fs": str(i), "v": f"{speed:g}"})
+        CountingSession(base_url, {"m": "bbb", "t": str(steps), "fs": str(i), "v": f"{speed:g}"})
         for i in range(sessions)
     ]
     async with contextlib.AsyncExitStack() as stack:
@@ -112,8 +128,13 @@ async def measure(base_url: str, pid: int, sessions: int, window_s: float, speed
             await asyncio.sleep(0.05)
         await asyncio.sleep(SETTLE_S)
         start, cpu_start = time.monotonic(), cpu_seconds(pid)
+        for client in clients:
+            client.counting = True
         await asyncio.sleep(window_s)
         end, cpu_end = time.monotonic(), cpu_seconds(pid)
+        for client in clients:
+            client.counting = False
+        received = sum(client.bytes_received for client in clients)
         errors = [error for client in clients for error in client.record.errors]
         states = [client.record.state for client in clients]
     if cpu_start is None or cpu_end is None:
@@ -126,6 +147,7 @@ async def measure(base_url: str, pid: int, sessions: int, window_s: float, speed
         "server_cpu_s": round(cpu_s, 3),
         "server_cores": round(cpu_s / (end - start), 3),
         "cpu_ms_per_update": round(1000.0 * cpu_s / updates, 2) if updates else None,
+        "kib_sent_per_update": round(received / 1024 / updates, 2) if updates else None,
         "all_running_at_end": all(state == "Running" for state in states),
         "errors": errors,
     }
@@ -153,6 +175,7 @@ def summary(rounds: list[dict]) -> dict[str, dict]:
             "updates_per_s_per_session_median": statistics.median(r["updates_per_s_per_session"] for r in mine)
             if mine
             else None,
+            "kib_sent_per_update_median": statistics.median(r["kib_sent_per_update"] for r in mine) if mine else None,
             "rounds": len(mine),
         }
     return table
