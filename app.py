@@ -24,7 +24,7 @@ import pandas  # noqa: F401
 import pyarrow  # noqa: F401
 import streamlit as st
 
-from bayesdemo import explain, export, figures, share, streamlit_patches, ui_explore
+from bayesdemo import explain, export, figures, page_lessons, share, streamlit_patches, ui_explore
 from bayesdemo.budget import fits_problem
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
@@ -77,6 +77,7 @@ NOISE_SD_FAR_RATIO = 2.0
 # probability below 1% (0.91% at 10; tests/test_app.py measures it); with fewer points chance alone would warn often.
 NOISE_SD_MIN_DEGREES = 10
 UNKNOWN_NOISE_TAB = "Unknown noise sd"  # the explore tab that learns the noise sd
+SIMULATION_UNUSED = "The uploaded CSV is in use: the simulation's settings below are unused, all but the noise sd."
 # Less empty space above the page and the sidebar, so the live charts sit higher on a 1280x800 projector.
 PAGE_STYLE = """
 <style>
@@ -383,6 +384,9 @@ def on_dismiss_link_problems() -> None:
     st.session_state["link_problems"] = []
 
 
+LESSON_HOOKS = page_lessons.PageHooks(load_scenario=load_scenario, reset_run=on_reset)  # what a lesson step may do
+
+
 # ---- data and reference -----------------------------------------------------------------------------------------
 
 
@@ -483,6 +487,8 @@ def whole_number(label: str, key: str, step: int = 1, **options: Any) -> Any:
 def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
     """Draw the sidebar's settings; return the scenario (or None and its errors), the controls and noise-sd boxes."""
     side = st.sidebar
+    page_lessons.keep_hidden_values()  # the student view's hidden controls keep their values
+    student = page_lessons.student_view()
     # The settings are validated before their widgets are drawn (session state already holds the values), so each
     # error is drawn directly below its widget.
     values = {key: st.session_state.get(key) for key in widget_values(Scenario())}
@@ -492,6 +498,8 @@ def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
         by_key.setdefault(problem.key, []).append(problem)
     st.session_state[FIELD_PROBLEMS_KEY] = by_key
     side.title("bayesdemo")
+    with side:
+        page_lessons.draw_selector(LESSON_HOOKS)
     side.selectbox(
         "Preset",
         list(PRESETS),
@@ -503,22 +511,26 @@ def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
     )
     controls = side.container()
     with side.expander("Data", expanded=True):
-        whole_number("Data points n", "data_n", step=10, min_value=None)
+        # While an uploaded CSV is in use, the simulation's settings are shown disabled and said to be unused.
+        unused = uploaded_dataset()[0] is not None
+        if unused:
+            st.caption(SIMULATION_UNUSED)
+        whole_number("Data points n", "data_n", step=10, min_value=None, disabled=unused)
         left, right = st.columns(2)
         with left:
-            number("True slope", "data_slope", step=0.5, format="%.4g")
+            number("True slope", "data_slope", step=0.5, format="%.4g", disabled=unused)
         with right:
-            number("True intercept", "data_intercept", step=0.5, format="%.4g")
+            number("True intercept", "data_intercept", step=0.5, format="%.4g", disabled=unused)
         number("Noise sd", "data_noise_sd", step=0.05, format="%.4g", help="Also the model's known noise sd.")
         noise_note = st.container()  # filled once the data are known: a warning when they disagree (main)
         left, right = st.columns(2)
         with left:
-            number("x from", "data_x_min", step=0.5, format="%.4g")
+            number("x from", "data_x_min", step=0.5, format="%.4g", disabled=unused)
         with right:
-            number("x to", "data_x_max", step=0.5, format="%.4g")
+            number("x to", "data_x_max", step=0.5, format="%.4g", disabled=unused)
         left, right = st.columns([3, 2], vertical_alignment="bottom")
         with left:
-            whole_number("Seed", "data_seed", step=1)
+            whole_number("Seed", "data_seed", step=1, disabled=unused)
         with right:
             st.button(
                 "New data",
@@ -526,6 +538,7 @@ def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
                 on_click=on_new_data,
                 args=(st.session_state.get("data_seed") or 0,),
                 help="Draw new data with the next seed.",
+                disabled=unused,
             )
         st.file_uploader(
             "Or upload a CSV with columns x,y",
@@ -585,53 +598,60 @@ def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
                 help="Stops once the fit is at its target; Steps is then the cap.",
             )
         own_defaults = method == COMPARE
-        left, right = st.columns(2)
-        with left:
-            st.selectbox(
-                "Optimizer",
-                [DEFAULT_CHOICE, "adam", "sgd"],
-                key="fit_optimizer",
-                format_func=lambda name: (
-                    "method default" if name == DEFAULT_CHOICE else name.upper() if name == "sgd" else "Adam"
-                ),
-                disabled=own_defaults,
-            )
-        with right:
-            number(
-                "Learning rate",
-                "fit_lr",
-                value=None,
-                step=0.01,
-                format="%.5g",
-                placeholder="default",
-                disabled=own_defaults,
-            )
-        left, right = st.columns(2)
-        with left:
-            whole_number("Samples per step", "fit_samples", value=None, step=1, placeholder="default")
-        with right:
-            whole_number("Batch size", "fit_batch_size", step=10, help="Data points per step; 0 means all of them.")
+        if not student:
+            draw_advanced_settings(own_defaults)
         if own_defaults:
             st.caption("Compare all: each method uses its own optimizer and learning rate.")
-        draw_bbb_options(enabled=method == "bbb")
-        with st.popover("More settings", width="stretch"):
-            number(
-                "Final lr / first lr",
-                "fit_lr_decay",
-                value=None,
-                step=0.1,
-                format="%.4g",
-                placeholder="default",
-                disabled=own_defaults,
-                help="Exponential learning-rate decay over the run; 1 keeps it constant.",
-            )
-            whole_number("Fit seed", "fit_seed", step=1)
-            whole_number("Snapshot every (steps)", "snapshot_every", step=1)
+        draw_bbb_options(enabled=method == "bbb", student=student)
     for problems in by_key.values():  # errors of no single widget, or of a widget that is not a number field
         for problem in problems:
             side.error(describe_error(problem.error))
     by_key.clear()
     return scenario, errors, controls, noise_note
+
+
+def draw_advanced_settings(own_defaults: bool) -> None:
+    """The settings the student view hides: optimizer, lr, samples, batch size, and under More settings the lr decay,
+    fit seed and snapshot every (`own_defaults`: compare all, where each method keeps its optimizer and lr)."""
+    left, right = st.columns(2)
+    with left:
+        st.selectbox(
+            "Optimizer",
+            [DEFAULT_CHOICE, "adam", "sgd"],
+            key="fit_optimizer",
+            format_func=lambda name: (
+                "method default" if name == DEFAULT_CHOICE else name.upper() if name == "sgd" else "Adam"
+            ),
+            disabled=own_defaults,
+        )
+    with right:
+        number(
+            "Learning rate",
+            "fit_lr",
+            value=None,
+            step=0.01,
+            format="%.5g",
+            placeholder="default",
+            disabled=own_defaults,
+        )
+    left, right = st.columns(2)
+    with left:
+        whole_number("Samples per step", "fit_samples", value=None, step=1, placeholder="default")
+    with right:
+        whole_number("Batch size", "fit_batch_size", step=10, help="Data points per step; 0 means all of them.")
+    with st.popover("More settings", width="stretch"):
+        number(
+            "Final lr / first lr",
+            "fit_lr_decay",
+            value=None,
+            step=0.1,
+            format="%.4g",
+            placeholder="default",
+            disabled=own_defaults,
+            help="Exponential learning-rate decay over the run; 1 keeps it constant.",
+        )
+        whole_number("Fit seed", "fit_seed", step=1)
+        whole_number("Snapshot every (steps)", "snapshot_every", step=1)
 
 
 def default_steps_text(method: str, guide: str | None, until_target: bool) -> str:
@@ -682,8 +702,9 @@ def draw_noise_sd_note(box: Any, context: Context) -> None:
             )
 
 
-def draw_bbb_options(enabled: bool) -> None:
-    """Bayes by Backprop's objective dial and gradient estimators (disabled for the other methods)."""
+def draw_bbb_options(enabled: bool, student: bool = False) -> None:
+    """Bayes by Backprop's objective dial and gradient estimators (disabled for the other methods; the student view
+    shows the objective only)."""
     with st.popover("Bayes by Backprop options", width="stretch", disabled=not enabled):
         st.selectbox(
             "Objective",
@@ -693,6 +714,8 @@ def draw_bbb_options(enabled: bool) -> None:
             help="The dial from noise injection to Bayes by Backprop: without the KL to the prior the sds collapse.  \n"
             + define("KL", "ELBO"),
         )
+        if student:
+            return
         st.selectbox(
             "KL estimator",
             list(KL_ESTIMATORS),
@@ -993,7 +1016,10 @@ def draw_convergence(context: Context, view: JobView | None) -> None:
     """Mean and sd of each parameter against the exact posterior (and the mean-field optimum)."""
     traces = view.traces() if view is not None else ()
     total = total_steps(context, view)
+    shown = page_lessons.shown_charts()  # a lesson step shows only its charts
     for parameter, name in enumerate(PARAMETER_NAMES):
+        if name not in shown:
+            continue
         left, right = st.columns(2)
         with left:
             live_chart(figures.fig_mean(traces, context.exact, parameter, total), f"chart_mean_{name}")
@@ -1004,10 +1030,16 @@ def draw_convergence(context: Context, view: JobView | None) -> None:
 def draw_loss_and_data(context: Context, view: JobView | None) -> None:
     """The loss against -log p(y), and the data with the exact and each fit's predictive bands."""
     traces = view.traces() if view is not None else ()
-    left, right = st.columns(2)
-    with left:
-        live_chart(figures.fig_loss(traces, context.exact, total_steps(context, view)), "chart_loss")
-    with right:
+    shown = [chart for chart in ("loss", "data") if chart in page_lessons.shown_charts()]  # a lesson step's charts
+    if not shown:
+        return
+    columns = dict(zip(shown, st.columns(2), strict=False))
+    if "loss" in columns:
+        with columns["loss"]:
+            live_chart(figures.fig_loss(traces, context.exact, total_steps(context, view)), "chart_loss")
+    if "data" not in columns:
+        return
+    with columns["data"]:
         fits = [(fit.label, fit.last.gaussian) for fit in view.fits if fit.last is not None] if view else []
         data = context.scenario.data
         true_line = (float(data.slope), float(data.intercept)) if context.synthetic else None
@@ -1147,7 +1179,11 @@ def restore_from_link() -> None:
     if st.session_state.get("restored"):
         return
     warm_up()  # the training processes' forkserver imports torch and Pyro now, not at the first Run
-    scenario, problems = share.decode(st.query_params.to_dict())
+    params = st.query_params.to_dict()
+    # A lesson step's settings, with the link's own settings over them (the address bar writes both).
+    step_link, lesson_problems = page_lessons.restore_from_link(params)
+    scenario, problems = share.decode({**step_link, **params})
+    problems += lesson_problems
     load_scenario(scenario)
     # A run token in the address bar of a fresh session: its run lived in a session (or server) that is gone.
     if RUN_TOKEN_KEY in st.query_params:
@@ -1159,7 +1195,10 @@ def restore_from_link() -> None:
 
 def sync_link(scenario: Scenario) -> None:
     """Keep the address bar equal to the scenario shown, so it can be shared as it is."""
-    params = share.encode(scenario)
+    params = {
+        **share.encode(scenario),
+        **page_lessons.link_params(scenario, page_lessons.explore_shown()),
+    }
     if st.session_state.get("run_token"):
         params[RUN_TOKEN_KEY] = st.session_state["run_token"]
     if st.query_params.to_dict() != params:
@@ -1268,9 +1307,14 @@ def main() -> None:
         if errors and pending is None:
             st.caption("Showing the last valid settings.")
 
+    view = current_view()
+    if job_context is not None:
+        run_exact, run_n = job_context.exact, job_context.dataset.n
+        page_lessons.draw_step(LESSON_HOOKS, view, job_context.scenario, run_exact, run_n, job_context.synthetic)
+    else:
+        page_lessons.draw_step(LESSON_HOOKS, None, None, None, 0, False)
     draw_exact_summary(context)
     live_context = job_context or context
-    view = current_view()
     polling_view = view if view is not None and view.active else None  # the job's view while it may still change
     st.session_state["polling"] = polling_view is not None
     st.session_state["polling_state"] = polling_view.state if polling_view is not None else None
@@ -1280,7 +1324,8 @@ def main() -> None:
         refresh = paced_interval_s(REFRESH_RUNNING_S) if polling_view.state == "running" else REFRESH_PAUSED_S
     draw_live_fragments(live_context, refresh, previous)
     # The explore views sit below the fold: their live parameter space redraws at the loss and data charts' pace.
-    ui_explore.draw_explore(live_context, current_view, None if refresh is None else SLOWER_REDRAW_EVERY * refresh)
+    if page_lessons.explore_shown():  # a lesson step without an explore view leaves them out
+        ui_explore.draw_explore(live_context, current_view, None if refresh is None else SLOWER_REDRAW_EVERY * refresh)
 
     with st.expander("Explain: what the charts show, with this data's numbers"):
         draw_explain(context, None if previous else view)  # a previous run's fits are not this data's numbers

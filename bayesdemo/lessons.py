@@ -269,8 +269,12 @@ def _rest(problem: ConfigError) -> str:
     return text[len(problem.field) + 1 :] if text.startswith(problem.field + " ") else text
 
 
-COMPARISON_WORDS = (("must be >= ", "must be at least "), ("must be > ", "must be greater than "))
-COMPARISON_WORDS += (("must be <= ", "must be at most "), ("must be < ", "must be less than "))
+COMPARISON_WORDS = (
+    ("must be >= ", "must be at least "),
+    ("must be > ", "must be greater than "),
+    ("must be <= ", "must be at most "),
+    ("must be < ", "must be less than "),
+)
 
 
 def _in_words(text: str) -> str:
@@ -317,7 +321,7 @@ def parse_lesson(name: str, content: bytes, source: str = "") -> Lesson:
     """The lesson in a TOML file's bytes (`name`: its file name without .toml); LessonError naming step and field."""
     source = source or f"{name}.toml"
     if len(content) > MAX_FILE_BYTES:
-        raise LessonError(source, f"is {len(content):,} bytes long; a lesson file may hold at most {MAX_FILE_BYTES:,}")
+        raise LessonError(source, f"is longer than {MAX_FILE_BYTES:,} bytes, the most a lesson file may hold")
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as problem:

@@ -188,7 +188,7 @@ def decode(params: Mapping[str, str | list[str]]) -> tuple[Scenario, list[str]]:
 
 
 KEYS = {field.key: field for field in FIELDS}  # every link key and the setting it carries
-TYPE_WORDS = {
+TYPE_WORDS: dict[Callable[[str], Any], str] = {
     _parse_int: "a whole number",
     _parse_float: "a number",
     _parse_bool: "true or false",
@@ -207,7 +207,7 @@ def _as_link_text(field: Field, value: Any) -> str:
     wanted = kinds.get(field.parse, (str,))
     if (isinstance(value, bool) and bool not in wanted) or not isinstance(value, wanted):
         raise ConfigError(field.key, f"must be {TYPE_WORDS.get(field.parse, 'a word')}, got {value!r}")
-    return field.render(value) if field.parse is not _parse_int else str(value)
+    return field.render(value)
 
 
 def _in_link_words(part: str, error: ConfigError) -> str:
@@ -248,3 +248,11 @@ def scenario_from_values(values: Mapping[str, Any]) -> Scenario:
     if problems or decoded != scenario:
         raise ConfigError(", ".join(texts), " ".join(problems) or "cannot be carried by a link")
     return scenario
+
+
+def text_of(scenario: Scenario, key: str) -> str | None:
+    """The link text of `scenario`'s setting under link key `key` (None for a setting left at its method's default)."""
+    field = KEYS[key]
+    owner = getattr(scenario, field.part) if field.part else scenario
+    value = getattr(owner, field.name)
+    return None if value is None else field.render(value)

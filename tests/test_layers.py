@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "bayesdemo"
 # The page side: the only modules besides app.py that may import streamlit.
 PAGE_MODULES = {
     "bayesdemo.ui_explore",
+    "bayesdemo.page_lessons",
     "bayesdemo.live_chart",
     "bayesdemo.message_queue_fix",
     "bayesdemo.runner_handover_fix",
