@@ -33,6 +33,8 @@ import plotly
 import plotly.io as pio
 import streamlit as st
 
+from bayesdemo import page_style
+
 COMPONENT_NAME = "bayesdemo.live_chart"  # "<project>.<component name in pyproject.toml>"
 WEB_DIR = Path(__file__).resolve().parent / "web"
 PLOTLY_JS_SOURCE = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
@@ -205,8 +207,10 @@ def _want_whole(key: str) -> None:
 def live_chart(figure: Any, key: str) -> None:
     """Draw `figure` stretched to its column under `key`, updating the plot already there.
 
-    The figure is drawn as built (fonts and legend from figures.py), also by the st.plotly_chart fallback.
+    The figure is drawn as built (fonts and legend from figures.py) in the session's style (page_style.styled:
+    projector, dark, focus view), also by the st.plotly_chart fallback.
     """
+    figure = page_style.styled(figure, key)
     mount = _component()
     if mount is None:
         st.plotly_chart(figure, width="stretch", key=key, config=PLOT_CONFIG, theme=None)
