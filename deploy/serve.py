@@ -274,7 +274,7 @@ def serving(
 
 
 def interrupt(signal_number: int, frame: object) -> None:
-    """SIGTERM stops everything as Ctrl-C does."""
+    """A signal to stop: raised as the KeyboardInterrupt that Ctrl-C raises."""
     raise KeyboardInterrupt
 
 
@@ -287,6 +287,8 @@ def main() -> None:
         "--address", default="0.0.0.0", help="the proxy's address (default 0.0.0.0: every network of this machine)"
     )
     arguments = parser.parse_args()
+    # Ctrl-C and SIGTERM stop everything, even when started in the background (where a shell ignores SIGINT).
+    signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
     try:
         with serving(arguments.replicas, arguments.port, arguments.address) as served:
