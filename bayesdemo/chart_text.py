@@ -151,12 +151,12 @@ def text_data(dataset: Dataset, exact: ExactPosterior, fits: Named) -> ChartText
     return ChartText(summary, table)
 
 
-def _describe(q: Gaussian) -> str:
-    """q's means, sds and correlation in words."""
+def _describe(q: Gaussian, second: str = "intercept") -> str:
+    """q's means, sds and correlation in words; `second` names the second parameter."""
     sd = q.sd
     correlation = float(q.cov[0, 1] / (sd[0] * sd[1])) if sd[0] > 0 and sd[1] > 0 else math.nan
     return (
-        f"slope {_number(q.mean[0])} ± {_number(sd[0])}, intercept {_number(q.mean[1])} ± {_number(sd[1])}, "
+        f"slope {_number(q.mean[0])} ± {_number(sd[0])}, {second} {_number(q.mean[1])} ± {_number(sd[1])}, "
         f"correlation {fmt(correlation, 2)}"
     )
 
@@ -171,10 +171,15 @@ def _gaussian_table(named: Named) -> dict[str, list[str]]:
     return table
 
 
-def text_parameter_space(exact: Gaussian, mean_field: Gaussian, fits: Named = ()) -> ChartText:
-    """The parameter-space chart's numbers: exact posterior, mean-field optimum and each fit, mean ± sd."""
-    parts = [f"{label}: {_describe(q)}" for label, q in fits]
-    summary = f"Exact posterior: {_describe(exact)}. Mean-field optimum: {_describe(mean_field)}."
+def text_parameter_space(
+    exact: Gaussian, mean_field: Gaussian, fits: Named = (), second: str = "intercept"
+) -> ChartText:
+    """The parameter-space chart's numbers: exact posterior, mean-field optimum and each fit, mean ± sd.
+
+    `second` names the second coordinate ("intercept at mean x" on centred axes).
+    """
+    parts = [f"{label}: {_describe(q, second)}" for label, q in fits]
+    summary = f"Exact posterior: {_describe(exact, second)}. Mean-field optimum: {_describe(mean_field, second)}."
     summary += f" {'; '.join(parts)}." if parts else ""
     return ChartText(summary, _gaussian_table([("exact posterior", exact), ("mean-field optimum", mean_field), *fits]))
 
