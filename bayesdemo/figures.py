@@ -47,6 +47,7 @@ TOP_MARGIN = 60  # px, room for the title
 TITLE_HEIGHT = 40  # px of the top margin the title takes; a legend above the plot area starts below it
 BELOW_PLOT_AREA = 62  # px under the plot area for the tick labels and the x-axis title, before the legend
 LEGEND_ROW_HEIGHT = 22  # px per legend entry at FONT_SIZE
+LEGEND_GAP = 10  # px between a legend above the plot area and the plot area's top tick label
 LEGEND_TRACE_TYPES = ("scatter", "bar")  # the trace types drawn here that show in the legend by default
 # A legend above the plot area: its rows are estimated for the narrowest chart it must fit, half of a 1280 px page.
 LEGEND_WIDTH = 520  # px available to a legend above the plot area
@@ -285,21 +286,24 @@ def legend_rows(names: Sequence[str], width: float = LEGEND_WIDTH, font_size: fl
 def legend_above(traces: Sequence[BaseTraceType], plot_area_height: int = PLOT_AREA_HEIGHT) -> dict[str, Any]:
     """Layout with the legend in rows between the title and the plot area: on screen whenever the chart's top is.
 
-    The top margin is sized for the rows the entries take in LEGEND_WIDTH px, so the legend never covers the plot.
+    The top margin is sized for the title and the rows the entries take in LEGEND_WIDTH px, so the legend never
+    covers the title or the plot.
     """
     names = [
         str(trace.name or "") for trace in traces if trace.type in LEGEND_TRACE_TYPES and trace.showlegend is not False
     ]
-    top = TITLE_HEIGHT + LEGEND_ROW_HEIGHT * legend_rows(names) + 10
+    top = TITLE_HEIGHT + LEGEND_ROW_HEIGHT * legend_rows(names) + LEGEND_GAP + 6
     height = top + plot_area_height + BELOW_PLOT_AREA
     return {
         "height": height,
         "margin": {"l": 70, "r": 30, "t": top, "b": BELOW_PLOT_AREA},
+        # Anchored on the plot area's top edge, growing up into the top margin: it stays there when the figure is
+        # drawn taller (a focus view) or with larger type.
         "legend": {
             "orientation": "h",
-            "yref": "container",
-            "yanchor": "top",
-            "y": 1.0 - TITLE_HEIGHT / height,
+            "yref": "paper",
+            "yanchor": "bottom",
+            "y": 1.0 + LEGEND_GAP / plot_area_height,  # paper units: the plot area's height is 1
             "x": 0.0,
             **NO_GROUP_GAP,
         },
@@ -575,7 +579,7 @@ def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure
                 "xref": "paper",
                 "yref": "paper",
                 "x": 0.0,
-                "y": mse_top,
+                "y": mse_top + 12 / plot_area,  # clear of the lower panel's top tick label
                 "xanchor": "left",
                 "yanchor": "bottom",
                 "showarrow": False,

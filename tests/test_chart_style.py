@@ -276,10 +276,13 @@ def test_projector_text_is_at_least_24_px_and_lines_at_least_4_px(figures, dark)
 def test_projector_keeps_the_legend_between_title_and_plot_area(figures):
     standard = figures["mean"]
     figure = apply_style(standard, ChartStyle(projector=True))
-    legend_top = (1.0 - figure.layout.legend.y) * figure.layout.height
-    # The title and legend grow by 24/14: the legend still starts under the title and ends above the plot area.
-    assert legend_top == pytest.approx((1.0 - standard.layout.legend.y) * standard.layout.height * 24 / 14)
-    assert figure.layout.margin.t == round(standard.layout.margin.t * 24 / 14)
+    plot_area = figure.layout.height - figure.layout.margin.t - figure.layout.margin.b
+    legend_bottom = figure.layout.margin.t - (figure.layout.legend.y - 1.0) * plot_area  # px from the figure's top
+    # The title and the legend rows grow by 24/14: the rows still fit between the title and the plot area.
+    rows_px = legend_bottom - 1.25 * (30 + 10)  # below a 30 px title with its 10 px pad (x1.25 for line height)
+    entries = sum(1 for trace in figure.data if trace.showlegend is not False)
+    assert rows_px >= entries * 24 * 1.2  # one row per long entry, 24 px type at 1.2 line height
+    assert figure.layout.legend.y > 1.0
 
 
 def test_the_standard_style_returns_the_figure_and_styles_refuse_non_booleans(figures):

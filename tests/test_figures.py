@@ -262,9 +262,10 @@ def test_the_legend_sits_between_title_and_plot_area_and_the_plot_area_keeps_its
         widest = max(50 + 0.55 * figures.FONT_SIZE * len(trace.name) for trace in figure.data)
         columns = max(1, int(figures.LEGEND_WIDTH // widest))
         assert layout.margin.t >= figures.TITLE_HEIGHT + figures.LEGEND_ROW_HEIGHT * math.ceil(entries / columns)
-        assert (layout.legend.yref, layout.legend.yanchor) == ("container", "top")
-        # Its top is TITLE_HEIGHT px under the figure's top: on screen whenever the chart's top is.
-        assert (1.0 - layout.legend.y) * layout.height == pytest.approx(figures.TITLE_HEIGHT)
+        # Its bottom sits LEGEND_GAP px above the plot area, the rows grow up towards the title: on screen whenever
+        # the chart's top is, and in place however tall the page draws the figure.
+        assert (layout.legend.yref, layout.legend.yanchor) == ("paper", "bottom")
+        assert (layout.legend.y - 1.0) * figures.PLOT_AREA_HEIGHT == pytest.approx(figures.LEGEND_GAP)
         assert layout.legend.tracegroupgap == 0  # plotly's gaps between groups would outgrow the rows made room for
     assert both.layout.height >= one.layout.height  # more methods, never a shorter legend
 
