@@ -15,11 +15,15 @@ from bayesdemo.budget import size_text
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian, exact_posterior
 from bayesdemo.methods import FitConfig, Method, make_method
+from bayesdemo.methods.base import MultiStep
 from bayesdemo.metrics import at_target_rule, target_for
 from bayesdemo.priors import Model
 from bayesdemo.validation import check_int, check_range
 
 STATUSES = ("ready", "running", "done", "stopped", "diverged", "timeout")
+# Most steps a MultiStep method takes per call: calls never cross a snapshot, and a stop request, the time budget and
+# a speed cap wait at most this many steps (well under a millisecond of Bayes by Backprop's closed-form steps).
+MAX_STEPS_PER_CALL = 64
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class Run:
         self._stop_requested = threading.Event()
         self._loss_sum = 0.0
         self._loss_count = 0
+        self._multi_step = method if isinstance(method, MultiStep) else None
         self._iterator = self._steps()
 
     @property
@@ -101,7 +106,8 @@ class Run:
         self._stop_requested.set()
 
     def __iter__(self) -> Iterator[Snapshot | None]:
-        """Train, yielding each new snapshot (None between them); resumes where a previous iteration left off."""
+        """Train, yielding each new snapshot (None between them: after each step, or each call of a MultiStep
+        method's take_steps); resumes where a previous iteration left off."""
         return self._iterator
 
     def advance(self, max_seconds: float) -> list[Snapshot]:
@@ -137,7 +143,7 @@ class Run:
                 return
             started = time.perf_counter()
             try:
-                loss = self.method.step()
+                losses = self._take_steps(every)
             except MemoryError as error:
                 self._end("stopped", self._memory_advice(str(error)))
                 return
@@ -149,12 +155,13 @@ class Run:
                 self._end("diverged", self._divergence_advice(f"the step failed ({str(error)[:120]})"))
                 return
             self.seconds += time.perf_counter() - started
-            if not math.isfinite(loss):
-                self._end("diverged", self._divergence_advice(f"the loss became {loss}"))
-                return
-            self.steps_done += 1
-            self._loss_sum += loss
-            self._loss_count += 1
+            for loss in losses:
+                if not math.isfinite(loss):
+                    self._end("diverged", self._divergence_advice(f"the loss became {loss}"))
+                    return
+                self.steps_done += 1
+                self._loss_sum += loss
+                self._loss_count += 1
             if self.steps_done % every == 0 or self.steps_done == self.total_steps:
                 q = self.method.posterior()
                 if not (np.all(np.isfinite(q.mean)) and np.all(np.isfinite(q.cov))):
@@ -174,6 +181,13 @@ class Run:
             self._end("done", f"Reached the cap of {self.steps_done} steps before the target ({self.seconds:.2f} s).")
         else:
             self._end("done", f"Finished {self.steps_done} steps in {self.seconds:.2f} s.")
+
+    def _take_steps(self, every: int) -> list[float]:
+        """One step, or for a MultiStep method up to the next snapshot (at most MAX_STEPS_PER_CALL); their losses."""
+        if self._multi_step is None:
+            return [self.method.step()]
+        count = min(every - self.steps_done % every, self.total_steps - self.steps_done, MAX_STEPS_PER_CALL)
+        return self._multi_step.take_steps(count)
 
     def _divergence_advice(self, what: str) -> str:
         """The message for a diverged run: what happened, at which step, and the fix."""

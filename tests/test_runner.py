@@ -12,7 +12,7 @@ from bayesdemo.data import DataConfig, generate
 from bayesdemo.exact import Gaussian
 from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.priors import Model
-from bayesdemo.runner import Run, RunConfig, Snapshot, run_to_end
+from bayesdemo.runner import MAX_STEPS_PER_CALL, Run, RunConfig, Snapshot, run_to_end
 
 DATA = generate(DataConfig())
 
@@ -90,6 +90,71 @@ def test_non_finite_loss_stops_with_advice_and_keeps_last_finite_snapshot(bad_lo
     assert "step 8" in run.message and "learning rate" in run.message
     assert run.last.step == 6
     assert all(np.all(np.isfinite(s.mean)) for s in run.snapshots)
+
+
+class ScriptedMultiStep(ScriptedMethod):
+    """A scripted method that also takes several steps per call, recording each call's count."""
+
+    def __init__(self, losses):
+        super().__init__(losses)
+        self.calls: list[int] = []
+
+    def take_steps(self, count: int) -> list[float]:
+        self.calls.append(count)
+        losses = []
+        for _ in range(count):
+            losses.append(self.step())
+            if not math.isfinite(losses[-1]):
+                break
+        return losses
+
+
+@pytest.mark.parametrize(("every", "total"), [(10, 155), (1, 20), (100, 250)])
+def test_several_steps_per_call_never_cross_a_snapshot(every, total):
+    method = ScriptedMultiStep([1.0, 3.0])
+    run = run_to_end(method, total, RunConfig(snapshot_every=every))
+    expected_steps = [0, *range(every, total + 1, every)]
+    assert [s.step for s in run.snapshots] == [*expected_steps, *([total] if total % every else [])]
+    assert sum(method.calls) == total == run.steps_done
+    assert max(method.calls) <= min(every, MAX_STEPS_PER_CALL)
+    script = [1.0, 3.0] * total  # step k's loss is script[k - 1]
+    for previous, snapshot in zip(run.snapshots[:-1], run.snapshots[1:], strict=True):
+        assert snapshot.loss == pytest.approx(np.mean(script[previous.step : snapshot.step]))
+
+
+@pytest.mark.parametrize("bad_loss", [math.inf, math.nan])
+def test_a_non_finite_loss_inside_a_call_is_reported_at_its_own_step(bad_loss):
+    method = ScriptedMultiStep([1.0] * 7 + [bad_loss])
+    run = run_to_end(method, 100, RunConfig(snapshot_every=5))
+    assert run.status == "diverged"
+    assert "step 8" in run.message and "learning rate" in run.message
+    assert run.last.step == 5 and run.steps_done == 7
+
+
+def test_runs_of_bayes_by_backprop_in_calls_equal_runs_step_by_step():
+    """The runner's calls of take_steps give the snapshots of a run that steps one at a time (rounding aside)."""
+
+    class OneStepAtATime:
+        """The same fit seen only through step and posterior."""
+
+        def __init__(self, method):
+            self.method, self.config = method, method.config
+
+        def step(self) -> float:
+            return self.method.step()
+
+        def posterior(self) -> Gaussian:
+            return self.method.posterior()
+
+    config = FitConfig(method="bbb", batch_size=20, steps=400, seed=3)
+    grouped = run_to_end(make_method(DATA, Model(), config), 400, RunConfig(snapshot_every=25))
+    single = run_to_end(OneStepAtATime(make_method(DATA, Model(), config)), 400, RunConfig(snapshot_every=25))
+    assert [s.step for s in grouped.snapshots] == [s.step for s in single.snapshots]
+    for mine, theirs in zip(grouped.snapshots[1:], single.snapshots[1:], strict=True):
+        # Same draws and batches; the closed-form sums are grouped differently, so equal to rounding (1e-9).
+        np.testing.assert_allclose(mine.mean, theirs.mean, rtol=1e-9)
+        np.testing.assert_allclose(mine.cov, theirs.cov, rtol=1e-9)
+        assert mine.loss == pytest.approx(theirs.loss, rel=1e-9)
 
 
 def test_real_divergence_of_noise_injection_is_caught():

@@ -10,7 +10,7 @@ import torch
 from bayesdemo.data import DataConfig, generate
 from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.methods.optim import AVERAGING_POWER, DataTensors, Optimiser
-from bayesdemo.priors import Model, ParameterPrior, Prior
+from bayesdemo.priors import GaussianPrior, Model, ParameterPrior, Prior
 
 DATA = generate(DataConfig())
 LARGE = generate(DataConfig(n=20_000, seed=3))
@@ -227,3 +227,99 @@ def test_antithetic_svi_loss_and_gradients_are_unbiased_for_trace_elbo(guide):
     standard_error = np.sqrt(antithetic.var(axis=0) / 300 + trace_elbo.var(axis=0) / 300)
     assert np.all(np.abs(antithetic.mean(axis=0) - trace_elbo.mean(axis=0)) <= 5 * standard_error + 1e-9)
     assert antithetic[:, 0].var() < trace_elbo[:, 0].var()  # the point of pairing the draws
+
+
+TWO_POINTS = generate(DataConfig(n=2, seed=11))
+FAR_X = generate(DataConfig(n=200, x_min=1000.0, x_max=1001.0, seed=12))
+TINY_PRIOR = Model(prior=GaussianPrior(slope_mean=1.0, slope_sd=1e-3, intercept_sd=1e-3))
+HUGE_PRIOR = Model(prior=GaussianPrior(slope_sd=1e6, intercept_sd=1e6))
+STEPS_IN_CALLS_CASES = [
+    (DATA, MODEL, FitConfig(method="bbb", seed=1)),
+    (DATA, MODEL, FitConfig(method="bbb", batch_size=30, seed=2)),  # a new pass every 3 steps, inside calls
+    (DATA, MODEL, FitConfig(method="bbb", batch_size=30, samples=6, seed=3)),  # 6 numbers a step: drawn one by one
+    (DATA, MODEL, FitConfig(method="bbb", samples=1, seed=4)),
+    (DATA, MODEL, FitConfig(method="bbb", samples=3, lr_decay=0.3, seed=5)),
+    (DATA, MODEL, FitConfig(method="bbb", optimizer="sgd", lr=1e-5, average=True, seed=6)),
+    (DATA, MODEL, FitConfig(method="bbb", centre_x=True, seed=7)),  # correlated prior over z
+    (LARGE, MODEL, FitConfig(method="bbb", batch_size=1000, seed=8)),
+    (TWO_POINTS, MODEL, FitConfig(method="bbb", seed=9)),
+    (FAR_X, MODEL, FitConfig(method="bbb", lr=0.01, seed=10)),
+    (DATA, TINY_PRIOR, FitConfig(method="bbb", seed=11)),
+    (DATA, HUGE_PRIOR, FitConfig(method="bbb", batch_size=20, seed=12)),
+]
+STEPS_IN_CALLS_IDS = [
+    "full",
+    "minibatch-antithetic",
+    "minibatch-six-samples",
+    "one-sample",
+    "odd-samples-lr-decay",
+    "sgd-averaged",
+    "centred",
+    "n20000-minibatch",
+    "n2",
+    "x-far-from-0",
+    "tiny-prior",
+    "huge-prior",
+]
+
+
+def steps_in_calls(method, steps: int, call_sizes) -> list[float]:
+    """`steps` steps through take_steps, in calls of the given sizes (cycled)."""
+    losses: list[float] = []
+    sizes = iter(call_sizes * steps)
+    while len(losses) < steps:
+        losses += method.take_steps(min(next(sizes), steps - len(losses)))
+    return losses
+
+
+@pytest.mark.parametrize(("dataset", "model", "config"), STEPS_IN_CALLS_CASES, ids=STEPS_IN_CALLS_IDS)
+def test_several_steps_per_call_equal_single_steps(dataset, model, config):
+    """take_steps on floats gives `step`'s trajectory: the same draws and batches (the generator and the pass end in
+    the same state), losses and q equal to rounding."""
+    single, grouped = make_method(dataset, model, config), make_method(dataset, model, config)
+    assert grouped.steps_on_floats
+    single_losses = [single.step() for _ in range(240)]
+    grouped_losses = steps_in_calls(grouped, 240, [1, 5, 7, 64, 13])
+    # The loss is (quadratic + y^T y) s^-2 / 2 + KL: the same sums grouped differently round differently by about
+    # 1e-16 of y^T y s^-2, which is up to 1e-11 of the loss on these data; 1e-9 leaves room and catches any real
+    # difference (a wrong draw or batch changes the loss in its third digit).
+    np.testing.assert_allclose(grouped_losses, single_losses, rtol=1e-9)
+    mine, theirs = grouped.posterior(), single.posterior()
+    np.testing.assert_allclose(mine.mean, theirs.mean, rtol=1e-9)
+    np.testing.assert_allclose(mine.cov, theirs.cov, rtol=1e-9, atol=1e-12 * np.abs(theirs.cov).max())
+    assert torch.equal(grouped.generator.get_state(), single.generator.get_state())
+    assert grouped.data.batches_into_pass == single.data.batches_into_pass
+    assert torch.equal(grouped.data.order, single.data.order)
+
+
+@pytest.mark.parametrize(("dataset", "model", "config"), STEPS_IN_CALLS_CASES[:3], ids=STEPS_IN_CALLS_IDS[:3])
+def test_grouping_steps_into_calls_does_not_change_a_single_bit(dataset, model, config):
+    """A fit's trajectory does not depend on how its steps are grouped into calls (snapshot cadence, pauses)."""
+    results = []
+    for call_sizes in ([1], [5], [64], [3, 17, 1, 40]):
+        method = make_method(dataset, model, config)
+        losses = steps_in_calls(method, 300, call_sizes)
+        results.append((losses, method.posterior().mean, method.posterior().cov))
+    for losses, mean, cov in results[1:]:
+        assert losses == results[0][0]
+        np.testing.assert_array_equal(mean, results[0][1])
+        np.testing.assert_array_equal(cov, results[0][2])
+
+
+def test_steps_per_call_stop_at_the_first_non_finite_loss_where_single_steps_do():
+    config = FitConfig(method="bbb", optimizer="sgd", lr=1e-3, seed=5)  # SGD at this lr diverges within 100 steps
+    single, grouped = make_method(DATA, MODEL, config), make_method(DATA, MODEL, config)
+    single_losses = []
+    while not single_losses or np.isfinite(single_losses[-1]):
+        single_losses.append(single.step())
+    grouped_losses: list[float] = []
+    while not grouped_losses or np.isfinite(grouped_losses[-1]):
+        grouped_losses += grouped.take_steps(64)
+    assert len(grouped_losses) == len(single_losses) < 100
+    np.testing.assert_allclose(grouped_losses[:-1], single_losses[:-1], rtol=1e-9)
+
+
+def test_other_paths_take_one_step_per_call():
+    straightforward = make_method(DATA, MODEL, FitConfig(method="bbb", local_reparam=True, seed=1))
+    assert not straightforward.steps_on_floats
+    assert len(straightforward.take_steps(10)) == 1

@@ -38,3 +38,15 @@ class NoisePosterior(Method, Protocol):
     def noise_posterior(self) -> tuple[float, float]:
         """(mean, sd) of q(s); (the model's noise sd, 0) when s is not learned."""
         ...
+
+
+@runtime_checkable
+class MultiStep(Method, Protocol):
+    """A method that takes several steps in one call (Bayes by Backprop's closed-form steps): fewer Python calls."""
+
+    def take_steps(self, count: int) -> list[float]:
+        """Take `count` steps, or fewer (at least one): the same steps as that many `step` calls; their losses.
+
+        It stops after a non-finite loss, which is the last one returned.
+        """
+        ...

@@ -15,14 +15,18 @@ import torch.nn.functional as F
 
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
+from bayesdemo.methods import closed_form_steps
 from bayesdemo.methods.centred import StandardisedProblem
 from bayesdemo.methods.config import FitConfig
-from bayesdemo.methods.optim import DataTensors, Optimiser, sufficient_statistics
+from bayesdemo.methods.optim import ADAM_EPS, DataTensors, Optimiser, sufficient_statistics, write_flat
 from bayesdemo.priors import Model, Prior
 from bayesdemo.validation import ConfigError
 
 INITIAL_RHO = -3.0  # softplus(-3) = 0.049: start narrow, as Blundell et al. 2015 and Pyro's tutorial do
 LOG_2PI = math.log(2.0 * math.pi)
+# torch's CPU normal sampler fills blocks of 16 numbers: draws of K steps in one call equal K calls' draws when a
+# step draws a multiple of 16 numbers (16 samples: 32; 16 antithetic: 16); otherwise each step draws on its own.
+NORMAL_FILL_BLOCK = 16
 
 
 def inverse_softplus(value: torch.Tensor) -> torch.Tensor:
@@ -78,6 +82,13 @@ class BayesByBackprop:
         self.design = torch.stack([self.data.x, torch.ones_like(self.data.x)], dim=1)  # Phi (n, 2), rows (x_i, 1)
         self.full_statistics = sufficient_statistics(self.design, self.data.y) if self.data.full_batch else None
         self.log_likelihood_constant = math.log(self.noise_sd) + 0.5 * LOG_2PI
+        # take_steps' optimiser rule and objective constants, built on its first call (the optimiser may be swapped).
+        self._float_step_constants: tuple[closed_form_steps.UpdateRule, closed_form_steps.Objective] | None = None
+        self._full_statistics_values: list[float] | None = None
+        self._pass_statistics_of: torch.Tensor | None = None  # the permutation _pass_statistics_rows belong to
+        self._pass_statistics_rows: list[list[float]] = []
+        self._points: np.ndarray | None = None  # the data as rows (x_i, y_i), for the per-pass statistics
+        self._draws_in_pairs = config.draws_antithetic
 
     def kl_to_prior(self, sd: torch.Tensor) -> torch.Tensor:
         """Closed-form KL(N(mu, sd^2) || N(m0, s0^2)) summed over parameters (a correlated prior: docs/MATH.md, KL)."""
@@ -205,6 +216,131 @@ class BayesByBackprop:
             log_prior = self.noise_prior.log_density(noise_sd) + log_noise
             kl = kl + torch.mean(log_q - log_prior)
         return kl - scale * batch_log_lik.mean()
+
+    @property
+    def steps_on_floats(self) -> bool:
+        """Whether `take_steps` runs the closed-form steps on floats (closed_form_steps): the closed-form path with
+        the written-out optimiser, on the CPU."""
+        return self.uses_sufficient_statistics and isinstance(self.optimizer, Optimiser) and self.data.device == "cpu"
+
+    def take_steps(self, count: int) -> list[float]:
+        """Take `count` steps (fewer when a loss turns non-finite: the last one returned); return their losses.
+
+        The same steps as `count` calls of `step`: the same draws and minibatches from the generator in the same
+        order, equal to rounding. Off the closed-form path it takes one step with `step`.
+        """
+        if not self.steps_on_floats:
+            return [self.step()]
+        moments, statistics = self._draw_steps(count)
+        optimizer = self.optimizer
+        first, second, averages = optimizer.flat_state()
+        state = closed_form_steps.State(
+            self.mu.tolist() + self.rho.tolist(), first, second, averages, optimizer.steps_taken
+        )
+        if self._float_step_constants is None:
+            self._float_step_constants = (self._update_rule(), self._objective())
+        losses = closed_form_steps.take_steps(state, *self._float_step_constants, moments, statistics)
+        write_flat(self.mu, state.parameters[:2])  # between steps: no graph holds mu or rho
+        write_flat(self.rho, state.parameters[2:])
+        optimizer.load_flat_state(state.steps_taken, state.first, state.second, state.averages)
+        return losses
+
+    def _draw_steps(self, count: int) -> tuple[list[list[float]], list[list[float]]]:
+        """For `count` steps: the draws' sample moments (count rows of e0, e1, E00, E01, E11) and the batches'
+        statistics (one row on the full data, else one per step), consuming the generator as `count` steps do."""
+        data = self.data
+        statistics: list[list[float]] = []
+        blocks: list[torch.Tensor] = []
+        pending = 0  # steps whose draws come before the next permutation
+        for _ in range(count):
+            if not data.full_batch:
+                if data.next_batch_starts_pass() and pending:
+                    blocks.append(self._draws_of(pending))
+                    pending = 0
+                data.batch_index()
+                statistics.append(self._pass_statistics()[data.batches_into_pass - 1])
+            pending += 1
+        blocks.append(self._draws_of(pending))
+        eps = blocks[0] if len(blocks) == 1 else torch.cat(blocks)  # (count, S, 2)
+        samples = eps.shape[1]
+        # Per step and coordinate pair one row of S numbers (eps_0, eps_1, eps_0^2, eps_0 eps_1, eps_1^2), summed
+        # along the contiguous last axis: each row's sum is the same whatever `count` is, so a fit's trajectory does
+        # not depend on how its steps are grouped into calls.
+        rows = np.empty((count, 5, samples))
+        rows[:, :2] = eps.numpy().transpose(0, 2, 1)
+        np.multiply(rows[:, :2], rows[:, :1], out=rows[:, 2:4])
+        np.multiply(rows[:, 1], rows[:, 1], out=rows[:, 4])
+        moments = (rows.sum(axis=2) / samples).tolist()
+        return moments, statistics if statistics else [self._full_statistics_row()]
+
+    def _pass_statistics(self) -> list[list[float]]:
+        """Each batch of the current pass's (G00, G01, G10, G11, c0, c1, y^T y, B), computed once per pass: O(n) per
+        pass, O(B) per step, as per-step statistics cost."""
+        data = self.data
+        if self._pass_statistics_of is not data.order:
+            if self._points is None:
+                self._points = np.stack([data.x.numpy(), data.y.numpy()], axis=1)  # (n, 2) rows (x_i, y_i)
+            batches = data.n // data.batch_size
+            index = data.order[: batches * data.batch_size].numpy()
+            points = self._points[index].reshape(batches, data.batch_size, 2)
+            sums = points.sum(axis=1)  # (batches, 2): sum x, sum y
+            products = np.matmul(points.transpose(0, 2, 1), points).reshape(batches, 4)  # x x, x y, y x, y y
+            size = np.full(batches, float(data.batch_size))
+            columns = [products[:, 0], sums[:, 0], sums[:, 0], size, products[:, 1], sums[:, 1], products[:, 3], size]
+            self._pass_statistics_rows = np.stack(columns, axis=1).tolist()
+            self._pass_statistics_of = data.order
+        return self._pass_statistics_rows
+
+    def _draws_of(self, steps: int) -> torch.Tensor:
+        """eps (steps, S, 2) of `steps` consecutive steps, the numbers `steps` calls of `_parameter_draws` give."""
+        antithetic = self._draws_in_pairs
+        per_step = self.config.sample_count // 2 if antithetic else self.config.sample_count
+        if (per_step * 2) % NORMAL_FILL_BLOCK == 0:
+            half = self._normal((steps, per_step, 2))
+        else:
+            half = torch.stack([self._normal((per_step, 2)) for _ in range(steps)])
+        return torch.cat([half, -half], dim=1) if antithetic else half
+
+    def _full_statistics_row(self) -> list[float]:
+        """The full data's (G00, G01, G10, G11, c0, c1, y^T y, n) as floats."""
+        if self._full_statistics_values is None:
+            assert self.full_statistics is not None
+            gram, phi_y, y_y = self.full_statistics
+            self._full_statistics_values = [*gram.reshape(-1).tolist(), *phi_y.tolist(), float(y_y), float(self.data.n)]
+        return self._full_statistics_values
+
+    def _update_rule(self) -> closed_form_steps.UpdateRule:
+        """The optimiser's rule, for the steps on floats."""
+        optimizer = self.optimizer
+        assert isinstance(optimizer, Optimiser)
+        beta1, beta2 = optimizer.betas
+        return closed_form_steps.UpdateRule(
+            optimizer.adam,
+            beta1,
+            beta2,
+            ADAM_EPS,
+            optimizer.first_lr,
+            optimizer.decay_per_step,
+            optimizer.averages is not None,
+        )
+
+    def _objective(self) -> closed_form_steps.Objective:
+        """The negative ELBO's constant parts, for the steps on floats."""
+        precision = None
+        log_det = 0.0
+        if self.prior_precision_matrix is not None:
+            precision = tuple(self.prior_precision_matrix.reshape(-1).tolist())
+            log_det = float(torch.logdet(self.prior_precision_matrix))
+        return closed_form_steps.Objective(
+            self.data.n,
+            self.noise_sd**2,
+            self.log_likelihood_constant,
+            self._in_data_units(0.0),
+            tuple(self.prior_mean.tolist()),
+            tuple(self.prior_sd.tolist()),
+            precision,
+            log_det,
+        )
 
     def step(self) -> float:
         """One optimiser step on the S-sample reparameterised estimate of the objective (default: negative ELBO)."""

@@ -37,13 +37,27 @@ class DataTensors:
         """True when every step sees all the data."""
         return self.batch_size == self.n
 
+    @property
+    def order(self) -> torch.Tensor:
+        """The current pass's permutation of the points (empty before the first batch)."""
+        return self._order
+
+    @property
+    def batches_into_pass(self) -> int:
+        """Batches taken in the current pass: the last one was order[(k - 1) B : k B]."""
+        return self._next // self.batch_size
+
+    def next_batch_starts_pass(self) -> bool:
+        """True when the next `batch_index` draws a new permutation (a new pass over the data)."""
+        return self._next + self.batch_size > self.n
+
     def batch_index(self) -> torch.Tensor:
         """The next minibatch's indices: consecutive slices of one random permutation per pass over the data.
 
         Within a pass no point repeats (sampling without replacement); one randperm per pass, not per step, keeps
         a step O(batch) rather than O(n).
         """
-        if self._next + self.batch_size > self.n:
+        if self.next_batch_starts_pass():
             self._order = torch.randperm(self.n, generator=self.generator, device=self.generator.device)
             self._next = 0
         index = self._order[self._next : self._next + self.batch_size]
@@ -64,6 +78,16 @@ def sufficient_statistics(design: torch.Tensor, y: torch.Tensor) -> tuple[torch.
     return design.T @ design, y @ design, y @ y
 
 
+def write_flat(tensor: torch.Tensor, values: list[float]) -> None:
+    """Set a 1-d tensor to `values` in place: through its numpy view on the CPU (one call, no autograd record: for
+    tensors no pending graph reads), else by a copy."""
+    if tensor.device.type == "cpu":
+        tensor.detach().numpy()[:] = values
+    else:
+        with torch.no_grad():
+            tensor.copy_(torch.tensor(values, dtype=tensor.dtype))
+
+
 class Optimiser:
     """SGD or Adam (torch.optim's update rules, written out) over `parameters`, with exponential lr decay.
 
@@ -81,9 +105,46 @@ class Optimiser:
         self.lr = self.first_lr
         self.decay_per_step = config.learning_rate_decay ** (1.0 / max(config.step_count - 1, 1))
         self.steps_taken = 0
-        self.first_moments = [torch.zeros_like(p) for p in self.parameters]
-        self.second_moments = [torch.zeros_like(p) for p in self.parameters]
-        self.averages = [p.detach().clone() for p in self.parameters] if config.averages_iterates else None
+        # Each state is one flat tensor with a view per parameter, so a caller can read or write it whole
+        # (flat_state / load_flat_state) without a call per parameter.
+        self._first_flat = self._flat_zeros()
+        self._second_flat = self._flat_zeros()
+        self.first_moments = self._views(self._first_flat)
+        self.second_moments = self._views(self._second_flat)
+        self._averages_flat: torch.Tensor | None = None
+        self.averages: list[torch.Tensor] | None = None
+        if config.averages_iterates:
+            self._averages_flat = torch.cat([p.detach().reshape(-1) for p in self.parameters])
+            self.averages = self._views(self._averages_flat)
+
+    def _flat_zeros(self) -> torch.Tensor:
+        """Zeros (total parameter size,) in the parameters' dtype and device."""
+        first = self.parameters[0]
+        return torch.zeros(sum(p.numel() for p in self.parameters), dtype=first.dtype, device=first.device)
+
+    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """One view of `flat` per parameter, in its shape."""
+        views, start = [], 0
+        for parameter in self.parameters:
+            views.append(flat[start : start + parameter.numel()].view(parameter.shape))
+            start += parameter.numel()
+        return views
+
+    def flat_state(self) -> tuple[list[float], list[float], list[float] | None]:
+        """(Adam's first moments, second moments, the averages or None), each flat over the parameters in order."""
+        averages = None if self._averages_flat is None else self._averages_flat.tolist()
+        return self._first_flat.tolist(), self._second_flat.tolist(), averages
+
+    def load_flat_state(
+        self, steps_taken: int, first: list[float], second: list[float], averages: list[float] | None
+    ) -> None:
+        """Set the state `flat_state` reads after `steps_taken` steps in all (the lr follows the step count)."""
+        write_flat(self._first_flat, first)
+        write_flat(self._second_flat, second)
+        if self._averages_flat is not None and averages is not None:
+            write_flat(self._averages_flat, averages)
+        self.steps_taken = steps_taken
+        self.lr = self.first_lr * self.decay_per_step**steps_taken
 
     def minimise(self, loss: torch.Tensor) -> float:
         """Backpropagate `loss`, take one step, decay the learning rate; return the loss as a float."""
