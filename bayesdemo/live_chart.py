@@ -104,6 +104,12 @@ def plain_figure(figure: Any) -> dict[str, Any]:
     return {"data": as_json.get("data", []), "layout": as_json.get("layout", {})}
 
 
+def plain_figure_json(text: str) -> dict[str, Any]:
+    """A figure in plotly's JSON as {"data", "layout"} in JSON's types (base64 arrays decoded to lists)."""
+    as_json = plain(json.loads(text))
+    return {"data": as_json.get("data", []), "layout": as_json.get("layout", {})}
+
+
 def appended_points(old: dict[str, Any], new: dict[str, Any]) -> list[list[Any]] | None:
     """[[trace index, x added, y added], ...] turning figure `old` into `new`; None where `new` is not that.
 
@@ -138,7 +144,7 @@ def appended_points(old: dict[str, Any], new: dict[str, Any]) -> list[list[Any]]
 def apply_update(figure: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     """The figure a browser holds after `message`: its whole figure, or `figure` with the points it appends."""
     if "figure" in message:
-        return json.loads(message["figure"])
+        return plain_figure_json(message["figure"])
     updated = {"data": [dict(trace) for trace in figure["data"]], "layout": figure["layout"]}
     for index, x_added, y_added in message["extend"]:
         trace = updated["data"][index]
@@ -180,21 +186,24 @@ def chart_message(figure: Any, key: str, sent: SentChart | None) -> SentChart:
         if shown == sent.figure and sent.message["height"] == height:
             return sent  # the same message again: the browser draws nothing new
         added = appended_points(sent.figure, shown)
-        if added is not None and sent.message["height"] == height:
-            try:
-                extend = json.loads(json.dumps(added, allow_nan=False))  # not finite: the whole figure instead
-            except ValueError:
-                extend = None
-            if extend is not None:
-                base = sent.message["revision"]
-                message = {**head, "revision": _revision(sent.message), "base": base, "extend": extend}
-                return SentChart(shown, message)
+        if added is not None and sent.message["height"] == height and _all_finite(added):
+            base = sent.message["revision"]
+            message = {**head, "revision": _revision(sent.message), "base": base, "extend": added}
+            return SentChart(shown, message)
     previous = sent.message if sent is not None else None
+    # Plotly's own JSON: numeric arrays in base64 (about half the size of decimals), NaN and infinity as null.
+    whole = pio.to_json(figure, validate=False)
+    finite = _all_finite(shown)  # else the figure held is not `shown`: the next update sends the whole figure again
+    return SentChart(shown if finite else None, {**head, "revision": _revision(previous), "figure": whole})
+
+
+def _all_finite(value: Any) -> bool:
+    """Whether every number in `value` (JSON's types) is finite: JSON carries no NaN or infinity."""
     try:
-        whole, kept = json.dumps(shown, allow_nan=False, separators=(",", ":")), shown
-    except ValueError:  # NaN or infinity: plotly's own JSON (null), and the next update sends the whole figure
-        whole, kept = pio.to_json(figure, validate=False), None
-    return SentChart(kept, {**head, "revision": _revision(previous), "figure": whole})
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _want_whole(key: str) -> None:

@@ -194,7 +194,7 @@ def test_the_same_figure_sends_the_same_message_until_the_browser_asks_for_the_w
     again.wants_whole = True  # the component's resync trigger (a plot mounted afresh)
     whole = live_chart.chart_message(figures.fig_mean([("fit", run)], exact, 1, 3000), "chart", again)
     assert "figure" in whole.message and whole.message["revision"] != update.message["revision"]
-    assert json.loads(whole.message["figure"]) == reference(figures.fig_mean([("fit", run)], exact, 1, 3000))
+    assert decoded(json.loads(whole.message["figure"])) == reference(figures.fig_mean([("fit", run)], exact, 1, 3000))
 
 
 def test_a_figure_with_values_json_cannot_carry_is_sent_whole_as_plotly_writes_it():

@@ -71,6 +71,24 @@ async function draw(plot) {
   if (plot.__latest !== plot.__shown) schedule(plot); // a newer figure came while drawing
 }
 
+const TYPED_ARRAYS = {
+  f8: Float64Array,
+  f4: Float32Array,
+  i4: Int32Array,
+  u4: Uint32Array,
+  i2: Int16Array,
+  u2: Uint16Array,
+  i1: Int8Array,
+  u1: Uint8Array,
+};
+
+// A trace's numbers as an array: plotly's JSON writes a numeric array as {dtype, bdata} (base64, little-endian).
+function values(array) {
+  if (Array.isArray(array) || array?.bdata === undefined) return array;
+  const bytes = Uint8Array.from(atob(array.bdata), (character) => character.charCodeAt(0));
+  return Array.from(new TYPED_ARRAYS[array.dtype](bytes.buffer));
+}
+
 // Bring the figure held up to `data`'s revision: the whole figure, or the points appended to the revision held.
 // The same revision again (a rerun where nothing moved) changes nothing, so nothing is drawn again.
 function receive(plot, data, setTriggerValue) {
@@ -92,7 +110,7 @@ function receive(plot, data, setTriggerValue) {
   const traces = held.figure.data.slice();
   for (const [index, xAdded, yAdded] of data.extend) {
     const trace = traces[index];
-    traces[index] = { ...trace, x: [...trace.x, ...xAdded], y: [...trace.y, ...yAdded] };
+    traces[index] = { ...trace, x: [...values(trace.x), ...xAdded], y: [...values(trace.y), ...yAdded] };
   }
   plot.__latest = { revision: data.revision, figure: { data: traces, layout: held.figure.layout }, config: data.config };
 }
