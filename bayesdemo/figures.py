@@ -49,8 +49,9 @@ BELOW_PLOT_AREA = 62  # px under the plot area for the tick labels and the x-axi
 LEGEND_ROW_HEIGHT = 22  # px per legend entry at FONT_SIZE
 LEGEND_GAP = 10  # px between a legend above the plot area and the plot area's top tick label
 LEGEND_TRACE_TYPES = ("scatter", "bar")  # the trace types drawn here that show in the legend by default
-# A legend above the plot area: its rows are estimated for the narrowest chart it must fit, half of a 1280 px page.
-LEGEND_WIDTH = 520  # px available to a legend above the plot area
+# A legend above the plot area: its rows are estimated for the narrowest chart it must fit, half of a 1280 px page
+# beside the open sidebar.
+LEGEND_WIDTH = 440  # px available to a legend above the plot area
 LEGEND_CHAR_WIDTH = 0.55  # a character's mean width in units of the font size (Open Sans / Arial)
 LEGEND_SYMBOL_WIDTH = 50  # px of an entry taken by its line sample and the gaps around it
 NO_GROUP_GAP = {"tracegroupgap": 0}  # plotly's gap between legend groups would outgrow the room made for the rows

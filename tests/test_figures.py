@@ -258,7 +258,7 @@ def test_the_legend_sits_between_title_and_plot_area_and_the_plot_area_keeps_its
         entries = sum(1 for trace in figure.data if trace.showlegend is not False)
         assert layout.height - layout.margin.t - layout.margin.b == figures.PLOT_AREA_HEIGHT
         # plotly.js wraps a legend into columns as wide as its widest entry (line sample ~50 px, characters ~0.55
-        # em): in the 520 px of a half-width chart at 1280 px, these fit `columns` to a row.
+        # em): in the 440 px of a half-width chart at 1280 px beside the sidebar, these fit `columns` to a row.
         widest = max(50 + 0.55 * figures.FONT_SIZE * len(trace.name) for trace in figure.data)
         columns = max(1, int(figures.LEGEND_WIDTH // widest))
         assert layout.margin.t >= figures.TITLE_HEIGHT + figures.LEGEND_ROW_HEIGHT * math.ceil(entries / columns)
