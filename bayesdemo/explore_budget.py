@@ -1,17 +1,41 @@
-"""What an explore view's computation will cost, from its settings alone, before it starts.
+"""What an explore view's computation will cost, from its settings alone, before it starts; and the computations.
 
 Each estimate is an upper-leaning linear model of the work (samples x points per gradient draw, points x basis
 functions, steps x points) with per-element costs measured on a 2-core server with one torch thread; a view refuses a
-computation whose estimate exceeds the budgets below and says what to lower. Pure functions, no Streamlit.
+computation whose estimate exceeds the budgets below and says what to lower. A computation estimated above the inline
+limits runs in a worker process (jobs.ExploreJob, admitted and limited like a fit) through the pure, module-level
+functions at the end of this module, which a worker can unpickle; below them the view runs it in its own thread.
+No Streamlit.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-MEMORY_BUDGET_BYTES = 256 * 2**20  # most memory one explore computation may hold in the server process
+import numpy as np
+
+from bayesdemo.basis import BasisConfig, BasisPosterior, EvidenceCurve, fit_basis, log_evidence_by_complexity
+from bayesdemo.calibration import CalibrationConfig, CalibrationResult, calibrate, fit_until_at_target
+from bayesdemo.data import Dataset
+from bayesdemo.exact import Gaussian
+from bayesdemo.gradients import gradient_statistics
+from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
+from bayesdemo.methods import make_method
+from bayesdemo.methods.base import NoisePosterior
+from bayesdemo.methods.bbb import BayesByBackprop
+from bayesdemo.methods.config import FitConfig
+from bayesdemo.priors import Model
+from bayesdemo.runner import RunConfig, Snapshot, run_to_end
+
+MEMORY_BUDGET_BYTES = 256 * 2**20  # most memory one explore computation may hold
 CPU_BUDGET_S = 10.0  # most server CPU time one explore computation may take
+# At most this estimate, a computation runs in the page's own thread: a worker's start and the result's way back cost
+# tens of milliseconds, and the page's thread is held no longer than one redraw of the live charts takes.
+INLINE_S = 0.25
+INLINE_MEMORY_BYTES = 16 * 2**20
 
 FLOAT_BYTES = 8  # float64
 # Gradient noise: one draw costs a fixed overhead plus a cost per sample x point (measured 21-72 ns, 0.36-0.56 ms).
@@ -49,6 +73,11 @@ class Cost:
     def within_budget(self) -> bool:
         """Whether both the time and the memory fit the explore budgets."""
         return self.seconds <= CPU_BUDGET_S and self.memory_bytes <= MEMORY_BUDGET_BYTES
+
+    @property
+    def inline(self) -> bool:
+        """Whether the computation is small enough to run in the page's own thread (else in a worker process)."""
+        return self.seconds <= INLINE_S and self.memory_bytes <= INLINE_MEMORY_BYTES
 
     def refusal(self, lower: str) -> str | None:
         """The sentence shown instead of running (None when within budget): the estimate and what to lower."""
@@ -116,3 +145,72 @@ def full_batch_fit_cost(n: int, fits: Sequence[tuple[int, int]]) -> Cost:
 def nuts_cost(n: int, iterations: int) -> Cost:
     """Pyro NUTS for `iterations` (warm-up and kept, all chains) on `n` points."""
     return Cost(iterations * (NUTS_ITERATION_S + n * NUTS_POINT_S), 16 * n * FLOAT_BYTES)
+
+
+# ---- the computations, pure and module-level so that a worker process can run them (jobs.ExploreJob) -------------
+
+GradientRow = tuple[str, np.ndarray, np.ndarray]  # estimator label, variance (2, 2) of the gradients, its sd
+NoiseFit = tuple[Gaussian, float, float]  # a fit with s learned: q over (slope, intercept), then s's mean and sd
+
+
+def gradient_noise_rows(
+    dataset: Dataset, model: Model, q: Gaussian, estimators: Sequence[tuple[str, FitConfig]], repeats: int
+) -> list[GradientRow]:
+    """Per Bayes by Backprop estimator at q: (label, variance, sd of the variance) of `repeats` gradient draws, each
+    (2, 2) with rows mu-gradient and sd-gradient (docs/MATH.md, Gradient noise)."""
+    rows = []
+    for label, config in estimators:
+        method = make_method(dataset, model, config)
+        if not isinstance(method, BayesByBackprop):
+            raise ValueError(f"{label} is not a Bayes by Backprop estimator")
+        method.set_posterior(q)
+        statistics = gradient_statistics(method, repeats)
+        rows.append((label, statistics.variance, statistics.sd_variance))
+    return rows
+
+
+def noise_sd_fits(
+    dataset: Dataset, model: Model, fits: Sequence[tuple[str, FitConfig]]
+) -> tuple[MeanFieldOptimum, dict[str, NoiseFit]]:
+    """The mean-field optimum with s learned, and each named fit's q with s's mean and sd after its steps
+    (docs/MATH.md, Unknown noise sd)."""
+    optimum = mean_field_optimum(dataset, model, learn_noise=True)
+    learned: dict[str, NoiseFit] = {}
+    for name, config in fits:
+        method = make_method(dataset, model, config)
+        if not isinstance(method, NoisePosterior):
+            raise ValueError(f"{config.label} does not learn the noise sd")
+        run = run_to_end(method, config.step_count, RunConfig(snapshot_every=config.step_count))
+        # A run records its starting snapshot before its first step, so a finished run has a last one.
+        learned[name] = (cast(Snapshot, run.last).gaussian, *method.noise_posterior())
+    return optimum, learned
+
+
+def fits_under_prior(
+    dataset: Dataset, model: Model, fits: Sequence[tuple[str, FitConfig]]
+) -> list[tuple[str, Gaussian, float]]:
+    """Each named fit's q after its steps under `model`'s prior, with the seconds it took (docs/MATH.md,
+    Non-Gaussian priors)."""
+    fitted = []
+    for label, config in fits:
+        started = time.perf_counter()
+        method = make_method(dataset, model, config)
+        run = run_to_end(method, config.step_count, RunConfig(snapshot_every=config.step_count))
+        # A run records its starting snapshot before its first step, so a finished run has a last one.
+        fitted.append((label, cast(Snapshot, run.last).gaussian, time.perf_counter() - started))
+    return fitted
+
+
+def basis_results(
+    dataset: Dataset, model: Model, config: BasisConfig, sizes: Sequence[int]
+) -> tuple[BasisPosterior, EvidenceCurve]:
+    """The exact fit with `config`'s features and the log evidence of each size in `sizes` (PRML 3.86)."""
+    curve = log_evidence_by_complexity(dataset, config.family, sizes, model, width=config.width)
+    return fit_basis(dataset, config, model), curve
+
+
+def calibration_result(model: Model, config: CalibrationConfig, fit: FitConfig | None) -> CalibrationResult:
+    """Coverage over `config`'s simulated datasets: exact and mean-field optimum, and `fit` trained until at target
+    on each when given (docs/MATH.md, Checking inference)."""
+    trained = fit_until_at_target(model, fit) if fit is not None else None
+    return calibrate(model, config, trained, fit_name=fit.method if fit is not None else "fit")

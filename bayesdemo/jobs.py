@@ -24,6 +24,11 @@ one is kept (the first and the latest are always shown), and the worker forgets 
 job is bounded whatever the steps and snapshot_every.
 A heavy job (estimated past HEAVY_JOB_S seconds of training) has a lane of its own beside those slots and trains at
 the lowest CPU priority.
+
+Explore computations (gradient noise, fits with s learned, calibration, ...) run the same way: an ExploreJob computes
+one pure, picklable function in a worker process that takes a slot like a fit's and waits in the same queue, under the
+same address-space headroom and MAX_TRAINING_S of wall time, and is killed when the page cancels it or stops touching
+it; its value comes back whole, and a failure as a sentence. The server's script thread never runs them.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import cast
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -54,6 +59,7 @@ from bayesdemo.priors import Model
 from bayesdemo.runner import Run, RunConfig, Snapshot, fit_run, is_out_of_memory
 from bayesdemo.validation import ConfigError, check_range
 
+EXPLORE_ALARM_GRACE_S = 5  # an explore worker ends itself this long after its time limit, should the page be gone
 HEARTBEAT_TIMEOUT_S = 30.0  # a job untouched this long stops itself (a page under heavy load can pause ~10 s)
 SLICE_S = 0.02  # training time given to one fit before the worker moves on (and reads its messages)
 RATE_WINDOW_S = 1.0  # steps per second are measured over about this much recent wall time
@@ -74,6 +80,7 @@ PRELOAD = [
     "bayesdemo.methods.bbb",
     "bayesdemo.methods.noise",
     "bayesdemo.methods.pyro_svi",
+    "bayesdemo.explore_budget",  # the explore computations an ExploreJob's worker runs
 ]
 _CONTEXT: multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext
 if "forkserver" in multiprocessing.get_all_start_methods():
@@ -918,6 +925,256 @@ class Job:
         self._ended.set()
 
 
+# ---- explore computations: one pure function per job, in a worker like a fit's ----------------------------------
+
+
+@dataclass(frozen=True)
+class Computed:
+    """Worker to page, its only message when the computation returns: the value it returned."""
+
+    value: object
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Worker to page, its only message when the computation raises: a sentence for the page."""
+
+    message: str
+
+
+def _explore_main(
+    connection: Connection,
+    function: Callable[..., object],
+    arguments: tuple[object, ...],
+    limits: tuple[float, int],
+) -> None:
+    """Entry point of an explore worker: compute `function(*arguments)` and send Computed or Failed, then exit.
+
+    `limits`: (wall seconds, address-space headroom in bytes). The page kills the process at the time limit; the
+    alarm here ends it a little later should the page itself be gone.
+    """
+    import signal
+
+    import torch
+
+    torch.set_num_threads(1)
+    max_seconds, headroom_bytes = limits
+    limit_memory(headroom_bytes)
+    if hasattr(signal, "alarm"):
+        signal.alarm(math.ceil(max_seconds) + EXPLORE_ALARM_GRACE_S)  # default action: end the process
+    report: Computed | Failed
+    try:
+        report = Computed(function(*arguments))
+    except Exception as error:
+        report = Failed(_failure_text(error, headroom_bytes))
+    try:
+        connection.send(report)
+    except Exception as error:  # the value did not pickle, or pickling it ran out of memory
+        with contextlib.suppress(Exception):
+            connection.send(Failed(_failure_text(error, headroom_bytes)))
+    finally:
+        connection.close()
+
+
+def _failure_text(error: BaseException, headroom_bytes: int) -> str:
+    """What went wrong in an explore worker, as a sentence (the page appends what to lower)."""
+    if is_out_of_memory(error):
+        return f"Stopped: the computation ran out of its memory limit ({size_text(headroom_bytes)} beyond its start)."
+    detail = " ".join(str(error).split())[:200].rstrip(".") or type(error).__name__
+    return f"Stopped: the computation failed ({detail})."
+
+
+class ExploreJob:
+    """Computes `function(*arguments)` once in a worker process, admitted like a training Job: it counts against
+    MAX_RUNNING_JOBS and waits in the same first-come queue, under the same memory headroom and MAX_TRAINING_S of
+    wall time, and ends when the page stops touching it. `function` must be picklable (a module-level function) and
+    pure; the page reads `state`, `result` and `message`, never waiting."""
+
+    def __init__(
+        self,
+        function: Callable[..., object],
+        arguments: Sequence[object],
+        lower: str,
+        heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
+    ):
+        self.function = function
+        self.arguments = tuple(arguments)
+        self.lower = lower  # what the student can lower, said after a memory or time failure ("Samples per step")
+        self.heartbeat_timeout_s = check_range("heartbeat_timeout_s", heartbeat_timeout_s, 0.0, 86_400.0, low_open=True)
+        self._state = "ready"
+        self._message = ""
+        self._result: object = None
+        self._lock = threading.Lock()
+        self._ended = threading.Event()
+        self._last_touch = time.monotonic()
+        self._started_at: float | None = None  # when the worker started (monotonic)
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._holds_slot = False
+
+    def start(self) -> None:
+        """Start the computation in a worker process (once), or queue it while MAX_RUNNING_JOBS others run."""
+        with self._lock:
+            if self._state != "ready":
+                return
+            self._last_touch = time.monotonic()
+            self._state = "queued"
+            admitted = _SCHEDULER.admit(self)
+        if admitted:
+            self._launch()
+
+    def _launch(self) -> None:
+        """Start the worker of a queued computation given a slot (one stopped meanwhile hands the slot back)."""
+        with self._lock:
+            launched = self._state == "queued" and not self._holds_slot
+            if launched:
+                ours, theirs = _CONTEXT.Pipe(duplex=False)
+                limits = (MAX_TRAINING_S, WORKER_MEMORY_HEADROOM_BYTES)
+                self._process = _CONTEXT.Process(
+                    target=_explore_main,
+                    args=(theirs, self.function, self.arguments, limits),
+                    name="bayesdemo-explore",
+                    daemon=True,
+                )
+                try:
+                    _start_without_main(self._process)
+                except OSError as error:  # out of processes or memory: the page shows it
+                    launched = False
+                    self._state = "stopped"
+                    self._message = f"Stopped: could not start the computation's process ({error})."
+                    self._ended.set()
+                else:
+                    theirs.close()
+                    self._holds_slot = True
+                    self._state = "running"
+                    self._started_at = time.monotonic()
+                    threading.Thread(
+                        target=self._listen,
+                        args=(ours, MAX_TRAINING_S),
+                        name="bayesdemo-explore-listener",
+                        daemon=True,
+                    ).start()
+        if not launched:
+            _SCHEDULER.release()
+
+    def stop(self, reason: str = "Cancelled.", wait_s: float = 2.0) -> None:
+        """End the computation: a queued one leaves the queue, a running one's process is killed (it keeps no
+        state worth saving); waits up to `wait_s` for the process to go."""
+        with self._lock:
+            if self._state in ("finished", "stopped"):
+                return
+            if self._state == "queued":
+                _SCHEDULER.withdraw(self)
+            process = self._process
+        if process is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                process.kill()
+        self._finish("stopped", reason, None)
+        if process is not None:
+            with contextlib.suppress(AssertionError, ValueError):
+                process.join(wait_s)
+
+    def touch(self) -> None:
+        """Heartbeat from the page: the computation stays alive while this keeps being called."""
+        self._last_touch = time.monotonic()
+        _SCHEDULER.drop_abandoned()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the computation to end (a queued one waits for its turn too); True if it has."""
+        if self._state == "ready":
+            return True
+        return self._ended.wait(timeout)
+
+    @property
+    def state(self) -> str:
+        """One of JOB_STATES (never "paused"): ready, queued, running, finished or stopped."""
+        return self._state
+
+    @property
+    def active(self) -> bool:
+        """True while queued or running."""
+        return self._state in ACTIVE_STATES
+
+    @property
+    def result(self) -> object:
+        """The function's value once finished; None before and when stopped."""
+        return self._result
+
+    @property
+    def message(self) -> str:
+        """Why the computation stopped, as a sentence for the page ("" unless stopped)."""
+        return self._message
+
+    @property
+    def queue_position(self) -> int | None:
+        """1 for the next job to start, 2 after it, ...; None when not queued."""
+        return _SCHEDULER.position(self) if self._state == "queued" else None
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since the worker started (0 while queued)."""
+        started = self._started_at
+        return 0.0 if started is None else time.monotonic() - started
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id once started."""
+        return None if self._process is None else self._process.pid
+
+    def _heartbeat_lost(self) -> bool:
+        """True when the page has not touched the computation for longer than the timeout."""
+        return time.monotonic() - self._last_touch > self.heartbeat_timeout_s
+
+    def _listen(self, connection: Connection, max_seconds: float) -> None:
+        """Wait for the worker's one message; kill it at the time limit or when the page's heartbeat is lost."""
+        try:
+            while not self._ended.is_set():
+                if self._heartbeat_lost():
+                    timeout = self.heartbeat_timeout_s
+                    self.stop(f"Stopped: the page sent no heartbeat for {timeout:g} s (tab closed?).")
+                elif self.seconds > max_seconds:
+                    self.stop(
+                        f"Stopped: the computation reached the server's limit of {duration_words(max_seconds)} per "
+                        f"run, so every student gets a turn. Lower {self.lower}."
+                    )
+                elif connection.poll(0.1):
+                    report: Computed | Failed = connection.recv()
+                    if isinstance(report, Computed):
+                        self._finish("finished", "", report.value)
+                    else:
+                        lower = f" Lower {self.lower}." if "memory limit" in report.message else ""
+                        self._finish("stopped", report.message + lower, None)
+        except (EOFError, OSError):
+            self._finish("stopped", "Stopped: the computation's process ended unexpectedly.", None)
+        finally:
+            connection.close()
+            process = self._process
+            if process is not None:
+                process.join(timeout=5.0)
+
+    def _finish(self, state: str, message: str, result: object) -> None:
+        """Record the end (the first one recorded stands) and give the slot back."""
+        with self._lock:
+            if self._ended.is_set():
+                return
+            released, self._holds_slot = self._holds_slot, False
+            self._state, self._message, self._result = state, message, result
+            self._ended.set()
+        if released:
+            _SCHEDULER.release()
+
+
+class _Queued(Protocol):
+    """What the scheduler needs of a Job or an ExploreJob waiting for a slot."""
+
+    heartbeat_timeout_s: float
+
+    def _heartbeat_lost(self) -> bool: ...
+
+    def _launch(self) -> None: ...
+
+    def stop(self, reason: str = ..., wait_s: float = ...) -> None: ...
+
+
 # ---- admission: at most MAX_RUNNING_JOBS workers, the rest wait in line ------------------------------------------
 
 
@@ -928,9 +1185,9 @@ class _Scheduler:
         self._slots = slots  # how many may run at once, read at each admission
         self._lock = threading.Lock()  # never held while taking a Job's lock (Job -> scheduler is the only order)
         self._running = 0
-        self._queue: deque[Job] = deque()
+        self._queue: deque[_Queued] = deque()
 
-    def admit(self, job: Job) -> bool:
+    def admit(self, job: _Queued) -> bool:
         """Take a slot for `job` (True), or put it at the back of the queue (False)."""
         with self._lock:
             if self._running < self._slots() and not self._queue:
@@ -939,12 +1196,12 @@ class _Scheduler:
             self._queue.append(job)
             return False
 
-    def withdraw(self, job: Job) -> None:
+    def withdraw(self, job: _Queued) -> None:
         """Take a queued job out of the queue."""
         with self._lock, contextlib.suppress(ValueError):
             self._queue.remove(job)
 
-    def position(self, job: Job) -> int | None:
+    def position(self, job: _Queued) -> int | None:
         """1-based place of `job` in the queue, or None when it is not queued."""
         with self._lock:
             for place, queued in enumerate(self._queue, start=1):

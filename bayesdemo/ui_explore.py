@@ -3,23 +3,26 @@ gradient noise, basis functions, calibration.
 
 Streamlit code only: the maths lives in the engine modules (parameter_space, sequential, mcmc, noise_sd, grid,
 mean_field, gradients, basis, calibration) and the figures in figures_explore. Only the open tab runs (st.tabs with
-on_change="rerun"), so a closed view costs nothing while a job trains. Long work is either time-boxed per rerun (NUTS
-advances ~0.25 s per redraw) or small by default and shown with a spinner (calibration, the fits on a button), so the
-live charts of a running job are never held for long. Before a computation starts, explore_budget estimates its
-server time and memory from the settings; past the budgets the view says so next to its button and runs nothing.
-Results are kept per settings in the session (session_cache), so a rerun reads them instead of computing again.
+on_change="rerun"), so a closed view costs nothing while a job trains. Before a computation starts, explore_budget
+estimates its server time and memory from the settings; past the budgets the view says so next to its button and runs
+nothing. Within them, a computation estimated past explore_budget's inline limits (gradient noise, the fits with s
+learned or under other priors, calibration, basis functions on large data) runs as a jobs.ExploreJob in a worker
+process, counted against the fits' cap and queue: the view shows "Computing…" (or its place in the queue) with Cancel,
+polled, until the result comes back; smaller ones run in the page's thread. NUTS advances ~0.25 s per redraw. Results
+are kept per settings in the session (session_cache), so a rerun reads them instead of computing again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import streamlit as st
 
-from bayesdemo import explore_budget, figures_explore
+from bayesdemo import chart_text, explore_budget, figures_explore
 from bayesdemo.basis import (
     BASIS_FAMILIES,
     BASIS_LABELS,
@@ -27,42 +30,32 @@ from bayesdemo.basis import (
     MAX_CENTRES,
     MAX_DEGREE,
     BasisConfig,
-    fit_basis,
-    log_evidence_by_complexity,
     simulate_polynomial,
 )
 from bayesdemo.calibration import (
     CalibrationConfig,
     CalibrationResult,
-    calibrate,
     expected_mean_field_coverage,
-    fit_until_at_target,
 )
 from bayesdemo.data import Dataset
 from bayesdemo.exact import ExactPosterior, Gaussian, exact_posterior
 from bayesdemo.explain import fmt as fmt_student
 from bayesdemo.figures import TRAJECTORY_POINTS, downsample_indices
-from bayesdemo.gradients import GRADIENT_CHUNK_ELEMENTS, gradient_statistics, gradient_variance
+from bayesdemo.gradients import GRADIENT_CHUNK_ELEMENTS, gradient_variance
 from bayesdemo.grid import GridPosterior, grid_posterior
-from bayesdemo.jobs import JobView
+from bayesdemo.jobs import ExploreJob, JobView
 from bayesdemo.live_chart import live_chart
 from bayesdemo.markup import escape_markdown, failure_sentence
 from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
 from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
-from bayesdemo.methods import make_method
 from bayesdemo.methods.config import METHOD_LABELS, FitConfig
 from bayesdemo.mixture import MixturePosterior, is_scale_mixture, mixture_posterior
 from bayesdemo.noise_sd import noise_sd_posterior
 from bayesdemo.parameter_space import centred_posterior, has_ellipse
 from bayesdemo.priors import NOISE_PRIOR_KINDS, PARAMETER_NAMES, PRIOR_KINDS, Model, NoiseSdPrior, ParameterPrior, Prior
-from bayesdemo.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.scenario import Scenario
 from bayesdemo.sequential import SequentialFitConfig, line_draws, posterior_after, vi_fit_after
 from bayesdemo.validation import check_int
-
-if TYPE_CHECKING:
-    from bayesdemo.methods.bbb import BayesByBackprop
-    from bayesdemo.methods.pyro_svi import PyroSVI
 
 EXPLORE_TABS = (
     "Parameter space",
@@ -75,6 +68,10 @@ EXPLORE_TABS = (
     "Calibration",
 )
 TAB_KEY = "explore_tab"  # session-state key holding the open tab's label
+EXPLORE_JOBS_KEY = "explore_jobs"  # session-state dict: view name -> its computation in a worker (ExploreEntry)
+EXPLORE_POLL_S = 0.5  # redraw interval of a view's "Computing…" line while its computation waits or runs
+EXPLORE_FIRST_WAIT_S = 0.3  # the page waits this long for a new computation before showing "Computing…"
+LATEST = "latest"  # cache key of the settings whose result a view computed last
 PLAY_INTERVAL_S = 1.0  # one more data point per this many seconds while sequential updating plays
 LINES_DRAWN = 20  # lines drawn from the posterior in the sequential view (same seed for every k: they move smoothly)
 SEQUENTIAL_FIT = SequentialFitConfig()  # Bayes by Backprop beside the exact update (~0.3-0.4 s per k, cached)
@@ -132,7 +129,7 @@ FIELD_LABELS = {
 }
 
 ViewReader = Callable[[], JobView | None]
-NoiseFit = tuple[Gaussian, float, float]  # a fit with s learned: q over (slope, intercept), then s's mean and sd
+NoiseFit = explore_budget.NoiseFit
 
 
 class PageContext(Protocol):
@@ -186,6 +183,7 @@ def latest_fits(view: JobView | None) -> list[tuple[str, Gaussian]]:
 
 def draw_explore(context: PageContext, read_view: ViewReader, refresh_s: float | None) -> None:
     """The explore views as tabs; only the open one runs. `refresh_s` paces the live parameter space."""
+    collect_explore_jobs()  # every rerun: computations of views not open now keep their heartbeat too
     tabs = st.tabs(EXPLORE_TABS, key=TAB_KEY, on_change="rerun")
     views: list[Callable[[], None]] = [  # in the order of EXPLORE_TABS
         lambda: draw_parameter_space(context, read_view, refresh_s),
@@ -242,6 +240,8 @@ def draw_parameter_space(context: PageContext, read_view: ViewReader, refresh_s:
         if centre:
             figure.update_yaxes(title_text="intercept at mean x")
         live_chart(figure, "explore_parameter_space")  # updated in place while a fit trains
+        second = "intercept at mean x" if centre else "intercept"
+        st.caption(chart_text.text_parameter_space(exact.posterior, exact.mean_field, fits, second).summary)
 
     live_parameter_space()
 
@@ -270,6 +270,123 @@ def session_cache(key: str, dataset: Dataset, model: Model) -> dict:
         cache = (dataset, model, {})
         st.session_state[key] = cache
     return cache[2]
+
+
+# ---- computations in a worker process -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExploreEntry:
+    """A view's computation in a worker: the settings it computes, the session cache its result goes to, the job."""
+
+    key: Hashable  # the settings, as the view's cache keys them
+    cache: dict  # session_cache dict of the dataset and model it was started on
+    job: ExploreJob
+
+
+def explore_jobs() -> dict[str, ExploreEntry]:
+    """The session's explore computations, by view name."""
+    return st.session_state.setdefault(EXPLORE_JOBS_KEY, {})
+
+
+def collect_explore_jobs() -> None:
+    """Touch every explore computation of the session (its heartbeat) and put each finished one's result in its
+    cache, as the latest result of that view."""
+    entries = explore_jobs()
+    for name, entry in list(entries.items()):
+        entry.job.touch()
+        if entry.job.state == "finished":
+            entry.cache[entry.key] = entry.job.result
+            entry.cache[LATEST] = entry.key
+            del entries[name]
+
+
+def compute(
+    name: str,
+    cache: dict,
+    key: Hashable,
+    cost: explore_budget.Cost,
+    function: Callable[..., object],
+    arguments: tuple[object, ...],
+    lower: str,
+) -> None:
+    """Compute `function(*arguments)` for the settings `key` into `cache` (cache[LATEST] = key once there): in this
+    thread when `cost` is inline, else as a job in a worker process, which replaces the view's previous one."""
+    if key in cache:
+        cache[LATEST] = key
+        return
+    entries = explore_jobs()
+    previous = entries.pop(name, None)
+    if cost.inline:
+        if previous is not None:
+            previous.job.stop()
+        try:
+            cache[key] = function(*arguments)
+        except ValueError as error:
+            st.error(describe_error(error))
+            return
+        except ArithmeticError as error:
+            st.error(f"The computation failed: {escape_markdown(error)}")
+            return
+        cache[LATEST] = key
+        return
+    if previous is not None and previous.key == key and previous.job.active:
+        entries[name] = previous  # pressed again while it computes: it goes on
+        return
+    if previous is not None:
+        previous.job.stop()
+    job = ExploreJob(function, arguments, lower)
+    job.start()
+    entries[name] = ExploreEntry(key, cache, job)
+    if job.join(EXPLORE_FIRST_WAIT_S):  # a short computation is shown at once, without a "computing" line
+        collect_explore_jobs()
+
+
+def on_explore_cancel(name: str) -> None:
+    """Cancel the view's computation; the view says so."""
+    entry = explore_jobs().get(name)
+    if entry is not None:
+        entry.job.stop("Cancelled.")
+
+
+def stopped_for(name: str, key: Hashable) -> bool:
+    """Whether the view's computation for the settings `key` stopped (cancelled or failed): not started again by
+    itself."""
+    entry = explore_jobs().get(name)
+    return entry is not None and entry.key == key and entry.job.state == "stopped"
+
+
+def draw_explore_job(name: str) -> None:
+    """The view's computation while it waits or computes ("Computing…" and Cancel, polled), or why it stopped."""
+    entry = explore_jobs().get(name)
+    if entry is None:
+        return
+    job = entry.job
+    if job.state == "stopped":
+        if job.message == "Cancelled.":
+            st.info("Cancelled.")
+        else:
+            st.warning(escape_markdown(job.message))
+        return
+
+    @st.fragment(run_every=EXPLORE_POLL_S)
+    def explore_job_status() -> None:
+        job.touch()
+        if not job.active:
+            st.rerun(scope="app")  # draw the result (or the failure), stop polling
+        position = job.queue_position
+        text = (
+            f"Computing… (queued: number {position}; the server runs a few fits and computations at a time)"
+            if position is not None
+            else f"Computing… {job.seconds:.0f} s"
+        )
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        with left:
+            st.markdown(text)
+        with right:
+            st.button("Cancel", key=f"explore_{name}_cancel", on_click=on_explore_cancel, args=(name,))
+
+    explore_job_status()
 
 
 def sequential_vi(dataset: Dataset, model: Model, points: int) -> Gaussian:
@@ -376,6 +493,7 @@ def draw_sequential(context: PageContext) -> None:
                 figures_explore.fig_sequential_data(dataset, shown, posterior, model.noise_sd, drawn, vi=vi),
                 "explore_sequential_data",
             )
+        st.caption(chart_text.text_sequential(posterior, shown, dataset.n, vi).summary)  # the charts' text alternative
         st.table(rows, border="horizontal")
 
     sequential_view()
@@ -537,9 +655,10 @@ def draw_unknown_noise(context: PageContext) -> None:
     except (ValueError, ArithmeticError) as error:
         st.error(describe_error(error) if isinstance(error, ValueError) else f"Quadrature failed: {error}")
         return
-    refusal = explore_budget.full_batch_fit_cost(
+    cost = explore_budget.full_batch_fit_cost(
         context.dataset.n, [(config.step_count, config.sample_count) for config in (NOISE_BBB, NOISE_SVI)]
-    ).refusal("the number of points n")
+    )
+    refusal = cost.refusal("the number of points n")
     st.button(
         f"Fit the mean-field optimum, {METHOD_LABELS['bbb']} and {NOISE_SVI.label} with s learned",
         key="explore_noise_run",
@@ -548,28 +667,12 @@ def draw_unknown_noise(context: PageContext) -> None:
     )
     if refusal:
         st.warning(refusal)
+    learned_fits = session_cache("explore_noise_cache", context.dataset, scenario.model)
     if st.session_state.pop("explore_noise_requested", False) and not refusal:
-        try:
-            with st.spinner(
-                f"Fitting ({NOISE_BBB.steps} {METHOD_LABELS['bbb']} steps, {NOISE_SVI.steps} {METHOD_LABELS['svi']} "
-                "steps)…"
-            ):
-                optimum = mean_field_optimum(context.dataset, model, learn_noise=True)
-                learned: dict[str, NoiseFit] = {}
-                for name, config in (("bbb", NOISE_BBB), ("svi", NOISE_SVI)):
-                    # NOISE_BBB and NOISE_SVI make a Bayes by Backprop and a Pyro SVI method, both learning s.
-                    method = cast("BayesByBackprop | PyroSVI", make_method(context.dataset, model, config))
-                    run = run_to_end(method, config.step_count, RunConfig(snapshot_every=config.step_count))
-                    # A run records its starting snapshot before its first step, so a finished run has a last one.
-                    learned[name] = (cast(Snapshot, run.last).gaussian, *method.noise_posterior())
-        except (ValueError, ArithmeticError) as error:
-            st.error(f"The fit with s learned failed: {escape_markdown(error)}")
-        else:
-            st.session_state["explore_noise"] = (context.dataset, model, (optimum, learned))
-    stored = st.session_state.get("explore_noise")
-    fits: tuple[MeanFieldOptimum, dict[str, NoiseFit]] | None = (
-        stored[2] if stored is not None and stored[0] is context.dataset and stored[1] == model else None
-    )
+        arguments = (context.dataset, model, (("bbb", NOISE_BBB), ("svi", NOISE_SVI)))
+        compute("noise", learned_fits, model, cost, explore_budget.noise_sd_fits, arguments, "the number of points n")
+    draw_explore_job("noise")
+    fits: tuple[MeanFieldOptimum, dict[str, NoiseFit]] | None = learned_fits.get(model)
     rows = [noise_row("exact, quadrature over s", reference.theta, reference.noise_sd_mean, reference.noise_sd_sd)]
     curves: list[tuple[str, float, float]] = []
     if fits is not None:
@@ -731,9 +834,10 @@ def draw_other_priors(context: PageContext) -> None:
     if lesson is not None:
         st.info(lesson)
     labels = [config.label for config in PRIOR_FITS]
-    refusal = explore_budget.full_batch_fit_cost(
+    cost = explore_budget.full_batch_fit_cost(
         context.dataset.n, [(config.step_count, config.sample_count) for config in PRIOR_FITS]
-    ).refusal("the number of points n")
+    )
+    refusal = cost.refusal("the number of points n")
     st.button(
         f"Fit {' and '.join(labels)} under this prior",
         key="explore_priors_run",
@@ -743,25 +847,14 @@ def draw_other_priors(context: PageContext) -> None:
     )
     if refusal:
         st.warning(refusal)
+    fits_by_prior = session_cache("explore_priors_cache", context.dataset, context.scenario.model)
     if st.session_state.pop("explore_priors_requested", False) and not refusal:
-        fits: list[tuple[str, Gaussian, float]] = []
-        try:
-            with st.spinner(f"Fitting ({PRIOR_FITS[0].steps} steps each)…"):
-                for label, config in zip(labels, PRIOR_FITS, strict=True):
-                    started = time.perf_counter()
-                    run = run_to_end(
-                        make_method(context.dataset, model, config),
-                        config.step_count,
-                        RunConfig(snapshot_every=config.step_count),
-                    )
-                    # A run records its starting snapshot before its first step, so a finished run has a last one.
-                    fits.append((label, cast(Snapshot, run.last).gaussian, time.perf_counter() - started))
-        except (ValueError, ArithmeticError) as error:
-            st.error(f"The fit under this prior failed: {escape_markdown(error)}")
-        else:
-            st.session_state["explore_priors"] = (context.dataset, model, fits)
-    stored = st.session_state.get("explore_priors")
-    fitted = stored[2] if stored is not None and stored[0] is context.dataset and stored[1] == model else []
+        arguments = (context.dataset, model, tuple(zip(labels, PRIOR_FITS, strict=True)))
+        compute(
+            "priors", fits_by_prior, model, cost, explore_budget.fits_under_prior, arguments, "the number of points n"
+        )
+    draw_explore_job("priors")
+    fitted: list[tuple[str, Gaussian, float]] = fits_by_prior.get(model, [])
     named = [(figures_explore.MEAN_FIELD_LABEL, optimum.q), *((label, q) for label, q, _ in fitted)]
     for column, parameter, (axis, density) in zip(
         st.columns(2),
@@ -860,38 +953,30 @@ def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
         GRADIENT_REPEATS,
         GRADIENT_CHUNK_ELEMENTS,
     )
-    refusal = cost.refusal("the number of points n, the batch size or the samples per step in the sidebar")
+    lower = "the number of points n, the batch size or the samples per step in the sidebar"
+    refusal = cost.refusal(lower)
     st.button(
         "Measure gradient noise", key="explore_gradient_run", on_click=on_gradient_measure, disabled=bool(refusal)
     )
     if refusal:
         st.warning(refusal)
-    measured = session_cache("explore_gradient_cache", context.dataset, context.scenario.model)
+    dataset, model = context.dataset, context.scenario.model
+    measured = session_cache("explore_gradient_cache", dataset, model)
     settings = (where, tuple(q.mean), tuple(q.sd), tuple(config for _, config in estimators))
-    if st.session_state.pop("explore_gradient_requested", False) and not refusal and settings not in measured:
-        rows = []
-        try:
-            with st.spinner("Drawing gradients…"):
-                for label, config in estimators:
-                    # Every estimator is a Bayes by Backprop config (gradient_estimators), so the method is one.
-                    method = cast("BayesByBackprop", make_method(context.dataset, context.scenario.model, config))
-                    method.set_posterior(q)
-                    statistics = gradient_statistics(method, GRADIENT_REPEATS)
-                    rows.append((label, statistics.variance, statistics.sd_variance))
-        except ValueError as error:
-            st.error(describe_error(error))
-        else:
-            measured[settings] = (context.dataset, context.scenario.model, where, q, rows)
-    if settings in measured:
-        measured["shown"] = measured[settings]
-    stored = measured.get("shown")
-    if stored is None:
+    if st.session_state.pop("explore_gradient_requested", False) and not refusal:
+        measured[("point", settings)] = (where, q)
+        arguments = (dataset, model, q, tuple(estimators), GRADIENT_REPEATS)
+        compute("gradient", measured, settings, cost, explore_budget.gradient_noise_rows, arguments, lower)
+    draw_explore_job("gradient")
+    shown = settings if settings in measured else measured.get(LATEST)
+    if shown is None:
         st.caption(
             f"Uses the sidebar's batch size, seed and samples per step ({METHOD_LABELS['bbb']} defaults for other "
             "methods). Local reparameterisation samples each prediction instead of the weights (Kingma et al. 2015)."
         )
         return
-    dataset, model, measured_where, measured_q, rows = stored
+    rows: list[explore_budget.GradientRow] = measured[shown]
+    measured_where, measured_q = measured[("point", shown)]
     mean_rows = [(label, variance) for label, variance, _ in rows]
     live_chart(figures_explore.fig_gradient_variance(mean_rows), "explore_gradient_chart")
     first_mean, first_sd = rows[0][1], rows[0][2]
@@ -933,6 +1018,11 @@ def basis_data(context: PageContext, choice: str) -> tuple[Dataset, Model]:
     if choice == "page":
         return context.dataset, context.scenario.model
     return simulate_polynomial(BASIS_CUBIC, n=50, noise_sd=DEFAULT_MODEL.noise_sd, seed=0), DEFAULT_MODEL
+
+
+def on_basis_again() -> None:
+    """Forget the basis view's stopped computation, so that the view starts it again."""
+    explore_jobs().pop("basis", None)
 
 
 def draw_basis(context: PageContext) -> None:
@@ -978,23 +1068,25 @@ def draw_basis(context: PageContext) -> None:
         config = BasisConfig(family, size, width if not polynomial else 0.0)
         top = check_int("max_size", largest, 1, MAX_DEGREE if polynomial else MAX_CENTRES)
         sizes = list(range(0 if polynomial else 1, top + 1))
-        refusal = explore_budget.basis_cost(dataset.n, config.size, sizes).refusal(
-            "the number of RBF centres, the largest size on the evidence curve, or the number of points n"
-        )
+        lower = "the number of RBF centres, the largest size on the evidence curve, or the number of points n"
+        cost = explore_budget.basis_cost(dataset.n, config.size, sizes)
+        refusal = cost.refusal(lower)
         if refusal:
             st.warning(refusal)
             return
-        results = session_cache("explore_basis_cache", dataset, model)
-        key = (config, tuple(sizes))
-        if key not in results:
-            results[key] = (
-                fit_basis(dataset, config, model),
-                log_evidence_by_complexity(dataset, family, sizes, model, width=config.width),
-            )
-        fit, curve = results[key]
     except ValueError as error:
         st.error(describe_error(error))
         return
+    results = session_cache("explore_basis_cache", dataset, model)
+    key = (config, tuple(sizes))
+    if key not in results and not stopped_for("basis", key):  # computed as the settings change, no button
+        compute("basis", results, key, cost, explore_budget.basis_results, (dataset, model, config, key[1]), lower)
+    draw_explore_job("basis")
+    if key not in results:
+        if stopped_for("basis", key):
+            st.button("Compute again", key="explore_basis_again", on_click=on_basis_again)
+        return
+    fit, curve = results[key]
     size_name = f"degree {config.size}" if polynomial else f"{config.size} centres"
     left, right = st.columns(2)
     with left:
@@ -1055,10 +1147,10 @@ def draw_calibration(context: PageContext) -> None:
         config = None
         problem = describe_error(error)
     refusal = None
+    lower = "Simulated datasets K or Points per dataset" + (", or leave out Bayes by Backprop" if with_bbb else "")
     if config is not None:
-        refusal = explore_budget.calibration_cost(config.datasets, config.n, with_bbb).refusal(
-            "Simulated datasets K or Points per dataset" + (", or leave out Bayes by Backprop" if with_bbb else "")
-        )
+        cost = explore_budget.calibration_cost(config.datasets, config.n, with_bbb)
+        refusal = cost.refusal(lower)
     with columns[3]:
         st.button(
             "Run calibration",
@@ -1072,40 +1164,19 @@ def draw_calibration(context: PageContext) -> None:
     if refusal:
         st.warning(refusal)
     results = session_cache("explore_calibration_cache", context.dataset, model)
-    requested = st.session_state.pop("explore_calibration_requested", False)
-    if requested and config is not None and not refusal and (config, with_bbb) in results:
-        st.session_state["explore_calibration"] = (model, results[(config, with_bbb)])
-    elif requested and config is not None and not refusal:
-        progress = st.progress(0.0, text="Simulating datasets…")
-
-        def report(done: int, total: int) -> None:
-            progress.progress(done / total, text=f"Dataset {done} of {total}")
-
-        try:
-            with st.spinner("Fitting every simulated dataset…"):
-                result = calibrate(
-                    model,
-                    config,
-                    fit_until_at_target(model, CALIBRATION_BBB) if with_bbb else None,
-                    fit_name="bbb",
-                    progress=report,
-                )
-        except ValueError as error:
-            st.error(describe_error(error))
-            result = None
-        progress.empty()
-        if result is not None:
-            results[(config, with_bbb)] = result
-            st.session_state["explore_calibration"] = (model, result)
-    stored = st.session_state.get("explore_calibration")
-    if stored is None or stored[0] != model:
+    if st.session_state.pop("explore_calibration_requested", False) and config is not None and not refusal:
+        arguments = (model, config, CALIBRATION_BBB if with_bbb else None)
+        compute("calibration", results, (config, with_bbb), cost, explore_budget.calibration_result, arguments, lower)
+    draw_explore_job("calibration")
+    latest = results.get(LATEST)
+    if latest is None:
         st.caption(
             f"Draw (slope, intercept) from the prior, simulate y with noise sd {fmt(model.noise_sd)} on x from "
             f"{fmt(x_min)} to {fmt(x_max)}, fit, and count how often each 50% and 90% interval holds the truth. "
             "Press **Run calibration**."
         )
         return
-    draw_calibration_result(stored[1])
+    draw_calibration_result(results[latest])
 
 
 def draw_calibration_result(result: CalibrationResult) -> None:

@@ -66,6 +66,20 @@ def rerun_until_finished(page: AppTest, timeout_s: float = 30.0) -> Job:
         time.sleep(0.2)
 
 
+def rerun_until_computed(page: AppTest, timeout_s: float = 300.0) -> None:
+    """Re-run the script (as the explore views' polling would) until no explore computation waits or runs."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        entries = page.session_state.get("explore_jobs") or {}
+        busy = any(entry.job.active for entry in entries.values())
+        page.run()
+        no_exception(page)
+        if not busy:
+            return
+        assert time.monotonic() < deadline, f"an explore computation still runs after {timeout_s:g} s"
+        time.sleep(0.1)
+
+
 def query(params: dict[str, str]) -> str:
     """`params` as a link's query string, for a real browser."""
     return "/?" + "&".join(f"{key}={value}" for key, value in params.items())

@@ -1,0 +1,226 @@
+"""Explore computations run in worker processes like fits: another process, the same cap and queue, the same memory
+and time limits, cancelled with their tab; and the explore views wait for them with "Computing…" and Cancel."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bayesdemo import explore_budget
+from bayesdemo import jobs as jobs_module
+from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
+from bayesdemo.data import DataConfig, generate
+from bayesdemo.jobs import ExploreJob, Job
+from bayesdemo.methods import FitConfig
+from bayesdemo.priors import Model
+from bayesdemo.ui_explore import EXPLORE_JOBS_KEY, TAB_KEY
+from tests.support.pages import no_exception, page_at, rerun_until_computed
+
+DATASET = generate(DataConfig(n=100, seed=3))
+MODEL = Model(noise_sd=0.1)
+LONG_BBB = FitConfig(method="bbb", steps=1_000_000, seed=1)
+GONE_S = 5.0  # a killed worker is reaped within this (it is usually a few milliseconds; a busy machine is slower)
+
+
+def wait_for(predicate, timeout_s: float = 10.0, every_s: float = 0.02) -> bool:
+    """Poll `predicate` until it holds or the timeout passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every_s)
+    return predicate()
+
+
+def process_gone(pid: int) -> bool:
+    """Whether process `pid` has ended (no longer exists, or only a zombie waiting to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+@pytest.fixture
+def made():
+    """Jobs and explore jobs made in a test, stopped afterwards whatever happened."""
+    started: list[Job | ExploreJob] = []
+    yield started
+    for job in started:
+        job.stop()
+        job.join(5.0)
+
+
+def test_an_explore_computation_runs_in_another_process_and_returns_its_value(made):
+    where = ExploreJob(os.getpid, (), "n")
+    made.append(where)
+    where.start()
+    assert where.join(60.0) and where.state == "finished"
+    assert isinstance(where.result, int) and where.result != os.getpid() and where.result == where.pid
+    # A view's computation, pickled to the worker and back, equals the same functions called here.
+    config, sizes = BasisConfig("rbf", 6, 0.0), (1, 2, 3, 4, 5, 6, 7, 8)
+    basis = ExploreJob(explore_budget.basis_results, (DATASET, MODEL, config, sizes), "n")
+    made.append(basis)
+    basis.start()
+    assert basis.join(60.0) and basis.state == "finished", basis.message
+    fit, curve = basis.result
+    expected_curve = log_evidence_by_complexity(DATASET, "rbf", sizes, MODEL, width=0.0)
+    assert fit.log_evidence == fit_basis(DATASET, config, MODEL).log_evidence  # the same float64 arithmetic
+    np.testing.assert_array_equal(curve.log_evidence, expected_curve.log_evidence)
+    assert jobs_module.load() == (0, 0), "the slot came back"
+
+
+def test_cancelling_a_running_explore_job_ends_its_process_within_seconds(made):
+    job = ExploreJob(time.sleep, (120,), "n")
+    made.append(job)
+    job.start()
+    assert job.state == "running" and job.pid is not None
+    time.sleep(0.3)
+    started = time.monotonic()
+    job.stop("Cancelled.")
+    assert job.state == "stopped" and job.message == "Cancelled." and job.result is None
+    assert wait_for(lambda: process_gone(job.pid), GONE_S), "the worker was killed"
+    assert time.monotonic() - started < GONE_S
+    assert jobs_module.load() == (0, 0)
+
+
+def test_an_explore_job_its_page_stops_touching_ends_its_process(made):
+    # A closed tab stops touching its jobs: after the heartbeat timeout the computation's process is killed.
+    job = ExploreJob(time.sleep, (120,), "n", heartbeat_timeout_s=0.5)
+    made.append(job)
+    job.start()
+    pid = job.pid
+    assert pid is not None
+    assert wait_for(lambda: job.state == "stopped", 0.5 + GONE_S)
+    assert "heartbeat" in job.message and "tab closed" in job.message
+    assert wait_for(lambda: process_gone(pid), GONE_S)
+
+
+def test_an_explore_job_waits_in_the_queue_behind_fits_and_starts_when_a_slot_frees(made, monkeypatch):
+    monkeypatch.setattr(jobs_module, "MAX_RUNNING_JOBS", 1)
+    fit = Job(DATASET, MODEL, [LONG_BBB])
+    explore = ExploreJob(os.getpid, (), "n")
+    later_fit = Job(DATASET, MODEL, [FitConfig(method="bbb", steps=200, seed=2)])
+    made.extend([fit, explore, later_fit])
+    fit.start()
+    explore.start()
+    later_fit.start()
+    assert explore.state == "queued" and explore.queue_position == 1 and explore.pid is None
+    assert later_fit.view().queue_position == 2, "one queue for fits and explore computations, first come first"
+    assert jobs_module.load() == (1, 2)
+    time.sleep(0.3)
+    assert explore.state == "queued", "no slot is free: it keeps waiting"
+    fit.stop()
+    assert explore.join(60.0) and explore.state == "finished" and explore.queue_position is None
+    assert later_fit.join(60.0) and later_fit.view().fits[0].status == "done"
+
+
+def test_an_explore_job_beyond_its_memory_limit_says_so_and_its_slot_comes_back(made, monkeypatch):
+    monkeypatch.setattr(jobs_module, "MAX_RUNNING_JOBS", 1)
+    monkeypatch.setattr(jobs_module, "WORKER_MEMORY_HEADROOM_BYTES", 64 * 2**20)
+    hungry = ExploreJob(np.ones, (2**28,), "the number of points n")  # 2 GiB of float64, 32 times the headroom
+    after = ExploreJob(os.getpid, (), "n")
+    made.extend([hungry, after])
+    hungry.start()
+    after.start()
+    assert hungry.join(60.0) and hungry.state == "stopped"
+    assert hungry.message == (
+        "Stopped: the computation ran out of its memory limit (64 MiB beyond its start). Lower the number of points n."
+    )
+    assert after.join(60.0) and after.state == "finished" and after.result != os.getpid()
+
+
+def test_an_explore_job_ends_at_the_time_limit_and_an_error_comes_back_as_a_sentence(made, monkeypatch):
+    monkeypatch.setattr(jobs_module, "MAX_TRAINING_S", 0.5)
+    slow = ExploreJob(time.sleep, (120,), "Simulated datasets K")
+    made.append(slow)
+    slow.start()
+    pid = slow.pid
+    assert slow.join(0.5 + GONE_S) and slow.state == "stopped"
+    assert "limit of 0.5 s" in slow.message and slow.message.endswith("Lower Simulated datasets K.")
+    assert wait_for(lambda: process_gone(pid), GONE_S)
+    failing = ExploreJob(math.sqrt, (-1.0,), "n")
+    made.append(failing)
+    failing.start()
+    assert failing.join(60.0) and failing.message == "Stopped: the computation failed (math domain error)."
+    assert "Traceback" not in failing.message
+
+
+# ---- the explore views through AppTest ---------------------------------------------------------------------------
+
+
+def open_gradient_noise(page: AppTest) -> None:
+    """Open the Gradient noise tab."""
+    page.session_state[TAB_KEY] = "Gradient noise"
+    page.run()
+    no_exception(page)
+
+
+def gradient_entry(page: AppTest):
+    """The Gradient noise view's computation (an ExploreEntry), or None."""
+    return (page.session_state.get(EXPLORE_JOBS_KEY) or {}).get("gradient")
+
+
+def page_text(page: AppTest) -> str:
+    """Every markdown, info and warning text on the page."""
+    return " ".join(element.value for kind in ("markdown", "info", "warning") for element in getattr(page, kind))
+
+
+def test_gradient_noise_is_measured_in_a_worker_and_waits_behind_a_fit_with_computing_and_cancel(monkeypatch):
+    monkeypatch.setattr(jobs_module, "MAX_RUNNING_JOBS", 1)
+    fit = Job(DATASET, MODEL, [LONG_BBB])  # another student's fit holds the only slot
+    page = page_at()
+    try:
+        fit.start()
+        open_gradient_noise(page)
+        page.button(key="explore_gradient_run").click().run()
+        no_exception(page)
+        entry = gradient_entry(page)
+        assert entry is not None and entry.job.state == "queued"
+        assert "Computing… (queued: number 1" in page_text(page)
+        assert not page.table, "nothing measured in the page's own process meanwhile"
+        assert page.button(key="explore_gradient_cancel")
+        fit.stop()
+        rerun_until_computed(page)
+        assert entry.job.state == "finished" and entry.job.pid != os.getpid()
+        rows = page.table[0].value.to_dict("records")
+        assert len(rows) == 8 and "Computing" not in page_text(page)
+    finally:
+        fit.stop()
+        fit.join(5.0)
+
+
+def test_cancel_on_the_page_stops_the_computations_process():
+    page = page_at({"n": "5000"})  # estimated 10 s of gradient draws: still running when Cancel is pressed
+    open_gradient_noise(page)
+    page.button(key="explore_gradient_run").click().run()
+    no_exception(page)
+    job = gradient_entry(page).job
+    assert wait_for(lambda: job.state == "running" and job.pid is not None, 30.0)
+    pid = job.pid
+    assert pid != os.getpid()
+    page.button(key="explore_gradient_cancel").click().run()
+    no_exception(page)
+    assert job.state == "stopped" and wait_for(lambda: process_gone(pid), GONE_S)
+    assert "Cancelled." in page_text(page) and not page.table
+    assert jobs_module.load()[0] == 0
+
+
+def test_a_computation_out_of_memory_on_the_page_is_said_in_words_and_the_page_goes_on(monkeypatch):
+    monkeypatch.setattr(jobs_module, "WORKER_MEMORY_HEADROOM_BYTES", 4 * 2**20)  # far below 12 tensors of 2 MiB
+    page = page_at({"n": "5000"})
+    open_gradient_noise(page)
+    page.button(key="explore_gradient_run").click().run()
+    rerun_until_computed(page)
+    warnings = " ".join(warning.value for warning in page.warning).replace("\\", "")  # as shown: unescaped
+    assert "ran out of its memory limit (4 MiB beyond its start)" in warnings
+    assert "Lower the number of points n" in warnings and "Traceback" not in warnings
+    page.session_state[TAB_KEY] = "Parameter space"
+    page.run()
+    no_exception(page)
+    assert page.tabs, "the page still draws"
