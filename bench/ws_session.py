@@ -5,7 +5,9 @@ The load test's browserless driver (bench/load_test.py --driver websocket): a pa
 Run button's trigger, and each fragment's timed rerun (`auto_rerun`). What the server sends back is recorded as a
 page would show it: the progress bar's state and step, the moments the slope-mean chart gets a new figure, error
 elements, and the trajectory download's link. Widgets not named in a rerun keep their values on the server, so a
-rerun sends only what changed, like the frontend's.
+rerun sends only what changed, like the frontend's. Any keyed widget can be set or pressed by its key, an explore tab
+opened by its label, and a file put in the uploader (the frontend's file-URL request, an HTTP PUT, then the uploader's
+widget state); `settle` waits until a page run ends with no computation showing "Computing…".
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+import requests
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ClientState
+from streamlit.proto.Common_pb2 import FileUploaderState, FileURLs, FileURLsRequest, UploadedFileInfo
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 
@@ -27,6 +31,8 @@ STATES = ("Ready", "Queued", "Running", "Paused", "Finished", "Stopped")
 CHART_NAME = '"name": "chart_mean_slope"'  # the slope-mean chart's figure (bayesdemo/live_chart.py sends its key)
 DOWNLOAD_LABEL = "Download trajectory (CSV)"
 STEP = re.compile(r"Step ([\d,]+) of")
+COMPUTING = "Computing…"  # an explore view's line while its computation waits or runs
+XSRF_COOKIE = "_streamlit_xsrf"  # Streamlit's XSRF cookie; an upload sends its value back as a header
 
 
 @dataclass
@@ -44,6 +50,12 @@ class PageRecord:
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (error / warning / info / success, text) per box
     download_url: str = ""  # the trajectory download's link once enabled
     connections: int = 0
+    widgets: dict[str, str] = field(default_factory=dict)  # widget key -> its id, for every keyed widget drawn
+    disabled: dict[str, bool] = field(default_factory=dict)  # widget key -> whether it was last drawn disabled
+    tabs_id: str = ""  # the explore tabs' widget id
+    run_texts: list[str] = field(default_factory=list)  # what the page run in progress has shown (text of each element)
+    last_texts: list[str] = field(default_factory=list)  # what the last whole-page run that finished showed
+    page_runs: int = 0  # whole-page runs finished
 
 
 class ProtocolSession:
@@ -57,6 +69,9 @@ class ProtocolSession:
         self.timers: dict[str, asyncio.Task] = {}
         self.socket = None
         self.first_run_done = asyncio.Event()
+        self.session_id = ""  # the server's id of this session (upload URLs name it)
+        self.file_urls: dict[str, asyncio.Future] = {}  # file-URL request id -> its response's FileURLs
+        self.full_run = True  # whether the page run in progress is a whole-page run (not a fragment's)
         self.headers: dict[str, str] = {}  # extra handshake headers: the cookies a browser would send through a proxy
 
     def rerun(self, fragment_id: str = "", widgets: list[WidgetState] | None = None) -> bytes:
@@ -81,6 +96,59 @@ class ProtocolSession:
         """Press Run: its button's trigger in a page rerun."""
         await self.send(self.rerun(widgets=[WidgetState(id=self.record.run_button_id, trigger_value=True)]))
 
+    async def set_widget(self, key: str, **value: object) -> None:
+        """Give the widget `key` a value (`double_value=...`, `string_value=...`, `bool_value=...`, ...): a page
+        rerun with its new state, as the frontend sends when a value is typed or picked."""
+        await self.send(self.rerun(widgets=[WidgetState(id=self.record.widgets[key], **value)]))
+
+    async def press(self, key: str) -> None:
+        """Press the button `key`: its trigger in a page rerun."""
+        await self.set_widget(key, trigger_value=True)
+
+    async def open_tab(self, label: str) -> None:
+        """Open the explore tab `label`, as a click on it does."""
+        await self.send(self.rerun(widgets=[WidgetState(id=self.record.tabs_id, string_value=label)]))
+
+    async def upload(self, key: str, name: str, content: bytes, timeout_s: float = 120.0) -> int:
+        """Put `content` as file `name` into the uploader `key` as the frontend does: ask the server for an upload
+        URL, PUT the file there (with the XSRF cookie and header), then set the uploader's state. The PUT's status."""
+        request_id = f"upload-{len(self.file_urls)}"
+        future = asyncio.get_running_loop().create_future()
+        self.file_urls[request_id] = future
+        request = FileURLsRequest(request_id=request_id, file_names=[name], session_id=self.session_id)
+        await self.send(BackMsg(file_urls_request=request).SerializeToString())
+        urls: FileURLs = await asyncio.wait_for(future, timeout_s)
+        http_url = self.stream_url.replace("ws://", "http://", 1).removesuffix("/_stcore/stream")
+
+        def put() -> int:
+            with requests.Session() as http:
+                http.get(http_url + "/_stcore/health", timeout=timeout_s)
+                token = http.cookies.get(XSRF_COOKIE, "")
+                response = http.put(
+                    http_url + urls.upload_url,
+                    files={"file": (name, content, "text/csv")},
+                    headers={"X-Xsrftoken": token},
+                    timeout=timeout_s,
+                )
+                return response.status_code
+
+        status = await asyncio.to_thread(put)
+        if status == 204 or status == 200:
+            info = UploadedFileInfo(name=name, size=len(content), file_id=urls.file_id, file_urls=urls)
+            state = FileUploaderState(uploaded_file_info=[info])
+            await self.set_widget(key, file_uploader_state_value=state)
+        return status
+
+    async def settle(self, timeout_s: float, after: int = 0) -> bool:
+        """Wait until more than `after` whole-page runs have finished (`record.page_runs` before an action) and the
+        last one shows no computation running; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.record.page_runs > after and not any(COMPUTING in text for text in self.record.last_texts):
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
     async def repeat(self, fragment_id: str, interval_s: float) -> None:
         """A fragment's timed reruns, as the frontend's timer sends them."""
         while True:
@@ -97,6 +165,7 @@ class ProtocolSession:
         """Record what a new element shows."""
         kind = element.WhichOneof("type")
         now = time.monotonic()
+        self.record_widget(element, kind)
         if kind == "button" and element.button.label == "Run":
             self.record.run_button_id = element.button.id
             self.record.run_disabled = element.button.disabled
@@ -123,14 +192,33 @@ class ProtocolSession:
             if element.alert.format == element.alert.ERROR:
                 self.record.errors.append(f"error box: {element.alert.body[:200]}")
 
+    def record_widget(self, element, kind: str | None) -> None:
+        """Remember a keyed widget's id (Streamlit ends a keyed widget's id with "-" and its key) and state, and the
+        text the element shows."""
+        proto = getattr(element, kind) if kind else None
+        widget_id = getattr(proto, "id", "")
+        if isinstance(widget_id, str) and widget_id.startswith("$$ID-") and widget_id.count("-") >= 2:
+            key = widget_id.split("-", 2)[2]
+            self.record.widgets[key] = widget_id
+            self.record.disabled[key] = bool(getattr(proto, "disabled", False))
+        for name in ("body", "text", "message", "label"):
+            text = getattr(proto, name, None)
+            if isinstance(text, str) and text:
+                self.record.run_texts.append(text)
+                break
+
     def on_message(self, message: ForwardMsg) -> None:
         """Handle one message from the server as the frontend would."""
         kind = message.WhichOneof("type")
         if kind == "new_session":
             if message.new_session.page_script_hash:
                 self.page_script_hash = message.new_session.page_script_hash
-            if not message.metadata.run.fragment_ids:  # a page run: the frontend drops every fragment's timer
+            if message.new_session.initialize.session_id:
+                self.session_id = message.new_session.initialize.session_id
+            self.full_run = not message.metadata.run.fragment_ids
+            if self.full_run:  # a page run: the frontend drops every fragment's timer
                 self.stop_timers()
+                self.record.run_texts = []
         elif kind == "auto_rerun":
             fragment_id, interval_s = message.auto_rerun.fragment_id, message.auto_rerun.interval
             if fragment_id in self.timers:
@@ -138,8 +226,23 @@ class ProtocolSession:
             self.timers[fragment_id] = asyncio.get_running_loop().create_task(self.repeat(fragment_id, interval_s))
         elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
             self.on_element(message.delta.new_element)
+        elif kind == "delta" and message.delta.WhichOneof("type") == "add_block":
+            block = message.delta.add_block
+            if block.WhichOneof("type") == "tab_container" and block.tab_container.id:
+                self.record.tabs_id = block.tab_container.id
+        elif kind == "file_urls_response":
+            future = self.file_urls.get(message.file_urls_response.response_id)
+            if future is not None and not future.done():
+                response = message.file_urls_response
+                if response.file_urls:
+                    future.set_result(response.file_urls[0])
+                else:
+                    future.set_exception(RuntimeError(f"no upload URL: {response.error_msg}"))
         elif kind == "script_finished":
             self.first_run_done.set()
+            if self.full_run and message.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                self.record.last_texts = list(self.record.run_texts)
+                self.record.page_runs += 1
 
     async def receive(self) -> None:
         """Handle messages until the connection closes."""
