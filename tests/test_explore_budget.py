@@ -108,3 +108,28 @@ def test_nuts_estimate_matches_measured_time():
             run.advance(5)
 
     assert_within_factor(explore_budget.nuts_cost(data.n, 50).seconds, cpu_seconds(work))
+
+
+def test_what_runs_inline_takes_well_under_a_second_and_the_heavier_views_go_to_a_worker():
+    # The page's own defaults: the calibration without fits and the basis view's cubic are inline (in the page's
+    # thread); measured, they take well under a second (the bound is 8x the inline limit, for a busy machine).
+    calibration = CalibrationConfig(datasets=100, n=20, x_min=0.0, x_max=1.0)
+    cubic = generate(DataConfig(n=50))
+    basis = BasisConfig("polynomial", 3, 0.0)
+    inline = [
+        (explore_budget.calibration_cost(100, 20, with_fit=False), lambda: calibrate(MODEL, calibration)),
+        (
+            explore_budget.basis_cost(cubic.n, 3, range(11)),
+            lambda: explore_budget.basis_results(cubic, MODEL, basis, range(11)),
+        ),
+    ]
+    for cost, work in inline:
+        assert cost.inline, cost
+        assert cpu_seconds(work) < FACTOR * explore_budget.INLINE_S
+    # Gradient noise on the default 100 points, the fits with s learned, and calibration with fits go to a worker.
+    heavier = [
+        explore_budget.gradient_noise_cost(100, 100, [1, 1, 1, 1, 16, 16, 16, 16], 300, GRADIENT_CHUNK_ELEMENTS),
+        explore_budget.full_batch_fit_cost(100, [(3000, 1), (1000, 1)]),
+        explore_budget.calibration_cost(4, 20, with_fit=True),
+    ]
+    assert not any(cost.inline for cost in heavier)
