@@ -18,7 +18,7 @@ from bayesdemo.exact import Gaussian
 from bayesdemo.methods import closed_form_steps
 from bayesdemo.methods.centred import StandardisedProblem
 from bayesdemo.methods.config import FitConfig
-from bayesdemo.methods.optim import ADAM_EPS, DataTensors, Optimiser, sufficient_statistics, write_flat
+from bayesdemo.methods.optim import ADAM_EPS, DataTensors, Optimiser, sufficient_statistics
 from bayesdemo.priors import Model, Prior
 from bayesdemo.validation import ConfigError
 
@@ -89,6 +89,9 @@ class BayesByBackprop:
         self._pass_statistics_rows: list[list[float]] = []
         self._points: np.ndarray | None = None  # the data as rows (x_i, y_i), for the per-pass statistics
         self._draws_in_pairs = config.draws_antithetic
+        self._parameter_arrays: tuple[np.ndarray, ...] = (
+            (self.mu.detach().numpy(), self.rho.detach().numpy()) if device == "cpu" else ()
+        )
 
     def kl_to_prior(self, sd: torch.Tensor) -> torch.Tensor:
         """Closed-form KL(N(mu, sd^2) || N(m0, s0^2)) summed over parameters (a correlated prior: docs/MATH.md, KL)."""
@@ -233,16 +236,20 @@ class BayesByBackprop:
             return [self.step()]
         moments, statistics = self._draw_steps(count)
         optimizer = self.optimizer
-        first, second, averages = optimizer.flat_state()
+        rows = optimizer.flat_state()
+        averages = rows[2] if len(rows) > 2 else None
         state = closed_form_steps.State(
-            self.mu.tolist() + self.rho.tolist(), first, second, averages, optimizer.steps_taken
+            self.mu.tolist() + self.rho.tolist(), rows[0], rows[1], averages, optimizer.steps_taken
         )
         if self._float_step_constants is None:
             self._float_step_constants = (self._update_rule(), self._objective())
         losses = closed_form_steps.take_steps(state, *self._float_step_constants, moments, statistics)
-        write_flat(self.mu, state.parameters[:2])  # between steps: no graph holds mu or rho
-        write_flat(self.rho, state.parameters[2:])
-        optimizer.load_flat_state(state.steps_taken, state.first, state.second, state.averages)
+        # Written through numpy views of mu and rho: between steps no autograd graph holds them.
+        self._parameter_arrays[0][:] = state.parameters[:2]
+        self._parameter_arrays[1][:] = state.parameters[2:]
+        optimizer.load_flat_state(
+            state.steps_taken, [state.first, state.second, *([averages] if averages is not None else [])]
+        )
         return losses
 
     def _draw_steps(self, count: int) -> tuple[list[list[float]], list[list[float]]]:

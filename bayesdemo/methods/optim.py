@@ -78,16 +78,6 @@ def sufficient_statistics(design: torch.Tensor, y: torch.Tensor) -> tuple[torch.
     return design.T @ design, y @ design, y @ y
 
 
-def write_flat(tensor: torch.Tensor, values: list[float]) -> None:
-    """Set a 1-d tensor to `values` in place: through its numpy view on the CPU (one call, no autograd record: for
-    tensors no pending graph reads), else by a copy."""
-    if tensor.device.type == "cpu":
-        tensor.detach().numpy()[:] = values
-    else:
-        with torch.no_grad():
-            tensor.copy_(torch.tensor(values, dtype=tensor.dtype))
-
-
 class Optimiser:
     """SGD or Adam (torch.optim's update rules, written out) over `parameters`, with exponential lr decay.
 
@@ -105,22 +95,19 @@ class Optimiser:
         self.lr = self.first_lr
         self.decay_per_step = config.learning_rate_decay ** (1.0 / max(config.step_count - 1, 1))
         self.steps_taken = 0
-        # Each state is one flat tensor with a view per parameter, so a caller can read or write it whole
-        # (flat_state / load_flat_state) without a call per parameter.
-        self._first_flat = self._flat_zeros()
-        self._second_flat = self._flat_zeros()
-        self.first_moments = self._views(self._first_flat)
-        self.second_moments = self._views(self._second_flat)
-        self._averages_flat: torch.Tensor | None = None
+        # The state is one tensor, rows (first moments, second moments[, averages]) flat over the parameters, with a
+        # view per parameter: a caller can read or write it whole (flat_state / load_flat_state) in one call.
+        first = self.parameters[0]
+        total = sum(p.numel() for p in self.parameters)
+        rows = 3 if config.averages_iterates else 2
+        self._state = torch.zeros((rows, total), dtype=first.dtype, device=first.device)
+        self.first_moments = self._views(self._state[0])
+        self.second_moments = self._views(self._state[1])
         self.averages: list[torch.Tensor] | None = None
         if config.averages_iterates:
-            self._averages_flat = torch.cat([p.detach().reshape(-1) for p in self.parameters])
-            self.averages = self._views(self._averages_flat)
-
-    def _flat_zeros(self) -> torch.Tensor:
-        """Zeros (total parameter size,) in the parameters' dtype and device."""
-        first = self.parameters[0]
-        return torch.zeros(sum(p.numel() for p in self.parameters), dtype=first.dtype, device=first.device)
+            self._state[2] = torch.cat([p.detach().reshape(-1) for p in self.parameters])
+            self.averages = self._views(self._state[2])
+        self._state_array = self._state.numpy() if first.device.type == "cpu" else None
 
     def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """One view of `flat` per parameter, in its shape."""
@@ -130,19 +117,20 @@ class Optimiser:
             start += parameter.numel()
         return views
 
-    def flat_state(self) -> tuple[list[float], list[float], list[float] | None]:
-        """(Adam's first moments, second moments, the averages or None), each flat over the parameters in order."""
-        averages = None if self._averages_flat is None else self._averages_flat.tolist()
-        return self._first_flat.tolist(), self._second_flat.tolist(), averages
+    def flat_state(self) -> list[list[float]]:
+        """Rows (Adam's first moments, second moments[, the averages]), each flat over the parameters in order."""
+        return self._state.tolist()
 
-    def load_flat_state(
-        self, steps_taken: int, first: list[float], second: list[float], averages: list[float] | None
-    ) -> None:
-        """Set the state `flat_state` reads after `steps_taken` steps in all (the lr follows the step count)."""
-        write_flat(self._first_flat, first)
-        write_flat(self._second_flat, second)
-        if self._averages_flat is not None and averages is not None:
-            write_flat(self._averages_flat, averages)
+    def load_flat_state(self, steps_taken: int, rows: list[list[float]]) -> None:
+        """Set the rows `flat_state` reads, after `steps_taken` steps in all (the lr follows the step count).
+
+        On the CPU through the state's numpy view: no autograd record, which the moments and averages never need.
+        """
+        if self._state_array is not None:
+            self._state_array[:] = rows
+        else:
+            with torch.no_grad():
+                self._state.copy_(torch.tensor(rows, dtype=self._state.dtype))
         self.steps_taken = steps_taken
         self.lr = self.first_lr * self.decay_per_step**steps_taken
 
