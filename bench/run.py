@@ -1,11 +1,15 @@
-"""Benchmark: steps/s, training seconds and steps until each method *stays* converged, peak memory, vs stock anchors.
+"""Benchmark: every method of this project next to stock Pyro and NumPyro, in interleaved rounds; medians reported.
 
-Run: `python bench/run.py` (add --quick for a short smoke run, --json FILE to save, --device cuda for CPU vs GPU at
-n = 1,000,000 where torch sees CUDA). Each (n, method) runs in its own process so peak memory (max RSS) is its own.
-Ratios are against the anchor: Pyro SVI written as in Pyro's tutorial (bench/anchor.py) on the same data; NumPyro's
-stock SVI runs too when numpyro is installed. "Stays converged": the mean over the last 50 steps within 0.1
-posterior sd of the method's target mean and within 10% of its target sd at every snapshot to the end of the run
-(bayesdemo.metrics.step_converged_for_good). Seconds are training seconds: snapshots (every 5 steps) excluded.
+Run: `python bench/run.py --json bench/results.json` (--n 100 or --n 100000 for one data size, --rounds R, --quick for
+a short smoke run, --device cuda for CPU vs GPU at n = 1,000,000 where torch sees CUDA).
+
+Each round runs every contender once per data size, each in a fresh process (its own peak memory, no warm caches),
+in an order rotated from round to round, so a busy machine slows every row alike; the table shows the medians over
+rounds. Contenders: Pyro SVI written as in Pyro's tutorial (the anchor, bench/anchor.py), the same model in NumPyro
+with 1 particle and with 16 vectorised particles (jit-compiled), and every method of this project with its defaults.
+"Stays converged": the mean over the last 50 steps within 0.1 posterior sd of the method's target mean and within 10%
+of its target sd at every snapshot (every 5 steps) to the end of the run (bayesdemo.metrics.step_converged_for_good).
+Seconds are training seconds: snapshots excluded.
 """
 
 from __future__ import annotations
@@ -14,21 +18,24 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import math
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-ANCHORS = ("anchor", "anchor-numpyro")
-METHODS = (*ANCHORS, "noise", "bbb", "bbb-straightforward", "svi-normal", "svi-tutorial", "svi-mvn")
+NUMPYRO_PARTICLES = {"numpyro-1": 1, "numpyro-16": 16}  # NumPyro contenders: Trace_ELBO particles
+ANCHORS = ("anchor", *NUMPYRO_PARTICLES)
+CONTENDERS = (*ANCHORS, "noise", "bbb", "bbb-straightforward", "svi-normal", "svi-tutorial", "svi-mvn")
 STRAIGHTFORWARD = "bbb-straightforward"  # autograd through the per-point loss and torch.optim.Adam: full data only
 GPU_METHODS = ("noise", "bbb")  # Pyro SVI's model lives on the CPU (FitConfig refuses a CUDA device for it)
 WINDOW = 50  # steps averaged by the convergence rule (metrics.DEFAULT_WINDOW)
@@ -41,11 +48,12 @@ class Case:
 
     n: int  # data points
     batch_size: int  # points per step; 0 means the full data
-    steps: int  # most steps a method takes
-    time_budget_s: float  # most training seconds a method takes (0: none)
+    steps: int  # most steps a contender takes
+    time_budget_s: float  # most training seconds a contender takes (0: none)
 
 
-PLAN = (Case(100, 0, 3000, 0.0), Case(100_000, 1000, 40_000, 15.0))
+# n = 100,000: every contender gets the same 8,000-step cap; the 12 s budget cuts only the slowest (the anchors).
+PLAN = (Case(100, 0, 3000, 0.0), Case(100_000, 1000, 8000, 12.0))
 QUICK_PLAN = (Case(100, 0, 300, 0.0), Case(10_000, 100, 300, 2.0))
 GPU_PLAN = (Case(1_000_000, 0, 2000, 15.0), Case(1_000_000, 10_000, 2000, 15.0))
 
@@ -70,31 +78,32 @@ class TorchAdam:
         return contextlib.nullcontext()
 
 
-def trajectory(method: str, dataset, model, case: Case, seed: int, device: str):
-    """(config for the target, snapshots) of one method's run on `dataset`."""
+def trajectory(contender: str, dataset, model, case: Case, seed: int, device: str):
+    """(config for the target, snapshots) of one contender's run on `dataset`."""
     from bayesdemo.exact import Gaussian
     from bayesdemo.methods import FitConfig, make_method
     from bayesdemo.runner import Run, RunConfig, Snapshot
 
-    if method in ANCHORS:
+    if contender in ANCHORS:
         import anchor
 
-        run_anchor = anchor.pyro_tutorial if method == "anchor" else anchor.numpyro_tutorial
         x, y = np.array(dataset.x), np.array(dataset.y)
-        steps = run_anchor(
-            x, y, float(model.noise_sd), case.steps, case.batch_size, SNAPSHOT_EVERY, seed, case.time_budget_s
-        )
+        arguments = (x, y, float(model.noise_sd), case.steps, case.batch_size, SNAPSHOT_EVERY, seed, case.time_budget_s)
+        if contender == "anchor":
+            steps = anchor.pyro_tutorial(*arguments)
+        else:
+            steps = anchor.numpyro_tutorial(*arguments, particles=NUMPYRO_PARTICLES[contender])
         snapshots = [Snapshot.of(step, seconds, 0.0, Gaussian.diagonal(mean, sd)) for step, seconds, mean, sd in steps]
         return FitConfig(method="svi", guide="tutorial", seed=seed), snapshots
-    name, _, guide = method.partition("-")
-    if method == STRAIGHTFORWARD:
+    name, _, guide = contender.partition("-")
+    if contender == STRAIGHTFORWARD:
         guide = ""
     config = FitConfig(
         method=name, guide=guide or "normal", steps=case.steps, batch_size=case.batch_size, seed=seed, device=device
     )
     run_config = RunConfig(snapshot_every=SNAPSHOT_EVERY, time_budget_s=case.time_budget_s)
     fit = make_method(dataset, model, config)
-    if method == STRAIGHTFORWARD:
+    if contender == STRAIGHTFORWARD:
         fit.uses_sufficient_statistics = False
         fit.optimizer = TorchAdam([fit.mu, fit.rho], config.learning_rate)
     run = Run(fit, case.steps, run_config)
@@ -103,8 +112,8 @@ def trajectory(method: str, dataset, model, case: Case, seed: int, device: str):
     return config, run.snapshots
 
 
-def measure_one(method: str, case: Case, seed: int, device: str) -> dict:
-    """Run one method in this process and summarise speed, convergence and memory."""
+def measure_one(contender: str, case: Case, seed: int, device: str) -> dict:
+    """Run one contender in this process and summarise speed, convergence and memory."""
     import torch
 
     torch.set_num_threads(1)
@@ -118,7 +127,7 @@ def measure_one(method: str, case: Case, seed: int, device: str) -> dict:
     exact = exact_posterior(dataset, model)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
-    config, snapshots = trajectory(method, dataset, model, case, seed, device)
+    config, snapshots = trajectory(contender, dataset, model, case, seed, device)
     wall = time.perf_counter() - started
     target = target_for(config, exact, dataset.least_squares())
     converged_step = step_converged_for_good(snapshots, target, exact.sd, window=WINDOW)
@@ -127,7 +136,7 @@ def measure_one(method: str, case: Case, seed: int, device: str) -> dict:
         converged_seconds = next(s.seconds for s in snapshots if s.step == converged_step)
     last = snapshots[-1]
     return {
-        "method": method,
+        "method": contender,
         "n": case.n,
         "batch_size": case.batch_size or case.n,
         "steps": last.step,
@@ -145,79 +154,177 @@ def measure_one(method: str, case: Case, seed: int, device: str) -> dict:
     }
 
 
-def run_in_subprocess(method: str, case: Case, seed: int, device: str) -> dict:
-    """Measure one method in a fresh interpreter (own peak memory, no warm caches from the others)."""
-    command = [sys.executable, __file__, "--one", method, "--n", str(case.n), "--steps", str(case.steps)]
-    command += ["--batch-size", str(case.batch_size), "--budget", str(case.time_budget_s)]
+def run_in_subprocess(contender: str, case: Case, seed: int, device: str) -> dict:
+    """Measure one contender in a fresh interpreter (own peak memory, no warm caches from the others)."""
+    command = [sys.executable, __file__, "--one", contender, "--steps", str(case.steps)]
+    command += ["--one-n", str(case.n), "--batch-size", str(case.batch_size), "--budget", str(case.time_budget_s)]
     command += ["--seed", str(seed), "--device", device]
     output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
-def format_table(results: list[dict]) -> str:
-    """One row per (n, batch, device, method), with steps/s as a ratio to the Pyro anchor at the same n and batch."""
-    anchors = {(r["n"], r["batch_size"]): r for r in results if r["method"] == "anchor"}
+def rotated(items: list, by: int) -> list:
+    """`items` starting at position `by` (mod its length): each round starts with a different contender."""
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
+def median_or_never(values: list[float | None]) -> float | None:
+    """The median with None (never converged) counted as infinitely late; None when that median is never."""
+    ordered = sorted(math.inf if value is None else value for value in values)
+    middle = statistics.median(ordered)
+    return None if math.isinf(middle) else float(middle)
+
+
+def plan_order(item: tuple[tuple, list[dict]]) -> tuple:
+    """Sort key of a (n, batch, device, contender) group: by data size, batch, device, then CONTENDERS' order."""
+    (n, batch_size, device, contender), _ = item
+    return n, batch_size, device, CONTENDERS.index(contender)
+
+
+def medians(rows: list[dict]) -> list[dict]:
+    """One row per (n, batch, device, contender): medians over its rounds of steps/s and the time to stay converged,
+    with each figure's range over the rounds."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["n"], row["batch_size"], row["device"], row["method"]), []).append(row)
+    summary = []
+    for (n, batch_size, device, contender), runs in sorted(groups.items(), key=plan_order):
+        speeds = [r["steps_per_second"] for r in runs]
+        converged_steps = [r["steps_until_stays_converged"] for r in runs]
+        converged_seconds = [r["seconds_until_stays_converged"] for r in runs]
+        summary.append(
+            {
+                "method": contender,
+                "n": n,
+                "batch_size": batch_size,
+                "device": device,
+                "rounds": len(runs),
+                "steps_per_second": statistics.median(speeds),
+                "steps_per_second_range": [min(speeds), max(speeds)],
+                "steps_until_stays_converged": median_or_never(converged_steps),
+                "steps_until_stays_converged_all": converged_steps,
+                "seconds_until_stays_converged": median_or_never(converged_seconds),
+                "seconds_until_stays_converged_all": converged_seconds,
+                "steps": statistics.median(r["steps"] for r in runs),
+                "final_sd_over_target": np.median([r["final_sd_over_target"] for r in runs], axis=0).tolist(),
+                "final_mean_error_in_sds": np.median([r["final_mean_error_in_sds"] for r in runs], axis=0).tolist(),
+                "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
+            }
+        )
+    return summary
+
+
+def format_table(summary: list[dict]) -> str:
+    """One row per (n, batch, device, contender): median steps/s (its range), the ratio to the Pyro anchor's median at
+    the same n and batch, and the median step and training seconds from which the fit stays converged."""
+    anchors = {(r["n"], r["batch_size"], r["device"]): r for r in summary if r["method"] == "anchor"}
     header = (
-        f"{'n':>9} {'batch':>7} {'method':19} {'device':6} {'steps/s':>8} {'x anchor':>8} {'steps':>6} "
-        f"{'stays conv. at':>15} {'train s':>8} {'sd/target':>11} {'mean err':>9} {'peak MiB':>8}"
+        f"{'n':>7} {'batch':>5} {'method':19} {'device':6} {'rounds':>6} {'steps/s':>8} {'range':>13} {'x anchor':>8} "
+        f"{'steps':>6} {'stays conv. at':>17} {'train s':>8} {'sd/target':>11} {'mean err':>9} {'peak MiB':>8}"
     )
     lines = [header]
-    for r in results:
-        anchor = anchors.get((r["n"], r["batch_size"]))
+    for r in summary:
+        anchor = anchors.get((r["n"], r["batch_size"], r["device"]))
         ratio = f"{r['steps_per_second'] / anchor['steps_per_second']:8.2f}" if anchor else f"{'-':>8}"
+        low, high = r["steps_per_second_range"]
         step = r["steps_until_stays_converged"]
-        when = ("never (by design)" if r["method"] == "noise" else "never") if step is None else f"step {step}"
-        secs = "-" if r["seconds_until_stays_converged"] is None else f"{r['seconds_until_stays_converged']:.2f}"
+        when = ("never (by design)" if r["method"] == "noise" else "never") if step is None else f"step {step:.0f}"
+        secs = "-" if r["seconds_until_stays_converged"] is None else f"{r['seconds_until_stays_converged']:.3f}"
         sd = "/".join(f"{v:.2f}" for v in r["final_sd_over_target"])
         if r["method"] == "noise":
             sd = "sd " + "/".join(f"{v:.0e}" for v in r["final_sd_over_target"])
         error = "/".join(f"{v:.2f}" for v in r["final_mean_error_in_sds"])
         lines.append(
-            f"{r['n']:>9} {r['batch_size']:>7} {r['method']:19} {r['device']:6} {r['steps_per_second']:8.0f} {ratio} "
-            f"{r['steps']:>6} {when:>15} {secs:>8} {sd:>11} {error:>9} {r['peak_rss_mib']:8.0f}"
+            f"{r['n']:>7} {r['batch_size']:>5} {r['method']:19} {r['device']:6} {r['rounds']:>6} "
+            f"{r['steps_per_second']:8.0f} {f'{low:.0f}-{high:.0f}':>13} {ratio} {r['steps']:>6.0f} {when:>17} "
+            f"{secs:>8} {sd:>11} {error:>9} {r['peak_rss_mib']:8.0f}"
         )
     return "\n".join(lines)
 
 
+def machine_description() -> dict:
+    """The machine and library versions a result was measured on."""
+    import torch
+
+    machine = {"platform": platform.platform(), "cpus": len(os.sched_getaffinity(0)), "torch": torch.__version__}
+    for name in ("pyro", "numpyro", "jax"):
+        if importlib.util.find_spec(name) is not None:
+            machine[name] = __import__(name).__version__
+    return machine
+
+
+def save(path: Path, plan: tuple[Case, ...], rounds: int, rows: list[dict], summary: list[dict], load: dict) -> None:
+    """Write (or update) the JSON file: one entry per data size, replacing only the sizes measured in this run."""
+    document = json.loads(path.read_text()) if path.exists() else {}
+    cases = document.get("cases", {}) if isinstance(document.get("cases"), dict) else {}
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for case in plan:
+        key = f"n={case.n},batch={case.batch_size or case.n}"
+        cases[key] = {
+            "date": date,
+            "machine": machine_description(),
+            "case": asdict(case),
+            "rounds": rounds,
+            "load_average_1min": load,
+            "medians": [r for r in summary if r["n"] == case.n],
+            "runs": [r for r in rows if r["n"] == case.n],
+        }
+    path.write_text(json.dumps({"cases": cases}, indent=2) + "\n")
+
+
 def main() -> None:
-    """Parse arguments; either measure one method (child) or the whole plan (parent) and print the table."""
+    """Parse arguments; either measure one contender (child) or run the rounds (parent) and print the medians."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--one", choices=METHODS, help=argparse.SUPPRESS)
-    parser.add_argument("--n", type=int, default=100, help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--one-n", type=int, default=100, help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=3000, help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--budget", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help="data and fit seed")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every contender (medians over them)")
+    parser.add_argument("--n", type=int, action="append", help="only this data size (100 or 100000); repeatable")
+    parser.add_argument("--only", action="append", choices=CONTENDERS, help="only this contender; repeatable")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cuda: CPU vs GPU at n = 1,000,000")
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test of the harness")
-    parser.add_argument("--json", metavar="FILE", help="also write the results (and the machine) as JSON")
+    parser.add_argument("--json", metavar="FILE", help="also write the medians, every run and the machine as JSON")
     args = parser.parse_args()
     if args.one:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        case = Case(args.n, args.batch_size, args.steps, args.budget)
+        case = Case(args.one_n, args.batch_size, args.steps, args.budget)
         print(json.dumps(measure_one(args.one, case, args.seed, args.device)))
         return
-    import torch
-
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: torch sees no CUDA device on this machine; run on a machine with a GPU")
-    methods = [m for m in METHODS if m != "anchor-numpyro" or importlib.util.find_spec("numpyro") is not None]
-    if len(methods) < len(METHODS):
-        print("numpyro is not installed: its anchor is skipped (pip install numpyro)", file=sys.stderr)
-    plan = QUICK_PLAN if args.quick else PLAN
-    runs = [(case, m, "cpu") for case in plan for m in methods if m != STRAIGHTFORWARD or not case.batch_size]
     if args.device == "cuda":
+        import torch  # only here: a CPU run never asks torch about CUDA
+
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: torch sees no CUDA device on this machine; run on a machine with a GPU")
+    contenders = [c for c in CONTENDERS if c in (args.only or CONTENDERS)]
+    if importlib.util.find_spec("numpyro") is None and any(c in NUMPYRO_PARTICLES for c in contenders):
+        contenders = [c for c in contenders if c not in NUMPYRO_PARTICLES]
+        print("numpyro is not installed: its contenders are skipped (pip install numpyro)", file=sys.stderr)
+    plan = QUICK_PLAN if args.quick else PLAN
+    if args.n:
+        plan = tuple(case for case in plan if case.n in args.n)
+        if not plan:
+            parser.error(f"--n: the plan's sizes are {', '.join(str(case.n) for case in PLAN)}")
+    runs = [(case, c, "cpu") for case in plan for c in contenders if c != STRAIGHTFORWARD or not case.batch_size]
+    if args.device == "cuda":
+        plan = GPU_PLAN
         runs = [(case, m, device) for case in GPU_PLAN for m in GPU_METHODS for device in ("cpu", "cuda")]
-    results = []
-    for case, method, device in runs:
-        results.append(run_in_subprocess(method, case, args.seed, device))
-        print(format_table(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
-    print(format_table(results))
+    load = {"start": os.getloadavg()[0]}
+    rows = []
+    for round_number in range(args.rounds):
+        for case, contender, device in rotated(runs, round_number * max(1, len(runs) // args.rounds)):
+            rows.append(run_in_subprocess(contender, case, args.seed, device))
+            line = format_table(medians(rows[-1:])).splitlines()[-1]
+            print(f"round {round_number + 1}: {line}", file=sys.stderr, flush=True)
+    load["end"] = os.getloadavg()[0]
+    summary = medians(rows)
+    print(format_table(summary))
+    print(f"load average (1 min): {load['start']:.1f} at the start, {load['end']:.1f} at the end", file=sys.stderr)
     if args.json:
-        machine = {"platform": platform.platform(), "cpus": len(os.sched_getaffinity(0))}
-        machine["torch"] = torch.__version__
-        machine["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+        save(Path(args.json), plan, args.rounds, rows, summary, load)
 
 
 if __name__ == "__main__":
