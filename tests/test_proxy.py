@@ -12,6 +12,7 @@ from bayesdemo.data import parse_csv
 from bayesdemo.jobs import usable_cores
 from bench.load_test import MemorySampler, plan_sessions, solo_trajectory
 from bench.proxy_load import ProxiedSession, drive, run_proxy_load, upload_csv
+from bench.server import CHROMIUM, CHROMIUM_ARGS, LIVE_CHART, PROGRESS, VIEWPORT
 from deploy.serve import ServeError, job_shares, max_upload_mib, proxy_in_front, replicas_running
 
 pytestmark = pytest.mark.proxy
@@ -62,6 +63,28 @@ def test_without_affinity_an_upload_reaches_another_replica_and_fails(replicas):
         asyncio.run(drive(served.url, plan, STEPS, 60.0, samplers))
     (problem,) = plan[0].errors
     assert problem.startswith("upload failed: HTTP 400 Invalid session_id"), problem
+
+
+@pytest.mark.browser
+def test_a_browser_page_through_the_proxy_connects_trains_and_finishes(replicas):
+    # A browser's websocket sends an Origin header, which Streamlit checks against the Host it was sent to: the
+    # proxy must pass the browser's Host on. The websocket driver sends no Origin and cannot show this.
+    from playwright.sync_api import sync_playwright
+
+    with proxy_in_front(*replicas) as served, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=VIEWPORT)
+            page = context.new_page()
+            page.goto(f"{served.url}/?m=bbb&t={STEPS}&v=0")
+            page.locator(f"{LIVE_CHART} path.js-line").first.wait_for(state="attached", timeout=90_000)
+            page.locator(PROGRESS).filter(has_text="Ready").wait_for(timeout=60_000)
+            page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Run", exact=True).click()
+            page.locator(PROGRESS).filter(has_text="Finished").wait_for(timeout=60_000)
+            cookies = {cookie["name"]: cookie["value"] for cookie in context.cookies()}
+        finally:
+            browser.close()
+    assert cookies["bayesdemo_replica"] in {replica.name for replica in served.replicas}
 
 
 def test_the_job_cap_is_shared_out_so_replicas_together_train_at_most_one_fit_per_core():
