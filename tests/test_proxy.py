@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.error
+import urllib.request
 
 import pytest
 
@@ -13,7 +14,16 @@ from bayesdemo.jobs import usable_cores
 from bench.load_test import MemorySampler, plan_sessions, solo_trajectory
 from bench.proxy_load import ProxiedSession, drive, run_proxy_load, upload_csv
 from bench.server import CHROMIUM, CHROMIUM_ARGS, LIVE_CHART, PROGRESS, VIEWPORT
-from deploy.serve import ServeError, job_shares, max_upload_mib, proxy_in_front, replicas_running
+from deploy.serve import (
+    AFFINITY_COOKIE,
+    Replica,
+    ServeError,
+    free_port,
+    job_shares,
+    max_upload_mib,
+    proxy_in_front,
+    replicas_running,
+)
 
 pytestmark = pytest.mark.proxy
 
@@ -63,6 +73,15 @@ def test_without_affinity_an_upload_reaches_another_replica_and_fails(replicas):
         asyncio.run(drive(served.url, plan, STEPS, 60.0, samplers))
     (problem,) = plan[0].errors
     assert problem.startswith("upload failed: HTTP 400 Invalid session_id"), problem
+
+
+def test_a_browser_whose_replica_is_down_is_served_by_another(replicas):
+    running, processes = replicas
+    down = Replica("r9", free_port(), 1)  # nothing listens on its port
+    with proxy_in_front((*running, down), processes) as served:
+        request = urllib.request.Request(served.url + "/_stcore/health", headers={"Cookie": f"{AFFINITY_COOKIE}=r9"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200 and response.read() == b"ok"
 
 
 @pytest.mark.browser
