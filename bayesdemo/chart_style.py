@@ -111,8 +111,9 @@ class MethodStyle:
 SVI_LABEL = METHOD_LABELS["svi"]
 BBB_LABEL = METHOD_LABELS["bbb"]
 MEAN_FIELD_LABEL = "mean-field optimum"  # a fit label drawn in the mean-field optimum's own grey, not a method colour
-# One style per method: the dash patterns all differ (a band's edge has no marker), and so do the markers. Bayes by Backprop and the full-covariance
-# guide, the two fits a lesson contrasts, are blue and vermillion: apart under every common colour-vision deficiency.
+# One style per method: the dash patterns all differ (a band's edge has no marker), and so do the markers. Bayes by
+# Backprop and the full-covariance guide, the two fits a lesson contrasts, are blue and vermillion: apart under every
+# common colour-vision deficiency.
 METHOD_STYLES = {
     METHOD_LABELS["noise"]: MethodStyle(OKABE_ITO["reddish purple"], "dashdot", "circle"),
     BBB_LABEL: MethodStyle(OKABE_ITO["blue"], "solid", "square"),
