@@ -28,7 +28,7 @@ NOISE_LABEL, BBB_LABEL = FitConfig(method="noise").label, FitConfig(method="bbb"
 
 CASES = {
     "tutorial data": (generate(DataConfig(n=50, seed=1)), Model()),
-    "n = 2": (Dataset([0.0, 1.0], [1.0, 4.2]), Model()),
+    "n = 2": (Dataset(np.array([0.0, 1.0]), np.array([1.0, 4.2])), Model()),
     "x far from 0": (generate(DataConfig(n=30, x_min=1000.0, x_max=1001.0, seed=2)), Model()),
     "tiny prior": (generate(DataConfig(n=20, seed=3)), Model(GaussianPrior(slope_sd=1e-3, intercept_sd=1e-3))),
     "huge prior": (generate(DataConfig(n=20, seed=4)), Model(GaussianPrior(slope_sd=1e5, intercept_sd=1e5))),
@@ -38,7 +38,9 @@ CASES = {
 def reference(dataset: Dataset, model: Model) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mean (2,) and covariance (2, 2) by the normal equations with a zero-mean prior (PRML 3.53-3.54)."""
     design = np.column_stack([dataset.x, np.ones(dataset.n)])
-    prior_precision = np.diag([model.prior.slope_sd**-2, model.prior.intercept_sd**-2])
+    prior = model.prior
+    assert isinstance(prior, GaussianPrior)
+    prior_precision = np.diag(np.array([prior.slope_sd**-2, prior.intercept_sd**-2]))
     precision = prior_precision + design.T @ design / model.noise_sd**2
     covariance = np.linalg.inv(precision)
     return covariance @ design.T @ dataset.y / model.noise_sd**2, covariance
