@@ -280,7 +280,7 @@ def population_data() -> Dataset:
     ("dataset", "model"),
     [
         (population_data(), Model()),
-        (Dataset([1.0, 2.0, 3.0], [1e8, 2e8, 1e8]), Model()),  # a 3-row CSV of y near 1e8
+        (Dataset(np.array([1.0, 2.0, 3.0]), np.array([1e8, 2e8, 1e8])), Model()),  # a 3-row CSV of y near 1e8
         # The link ?w=1000000&pws=1e-9&s=0.001: a steep simulated slope that a tight prior forbids.
         (generate(DataConfig(slope=1e6, noise_sd=0.001)), Model(GaussianPrior(slope_sd=1e-9), noise_sd=0.001)),
     ],
