@@ -85,9 +85,8 @@ def plain(value: Any) -> Any:
     Numpy arrays, and plotly's base64 form of them ({"dtype", "bdata"[, "shape"]}), become (nested) lists.
     """
     if isinstance(value, dict):
-        if value.keys() >= {"dtype", "bdata"} and isinstance(value["bdata"], str):
-            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-            return array.reshape(value.get("shape", array.shape)).tolist()
+        if _is_base64_array(value):
+            return _decoded(value).tolist()
         return {key: plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(item) for item in value]
@@ -98,53 +97,82 @@ def plain(value: Any) -> Any:
     return value
 
 
-def plain_figure(figure: Any) -> dict[str, Any]:
-    """A plotly figure as {"data": [trace, ...], "layout": {...}} in JSON's types, exactly as built."""
-    as_json = plain(figure.to_plotly_json())
-    return {"data": as_json.get("data", []), "layout": as_json.get("layout", {})}
+def _is_base64_array(value: Any) -> bool:
+    """Whether `value` is plotly's base64 form of a numeric array."""
+    return isinstance(value, dict) and value.keys() >= {"dtype", "bdata"} and isinstance(value["bdata"], str)
 
 
-def plain_figure_json(text: str) -> dict[str, Any]:
-    """A figure in plotly's JSON as {"data", "layout"} in JSON's types (base64 arrays decoded to lists)."""
-    as_json = plain(json.loads(text))
+def _decoded(value: dict[str, Any]) -> np.ndarray:
+    """Plotly's base64 form of an array as numpy, in its shape ("shape": "rows, columns" or a list)."""
+    array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    shape = value.get("shape")
+    if shape is None:
+        return array
+    sizes = [int(size) for size in (shape.split(",") if isinstance(shape, str) else shape)]
+    return array.reshape(sizes)
+
+
+def _array(value: Any) -> np.ndarray | None:
+    """A trace's one-dimensional numeric array as numpy (from plotly's base64 form or a list); None for others."""
+    if _is_base64_array(value):
+        array = _decoded(value)
+        return array if array.ndim == 1 else None
+    if isinstance(value, list) and all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in value):
+        return np.array(value)
+    return None
+
+
+def figure_json(figure: Any) -> dict[str, Any]:
+    """A plotly figure as {"data": [trace, ...], "layout": {...}}, as plotly writes it (arrays in base64)."""
+    as_json = figure.to_plotly_json()
     return {"data": as_json.get("data", []), "layout": as_json.get("layout", {})}
 
 
 def appended_points(old: dict[str, Any], new: dict[str, Any]) -> list[list[Any]] | None:
-    """[[trace index, x added, y added], ...] turning figure `old` into `new`; None where `new` is not that.
+    """[[trace index, x added, y added], ...] turning figure `old` into `new` (figure_json); None where `new` is not.
 
     `new` must have `old`'s layout and traces, each trace equal but for its x and y arrays, which start with
-    `old`'s (equal lengths) and may be longer. Traces that did not change are left out.
+    `old`'s (equal lengths) and may be longer; the points added must be finite (JSON carries no NaN). Traces that
+    did not change are left out.
     """
-    if old["layout"] != new["layout"] or len(old["data"]) != len(new["data"]):
+    try:
+        if old["layout"] != new["layout"] or len(old["data"]) != len(new["data"]):
+            return None
+        added = []
+        for index, (before, after) in enumerate(zip(old["data"], new["data"], strict=True)):
+            if before == after:
+                continue
+            if before.keys() != after.keys() or any(before[k] != after[k] for k in before if k not in EXTENDED_KEYS):
+                return None
+            arrays = [_array(trace.get(k)) for trace in (before, after) for k in EXTENDED_KEYS]
+            x_before, y_before, x_after, y_after = arrays
+            if x_before is None or y_before is None or x_after is None or y_after is None:
+                return None
+            shown = len(x_before)
+            if (
+                len(y_before) != shown
+                or len(x_after) != len(y_after)
+                or len(x_after) < shown
+                or not np.array_equal(x_after[:shown], x_before)
+                or not np.array_equal(y_after[:shown], y_before)
+            ):
+                return None
+            x_added, y_added = x_after[shown:], y_after[shown:]
+            numeric = all(array.dtype.kind in "iuf" for array in (x_added, y_added))
+            if not numeric or not (np.isfinite(x_added).all() and np.isfinite(y_added).all()):
+                return None
+            added.append([index, x_added.tolist(), y_added.tolist()])
+    except ValueError:  # values that do not compare (numpy arrays left in a hand-made figure)
         return None
-    added = []
-    for index, (before, after) in enumerate(zip(old["data"], new["data"], strict=True)):
-        if before == after:
-            continue
-        if before.keys() != after.keys() or any(before[k] != after[k] for k in before if k not in EXTENDED_KEYS):
-            return None
-        x_before, y_before, x_after, y_after = (trace.get(k) for trace in (before, after) for k in EXTENDED_KEYS)
-        arrays = (x_before, y_before, x_after, y_after)
-        if not all(isinstance(array, list) for array in arrays):
-            return None
-        shown = len(x_before)
-        if (
-            len(y_before) != shown
-            or len(x_after) != len(y_after)
-            or len(x_after) < shown
-            or x_after[:shown] != x_before
-            or y_after[:shown] != y_before
-        ):
-            return None
-        added.append([index, x_after[shown:], y_after[shown:]])
     return added
 
 
-def apply_update(figure: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
-    """The figure a browser holds after `message`: its whole figure, or `figure` with the points it appends."""
+def apply_update(figure: dict[str, Any] | None, message: dict[str, Any]) -> dict[str, Any]:
+    """The figure a browser holds after `message` (in JSON's types): its whole figure, or `figure` extended."""
     if "figure" in message:
-        return plain_figure_json(message["figure"])
+        whole = plain(json.loads(message["figure"]))
+        return {"data": whole.get("data", []), "layout": whole.get("layout", {})}
+    assert figure is not None, "an update applies to a figure held"
     updated = {"data": [dict(trace) for trace in figure["data"]], "layout": figure["layout"]}
     for index, x_added, y_added in message["extend"]:
         trace = updated["data"][index]
@@ -154,10 +182,10 @@ def apply_update(figure: dict[str, Any], message: dict[str, Any]) -> dict[str, A
 
 @dataclass
 class SentChart:
-    """What a session last sent one chart: the figure (in JSON's types; None when sent in plotly's own JSON only),
-    the message itself, and whether the browser asked for the whole figure again."""
+    """What a session last sent one chart: the figure (figure_json), the message, and whether the browser asked for
+    the whole figure again."""
 
-    figure: dict[str, Any] | None
+    figure: dict[str, Any]
     message: dict[str, Any]
     wants_whole: bool = False
 
@@ -177,33 +205,25 @@ def chart_message(figure: Any, key: str, sent: SentChart | None) -> SentChart:
     """What to send chart `key` now that it shows `figure`, after `sent` (None: nothing yet); see the module docstring.
 
     The message carries "name" (the key), "height" (px), "config" (plotly.js options), "revision", and either
-    "figure" (the whole figure as JSON) or "base" (the revision it applies to) and "extend" (appended_points).
+    "figure" (the whole figure in plotly's JSON: numeric arrays in base64) or "base" (the revision it applies to)
+    and "extend" (appended_points).
     """
     height = figure.layout.height or PLOTLY_DEFAULT_HEIGHT
-    shown = plain_figure(figure)
+    shown = figure_json(figure)
     head = {"name": key, "height": height, "config": PLOT_CONFIG}
-    if sent is not None and sent.figure is not None and not sent.wants_whole:
-        if shown == sent.figure and sent.message["height"] == height:
+    if sent is not None and not sent.wants_whole and sent.message["height"] == height:
+        try:
+            unchanged = shown == sent.figure
+        except ValueError:
+            unchanged = False
+        if unchanged:
             return sent  # the same message again: the browser draws nothing new
         added = appended_points(sent.figure, shown)
-        if added is not None and sent.message["height"] == height and _all_finite(added):
+        if added is not None:
             base = sent.message["revision"]
-            message = {**head, "revision": _revision(sent.message), "base": base, "extend": added}
-            return SentChart(shown, message)
-    previous = sent.message if sent is not None else None
-    # Plotly's own JSON: numeric arrays in base64 (about half the size of decimals), NaN and infinity as null.
-    whole = pio.to_json(figure, validate=False)
-    finite = _all_finite(shown)  # else the figure held is not `shown`: the next update sends the whole figure again
-    return SentChart(shown if finite else None, {**head, "revision": _revision(previous), "figure": whole})
-
-
-def _all_finite(value: Any) -> bool:
-    """Whether every number in `value` (JSON's types) is finite: JSON carries no NaN or infinity."""
-    try:
-        json.dumps(value, allow_nan=False)
-    except ValueError:
-        return False
-    return True
+            return SentChart(shown, {**head, "revision": _revision(sent.message), "base": base, "extend": added})
+    whole = pio.to_json(shown, validate=False)
+    return SentChart(shown, {**head, "revision": _revision(sent.message if sent else None), "figure": whole})
 
 
 def _want_whole(key: str) -> None:
