@@ -1,7 +1,7 @@
 """Load test through the proxy: N sessions over several replicas behind nginx, each uploading a CSV and training.
 
 Run: `python bench/proxy_load.py` (40 sessions over 2 replicas, a 2,000-step Bayes by Backprop fit each; --sessions,
---replicas, --steps, --no-affinity, --json FILE). It starts the replicas and nginx as `bash scripts/serve` does
+--replicas, --steps, --speed, --no-affinity, --json FILE). It starts the replicas and nginx as `bash scripts/serve` does
 (deploy/serve.py) and drives every session over Streamlit's websocket protocol (bench/ws_session.py) through the
 proxy, as a browser would: it loads the page (getting the affinity cookie), opens the websocket with its cookies,
 uploads its own CSV through the file uploader, presses Run, and when the fit has finished downloads its trajectory,
@@ -258,11 +258,14 @@ def run_proxy_load(
     timeout_s: float = 600.0,
     method: str = "bbb",
     served: Serving | None = None,
+    speed: float = 0.0,
 ) -> dict:
     """Drive `sessions` sessions through nginx over `replicas` replicas (started here, or `served` already running;
     then `replicas` and `affinity` are its own); return the figures as a dict."""
     cores = jobs.usable_cores()
     plan = plan_sessions(sessions, method, steps)
+    for session in plan:
+        session.query["v"] = f"{speed:g}"  # the fit's pace in steps/s (0: full speed)
     log_dir = Path(tempfile.mkdtemp(prefix="bayesdemo-proxy-load-"))
     with contextlib.ExitStack() as stack:
         if served is None:
@@ -300,6 +303,7 @@ def run_proxy_load(
         "replicas": len(names),
         "affinity": affinity,
         "steps_per_fit": steps,
+        "speed": speed,
         "method": method,
         "cores": cores,
         "job_cap_per_replica": caps,
@@ -315,6 +319,8 @@ def run_proxy_load(
         "training_steps_per_second_per_session_median": statistics.median(training) if training else None,
         "seconds_from_run_to_all_finished": round(training_s, 1),
         "replica_process_cpu_s": [round(seconds, 2) for seconds in replica_cpu],
+        # The replica processes' cores from Run to every fit finished, per session open meanwhile.
+        "server_cores_per_session": round(sum(replica_cpu) / training_s / sessions, 4),
         "training_processes_cpu_s": [round(seconds, 2) for seconds in worker_cpu],
         "proxy_cpu_s": round(proxy_cpu, 2),
         # The replica processes' CPU while the fits trained (websocket, page and fragment reruns, charts) per chart
@@ -343,12 +349,18 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=40, help="concurrent sessions (default 40)")
     parser.add_argument("--replicas", type=int, default=2, help="replicas behind nginx (default 2)")
     parser.add_argument("--steps", type=int, default=2000, help="steps of each session's fit (default 2000)")
+    parser.add_argument("--speed", type=float, default=0.0, help="each fit's pace in steps/s (default 0: full speed)")
     parser.add_argument("--no-affinity", action="store_true", help="a plain round-robin proxy (uploads fail)")
     parser.add_argument("--timeout-s", type=float, default=600.0, help="give up waiting after this long")
     parser.add_argument("--json", type=Path, default=None, help="also write the full report here")
     arguments = parser.parse_args()
     report = run_proxy_load(
-        arguments.sessions, arguments.replicas, arguments.steps, not arguments.no_affinity, arguments.timeout_s
+        arguments.sessions,
+        arguments.replicas,
+        arguments.steps,
+        not arguments.no_affinity,
+        arguments.timeout_s,
+        speed=arguments.speed,
     )
     print(table(report))
     for message in report["error_messages"]:
