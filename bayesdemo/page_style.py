@@ -55,10 +55,11 @@ BASE_CSS = """
 # Projector mode: every rem-sized text at PROJECTOR_TEXT_PX, the page's text at full contrast, a wider sidebar.
 PROJECTOR_CSS = """
   html { font-size: %(text_px)dpx !important; }
-  .stApp, .stApp p, .stApp li, .stApp label, .stApp h1, .stApp h2, .stApp h3, .stApp summary,
+  .stApp, :is(.stApp p, .stApp li, .stApp label, .stApp h1, .stApp h2, .stApp h3, .stApp summary):not(button *),
   [data-testid="stMetricValue"], [data-testid="stMetricLabel"] p { color: %(text)s; }
   [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: %(text)s; font-size: 1rem; }
   [data-testid="stMetric"] { border-width: 2px; border-color: %(text)s; }
+  [data-testid="stMetricValue"] { font-size: 1.5rem; }
   [data-testid="stSidebar"] { min-width: 26rem; }
 """
 FOCUS_CSS = """

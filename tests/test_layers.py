@@ -24,6 +24,7 @@ PAGE_MODULES = {
     "bayesdemo.message_queue_fix",
     "bayesdemo.runner_handover_fix",
     "bayesdemo.streamlit_patches",
+    "bayesdemo.page_style",
 }
 
 
