@@ -127,11 +127,11 @@ MAX_PAUSE_S = _seconds_from_environment("BAYESDEMO_MAX_PAUSE_S", 1800.0)
 # Address space a worker may add to what it has at start (resource.RLIMIT_AS): twice the memory budget of one fit
 # (budget.MEMORY_BUDGET_BYTES), so a fit beyond every estimate fails inside its worker, not the server.
 WORKER_MEMORY_HEADROOM_BYTES = 2 * MEMORY_BUDGET_BYTES
-# A job whose fits are estimated (budget.fit_cost, at full speed) to train longer than HEAVY_JOB_S, the default training
-# limit, is heavy: it takes a slot of its own lane, MAX_HEAVY_JOBS beside the MAX_RUNNING_JOBS others, and its worker
-# runs at niceness HEAVY_NICENESS. So a class's default fits neither queue behind one student's largest fit nor share a
-# core with it at equal priority; heavy jobs queue behind each other. Default fits are estimated at 0.6 to 5 s.
-HEAVY_JOB_S = 600.0
+# A job whose fits are estimated (budget.fit_cost, at full speed) to train longer than HEAVY_JOB_S is heavy: it takes a
+# slot of its own lane, MAX_HEAVY_JOBS beside the MAX_RUNNING_JOBS others, and its worker runs at niceness
+# HEAVY_NICENESS. So a class's default fits neither queue behind one student's largest fit nor share a core with it at
+# equal priority; heavy jobs queue behind each other. Default fits are estimated at 0.6 to 5 s, Compare all at 14 s.
+HEAVY_JOB_S = 60.0
 MAX_HEAVY_JOBS = 1
 HEAVY_NICENESS = 10  # beside a busy worker at niceness 0 on one core, a heavy worker gets about a tenth of it
 

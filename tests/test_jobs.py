@@ -34,8 +34,10 @@ def wait_for(predicate, timeout_s: float = 10.0, every_s: float = 0.01) -> bool:
 
 
 @pytest.fixture
-def jobs():
-    """Jobs made in a test, stopped afterwards whatever happened."""
+def jobs(monkeypatch):
+    """Jobs made in a test, stopped afterwards whatever happened. Their long fits fill the ordinary slots: none is
+    heavy here (tests/test_hostile.py checks the heavy fits' lane)."""
+    monkeypatch.setattr(jobs_module, "HEAVY_JOB_S", float("inf"))
     made: list[Job] = []
     yield made
     for job in made:
