@@ -1289,7 +1289,8 @@ def main() -> None:
 
     # The messages above the charts come and go: in one container, the live fragments below keep their place.
     with st.container():
-        st.header("Bayesian linear regression, live", anchor=False)
+        if page_lessons.open_lesson() is None:  # a lesson step's own heading takes its place
+            st.header("Bayesian linear regression, live", anchor=False)
         for problem in st.session_state.get("link_problems", []):
             st.warning(f"Shared link: {escape_markdown(problem)}")
         if st.session_state.get("link_problems"):

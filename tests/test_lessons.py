@@ -4,12 +4,13 @@ the shipped lessons' texts claim holds when their steps run."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bayesdemo import lessons, ui_explore
+from bayesdemo import lessons, share, ui_explore
 from bayesdemo.data import generate
 from bayesdemo.exact import exact_posterior
 from bayesdemo.lessons import (
@@ -178,6 +179,18 @@ PREDICT = '[steps.predict]\nquestion = "Which?"\nchoices = ["a", "b", "c"]\nansw
         ('title = "x"\n' + STEP + 'reveal = "a } b"\n', "step 1, reveal: has a brace { or } that is not part"),
         ('title = "x"\n' + STEP + 'text = "' + "w" * 600 + '"\n', "bad.toml: is not valid TOML"),
         ('title = "x"\n[[steps]]\ntitle = "One"\ntext = "' + "w" * 600 + '"\n', "step 1, text: must be at most 500"),
+        ('title = "' + "t" * 81 + '"\n' + STEP, "bad.toml, title: must be at most 80 characters long, got 81."),
+        ('title = "x"\nsummary = "' + "s" * 501 + '"\n' + STEP, "bad.toml, summary: must be at most 500"),
+        ('title = "x"\n' + STEP * 31, "bad.toml, steps: must hold at most 30 steps, got 31."),
+        (
+            'title = "x"\n' + STEP + 'reveal = "r"\n' + PREDICT.replace('"c"]', '"c", "d", "e", "f"]'),
+            "step 1, predict.choices: must list 2 to 5 choices, got 6.",
+        ),
+        (
+            'title = "x"\n' + STEP + 'reveal = "r"\n' + PREDICT.replace('"c"]', '"' + "c" * 121 + '"]'),
+            "step 1, predict.choices: must be at most 120 characters long, got 121.",
+        ),
+        ('title = "x"\n[[steps]]\ntitle = "' + "t" * 81 + '"\ntext = "y"\n', "step 1, title: must be at most 80"),
     ],
 )
 def test_a_malformed_lesson_names_its_file_step_and_field(tmp_path, text, expected):
@@ -354,3 +367,43 @@ def test_priors_step_4_the_slope_sd_shrinks_like_one_over_root_k_once_two_points
     assert scaled[0] > 10 * scaled[1], "one point does not fix a line: the sd is still the prior's"
     later = scaled[2:]  # from 3 points on: sd * sqrt(k) stays within a factor 1.5
     assert max(later) / min(later) < 1.5, later
+
+
+def test_the_readmes_example_lesson_loads_and_a_wrong_answer_number_is_named_as_the_readme_says(tmp_path):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```toml\n(.*?)```", readme, flags=re.S)
+    (tmp_path / "twenty-points.toml").write_text(example, encoding="utf-8")
+    found, problems = load_lessons([tmp_path])
+    assert problems == [] and found["twenty-points"].steps[0].fit_keys == ("bbb",)
+    (tmp_path / "twenty-points.toml").write_text(example.replace("answer = 2", "answer = 4"), encoding="utf-8")
+    _, problems = load_lessons([tmp_path])
+    message = "twenty-points.toml, step 1, predict.answer: must be between 1 and 3, got 4."
+    assert problems == [message] and message in readme.replace("\n", " ")
+
+
+def test_the_lesson_format_in_docs_names_every_placeholder_link_key_chart_and_explore_view():
+    document = (Path(__file__).resolve().parent.parent / "docs" / "classroom.md").read_text(encoding="utf-8")
+    section = document[document.index("## Lesson files") :]
+    for name in lessons.EXACT_PLACEHOLDERS + lessons.FIT_PLACEHOLDERS:
+        assert f"{{{name}}}" in section, name
+    for key in share.KEYS:
+        assert f"`{key}`" in section, key
+    for name in (*lessons.CHARTS, *lessons.EXPLORE_VIEWS, *lessons.STEP_KEYS, *lessons.PREDICT_KEYS):
+        assert f"`{name}`" in section, name
+    assert f"at most {lessons.MAX_FILE_BYTES // 1024} KiB" in section.replace("\n", " ")
+
+
+def test_a_changed_file_is_read_again_and_a_folder_gives_at_most_its_first_hundred_files(tmp_path):
+    path = tmp_path / "twenty-points.toml"
+    path.write_text(GOOD_LESSON, encoding="utf-8")
+    assert load_lessons([tmp_path])[0]["twenty-points"].title == "Twenty points"
+    path.write_text(GOOD_LESSON.replace("Twenty points", "Twenty more points"), encoding="utf-8")
+    assert load_lessons([tmp_path])[0]["twenty-points"].title == "Twenty more points"
+    for index in range(lessons.MAX_FILES + 1):
+        (tmp_path / f"lesson-{index:03d}.toml").write_text('title = "x"\n' + STEP, encoding="utf-8")
+    found, problems = load_lessons([tmp_path])
+    assert len(found) == lessons.MAX_FILES and "lesson-099" in found and "twenty-points" not in found
+    assert problems == [
+        f"Only the first {lessons.MAX_FILES} lesson files of {tmp_path} are read; left out: lesson-100.toml, "
+        "twenty-points.toml."
+    ]
