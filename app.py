@@ -1134,7 +1134,9 @@ def export_files(context: Context, view: JobView, job: Job) -> tuple[str, str]:
 
 def draw_export(context: Context, job_context: Context, view: JobView | None) -> None:
     """Shareable link of the current settings (`context`) and downloads of the job's (`job_context`) results."""
-    params = share.encode(context.scenario)
+    # The scenario, and the lesson step, student view and open explore tab, as the address bar keeps them.
+    lesson_params = page_lessons.link_params(context.scenario, page_lessons.explore_shown())
+    params = {**share.encode(context.scenario), **lesson_params}
     query = "&".join(f"{key}={value}" for key, value in params.items())
     base = st.context.url or ""
     st.markdown("**Share this scenario.** The address bar already holds it; copy this link:")
