@@ -9,8 +9,9 @@ which must equal the engine's solo run on the same data. It reports errors, sess
 intervals, the replicas' and nginx's CPU while the fits trained, the server CPU per chart update, and the memory of
 each replica idle and at its peak, with the memory of one training worker.
 
-With --no-affinity every request goes to the next replica in turn (a plain round-robin proxy): a session's upload
-then reaches a replica that does not hold its websocket, and Streamlit answers 400 (invalid session).
+With --no-affinity every request goes to the next replica in turn (a plain round-robin proxy): a session's upload or
+download then reaches a replica that does not hold its session, and fails (400 "Invalid session_id" for an upload,
+404 for a download).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlencode
@@ -36,9 +36,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
-from streamlit.proto.Common_pb2 import FileUploaderState, FileURLs, FileURLsRequest, UploadedFileInfo  # noqa: E402
-from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 
 from bayesdemo import jobs  # noqa: E402
 from bayesdemo.data import DataConfig, generate, parse_csv  # noqa: E402
@@ -57,7 +54,7 @@ from bench.load_test import (  # noqa: E402
 from bench.ws_session import ProtocolSession  # noqa: E402
 from deploy.serve import AFFINITY_COOKIE, Serving, serving  # noqa: E402
 
-XSRF_COOKIE = "_streamlit_xsrf"  # Streamlit's double-submit cookie: an upload sends its value as X-Xsrftoken too
+UPLOADER_KEY = "upload"  # the page's file uploader
 UPLOAD_POINTS = 50  # points in each session's CSV
 
 
@@ -68,22 +65,8 @@ def upload_csv(index: int) -> bytes:
     return ("x,y\n" + rows).encode()
 
 
-def multipart(field: str, file_name: str, content: bytes) -> tuple[bytes, str]:
-    """A multipart/form-data body holding one file, and its content type (as a browser's FormData sends it)."""
-    boundary = uuid.uuid4().hex
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{file_name}"\r\n'
-            "Content-Type: text/csv\r\n\r\n"
-        ).encode()
-        + content
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
 class ProxiedSession(ProtocolSession):
-    """A websocket session through the proxy with a browser's cookies, which can upload a file to the page."""
+    """A websocket session through the proxy that first loads the page as a browser does, and keeps its cookies."""
 
     def __init__(self, base_url: str, query: dict[str, str]):
         super().__init__(base_url, query)
@@ -91,72 +74,27 @@ class ProxiedSession(ProtocolSession):
         self.link_query = query
         self.cookies = http.cookiejar.CookieJar()
         self.http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
-        self.uploader_id = ""
-        self.upload_urls: asyncio.Future | None = None
-        self.page_runs_finished = 0
-        self.page_run_open = False
 
     def cookie(self, name: str) -> str:
         """The value of one cookie this session holds ('' when it holds none)."""
         return next((cookie.value or "" for cookie in self.cookies if cookie.name == name), "")
 
     def load_page(self) -> None:
-        """Load the page and Streamlit's health check as a browser does first: they set the cookies."""
+        """Load the page and Streamlit's health check as a browser does first: they set the cookies, which the
+        websocket and the upload then send."""
         for path in (f"/?{urlencode(self.link_query)}", "/_stcore/health"):
             with self.http.open(self.base_url + path, timeout=60) as response:
                 response.read()
         self.headers["Cookie"] = "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.cookies)
 
-    def on_element(self, element) -> None:
-        """Note the file uploader's widget id, then record the element as a page would show it."""
-        if element.WhichOneof("type") == "file_uploader":
-            self.uploader_id = element.file_uploader.id
-        super().on_element(element)
-
-    def on_message(self, message) -> None:
-        """Take the upload URLs the server hands out and count finished page runs; the rest as a page would."""
-        kind = message.WhichOneof("type")
-        if kind == "file_urls_response" and self.upload_urls is not None and not self.upload_urls.done():
-            self.upload_urls.set_result(message.file_urls_response.file_urls[0])
-        elif kind == "new_session" and not message.metadata.run.fragment_ids:
-            self.page_run_open = True
-        elif kind == "script_finished" and self.page_run_open:
-            self.page_run_open = False
-            self.page_runs_finished += 1
-        super().on_message(message)
-
-    def put(self, url: str, content: bytes, file_name: str) -> None:
-        """Upload one file as the frontend does: a multipart PUT with the XSRF token in a header and the cookies."""
-        body, content_type = multipart("file", file_name, content)
-        request = urllib.request.Request(
-            self.base_url + url,
-            data=body,
-            method="PUT",
-            headers={"Content-Type": content_type, "X-Xsrftoken": self.cookie(XSRF_COOKIE)},
-        )
-        with self.http.open(request, timeout=60) as response:
-            response.read()
-
-    async def upload_file(self, content: bytes, file_name: str = "points.csv") -> str:
+    async def upload_csv(self, content: bytes) -> str:
         """Put `content` into the page's file uploader and wait for the page run that reads it; '' or the error."""
-        self.upload_urls = asyncio.get_running_loop().create_future()
-        request = FileURLsRequest(request_id="upload", file_names=[file_name])
-        await self.send(BackMsg(file_urls_request=request).SerializeToString())
-        urls: FileURLs = await asyncio.wait_for(self.upload_urls, 60)
-        try:
-            await asyncio.to_thread(self.put, urls.upload_url, content, file_name)
-        except urllib.error.HTTPError as error:
-            return f"upload failed: HTTP {error.code} {error.read().decode(errors='replace')[:200]}"
-        except OSError as error:
-            return f"upload failed: {error}"
-        info = UploadedFileInfo(name=file_name, size=len(content), file_id=urls.file_id, file_urls=urls)
-        state = WidgetState(id=self.uploader_id, file_uploader_state_value=FileUploaderState(uploaded_file_info=[info]))
-        runs_before = self.page_runs_finished
-        await self.send(self.rerun(widgets=[state]))
-        deadline = time.monotonic() + 60
-        while self.page_runs_finished == runs_before and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        return "" if self.page_runs_finished > runs_before else "the page did not rerun with the upload within 60 s"
+        runs_before = self.record.page_runs
+        status = await self.upload(UPLOADER_KEY, "points.csv", content, timeout_s=60.0)
+        if status not in (200, 204):
+            return f"upload failed: HTTP {status}"
+        settled = await self.settle(60.0, after=runs_before)
+        return "" if settled else "the page did not rerun with the upload within 60 s"
 
     def download(self, url: str) -> str:
         """A download through the proxy with the session's cookies."""
@@ -188,7 +126,7 @@ async def drive(base_url: str, plan: list[Session], steps: int, timeout_s: float
             await stack.enter_async_context(client.connected())
         await asyncio.wait_for(asyncio.gather(*(client.first_run_done.wait() for client in clients)), 180.0)
         times["idle_memory"] = [sampler_memory(sampler.root) for sampler in samplers]
-        uploads = [client.upload_file(content) for client, content in zip(clients, contents, strict=True)]
+        uploads = [client.upload_csv(content) for client, content in zip(clients, contents, strict=True)]
         problems = await asyncio.gather(*uploads)
         for session, problem in zip(plan, problems, strict=True):
             if problem:

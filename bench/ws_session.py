@@ -122,6 +122,7 @@ class ProtocolSession:
 
         def put() -> int:
             with requests.Session() as http:
+                http.headers.update(self.headers)  # through a proxy: its affinity cookie, as a browser sends it
                 http.get(http_url + "/_stcore/health", timeout=timeout_s)
                 token = http.cookies.get(XSRF_COOKIE, "")
                 response = http.put(
