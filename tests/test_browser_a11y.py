@@ -66,6 +66,8 @@ def open_page(browser, url: str, width: int = 1280, height: int = 800, scheme: s
 def serious_violations(page) -> list[str]:
     """axe-core's serious and critical WCAG 2.1 A/AA violations on the page, one line each with where they are."""
     assert AXE.is_file(), f"axe-core is missing: run `npm install --prefix .cache/axe axe-core@4` ({AXE})"
+    # Streamlit fades the elements of a page run still in progress (stale): judged once the run has drawn them.
+    page.wait_for_function("document.querySelectorAll('[data-stale=\"true\"]').length === 0", timeout=30_000)
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE))
     result = page.evaluate(RUN_AXE, AXE_TAGS)
@@ -80,6 +82,13 @@ def serious_violations(page) -> list[str]:
 def test_main_page_and_every_explore_tab_pass_axe(browser, streamlit_url):
     page = open_page(browser, streamlit_url)
     problems = {"main page": serious_violations(page)}
+    page.locator(SIDEBAR).get_by_role("combobox", name="Focus on").click(timeout=10_000)
+    page.get_by_role("option", name="Sd of the slope", exact=True).click(timeout=10_000)
+    focused, hidden = page.locator(".st-key-chart_sd_slope"), page.locator(".st-key-chart_mean_slope")
+    hidden.wait_for(state="hidden", timeout=30_000)
+    main_width = page.locator('[data-testid="stMain"] .block-container').bounding_box()["width"]
+    assert focused.bounding_box()["width"] > 0.9 * main_width  # the whole width, not half of it
+    problems["focus view"] = serious_violations(page)
     tabs = page.locator('[data-testid="stMain"] [role="tab"]')
     for name in EXPLORE_TABS:
         tab = tabs.filter(has_text=name).first
