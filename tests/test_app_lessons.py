@@ -167,6 +167,37 @@ def test_a_bad_lesson_file_is_named_by_the_lesson_selector_and_the_page_still_wo
     assert page.session_state["fit_method"] == "noise"
 
 
+WRITTEN_LESSON = """
+title = "Written here"
+[[steps]]
+title = "Ten points"
+text = "Ten points, a short fit."
+scenario = { n = 10, m = "bbb", t = 200, v = 0 }
+charts = ["data"]
+reveal = "Exact slope sd {slope_sd_exact}; after {steps_bbb} steps the fit's is {slope_sd_bbb}."
+"""
+
+
+def test_a_lesson_written_in_a_folder_of_its_own_opens_from_a_link_runs_and_reveals(tmp_path, monkeypatch):
+    (tmp_path / "written-here.toml").write_text(WRITTEN_LESSON, encoding="utf-8")
+    monkeypatch.setenv(LESSONS_DIR_VARIABLE, str(tmp_path))
+    page = page_at({"lesson": "written-here", "step": "1"})
+    try:
+        assert step_heading(page).endswith("step 1 of 1: **Ten points**") and chart_keys(page) == {"chart_data"}
+        assert page.session_state["speed"] == 0.0, "the step sets its speed"
+        page.sidebar.button(key="run").click().run()
+        job = page.session_state["job"]
+        assert job.join(60.0)
+        page.run()
+        no_exception(page)
+        data = generate(page.session_state["scenario"].data)
+        fit_sd = job.view().fits[0].last.sd[0]
+        expected = f"Exact slope sd {slope_sd(data.x, 0.1):.4g}; after 200 steps the fit's is {fit_sd:.4g}."
+        assert reveal(page) == expected, (reveal(page), expected)
+    finally:
+        stop_job(page)
+
+
 def test_the_student_view_hides_the_advanced_controls_and_keeps_their_values():
     page = page_at({"student": "1", "lr": "0.03", "k": "4", "m": "bbb"})
     assert not ADVANCED & sidebar_keys(page), ADVANCED & sidebar_keys(page)
