@@ -15,6 +15,7 @@ import streamlit as st
 
 from bayesdemo import lessons as lesson_files
 from bayesdemo import share, ui_explore
+from bayesdemo.glossary import GLOSSARY, define_used, terms_in
 from bayesdemo.jobs import JobView
 from bayesdemo.lessons import CHARTS, Lesson, Step, fill, fit_key, run_numbers
 from bayesdemo.markup import escape_markdown
@@ -275,6 +276,7 @@ def draw_step(
             f"**{escape_markdown(lesson.title)}** · step {number} of {total}: **{escape_markdown(step.title)}**"
         )
         st.markdown(step.text)
+        draw_terms(step)
         if step.prediction is not None:
             st.radio(
                 step.prediction.question,
@@ -317,6 +319,16 @@ def draw_step(
             )
         with right:
             st.toggle("Show every chart", key=ALL_CHARTS_KEY)
+
+
+def draw_terms(step: Step) -> None:
+    """One line naming the glossary terms in the step (text, question, choices, reveal), defined in its hover."""
+    texts = [step.text, step.reveal]
+    if step.prediction is not None:
+        texts += [step.prediction.question, *step.prediction.choices]
+    used = [term for term in GLOSSARY if any(term in terms_in(text) for text in texts)]
+    if used:
+        st.caption(f"Terms in this step: {', '.join(used)} (hover for their meaning).", help=define_used(*texts))
 
 
 def draw_reveal(step: Step, text: str) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from bayesdemo.data import generate
+from bayesdemo.glossary import GLOSSARY, terms_in
 from bayesdemo.lessons import LESSONS_DIR_VARIABLE
 from tests.support.pages import GOOD_CSV, no_exception, page_at, stop_job
 
@@ -72,6 +73,10 @@ def test_a_link_opens_a_lesson_step_with_its_settings_charts_explore_view_and_qu
     assert page.session_state["explore_tab"] == "Parameter space"
     # The slope and intercept charts only, and the parameter space open below them.
     assert chart_keys(page) == CONVERGENCE_CHARTS | {"explore_parameter_space"}
+    # The step's terms are named in one line and defined in its hover (AutoNormal, mean-field, q).
+    (terms,) = [caption for caption in page.main.caption if caption.value.startswith("Terms in this step")]
+    assert {"q", "mean-field", "AutoNormal"} <= set(terms_in(terms.value)), terms.value
+    assert all(GLOSSARY[term] in terms.proto.help for term in ("q", "mean-field", "AutoNormal")), terms.proto.help
     (question,) = page.main.radio
     assert question.label == "Why do both mean-field fits stop at about half the exact sd?" and question.value is None
     assert any("Press **Run**" in caption.value for caption in page.main.caption)
