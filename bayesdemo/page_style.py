@@ -92,12 +92,12 @@ SHORTCUT_SCRIPT = """<script>
   }
 </script>"""
 # Colours of the page's own text in each theme (contrast on Streamlit's light #ffffff and dark #171614 backgrounds).
-LIGHT = {"text": "#000000", "muted": "#4d4d4d", "ring": "#0b3d91"}  # 8.6:1 muted; ring 11:1 on white
-DARK = {"text": "#ffffff", "muted": "#c8c8c8", "ring": "#ffbf47"}  # 10:1 muted; ring 11:1 on the dark background
+LIGHT = {"text": "#000000", "muted": "#4d4d4d", "ring": "#0b3d91"}  # muted 8.5:1, ring 10:1 on white
+DARK = {"text": "#ffffff", "muted": "#c8c8c8", "ring": "#ffbf47"}  # muted 10.8:1, ring 11:1 on the dark background
 
 
 def dark_theme() -> bool:
-    """Whether the browser shows Streamlit's dark theme (its own preference, or the theme picked in the menu)."""
+    """Whether the page shows Streamlit's dark theme (the browser prefers dark)."""
     return st.context.theme.type == "dark"
 
 
