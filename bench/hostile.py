@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,6 +139,8 @@ class Step:
     exceptions: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
     expect: str = ""  # "refused": a refusal with a reason is expected; "range: LABEL": the field's range is expected
+    started: float = 0.0  # time.monotonic() when the request was made
+    finished: float = 0.0  # and when its page settled (or its fit ended)
 
 
 async def step(client: ProtocolSession, what: str, action: Callable[[], Awaitable[object]], timeout_s: float) -> Step:
@@ -152,6 +155,8 @@ async def step(client: ProtocolSession, what: str, action: Callable[[], Awaitabl
     return Step(
         what,
         seconds=seconds,
+        started=started,
+        finished=time.monotonic(),
         exceptions=[error for error in record.errors[errors_before:] if not error.startswith("error box:")],
         alerts=[f"{kind}: {text[:300]}" for kind, text in record.alerts[alerts_before:]],
     )
@@ -164,6 +169,7 @@ async def run_to_end(client: ProtocolSession, result: Step, limit_s: float, runn
     if not result.ran:
         return
     alerts_before = len(record.alerts)
+    result.started = result.started or time.monotonic()
     await client.click_run()
     running.set()
     deadline = time.monotonic() + limit_s + PAGE_RUN_TIMEOUT_S
@@ -171,6 +177,7 @@ async def run_to_end(client: ProtocolSession, result: Step, limit_s: float, runn
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)  # the page run after the end draws its messages
     result.ended = record.state
+    result.finished = time.monotonic()
     result.alerts += [f"{kind}: {text[:300]}" for kind, text in record.alerts[alerts_before:]]
 
 
@@ -197,6 +204,7 @@ async def hostile_link(
         result = Step(label, query=query, expect="refused")
         await run_to_end(client, result, limit_s, running)
     result.seconds = round(time.monotonic() - started, 1)
+    result.started, result.finished = started, time.monotonic()
     result.exceptions = [error for error in record.errors if not error.startswith("error box:")]
     result.alerts = [f"{kind}: {text[:300]}" for kind, text in record.alerts]
     return result
@@ -214,7 +222,7 @@ async def hostile_widgets(base_url: str, limit_s: float, running: asyncio.Event,
             result = await step(
                 client,
                 f"2^53 + 1 typed into {label} ({key})",
-                lambda key=key: client.set_widget(key, double_value=float(2**53 + 1)),
+                partial(client.set_widget, key, double_value=float(2**53 + 1)),
                 PAGE_RUN_TIMEOUT_S,
             )
             result.expect = f"range: {label}"
@@ -224,9 +232,7 @@ async def hostile_widgets(base_url: str, limit_s: float, running: asyncio.Event,
             await client.set_widget(key, double_value=float(valid))
             await client.settle(PAGE_RUN_TIMEOUT_S, after=runs)
         for key, value in () if quick else WIDGET_EXTREMES:
-            steps.append(
-                await step(client, f"{key} at its largest", lambda k=key, v=value: client.set_widget(k, **v), 60.0)
-            )
+            steps.append(await step(client, f"{key} at its largest", partial(client.set_widget, key, **value), 60.0))
         if not quick:
             result = Step("Run at the largest settings", expect="refused")
             await run_to_end(client, result, limit_s, running)
@@ -262,14 +268,14 @@ async def hostile_uploads(
         steps.append(result)
         for tab in QUICK_TABS if quick else EXPLORE_TABS:
             settings, button = EXPLORE_EXTREMES[tab]
-            steps.append(await step(client, f"{tab} tab", lambda tab=tab: client.open_tab(tab), limit_s + 120.0))
+            steps.append(await step(client, f"{tab} tab", partial(client.open_tab, tab), limit_s + 120.0))
             for key, value in settings:
                 if key in client.record.widgets:
                     steps.append(
                         await step(
                             client,
                             f"{tab}: {key} at its largest",
-                            lambda k=key, v=value: client.set_widget(k, **v),
+                            partial(client.set_widget, key, **value),
                             120.0,
                         )
                     )
@@ -279,7 +285,7 @@ async def hostile_uploads(
                     why = [text for text in client.record.last_texts if "Not run" in text]
                     result.alerts = [f"disabled: {text[:300]}" for text in why]
                 else:
-                    pressed = await step(client, result.what, lambda b=button: client.press(b), limit_s + 120.0)
+                    pressed = await step(client, result.what, partial(client.press, button), limit_s + 120.0)
                     result = Step(**{**pressed.__dict__, "ran": True})
                 steps.append(result)
     return steps
@@ -367,6 +373,17 @@ def run_hostile(
     slowdowns = [seconds / alone_s for seconds in round_s]
     plans = [alone] + [plan for plan, _ in phases["rounds"]]
     pages = [page.__dict__ for page in phases["hostile"]]
+    rounds = [  # each round of the default sessions and the hostile requests it overlapped
+        {
+            "seconds": round(times["all_done"] - times["run_clicked"], 1),
+            "beside": [
+                page["what"]
+                for page in pages
+                if page["started"] < times["all_done"] and page["finished"] > times["run_clicked"]
+            ],
+        }
+        for _, times in phases["rounds"]
+    ]
     problems = [problem for page in pages for problem in judge(page)]
     default_errors = [f"session {s.index}: {e}" for plan in plans for s in plan for e in s.errors]
     return {
@@ -381,6 +398,7 @@ def run_hostile(
         "default_seconds_alone": round(alone_s, 1),
         "default_rounds_beside_hostile": len(round_s),
         "default_seconds_beside_hostile": [round(seconds, 1) for seconds in round_s],
+        "default_rounds": rounds,
         "slowdown": round(max(slowdowns), 2) if slowdowns else float("nan"),
         "median_slowdown": round(statistics.median(slowdowns), 2) if slowdowns else float("nan"),
         "default_all_finished": all(s.finished for plan in plans for s in plan),
@@ -438,6 +456,8 @@ def main() -> None:
         "load_average_after",
     ):
         print(f"{key}: {report[key]}")
+    for round_ in sorted(report["default_rounds"], key=lambda r: -r["seconds"])[:5]:
+        print(f"slowest rounds: {round_['seconds']} s beside {'; '.join(round_['beside']) or 'nothing'}")
     for problem in report["problems"] + report["default_errors"]:
         print("problem:", problem)
     if arguments.json:

@@ -17,6 +17,7 @@ import contextlib
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
 import requests
@@ -67,7 +68,7 @@ class ProtocolSession:
         self.record = PageRecord()
         self.page_script_hash = ""
         self.timers: dict[str, asyncio.Task] = {}
-        self.socket = None
+        self.socket: Any = None  # the open websocket connection (websockets.ClientConnection)
         self.first_run_done = asyncio.Event()
         self.session_id = ""  # the server's id of this session (upload URLs name it)
         self.file_urls: dict[str, asyncio.Future] = {}  # file-URL request id -> its response's FileURLs
@@ -96,7 +97,7 @@ class ProtocolSession:
         """Press Run: its button's trigger in a page rerun."""
         await self.send(self.rerun(widgets=[WidgetState(id=self.record.run_button_id, trigger_value=True)]))
 
-    async def set_widget(self, key: str, **value: object) -> None:
+    async def set_widget(self, key: str, **value: Any) -> None:
         """Give the widget `key` a value (`double_value=...`, `string_value=...`, `bool_value=...`, ...): a page
         rerun with its new state, as the frontend sends when a value is typed or picked."""
         await self.send(self.rerun(widgets=[WidgetState(id=self.record.widgets[key], **value)]))
@@ -124,7 +125,7 @@ class ProtocolSession:
             with requests.Session() as http:
                 http.headers.update(self.headers)  # through a proxy: its affinity cookie, as a browser sends it
                 http.get(http_url + "/_stcore/health", timeout=timeout_s)
-                token = http.cookies.get(XSRF_COOKIE, "")
+                token = http.cookies.get(XSRF_COOKIE) or ""
                 response = http.put(
                     http_url + urls.upload_url,
                     files={"file": (name, content, "text/csv")},
