@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ast
 import itertools
+import json
 import math
 import re
+import time
 from pathlib import Path
 
 import numpy as np
+import plotly.io as pio
 import pytest
 
 from bayesdemo import figures
@@ -400,3 +403,86 @@ def test_compare_all_sd_chart_keeps_the_fits_near_the_references_readable(settin
     latest = fits[0][1][-1].sd[0]
     assert noise_label in note.text and f"sd {latest:.3g}" in note.text and "above the chart" in note.text
     assert 10**high < min(s.sd[0] for s in fits[0][1])  # the note is true: its whole line is above the chart
+
+
+def sent_json(figure) -> dict:
+    """The figure as the browser receives it: plotly's JSON (numeric arrays in base64), parsed."""
+    return json.loads(pio.to_json(figure.to_plotly_json(), validate=False))
+
+
+def awkward_settings() -> list[tuple[Dataset, Model]]:
+    """Data and models at the edges: n = 2, x near 1e6, huge and tiny prior sds, y near 8e9."""
+    rng = np.random.default_rng(11)
+    far_x = 1e6 + np.linspace(0.0, 1.0, 40)
+    return [
+        (generate(DataConfig()), Model(noise_sd=DataConfig().noise_sd)),
+        (Dataset(np.array([0.0, 1.0]), np.array([1.0, 3.0])), Model()),  # n = 2
+        (Dataset(far_x, 2.0 * far_x + rng.normal(0.0, 0.1, far_x.size)), Model(noise_sd=0.1)),  # x near 1e6
+        (generate(DataConfig()), Model(GaussianPrior(slope_sd=1e6, intercept_sd=1e6))),  # a huge prior
+        (generate(DataConfig()), Model(GaussianPrior(slope_sd=1e-9, intercept_sd=1e-9))),  # a tiny prior
+        (population_data(), Model()),
+    ]
+
+
+def wandering_trajectory(count: int, scale: float, seed: int) -> list[Snapshot]:
+    """`count` made-up snapshots whose means, sds and losses wander over many sizes (one loss and one sd not finite)."""
+    rng = np.random.default_rng(seed)
+    snapshots = []
+    for i in range(count):
+        sds = scale * np.exp(rng.normal(0.0, 3.0, 2))
+        loss = math.nan if i == 1 else float(scale * rng.normal(1.0, 0.5))
+        snapshots.append(Snapshot.of(10 * i, loss, 1.0, Gaussian.diagonal(list(scale * rng.normal(0.0, 1.0, 2)), sds)))
+    if count > 3:
+        snapshots[2] = Snapshot.of(20, math.inf, 1.0, Gaussian.diagonal([math.inf, 0.0], [math.inf, 1.0]))
+    return snapshots
+
+
+@pytest.mark.parametrize("setting_index", range(6))
+def test_figures_built_without_plotlys_checks_are_the_figures_plotly_checks(setting_index, monkeypatch):
+    # The live charts skip plotly's check of every property (figures.VALIDATE): the same builders with the checks on
+    # are the reference, and the JSON sent to the browser must be equal in every value, bit for bit (no tolerance:
+    # both builds hold the same numbers; a property plotly would refuse or reshape shows up as a difference).
+    dataset, model = awkward_settings()[setting_index]
+    exact = exact_posterior(dataset, model)
+    scale = float(np.max(np.abs(exact.mean))) + 1.0
+    traces = [
+        ("Bayes by Backprop", wandering_trajectory(2, scale, setting_index)),
+        ("noise injection", wandering_trajectory(TRAJECTORY_POINTS + 37, scale, setting_index + 20)),
+        ("Pyro SVI, AutoMultivariateNormal (full covariance)", wandering_trajectory(60, 1e-6 * scale, 3)),
+    ]
+    fits = [(label, snapshots[-1].gaussian) for label, snapshots in traces] + [("n/a", exact.posterior)]
+    builds = [
+        lambda: fig_mean(traces, exact, 0, 4000),
+        lambda: fig_mean(traces[:1], exact, 1, 2),
+        lambda: fig_sd(traces, exact, 1, 4000),
+        lambda: fig_sd(traces[1:2], exact, 0, 4000),
+        lambda: fig_loss(traces, exact, 4000),
+        lambda: fig_loss(traces[1:2], exact, 4000),
+        lambda: fig_loss(traces[::2], exact, 4000),
+        lambda: fig_loss([], exact, 4000),
+        lambda: fig_data(dataset, exact, fits, model.noise_sd, (2.0, -1e6)),
+        lambda: fig_data(dataset, exact, [], model.noise_sd, None),
+    ]
+    for build in builds:
+        monkeypatch.setattr(figures, "VALIDATE", False)
+        unchecked = build()
+        monkeypatch.setattr(figures, "VALIDATE", True)
+        checked = build()
+        assert unchecked._validate is False and checked._validate is True
+        assert sent_json(unchecked) == sent_json(checked)
+
+
+def test_figures_built_without_plotlys_checks_are_quicker(setting):
+    # A generous bound on a loaded 2-core machine: unchecked builds took a fifth of the checked ones' time here.
+    _, exact, traces = setting
+    times = {}
+    for validate in (True, False):
+        figures.VALIDATE = validate
+        try:
+            start = time.perf_counter()
+            for _ in range(5):
+                fig_mean(traces, exact, 0, STEPS)
+            times[validate] = time.perf_counter() - start
+        finally:
+            figures.VALIDATE = False
+    assert times[False] < 0.8 * times[True]
