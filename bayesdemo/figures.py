@@ -503,7 +503,7 @@ def fig_sd(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int
     y_axis = {"type": "log", "range": log_range, **log_ticks(log_range)}
     title = f"Sd of the {name} (log scale)"
     # No annotations key without notes: plotly's checks drop an empty list, and the JSON must be theirs.
-    notes_layout = {"annotations": notes} if notes else {}
+    notes_layout: dict[str, Any] = {"annotations": notes} if notes else {}
     return _figure(traces, title, "step", f"q's sd of the {name}", [0, total_steps], y_axis, **notes_layout)
 
 

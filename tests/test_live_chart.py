@@ -205,3 +205,33 @@ def test_points_json_cannot_carry_are_sent_in_a_whole_figure_as_plotly_writes_it
     after_gap = go.Figure(go.Scatter(x=[0, 1, 2, 3], y=[1.0, 2.0, float("nan"), 4.0]))
     following = live_chart.chart_message(after_gap, "chart", update)
     assert "figure" in following.message, "a NaN already sent never compares equal: the whole figure again"
+
+
+def test_the_figure_json_read_from_the_figure_is_plotlys_own():
+    # figure_json reads the figure's dicts without plotly's deep copy and conversion: its JSON must be plotly's
+    # to_plotly_json's, character for character, for the live figures (built with and without plotly's checks) and for
+    # arrays of every kind plotly converts or leaves alone (wide and narrow integers, 2-D, empty, a numpy range).
+    exact = exact_posterior(generate(DataConfig(n=2, x_min=1e6 - 1, x_max=1e6)), Model(GaussianPrior(slope_sd=1e-3)))
+    run = trajectory(figures.TRAJECTORY_POINTS + 7, exact, seed=5)
+    fits = [("Bayes by Backprop", run), ("noise injection", run[:3])]
+    built = []
+    for validate in (False, True):
+        figures.VALIDATE = validate
+        try:
+            built += [*live_figures(fits, exact, 5000).values()]
+            built.append(figures.fig_data(generate(DataConfig(n=2)), exact, [("fit", run[-1].gaussian)], 0.5, None))
+        finally:
+            figures.VALIDATE = False
+    arrays = {
+        "x": np.array([0, 2**40, -(2**40)]),
+        "y": np.array([1.5, np.nan, np.inf], dtype=np.float32),
+        "customdata": np.arange(6, dtype=np.uint64).reshape(3, 2),
+        "ids": np.array(["a", "b", "c"]),
+        "text": np.array([], dtype=np.float64),
+    }
+    odd = go.Figure(go.Scatter(**arrays), layout={"xaxis": {"range": np.array([0.0, 3.0])}})
+    unchecked = go.Figure(go.Scatter(x=np.arange(300), y=np.arange(300) - 150, _validate=False), _validate=False)
+    for figure in [*built, odd, unchecked]:
+        ours = pio.to_json(live_chart.figure_json(figure), validate=False)
+        plotlys = figure.to_plotly_json()
+        assert ours == pio.to_json({"data": plotlys["data"], "layout": plotlys["layout"]}, validate=False)
