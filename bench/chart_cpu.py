@@ -13,7 +13,8 @@ meanwhile (their protobuf encoding, before the websocket's compression), per upd
 
 With `--before REF`, rounds alternate between the working tree with the files named by `--paths` as they were at the
 git commit REF ("before") and the working tree as it is ("after"), so a busy machine slows both alike; the medians of
-each are reported side by side.
+each are reported side by side. A path written PATH@COMMIT is taken from that commit instead: a file whose version at
+REF no longer fits today's other modules can stand in with a later version that still does what REF's did.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def copy_tree(target: Path, before: str | None, paths: tuple[str, ...]) -> None:
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
-    for name in paths if before else ():
-        shown = subprocess.run(["git", "show", f"{before}:{name}"], cwd=ROOT, check=True, capture_output=True)
+    for path in paths if before else ():
+        name, _, commit = path.partition("@")  # PATH@COMMIT: that file as at its own commit
+        shown = subprocess.run(["git", "show", f"{commit or before}:{name}"], cwd=ROOT, check=True, capture_output=True)
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_bytes(shown.stdout)
 
@@ -189,7 +191,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds per variant (default 2)")
     parser.add_argument("--speed", type=float, default=300.0, help="each fit's pace in steps/s (default 300)")
     parser.add_argument("--before", default=None, help="git commit whose --paths make the 'before' variant")
-    parser.add_argument("--paths", nargs="+", default=list(LIVE_CHART_FILES), help="files taken from --before")
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        default=list(LIVE_CHART_FILES),
+        help="files taken from --before (PATH@COMMIT: from COMMIT)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every round and the summary here")
     arguments = parser.parse_args()
     variants = ["before", "after"] if arguments.before else ["after"]
