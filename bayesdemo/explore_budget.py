@@ -22,11 +22,13 @@ from bayesdemo.calibration import CalibrationConfig, CalibrationResult, calibrat
 from bayesdemo.data import Dataset
 from bayesdemo.exact import Gaussian
 from bayesdemo.gradients import gradient_statistics
+from bayesdemo.grid import GridPosterior, grid_posterior
 from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
 from bayesdemo.methods import make_method
 from bayesdemo.methods.base import NoisePosterior
 from bayesdemo.methods.bbb import BayesByBackprop
 from bayesdemo.methods.config import FitConfig
+from bayesdemo.mixture import MixturePosterior, is_scale_mixture, mixture_posterior
 from bayesdemo.priors import Model
 from bayesdemo.runner import RunConfig, Snapshot, run_to_end
 
@@ -53,6 +55,11 @@ CALIBRATION_FIT_POINT_S = 2e-4  # and per point of its dataset (convergence chec
 # Fits that draw a (samples x points) tensor per step (noise sd learned, Monte-Carlo KL under another prior).
 FIT_STEP_S = 1.5e-3
 FIT_ELEMENT_S = 60e-9
+# Other priors' reference: the grid (or mixture) posterior and the mean-field optimum from its windows, a fixed cost
+# plus one per point (measured 0.26 s at n = 100, 0.16-0.21 s at 2,000, 1.1-2.0 s at 20,000, Laplace and Student-t).
+PRIOR_REFERENCE_S = 0.25
+PRIOR_REFERENCE_POINT_S = 1e-4
+PRIOR_REFERENCE_GRID_BYTES = 16 * 256**2 * FLOAT_BYTES  # a few (points x points) grids of the log joint at once
 # Pyro NUTS: per iteration (up to 2^depth leapfrog steps, measured 8 ms at n = 1,000) and per point per iteration.
 NUTS_ITERATION_S = 15e-3
 NUTS_POINT_S = 0.5e-6
@@ -147,6 +154,11 @@ def nuts_cost(n: int, iterations: int) -> Cost:
     return Cost(iterations * (NUTS_ITERATION_S + n * NUTS_POINT_S), 16 * n * FLOAT_BYTES)
 
 
+def prior_reference_cost(n: int) -> Cost:
+    """The exact posterior under another prior (grid or mixture) and the mean-field optimum, on `n` points."""
+    return Cost(PRIOR_REFERENCE_S + n * PRIOR_REFERENCE_POINT_S, PRIOR_REFERENCE_GRID_BYTES + 16 * n * FLOAT_BYTES)
+
+
 # ---- the computations, pure and module-level so that a worker process can run them (jobs.ExploreJob) -------------
 
 GradientRow = tuple[str, np.ndarray, np.ndarray]  # estimator label, variance (2, 2) of the gradients, its sd
@@ -199,6 +211,19 @@ def fits_under_prior(
         # A run records its starting snapshot before its first step, so a finished run has a last one.
         fitted.append((label, cast(Snapshot, run.last).gaussian, time.perf_counter() - started))
     return fitted
+
+
+def prior_reference(dataset: Dataset, model: Model) -> tuple[GridPosterior | MixturePosterior, MeanFieldOptimum]:
+    """The exact posterior under `model`'s prior (the closed-form mixture for Gaussian and scale-mixture priors, else
+    the grid) and the mean-field optimum started from its windows or components (docs/MATH.md, Non-Gaussian priors)."""
+    reference: GridPosterior | MixturePosterior
+    if is_scale_mixture(model.prior):
+        reference = mixture_posterior(dataset, model.prior, model.noise_sd)
+        starts = reference.components
+    else:
+        reference = grid_posterior(dataset, model)
+        starts = reference.windows
+    return reference, mean_field_optimum(dataset, model, starts=starts)
 
 
 def basis_results(

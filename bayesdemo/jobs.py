@@ -25,10 +25,11 @@ job is bounded whatever the steps and snapshot_every.
 A heavy job (estimated past HEAVY_JOB_S seconds of training) has a lane of its own beside those slots and trains at
 the lowest CPU priority.
 
-Explore computations (gradient noise, fits with s learned, calibration, ...) run the same way: an ExploreJob computes
-one pure, picklable function in a worker process that takes a slot like a fit's and waits in the same queue, under the
-same address-space headroom and MAX_TRAINING_S of wall time, and is killed when the page cancels it or stops touching
-it; its value comes back whole, and a failure as a sentence. The server's script thread never runs them.
+Explore computations (gradient noise, NUTS, fits with s learned, calibration, ...) run the same way: an ExploreJob
+computes one pure, picklable function in a worker process that takes a slot like a fit's (a heavy one, the heavy
+lane's) and waits in the same queue, under the same address-space headroom and MAX_TRAINING_S of wall time, and is
+killed when the page cancels it or stops touching it; its value comes back whole, and a failure as a sentence. The
+server's script thread never runs them.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ PRELOAD = [
     "bayesdemo.methods.noise",
     "bayesdemo.methods.pyro_svi",
     "bayesdemo.explore_budget",  # the explore computations an ExploreJob's worker runs
+    "bayesdemo.mcmc",  # and the NUTS reference
 ]
 _CONTEXT: multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext
 if "forkserver" in multiprocessing.get_all_start_methods():
@@ -947,16 +949,21 @@ def _explore_main(
     function: Callable[..., object],
     arguments: tuple[object, ...],
     limits: tuple[float, int],
+    niceness: int = 0,
 ) -> None:
     """Entry point of an explore worker: compute `function(*arguments)` and send Computed or Failed, then exit.
 
     `limits`: (wall seconds, address-space headroom in bytes). The page kills the process at the time limit; the
-    alarm here ends it a little later should the page itself be gone.
+    alarm here ends it a little later should the page itself be gone. `niceness`: added to the process's CPU niceness
+    first (HEAVY_NICENESS for a heavy computation).
     """
     import signal
 
     import torch
 
+    if niceness:
+        with contextlib.suppress(OSError):
+            os.nice(niceness)
     torch.set_num_threads(1)
     max_seconds, headroom_bytes = limits
     limit_memory(headroom_bytes)
@@ -988,19 +995,25 @@ class ExploreJob:
     """Computes `function(*arguments)` once in a worker process, admitted like a training Job: it counts against
     MAX_RUNNING_JOBS and waits in the same first-come queue, under the same memory headroom and MAX_TRAINING_S of
     wall time, and ends when the page stops touching it. `function` must be picklable (a module-level function) and
-    pure; the page reads `state`, `result` and `message`, never waiting."""
+    pure; the page reads `state`, `result` and `message`, never waiting. One estimated (`estimated_s`, seconds of
+    server CPU) past HEAVY_JOB_S is heavy, as a fit is: it waits for and takes the heavy lane, at HEAVY_NICENESS.
+    `heartbeat_timeout_s` None: HEARTBEAT_TIMEOUT_S."""
 
     def __init__(
         self,
         function: Callable[..., object],
         arguments: Sequence[object],
         lower: str,
-        heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
+        heartbeat_timeout_s: float | None = None,
+        estimated_s: float = 0.0,
     ):
         self.function = function
         self.arguments = tuple(arguments)
         self.lower = lower  # what the student can lower, said after a memory or time failure ("Samples per step")
-        self.heartbeat_timeout_s = check_range("heartbeat_timeout_s", heartbeat_timeout_s, 0.0, 86_400.0, low_open=True)
+        timeout_s = HEARTBEAT_TIMEOUT_S if heartbeat_timeout_s is None else heartbeat_timeout_s
+        self.heartbeat_timeout_s = check_range("heartbeat_timeout_s", timeout_s, 0.0, 86_400.0, low_open=True)
+        self.heavy = check_range("estimated_s", estimated_s, 0.0) > HEAVY_JOB_S
+        self._scheduler = _HEAVY_SCHEDULER if self.heavy else _SCHEDULER  # its lane (see HEAVY_JOB_S)
         self._state = "ready"
         self._message = ""
         self._result: object = None
@@ -1018,7 +1031,7 @@ class ExploreJob:
                 return
             self._last_touch = time.monotonic()
             self._state = "queued"
-            admitted = _SCHEDULER.admit(self)
+            admitted = self._scheduler.admit(self)
         if admitted:
             self._launch()
 
@@ -1031,7 +1044,7 @@ class ExploreJob:
                 limits = (MAX_TRAINING_S, WORKER_MEMORY_HEADROOM_BYTES)
                 self._process = _CONTEXT.Process(
                     target=_explore_main,
-                    args=(theirs, self.function, self.arguments, limits),
+                    args=(theirs, self.function, self.arguments, limits, HEAVY_NICENESS if self.heavy else 0),
                     name="bayesdemo-explore",
                     daemon=True,
                 )
@@ -1054,7 +1067,7 @@ class ExploreJob:
                         daemon=True,
                     ).start()
         if not launched:
-            _SCHEDULER.release()
+            self._scheduler.release()
 
     def stop(self, reason: str = "Cancelled.", wait_s: float = 2.0) -> None:
         """End the computation: a queued one leaves the queue, a running one's process is killed (it keeps no
@@ -1063,7 +1076,7 @@ class ExploreJob:
             if self._state in ("finished", "stopped"):
                 return
             if self._state == "queued":
-                _SCHEDULER.withdraw(self)
+                self._scheduler.withdraw(self)
             process = self._process
         if process is not None:
             with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -1076,7 +1089,7 @@ class ExploreJob:
     def touch(self) -> None:
         """Heartbeat from the page: the computation stays alive while this keeps being called."""
         self._last_touch = time.monotonic()
-        _SCHEDULER.drop_abandoned()
+        self._scheduler.drop_abandoned()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the computation to end (a queued one waits for its turn too); True if it has."""
@@ -1107,7 +1120,7 @@ class ExploreJob:
     @property
     def queue_position(self) -> int | None:
         """1 for the next job to start, 2 after it, ...; None when not queued."""
-        return _SCHEDULER.position(self) if self._state == "queued" else None
+        return self._scheduler.position(self) if self._state == "queued" else None
 
     @property
     def seconds(self) -> float:
@@ -1160,7 +1173,7 @@ class ExploreJob:
             self._state, self._message, self._result = state, message, result
             self._ended.set()
         if released:
-            _SCHEDULER.release()
+            self._scheduler.release()
 
 
 class _Queued(Protocol):

@@ -5,16 +5,17 @@ Streamlit code only: the maths lives in the engine modules (parameter_space, seq
 mean_field, gradients, basis, calibration) and the figures in figures_explore. Only the open tab runs (st.tabs with
 on_change="rerun"), so a closed view costs nothing while a job trains. Before a computation starts, explore_budget
 estimates its server time and memory from the settings; past the budgets the view says so next to its button and runs
-nothing. Within them, a computation estimated past explore_budget's inline limits (gradient noise, the fits with s
-learned or under other priors, calibration, basis functions on large data) runs as a jobs.ExploreJob in a worker
-process, counted against the fits' cap and queue: the view shows "Computing…" (or its place in the queue) with Cancel,
-polled, until the result comes back; smaller ones run in the page's thread. NUTS advances ~0.25 s per redraw. Results
-are kept per settings in the session (session_cache), so a rerun reads them instead of computing again.
+nothing. Within them, a computation estimated past explore_budget's inline limits (NUTS, the sequential view's Bayes
+by Backprop fits, gradient noise, the fits with s learned or under other priors and the other priors' exact posterior,
+calibration, basis functions on large data) runs as a jobs.ExploreJob in a worker process, counted against the fits'
+cap and queue: the view shows "Computing…" (or its place in the queue) with Cancel, polled, until the result comes
+back; smaller ones run in the page's thread. The live fragment touches every explore computation of the session, so
+one keeps its heartbeat while another tab is open. Results are kept per settings in the session (session_cache), so a
+rerun reads them instead of computing again.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -42,14 +43,14 @@ from bayesdemo.exact import ExactPosterior, Gaussian, exact_posterior
 from bayesdemo.explain import fmt as fmt_student
 from bayesdemo.figures import TRAJECTORY_POINTS, downsample_indices
 from bayesdemo.gradients import GRADIENT_CHUNK_ELEMENTS, gradient_variance
-from bayesdemo.grid import GridPosterior, grid_posterior
+from bayesdemo.grid import GridPosterior
 from bayesdemo.jobs import ExploreJob, JobView
 from bayesdemo.live_chart import live_chart
 from bayesdemo.markup import escape_markdown, failure_sentence
-from bayesdemo.mcmc import MCMCConfig, MCMCResult, NUTSRun
-from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
+from bayesdemo.mcmc import MCMCConfig, MCMCResult, run_nuts
+from bayesdemo.mean_field import MeanFieldOptimum
 from bayesdemo.methods.config import METHOD_LABELS, FitConfig
-from bayesdemo.mixture import MixturePosterior, is_scale_mixture, mixture_posterior
+from bayesdemo.mixture import MixturePosterior
 from bayesdemo.noise_sd import noise_sd_posterior
 from bayesdemo.parameter_space import centred_posterior, has_ellipse
 from bayesdemo.priors import NOISE_PRIOR_KINDS, PARAMETER_NAMES, PRIOR_KINDS, Model, NoiseSdPrior, ParameterPrior, Prior
@@ -76,9 +77,6 @@ PLAY_INTERVAL_S = 1.0  # one more data point per this many seconds while sequent
 LINES_DRAWN = 20  # lines drawn from the posterior in the sequential view (same seed for every k: they move smoothly)
 SEQUENTIAL_FIT = SequentialFitConfig()  # Bayes by Backprop beside the exact update (~0.3-0.4 s per k, cached)
 MCMC_DEFAULT = MCMCConfig(warmup=100, samples=150)  # about 4 s of Pyro NUTS on this machine
-MCMC_SLICE_S = 0.25  # NUTS time per redraw, so a running job's live charts keep their turn between slices
-MCMC_POLL_S = 0.3  # redraw interval of the NUTS progress while sampling
-MCMC_CHUNK = 5  # NUTS iterations per lock hold inside one slice
 BASIS_CUBIC = (0.5, 1.0, -1.5, -2.0)  # c_0..c_3 of the simulated curve that the basis view offers besides the page data
 NOISE_BBB = FitConfig(method="bbb", steps=3000, learn_noise=True)  # ~3.5 s; 1500 steps had not settled on s
 # Pyro SVI with s learned steps on Pyro's own Trace_ELBO (~4-5 ms a step here): at lr 0.05 it took 3000 steps (~12 s)
@@ -301,6 +299,13 @@ def collect_explore_jobs() -> None:
             del entries[name]
 
 
+def touch_explore_jobs() -> None:
+    """Touch every explore computation of the session (its heartbeat): called by the live fragment, which reruns
+    while another explore tab is open and no full rerun comes."""
+    for entry in list(explore_jobs().values()):
+        entry.job.touch()
+
+
 def compute(
     name: str,
     cache: dict,
@@ -335,7 +340,7 @@ def compute(
         return
     if previous is not None:
         previous.job.stop()
-    job = ExploreJob(function, arguments, lower)
+    job = ExploreJob(function, arguments, lower, estimated_s=cost.seconds)
     job.start()
     entries[name] = ExploreEntry(key, cache, job)
     if job.join(EXPLORE_FIRST_WAIT_S):  # a short computation is shown at once, without a "computing" line
@@ -389,12 +394,15 @@ def draw_explore_job(name: str) -> None:
     explore_job_status()
 
 
-def sequential_vi(dataset: Dataset, model: Model, points: int) -> Gaussian:
-    """Bayes by Backprop's q on the first `points` points, cached per points for this dataset and model."""
-    fits: dict[int, Gaussian] = session_cache("explore_vi_cache", dataset, model)
-    if points not in fits:
-        fits[points] = vi_fit_after(dataset, model, points, SEQUENTIAL_FIT)
-    return fits[points]
+def sequential_vi(dataset: Dataset, model: Model, points: int) -> Gaussian | None:
+    """Bayes by Backprop's q on the first `points` points, cached per points for this dataset and model; None while
+    it computes in a worker (past the inline limit, as every fit of SEQUENTIAL_FIT is) or after it stopped."""
+    fits: dict[Hashable, Gaussian] = session_cache("explore_vi_cache", dataset, model)
+    if not stopped_for("sequential", points):
+        cost = explore_budget.full_batch_fit_cost(points, [(SEQUENTIAL_FIT.steps, SEQUENTIAL_FIT.samples)])
+        arguments = (dataset, model, points, SEQUENTIAL_FIT)
+        compute("sequential", fits, points, cost, vi_fit_after, arguments, "the number of points n")
+    return fits.get(points)
 
 
 def draw_sequential(context: PageContext) -> None:
@@ -460,6 +468,8 @@ def draw_sequential(context: PageContext) -> None:
         vi = None
         if with_vi and shown >= 2:
             vi = sequential_vi(dataset, model, shown)
+            if vi is None:
+                draw_explore_job("sequential")
         rows = {
             "": [f"exact after {shown}"],
             "Slope mean": [],
@@ -521,7 +531,7 @@ def mcmc_settings() -> tuple[MCMCConfig | None, str | None]:
 
 
 def draw_mcmc(context: PageContext, read_view: ViewReader) -> None:
-    """Pyro NUTS on demand, advanced a slice per redraw, its histograms beside the exact density and the fits."""
+    """Pyro NUTS on demand (in a worker past the inline limit), its histograms beside the exact density and the fits."""
     dataset, model = context.dataset, context.scenario.model
     left, middle, right, button = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
     with left:
@@ -548,48 +558,20 @@ def draw_mcmc(context: PageContext, read_view: ViewReader) -> None:
         st.error(problem)
     if refusal:
         st.warning(refusal)
+    results = session_cache("explore_mcmc_cache", dataset, model)
     if st.session_state.pop("explore_mcmc_requested", False) and config is not None and not refusal:
-        try:
-            st.session_state["explore_mcmc"] = (dataset, model, NUTSRun(dataset, model, config))
-        except ValueError as error:
-            st.error(describe_error(error))
-    state = st.session_state.get("explore_mcmc")
-    if state is not None and (state[0] is not dataset or state[1] != model):
-        st.session_state.pop("explore_mcmc")
-        state = None
-        st.caption("The data or the model changed: press **Run NUTS** again.")
-    if state is None:
+        cost = explore_budget.nuts_cost(dataset.n, config.total_iterations)
+        lower = "NUTS warm-up iterations, NUTS draws or the number of points n"
+        compute("mcmc", results, config, cost, run_nuts, (dataset, model, config), lower)
+    draw_explore_job("mcmc")
+    latest = results.get(LATEST)
+    if latest is None:
         st.caption(
             "Pyro's No-U-Turn sampler on the same model: the sampling answer the forum poster compared with "
             f"(PyMC there). {MCMC_DEFAULT.warmup} + {MCMC_DEFAULT.samples} iterations take a few seconds."
         )
         return
-    sampling = isinstance(state[2], NUTSRun)
-
-    @st.fragment(run_every=MCMC_POLL_S if sampling else None)
-    def mcmc_view() -> None:
-        current = st.session_state.get("explore_mcmc")
-        if current is None:
-            return
-        run_or_result = current[2]
-        if isinstance(run_or_result, NUTSRun):
-            run = run_or_result
-            deadline = time.perf_counter() + MCMC_SLICE_S
-            try:
-                while not run.finished and time.perf_counter() < deadline:
-                    run.advance(MCMC_CHUNK)
-            except (ValueError, RuntimeError, ArithmeticError) as error:
-                st.session_state.pop("explore_mcmc")
-                st.error(f"NUTS failed: {escape_markdown(error)}")
-                return
-            if not run.finished:
-                st.progress(run.progress, text=f"Sampling with NUTS: {run.progress:.0%}")
-                return
-            st.session_state["explore_mcmc"] = (current[0], current[1], run.result())
-            st.rerun(scope="app")  # stop polling; draw the result
-        draw_mcmc_result(run_or_result, context.exact, read_view)
-
-    mcmc_view()
+    draw_mcmc_result(results[latest], context.exact, read_view)
 
 
 def draw_mcmc_result(result: MCMCResult, exact: ExactPosterior, read_view: ViewReader) -> None:
@@ -744,21 +726,9 @@ def parameter_prior_input(name: str, centre: float, spread: float) -> tuple[Para
         return None, f"{label} prior · {describe_error(error)}"
 
 
-def prior_reference(dataset: Dataset, model: Model) -> tuple[GridPosterior | MixturePosterior, MeanFieldOptimum]:
-    """The exact posterior under `model`'s prior (the closed-form mixture for Gaussian and scale-mixture priors, else
-    the grid) and the mean-field optimum started from its windows or components, cached for this dataset and model."""
-    cached = st.session_state.get("explore_priors_reference")
-    if cached is None or cached[0] is not dataset or cached[1] != model:
-        reference: GridPosterior | MixturePosterior
-        if is_scale_mixture(model.prior):
-            reference = mixture_posterior(dataset, model.prior, model.noise_sd)
-            starts = reference.components
-        else:
-            reference = grid_posterior(dataset, model)
-            starts = reference.windows
-        cached = (dataset, model, reference, mean_field_optimum(dataset, model, starts=starts))
-        st.session_state["explore_priors_reference"] = cached
-    return cached[2], cached[3]
+def on_explore_again(name: str) -> None:
+    """Forget the view's stopped computation, so the view starts it again."""
+    explore_jobs().pop(name, None)
 
 
 def reference_label(reference: GridPosterior | MixturePosterior) -> str:
@@ -819,20 +789,6 @@ def draw_other_priors(context: PageContext) -> None:
             st.error(problem)
         return
     model = Model(Prior(*parts), context.scenario.model.noise_sd)
-    try:
-        grid, optimum = prior_reference(context.dataset, model)
-    except (ValueError, ArithmeticError) as error:
-        st.error(describe_error(error) if isinstance(error, ValueError) else f"Grid integration failed: {error}")
-        return
-    apart = np.abs(optimum.q.mean - grid.mean) / grid.sd
-    if np.any(apart > PRIOR_DISAGREEMENT_SDS):
-        st.warning(
-            f"The mean-field optimum sits {float(np.max(apart)):.0f} exact sds from the exact mean, which counts every "
-            "mode of the posterior: a single factorised Gaussian covers only part of it."
-        )
-    lesson = optima_note(optimum)
-    if lesson is not None:
-        st.info(lesson)
     labels = [config.label for config in PRIOR_FITS]
     cost = explore_budget.full_batch_fit_cost(
         context.dataset.n, [(config.step_count, config.sample_count) for config in PRIOR_FITS]
@@ -854,6 +810,47 @@ def draw_other_priors(context: PageContext) -> None:
             "priors", fits_by_prior, model, cost, explore_budget.fits_under_prior, arguments, "the number of points n"
         )
     draw_explore_job("priors")
+    # The exact posterior under this prior and the mean-field optimum, per prior: in a worker past the inline limit,
+    # refused past the budget; a cancelled or failed one starts again only when asked.
+    references = session_cache("explore_priors_reference_cache", context.dataset, context.scenario.model)
+    reference_cost = explore_budget.prior_reference_cost(context.dataset.n)
+    reference_refusal = reference_cost.refusal("the number of points n")
+    if reference_refusal:
+        st.warning(reference_refusal.replace("Not run", "Exact posterior not computed", 1))
+        return
+    if stopped_for("priors_reference", model):
+        draw_explore_job("priors_reference")
+        st.button(
+            "Compute the exact posterior again",
+            key="explore_priors_reference_again",
+            on_click=on_explore_again,
+            args=("priors_reference",),
+        )
+        return
+    reference_arguments = (context.dataset, model)
+    lower = "the number of points n"
+    compute(
+        "priors_reference",
+        references,
+        model,
+        reference_cost,
+        explore_budget.prior_reference,
+        reference_arguments,
+        lower,
+    )
+    draw_explore_job("priors_reference")
+    if model not in references:
+        return
+    grid, optimum = references[model]
+    apart = np.abs(optimum.q.mean - grid.mean) / grid.sd
+    if np.any(apart > PRIOR_DISAGREEMENT_SDS):
+        st.warning(
+            f"The mean-field optimum sits {float(np.max(apart)):.0f} exact sds from the exact mean, which counts every "
+            "mode of the posterior: a single factorised Gaussian covers only part of it."
+        )
+    lesson = optima_note(optimum)
+    if lesson is not None:
+        st.info(lesson)
     fitted: list[tuple[str, Gaussian, float]] = fits_by_prior.get(model, [])
     named = [(figures_explore.MEAN_FIELD_LABEL, optimum.q), *((label, q) for label, q, _ in fitted)]
     for column, parameter, (axis, density) in zip(

@@ -11,14 +11,18 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo import explore_budget
+from bayesdemo import explore_budget, ui_explore
 from bayesdemo import jobs as jobs_module
 from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
 from bayesdemo.data import DataConfig, generate
+from bayesdemo.grid import grid_posterior
 from bayesdemo.jobs import ExploreJob, Job
+from bayesdemo.mcmc import MCMCConfig, run_nuts
+from bayesdemo.mean_field import mean_field_optimum
 from bayesdemo.methods import FitConfig
-from bayesdemo.priors import Model
-from bayesdemo.ui_explore import EXPLORE_JOBS_KEY, TAB_KEY
+from bayesdemo.priors import Model, ParameterPrior, Prior
+from bayesdemo.sequential import vi_fit_after
+from bayesdemo.ui_explore import EXPLORE_JOBS_KEY, SEQUENTIAL_FIT, TAB_KEY, ExploreEntry
 from tests.support.pages import no_exception, page_at, rerun_until_computed
 
 DATASET = generate(DataConfig(n=100, seed=3))
@@ -73,6 +77,71 @@ def test_an_explore_computation_runs_in_another_process_and_returns_its_value(ma
     assert fit.log_evidence == fit_basis(DATASET, config, MODEL).log_evidence  # the same float64 arithmetic
     np.testing.assert_array_equal(curve.log_evidence, expected_curve.log_evidence)
     assert jobs_module.load() == (0, 0), "the slot came back"
+
+
+def test_nuts_the_sequential_fit_and_the_other_priors_reference_compute_in_workers_as_the_direct_calls(made):
+    # The three computations that ran in the server's thread, each in a worker: another pid, the same numbers as
+    # calling the function here. Awkward inputs: the sequential fit on 2 points, a Laplace prior of scale 0.02.
+    nuts_config = MCMCConfig(warmup=20, samples=30, seed=7)
+    laplace = Model(Prior(ParameterPrior("laplace", 0.0, 0.02), ParameterPrior("laplace", 0.0, 10.0)), 0.1)
+    where = ExploreJob(os.getpid, (), "n")
+    nuts = ExploreJob(run_nuts, (DATASET, MODEL, nuts_config), "NUTS draws")
+    fit = ExploreJob(vi_fit_after, (DATASET, MODEL, 2, SEQUENTIAL_FIT), "n")
+    reference = ExploreJob(explore_budget.prior_reference, (DATASET, laplace), "n")
+    made.extend([where, nuts, fit, reference])
+    for job in made:
+        job.start()
+    for job in made:
+        assert job.join(120.0) and job.state == "finished", job.message
+    assert where.result not in (None, os.getpid())
+    # Seeded and float64 on one torch thread in both processes: the same arithmetic gives the same bits.
+    np.testing.assert_array_equal(nuts.result.samples, run_nuts(DATASET, MODEL, nuts_config).samples)
+    direct_fit = vi_fit_after(DATASET, MODEL, 2, SEQUENTIAL_FIT)
+    np.testing.assert_array_equal(fit.result.mean, direct_fit.mean)
+    np.testing.assert_array_equal(fit.result.cov, direct_fit.cov)
+    grid, optimum = reference.result
+    direct_grid = grid_posterior(DATASET, laplace)
+    np.testing.assert_array_equal(grid.mean, direct_grid.mean)
+    np.testing.assert_array_equal(grid.cov, direct_grid.cov)
+    direct_optimum = mean_field_optimum(DATASET, laplace, starts=direct_grid.windows)
+    np.testing.assert_array_equal(optimum.q.mean, direct_optimum.q.mean)
+    assert jobs_module.load() == (0, 0)
+
+
+def test_a_heavy_explore_job_takes_the_heavy_lane_at_lower_priority_while_the_slots_are_full(made, monkeypatch):
+    monkeypatch.setattr(jobs_module, "MAX_RUNNING_JOBS", 1)
+    holding = ExploreJob(time.sleep, (120,), "n")  # estimated at nothing: an ordinary slot
+    waiting = ExploreJob(os.getpid, (), "n")
+    # os.nice(0) returns the process's niceness: the heavy worker's, once it runs.
+    heavy = ExploreJob(os.nice, (0,), "n", estimated_s=2 * jobs_module.HEAVY_JOB_S)
+    made.extend([holding, waiting, heavy])
+    holding.start()
+    waiting.start()
+    heavy.start()
+    assert not holding.heavy and heavy.heavy
+    assert waiting.state == "queued" and waiting.queue_position == 1
+    assert heavy.join(60.0) and heavy.state == "finished", heavy.message
+    assert heavy.result == min(os.nice(0) + jobs_module.HEAVY_NICENESS, 19)
+    assert waiting.state == "queued", "the heavy computation took no ordinary slot"
+    holding.stop()
+    assert waiting.join(60.0) and waiting.state == "finished"
+
+
+def test_a_live_fragment_run_keeps_the_explore_computations_of_closed_tabs_alive(made, monkeypatch):
+    # Another explore tab open while a computation runs: no full rerun, no status line of that view; only the live
+    # fragment reruns. Here every page run draws no explore view at all, so only the live parts can touch the job.
+    page = page_at()
+    monkeypatch.setattr(ui_explore, "draw_explore", lambda *arguments: None)
+    job = ExploreJob(time.sleep, (120,), "n", heartbeat_timeout_s=3.0)
+    made.append(job)
+    job.start()
+    page.session_state[EXPLORE_JOBS_KEY] = {"gradient": ExploreEntry("settings", {}, job)}
+    deadline = time.monotonic() + 8.0  # well past the 3 s heartbeat timeout
+    while time.monotonic() < deadline:
+        page.run()
+        no_exception(page)
+        time.sleep(0.2)
+    assert job.state == "running", job.message
 
 
 def test_cancelling_a_running_explore_job_ends_its_process_within_seconds(made):
