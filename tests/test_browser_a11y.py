@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bayesdemo.page_style import PROJECTOR_TEXT_PX, RUN_PAUSE_SHORTCUT
 from bayesdemo.ui_explore import EXPLORE_TABS
@@ -79,11 +80,23 @@ def serious_violations(page) -> list[str]:
     ]
 
 
+def choose(page, label: str, option: str, attempts: int = 3) -> None:
+    """Pick `option` in the sidebar's selectbox `label` (its list, opened during a page run, may close again)."""
+    for attempt in range(attempts):
+        page.locator(SIDEBAR).get_by_role("combobox", name=label).click(timeout=10_000)
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+
+
 def test_main_page_and_every_explore_tab_pass_axe(browser, streamlit_url):
     page = open_page(browser, streamlit_url)
     problems = {"main page": serious_violations(page)}
-    page.locator(SIDEBAR).get_by_role("combobox", name="Focus on").click(timeout=10_000)
-    page.get_by_role("option", name="Sd of the slope", exact=True).click(timeout=10_000)
+    choose(page, "Focus on", "Sd of the slope")
     focused, hidden = page.locator(".st-key-chart_sd_slope"), page.locator(".st-key-chart_mean_slope")
     hidden.wait_for(state="hidden", timeout=30_000)
     main_width = page.locator('[data-testid="stMain"] .block-container').bounding_box()["width"]
@@ -150,6 +163,8 @@ def test_bayes_by_backprop_and_full_covariance_stay_apart_under_deuteranopia(bro
     page = open_page(browser, streamlit_url + query(SHORT_COMPARE))
     page.locator(SIDEBAR).get_by_role("button", name="Run", exact=True).click()
     wait_for_progress(page, "Finished", 120_000)
+    page.locator(LIVE_CHART).scroll_into_view_if_needed()  # live charts draw only on screen
+    page.locator(f"{LIVE_CHART} g.traces").filter(has_text="full covariance").first.wait_for(timeout=30_000)
     client = page.context.new_cdp_session(page)
     client.send("Emulation.setEmulatedVisionDeficiency", {"type": "deuteranopia"})
     page.wait_for_timeout(300)
