@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from statistics import NormalDist
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from bayesdemo import explore_budget, ui_explore
 from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
 from bayesdemo.calibration import CalibrationConfig, calibrate, fit_until_at_target
 from bayesdemo.gradients import gradient_statistics, gradient_variance
 from bayesdemo.grid import grid_posterior
+from bayesdemo.jobs import ExploreJob
 from bayesdemo.mcmc import MCMCConfig, run_nuts
 from bayesdemo.mean_field import mean_field_optimum
 from bayesdemo.methods import make_method
@@ -51,6 +54,27 @@ def app():
     """A fresh page after its first run (test_app.fresh_page)."""
     with fresh_page() as page:
         yield page
+
+
+@pytest.fixture
+def started(monkeypatch) -> list[ExploreJob]:
+    """Every explore job the page starts, in order (ui_explore's ExploreJob, recorded)."""
+    jobs: list[ExploreJob] = []
+
+    class Recorded(ExploreJob):
+        def start(self) -> None:
+            jobs.append(self)
+            super().start()
+
+    monkeypatch.setattr(ui_explore, "ExploreJob", Recorded)
+    return jobs
+
+
+def computed_in_a_worker(jobs: list[ExploreJob], function) -> ExploreJob:
+    """The latest of `jobs` that computed `function`, checked to have finished in another process."""
+    job = [job for job in jobs if job.function is function][-1]
+    assert job.state == "finished" and job.pid is not None and job.pid != os.getpid(), (job.state, job.message)
+    return job
 
 
 def open_tab(page: AppTest, label: str) -> None:
@@ -131,7 +155,7 @@ def test_parameter_space_draws_the_live_fit_and_the_path_of_its_mean(app):
     np.testing.assert_allclose([path_x[-1], path_y[-1]], fit.last.mean[:2])
 
 
-def test_sequential_steps_show_the_exact_posterior_of_the_first_k_points_and_bbb_on_them(app):
+def test_sequential_steps_show_the_exact_posterior_of_the_first_k_points_and_bbb_on_them(app, started):
     open_tab(app, "Sequential updating")
     context = context_of(app)
     view = tab(app, "Sequential updating")
@@ -141,7 +165,7 @@ def test_sequential_steps_show_the_exact_posterior_of_the_first_k_points_and_bbb
     app.button(key="explore_goto_forward_10").click().run()
     app.button(key="explore_goto_forward").click().run()
     app.button(key="explore_goto_back").click().run()
-    no_exception(app)
+    rerun_until_computed(app)
     view = tab(app, "Sequential updating")
     assert any("Points seen: **10** of 100" in markdown.value for markdown in view.markdown)
     exact_row, vi_row = table_rows(view)
@@ -154,6 +178,7 @@ def test_sequential_steps_show_the_exact_posterior_of_the_first_k_points_and_bbb
         fmt(exact.sd[1]),
     ]
     vi = vi_fit_after(context.dataset, context.scenario.model, 10, SEQUENTIAL_FIT)
+    computed_in_a_worker([job for job in started if job.arguments[2:3] == (10,)], vi_fit_after)  # 10 points
     assert vi_row["Slope sd"] == fmt(vi.sd[0]) and vi_row["Intercept mean"] == fmt(vi.mean[1])
     assert float(vi_row["Slope sd"]) < float(exact_row["Slope sd"]), "mean-field q is narrower than the exact sd"
     plane, data = figures_in(view)
@@ -173,7 +198,7 @@ def test_sequential_steps_show_the_exact_posterior_of_the_first_k_points_and_bbb
     assert app.session_state["explore_points"] == 0
 
 
-def test_mcmc_button_samples_with_the_engine_and_bad_settings_name_the_field(app):
+def test_mcmc_button_samples_with_the_engine_and_bad_settings_name_the_field(app, started):
     open_tab(app, "MCMC reference")
     app.number_input(key="explore_mcmc_warmup").set_value(-5).run()
     assert any("NUTS warm-up iterations" in error.value for error in app.error)
@@ -184,14 +209,9 @@ def test_mcmc_button_samples_with_the_engine_and_bad_settings_name_the_field(app
     app.number_input(key="explore_mcmc_seed").set_value(config.seed).run()
     assert not app.error
     app.button(key="explore_mcmc_run").click().run()
-    for _ in range(60):  # each run advances NUTS by one time slice, as each redraw does in the browser
-        if not tab(app, "MCMC reference").get("progress"):
-            break
-        app.run()
-        no_exception(app)
-    app.run()
+    rerun_until_computed(app)
     context = context_of(app)
-    result = app.session_state["explore_mcmc"][2]
+    result = computed_in_a_worker(started, run_nuts).result
     np.testing.assert_array_equal(result.samples, run_nuts(context.dataset, context.scenario.model, config).samples)
     view = tab(app, "MCMC reference")
     slope, _ = table_rows(view)
@@ -360,13 +380,14 @@ def moments_of(row: dict) -> list[float]:
     return [float(row[name]) for name in ("Slope mean", "Slope sd", "Intercept mean", "Intercept sd")]
 
 
-def test_other_priors_show_the_grid_posterior_and_mean_field_optimum_and_fits_land_on_it(app):
+def test_other_priors_show_the_grid_posterior_and_mean_field_optimum_and_fits_land_on_it(app, started):
     open_tab(app, "Other priors")
+    rerun_until_computed(app)
     view = tab(app, "Other priors")
     assert not app.error and len(figures_in(view)) == 2
     # A Laplace prior tight enough to pull the slope (3 on the page's data) towards 0 by more than one posterior sd.
     app.number_input(key="explore_prior_slope_scale").set_value(0.02).run()
-    no_exception(app)
+    rerun_until_computed(app)
     context = context_of(app)
     page_prior = context.scenario.prior
     prior = Prior(
@@ -377,6 +398,7 @@ def test_other_priors_show_the_grid_posterior_and_mean_field_optimum_and_fits_la
     grid = grid_posterior(context.dataset, model)
     optimum = mean_field_optimum(context.dataset, model, starts=grid.windows)
     assert grid.mean[0] < context.exact.mean[0] - context.exact.sd[0], "the Laplace prior pulls the slope"
+    computed_in_a_worker([job for job in started if job.arguments[1:2] == (model,)], explore_budget.prior_reference)
     view = tab(app, "Other priors")
     exact_row, optimum_row = table_rows(view)
     assert [exact_row[""], optimum_row[""]] == ["exact, grid", "mean-field optimum"]
@@ -422,6 +444,7 @@ def test_other_priors_name_the_bad_field_and_warn_when_grid_and_optimum_disagree
     no_exception(app)
     assert any("**Mixture weight π**" in error.value for error in app.error)
     app.number_input(key="explore_prior_slope_weight").set_value(0.5).run()
+    rerun_until_computed(app)
     assert not app.error and len(figures_in(tab(app, "Other priors"))) == 2
     assert not app.warning
     app.number_input(key="explore_prior_slope_weight").set_value(0.0).run()
@@ -431,7 +454,7 @@ def test_other_priors_name_the_bad_field_and_warn_when_grid_and_optimum_disagree
     app.number_input(key="data_slope").set_value(0.1)
     app.number_input(key="explore_prior_slope_weight").set_value(0.5)
     app.number_input(key="explore_prior_slope_second_scale").set_value(1e-4).run()
-    no_exception(app)
+    rerun_until_computed(app)
     context = context_of(app)
     page_prior = context.scenario.prior
     prior = Prior(
@@ -452,7 +475,7 @@ def test_other_priors_name_the_bad_field_and_warn_when_grid_and_optimum_disagree
     assert moments_of(optimum_row) == [float(fmt(v)) for v in (q.mean[0], q.sd[0], q.mean[1], q.sd[1])]
     # A Gaussian intercept prior: every prior is a scale mixture, and the closed-form mixture is the reference.
     app.selectbox(key="explore_prior_intercept_kind").set_value("gaussian").run()
-    no_exception(app)
+    rerun_until_computed(app)
     mixture = mixture_posterior(
         context.dataset,
         Prior(prior.slope, ParameterPrior("gaussian", page_prior.intercept_mean, page_prior.intercept_sd)),
