@@ -137,9 +137,24 @@ def downsample_indices(count: int, max_points: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, max_points).round().astype(int))
 
 
+def trajectory_indices(count: int, max_points: int = TRAJECTORY_POINTS) -> np.ndarray:
+    """At most `max_points` indices into `count` items: every stride-th from the first, then the last.
+
+    The stride is the least power of two that fits (more than max_points / 2 indices are kept), so while items are
+    appended the indices already chosen stay chosen, all but the last: a live chart gains points and replaces its
+    last one, and is drawn anew only when the stride doubles.
+    """
+    if count <= max_points:
+        return np.arange(count)
+    stride = 1
+    while -(-(count - 1) // stride) + 1 > max_points:
+        stride *= 2
+    return np.append(np.arange(0, count - 1, stride), count - 1)
+
+
 def _thin(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
-    """The snapshots to draw: at most TRAJECTORY_POINTS, first and last kept."""
-    return [snapshots[i] for i in downsample_indices(len(snapshots), TRAJECTORY_POINTS)]
+    """The snapshots to draw: at most TRAJECTORY_POINTS, evenly spaced, first and last kept (trajectory_indices)."""
+    return [snapshots[i] for i in trajectory_indices(len(snapshots))]
 
 
 def _trajectory(snapshots: Sequence[Snapshot], value: Callable[[Snapshot], float]) -> tuple[np.ndarray, np.ndarray]:

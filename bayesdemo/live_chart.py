@@ -7,10 +7,11 @@ is placed there at first use. Where the component cannot be served (no asset dir
 a read-only one, or no Streamlit server as under AppTest) charts fall back to st.plotly_chart.
 
 Each session sends a chart's whole figure once, then only what changed: while a fit trains, the points its traces
-gained since the last update (`extend`). A change to the layout, to the set of traces or to anything but appended
-points (a trajectory thinned anew, an axis range that grew) sends the whole figure again. Every message names its
-revision and, for an update, the revision it applies to; a browser that does not hold that revision (a plot mounted
-afresh, an update it missed) asks for the whole figure with the component's `resync` trigger.
+gained since the last update (`extend`), their last point replaced where it moved (figures.trajectory_indices). A
+change to the layout, to the set of traces or to anything but appended points (a trajectory thinned at a doubled
+stride, an axis range that grew) sends the whole figure again. Every message names its revision and, for an update,
+the revision it applies to; a browser that does not hold that revision (a plot mounted afresh, an update it missed)
+asks for the whole figure with the component's `resync` trigger.
 """
 
 from __future__ import annotations
@@ -175,11 +176,13 @@ def _json_copy(value: Any, key: str = "") -> Any:
 
 
 def appended_points(old: dict[str, Any], new: dict[str, Any]) -> list[list[Any]] | None:
-    """[[trace index, x added, y added], ...] turning figure `old` into `new` (figure_json); None where `new` is not.
+    """[[trace index, x added, y added(, kept)], ...] turning figure `old` into `new` (figure_json); None where `new`
+    is not.
 
     `new` must have `old`'s layout and traces, each trace equal but for its x and y arrays, which start with
-    `old`'s (equal lengths) and may be longer; the points added must be finite (JSON carries no NaN). Traces that
-    did not change are left out.
+    `old`'s (equal lengths), or with all of `old`'s points but the last (then `kept`, the points kept before those
+    added, is given), and may be longer; the points added must be finite (JSON carries no NaN). Traces that did not
+    change are left out.
     """
     try:
         if old["layout"] != new["layout"] or len(old["data"]) != len(new["data"]):
@@ -195,22 +198,32 @@ def appended_points(old: dict[str, Any], new: dict[str, Any]) -> list[list[Any]]
             if x_before is None or y_before is None or x_after is None or y_after is None:
                 return None
             shown = len(x_before)
-            if (
-                len(y_before) != shown
-                or len(x_after) != len(y_after)
-                or len(x_after) < shown
-                or not np.array_equal(x_after[:shown], x_before)
-                or not np.array_equal(y_after[:shown], y_before)
-            ):
+            if len(y_before) != shown or len(x_after) != len(y_after):
                 return None
-            x_added, y_added = x_after[shown:], y_after[shown:]
+            kept = shown
+            if not _starts_with(x_after, y_after, x_before, y_before, kept):
+                kept = shown - 1  # the last point replaced (figures.trajectory_indices)
+                if kept < 0 or not _starts_with(x_after, y_after, x_before, y_before, kept):
+                    return None
+            x_added, y_added = x_after[kept:], y_after[kept:]
             numeric = all(array.dtype.kind in "iuf" for array in (x_added, y_added))
             if not numeric or not (np.isfinite(x_added).all() and np.isfinite(y_added).all()):
                 return None
-            added.append([index, x_added.tolist(), y_added.tolist()])
+            added.append([index, x_added.tolist(), y_added.tolist(), *([kept] if kept < shown else [])])
     except ValueError:  # values that do not compare (numpy arrays left in a hand-made figure)
         return None
     return added
+
+
+def _starts_with(
+    x_after: np.ndarray, y_after: np.ndarray, x_before: np.ndarray, y_before: np.ndarray, kept: int
+) -> bool:
+    """Whether the new arrays start with the first `kept` points of the old ones."""
+    return (
+        len(x_after) >= kept
+        and np.array_equal(x_after[:kept], x_before[:kept])
+        and np.array_equal(y_after[:kept], y_before[:kept])
+    )
 
 
 def apply_update(figure: dict[str, Any] | None, message: dict[str, Any]) -> dict[str, Any]:
@@ -220,9 +233,10 @@ def apply_update(figure: dict[str, Any] | None, message: dict[str, Any]) -> dict
         return {"data": whole.get("data", []), "layout": whole.get("layout", {})}
     assert figure is not None, "an update applies to a figure held"
     updated = {"data": [dict(trace) for trace in figure["data"]], "layout": figure["layout"]}
-    for index, x_added, y_added in message["extend"]:
+    for index, x_added, y_added, *replacing in message["extend"]:
         trace = updated["data"][index]
-        trace["x"], trace["y"] = [*trace["x"], *x_added], [*trace["y"], *y_added]
+        kept = replacing[0] if replacing else len(trace["x"])
+        trace["x"], trace["y"] = [*trace["x"][:kept], *x_added], [*trace["y"][:kept], *y_added]
     return updated
 
 

@@ -109,8 +109,25 @@ def test_fig_mean_y_range_only_grows_as_the_run_goes_on(setting):
 def test_fig_mean_downsamples_long_runs_keeping_the_ends(setting):
     _, exact, _ = setting
     trace = named(fig_mean([("long", long_trajectory(5000))], exact, 0, 5000), "long")
-    assert len(trace.x) == TRAJECTORY_POINTS and trace.x[0] == 0 and trace.x[-1] == 4999
+    assert TRAJECTORY_POINTS / 2 < len(trace.x) <= TRAJECTORY_POINTS and trace.x[0] == 0 and trace.x[-1] == 4999
+    assert len(set(np.diff(trace.x[:-1]))) == 1  # evenly spaced up to the last
     assert list(trace.y) == list(trace.x)  # each kept point is the snapshot it claims to be
+
+
+def test_a_growing_trajectory_keeps_the_points_it_drew_but_the_last(setting):
+    # Live charts send only what changed: as snapshots arrive, the points drawn stay drawn (all but the last), except
+    # at the few counts where the stride doubles (at most log2(count) times).
+    _, exact, _ = setting
+    run = long_trajectory(3000)
+    previous, redrawn = None, 0
+    for count in range(1, 3001, 7):
+        trace = named(fig_mean([("long", run[:count])], exact, 0, 3000), "long")
+        steps = list(trace.x)
+        assert len(steps) <= TRAJECTORY_POINTS and steps[0] == 0 and steps[-1] == count - 1
+        if previous is not None and steps[: len(previous) - 1] != previous[:-1]:
+            redrawn += 1
+        previous = steps
+    assert redrawn <= math.log2(3000 / TRAJECTORY_POINTS) + 1
 
 
 @pytest.mark.parametrize("parameter", [0, 1])

@@ -235,3 +235,22 @@ def test_the_figure_json_read_from_the_figure_is_plotlys_own():
         ours = pio.to_json(live_chart.figure_json(figure), validate=False)
         plotlys = figure.to_plotly_json()
         assert ours == pio.to_json({"data": plotlys["data"], "layout": plotlys["layout"]}, validate=False)
+
+
+def test_a_trajectory_past_its_thinning_is_sent_as_points_with_its_last_one_replaced():
+    # Past TRAJECTORY_POINTS snapshots the drawn points are every stride-th and the latest: each update keeps all
+    # but the last point held. The browser's figure must equal plotly's JSON of the new figure exactly.
+    exact = exact_posterior(generate(Scenario().data), Scenario().model)
+    run = trajectory(3 * figures.TRAJECTORY_POINTS, exact, seed=6)
+    sent = live_chart.chart_message(figures.fig_mean([("fit", run[:1000])], exact, 0, 6000), "chart", None)
+    held = live_chart.apply_update(None, json.loads(json.dumps(sent.message)))
+    replaced = 0
+    for count in (1003, 1004, 1010, 1011):
+        figure = figures.fig_mean([("fit", run[:count])], exact, 0, 6000)
+        sent = live_chart.chart_message(figure, "chart", sent)
+        message = json.loads(json.dumps(sent.message))
+        assert "extend" in message, count
+        replaced += sum(len(entry) == 4 for entry in message["extend"])
+        held = live_chart.apply_update(held, message)
+        assert held == reference(figure), count
+    assert replaced >= 3

@@ -1,8 +1,9 @@
 // A plotly chart that stays mounted while its figure changes: each update is a Plotly.react on the same plot,
 // so a live redraw costs a diff of the traces, not a new plot (st.plotly_chart remounts on every new figure).
 // The server (bayesdemo/live_chart.py) sends a chart's whole figure once, then only the points its traces gained
-// ("extend", applied to the figure held here). An update that does not apply to the revision held (a plot mounted
-// afresh, an update missed) asks for the whole figure with the `resync` trigger, once per revision held.
+// ("extend", applied to the figure held here; the last point held may be replaced). An update that does not apply
+// to the revision held (a plot mounted afresh, an update missed) asks for the whole figure with the `resync`
+// trigger, once per revision held.
 // Only charts on screen are drawn: one scrolled away (or showing no more than its title at the bottom of the
 // screen) keeps its newest figure and draws it, in one frame, when it comes into view, so a fast-moving page
 // spends the browser's time on what the class sees.
@@ -108,9 +109,12 @@ function receive(plot, data, setTriggerValue) {
     return;
   }
   const traces = held.figure.data.slice();
-  for (const [index, xAdded, yAdded] of data.extend) {
+  // [index, x added, y added] or, where the last point held moved, [index, x added, y added, points kept].
+  for (const [index, xAdded, yAdded, kept] of data.extend) {
     const trace = traces[index];
-    traces[index] = { ...trace, x: [...values(trace.x), ...xAdded], y: [...values(trace.y), ...yAdded] };
+    const x = values(trace.x).slice(0, kept);
+    const y = values(trace.y).slice(0, kept);
+    traces[index] = { ...trace, x: [...x, ...xAdded], y: [...y, ...yAdded] };
   }
   plot.__latest = { revision: data.revision, figure: { data: traces, layout: held.figure.layout }, config: data.config };
 }
