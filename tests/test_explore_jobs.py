@@ -172,6 +172,7 @@ def test_an_explore_job_its_page_stops_touching_ends_its_process(made):
 
 def test_an_explore_job_waits_in_the_queue_behind_fits_and_starts_when_a_slot_frees(made, monkeypatch):
     monkeypatch.setattr(jobs_module, "MAX_RUNNING_JOBS", 1)
+    monkeypatch.setattr(jobs_module, "HEAVY_JOB_S", math.inf)  # the long fit holds an ordinary slot, not the heavy lane
     fit = Job(DATASET, MODEL, [LONG_BBB])
     explore = ExploreJob(os.getpid, (), "n")
     later_fit = Job(DATASET, MODEL, [FitConfig(method="bbb", steps=200, seed=2)])
@@ -242,6 +243,7 @@ def page_text(page: AppTest) -> str:
 
 def test_gradient_noise_is_measured_in_a_worker_and_waits_behind_a_fit_with_computing_and_cancel(monkeypatch):
     monkeypatch.setattr(jobs_module, "MAX_RUNNING_JOBS", 1)
+    monkeypatch.setattr(jobs_module, "HEAVY_JOB_S", math.inf)  # the long fit holds an ordinary slot, not the heavy lane
     fit = Job(DATASET, MODEL, [LONG_BBB])  # another student's fit holds the only slot
     page = page_at()
     try:
