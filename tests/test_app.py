@@ -18,7 +18,15 @@ from bayesdemo.methods.config import FitConfig
 from bayesdemo.metrics import target_for
 from bayesdemo.priors import GaussianPrior
 from bayesdemo.scenario import PRESETS, Scenario
-from tests.support.pages import APP, GOOD_CSV, TIMEOUT_S, job_of, no_exception, rerun_until_finished
+from tests.support.pages import (
+    APP,
+    GOOD_CSV,
+    TIMEOUT_S,
+    job_of,
+    no_exception,
+    rerun_until_computed,
+    rerun_until_finished,
+)
 
 
 def progress_text(page: AppTest) -> str:
@@ -390,6 +398,7 @@ def test_learn_the_noise_sd_opens_the_unknown_noise_tab_and_fits(app):
     app.file_uploader(key="upload").set_value(("wide.csv", content, "text/csv")).run()
     app.button(key="learn_noise_sd").click().run()
     no_exception(app)
+    rerun_until_computed(app)  # the three fits run as one computation in a worker process
     from bayesdemo.ui_explore import EXPLORE_TABS, TAB_KEY
 
     assert app.session_state[TAB_KEY] == "Unknown noise sd"
