@@ -24,7 +24,17 @@ import pandas  # noqa: F401
 import pyarrow  # noqa: F401
 import streamlit as st
 
-from bayesdemo import explain, export, figures, page_lessons, share, streamlit_patches, ui_explore
+from bayesdemo import (
+    chart_text,
+    explain,
+    export,
+    figures,
+    page_lessons,
+    page_style,
+    share,
+    streamlit_patches,
+    ui_explore,
+)
 from bayesdemo.budget import fits_problem
 from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
 from bayesdemo.exact import ExactPosterior, exact_posterior
@@ -78,15 +88,6 @@ NOISE_SD_FAR_RATIO = 2.0
 NOISE_SD_MIN_DEGREES = 10
 UNKNOWN_NOISE_TAB = "Unknown noise sd"  # the explore tab that learns the noise sd
 SIMULATION_UNUSED = "The uploaded CSV is in use: the simulation's settings below are unused, all but the noise sd."
-# Less empty space above the page and the sidebar, so the live charts sit higher on a 1280x800 projector.
-PAGE_STYLE = """
-<style>
-  .block-container { padding: 1.5rem 2rem 2rem 2rem; }
-  [data-testid="stSidebarHeader"] { height: 1.5rem; min-height: 1.5rem; padding-top: 0.5rem; }
-  [data-testid="stSidebarUserContent"] { padding-top: 0; }
-  h1 { padding-top: 0.2rem; }
-</style>
-"""
 # Friendly names of config fields, for error messages next to the widget that set them.
 FIELD_LABELS = {
     "n": "Data points n",
@@ -767,6 +768,7 @@ def draw_controls(
         run_requested = st.session_state.pop("run_requested", False)
         if run_requested and scenario is not None and pending is not None and too_big is None:
             start_job(pending)
+            page_style.close_sidebar_on_phone()  # on a phone the open sidebar covers the charts the class watches
         job: Job | None = st.session_state.get("job")
         state = job.state if job is not None else "ready"
         with right:
@@ -962,6 +964,13 @@ def progress_line(view: JobView, statuses: tuple[FitStatus, ...]) -> str:
     capped = any(fit.config.until_target for fit in view.fits)
     steps_text = f"Step {view.steps_done:,} of {'at most ' if capped else ''}{view.total_steps:,}"
     rate_text = f" · {rate:,.0f} steps/s" if view.state == "running" else ""
+    if len(view.fits) > 1:  # each fit's own steps (the range when they differ) and speed, never their sum
+        longest = max(fit.total_steps for fit in view.fits)
+        behind, ahead = min(fit.steps_done for fit in view.fits), max(fit.steps_done for fit in view.fits)
+        steps = f"Step {ahead:,}" if behind == ahead else f"Steps {behind:,} to {ahead:,}"
+        steps_text = f"{steps} of {'at most ' if capped else ''}{longest:,} per fit"
+        running = sum(1 for fit in view.fits if fit.status == "running")
+        rate_text = f" · {rate / running:,.0f} steps/s per fit" if view.state == "running" and running else ""
     if view.state == "queued" and view.queue_position is not None:
         rate_text = f" · number {view.queue_position} in the queue: the server runs a few fits at a time"
     if len(view.fits) == 1:
@@ -973,7 +982,7 @@ def progress_line(view: JobView, statuses: tuple[FitStatus, ...]) -> str:
     word = view.state.capitalize()
     if view.state == "finished" and any(status.word == "Diverged" for status in statuses):
         word = "Ended"  # the job ended, but a diverged fit never reads as finished
-    return f"**{word}**{f' · {counts}' if counts else ''} · {steps_text} (all fits){rate_text}"
+    return f"**{word}**{f' · {counts}' if counts else ''} · {steps_text}{rate_text}"
 
 
 def draw_status(view: JobView | None, statuses: tuple[FitStatus, ...], previous: str = "") -> None:
@@ -1023,8 +1032,10 @@ def draw_convergence(context: Context, view: JobView | None) -> None:
         left, right = st.columns(2)
         with left:
             live_chart(figures.fig_mean(traces, context.exact, parameter, total), f"chart_mean_{name}")
+            st.caption(chart_text.text_mean(traces, context.exact, parameter).summary)  # the chart's text alternative
         with right:
             live_chart(figures.fig_sd(traces, context.exact, parameter, total), f"chart_sd_{name}")
+            st.caption(chart_text.text_sd(traces, context.exact, parameter).summary)
 
 
 def draw_loss_and_data(context: Context, view: JobView | None) -> None:
@@ -1037,6 +1048,7 @@ def draw_loss_and_data(context: Context, view: JobView | None) -> None:
     if "loss" in columns:
         with columns["loss"]:
             live_chart(figures.fig_loss(traces, context.exact, total_steps(context, view)), "chart_loss")
+            st.caption(chart_text.text_loss(traces, context.exact).summary)
     if "data" not in columns:
         return
     with columns["data"]:
@@ -1045,6 +1057,7 @@ def draw_loss_and_data(context: Context, view: JobView | None) -> None:
         true_line = (float(data.slope), float(data.intercept)) if context.synthetic else None
         noise_sd = context.scenario.model.noise_sd
         live_chart(figures.fig_data(context.dataset, context.exact, fits, noise_sd, true_line), "chart_data")
+        st.caption(chart_text.text_data(context.dataset, context.exact, fits).summary)
 
 
 def current_view() -> JobView | None:
@@ -1199,6 +1212,7 @@ def sync_link(scenario: Scenario) -> None:
     """Keep the address bar equal to the scenario shown, so it can be shared as it is."""
     params = {
         **share.encode(scenario),
+        **page_style.link_params(),
         **page_lessons.link_params(scenario, page_lessons.explore_shown()),
     }
     if st.session_state.get("run_token"):
@@ -1261,9 +1275,11 @@ def same_context(first: Context, second: Context) -> bool:
 def main() -> None:
     """The page."""
     st.set_page_config(page_title="bayesdemo: Bayesian regression, live", page_icon="📈", layout="wide")
-    st.html(PAGE_STYLE)
+    page_style.restore_from_link()
+    page_style.draw_page_style()
     restore_from_link()
     scenario, errors, controls, noise_note = sidebar()
+    page_style.draw_display_settings(st.sidebar)
     st.session_state["scenario"] = scenario
     pending: Context | None = None
     blockers = [plain_error(problem.error) for problem in errors]  # why Run is off, said next to it
