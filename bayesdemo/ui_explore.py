@@ -300,8 +300,8 @@ def collect_explore_jobs() -> None:
 
 
 def touch_explore_jobs() -> None:
-    """Touch every explore computation of the session (its heartbeat): called by the live fragment, which reruns
-    while another explore tab is open and no full rerun comes."""
+    """Touch every explore computation of the session (its heartbeat): called by the live fragment and by each view's
+    "Computing…" line, which rerun while another explore tab is open and no full rerun comes."""
     for entry in list(explore_jobs().values()):
         entry.job.touch()
 
@@ -376,7 +376,7 @@ def draw_explore_job(name: str) -> None:
 
     @st.fragment(run_every=EXPLORE_POLL_S)
     def explore_job_status() -> None:
-        job.touch()
+        touch_explore_jobs()  # this one and those of views not open now: only this fragment may rerun meanwhile
         if not job.active:
             st.rerun(scope="app")  # draw the result (or the failure), stop polling
         position = job.queue_position

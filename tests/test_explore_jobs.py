@@ -132,11 +132,12 @@ def test_a_live_fragment_run_keeps_the_explore_computations_of_closed_tabs_alive
     # fragment reruns. Here every page run draws no explore view at all, so only the live parts can touch the job.
     page = page_at()
     monkeypatch.setattr(ui_explore, "draw_explore", lambda *arguments: None)
-    job = ExploreJob(time.sleep, (120,), "n", heartbeat_timeout_s=3.0)
+    # A page run takes 0.2-1 s here (more on a busy machine): a 6 s heartbeat timeout is well past the gaps.
+    job = ExploreJob(time.sleep, (120,), "n", heartbeat_timeout_s=6.0)
     made.append(job)
     job.start()
     page.session_state[EXPLORE_JOBS_KEY] = {"gradient": ExploreEntry("settings", {}, job)}
-    deadline = time.monotonic() + 8.0  # well past the 3 s heartbeat timeout
+    deadline = time.monotonic() + 14.0  # well past the heartbeat timeout
     while time.monotonic() < deadline:
         page.run()
         no_exception(page)
