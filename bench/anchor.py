@@ -30,7 +30,7 @@ def pyro_tutorial(
     import pyro.distributions as dist
     import torch
     from pyro.infer import SVI, Trace_ELBO
-    from pyro.optim import Adam
+    from pyro.optim import Adam  # type: ignore[attr-defined]  # generated at import time
 
     pyro.settings.set(module_local_params=False)
     pyro.clear_param_store()
@@ -86,10 +86,10 @@ def numpyro_tutorial(
     """
     import jax
     import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-    from numpyro.infer import SVI, Trace_ELBO
-    from numpyro.optim import Adam
+    import numpyro  # type: ignore[import-untyped]
+    import numpyro.distributions as dist  # type: ignore[import-untyped]
+    from numpyro.infer import SVI, Trace_ELBO  # type: ignore[import-untyped]
+    from numpyro.optim import Adam  # type: ignore[import-untyped]
 
     jax.config.update("jax_platform_name", "cpu")
     x_array, y_array = jnp.asarray(x, dtype=jnp.float32), jnp.asarray(y, dtype=jnp.float32)

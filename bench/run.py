@@ -104,8 +104,11 @@ def trajectory(contender: str, dataset, model, case: Case, seed: int, device: st
     run_config = RunConfig(snapshot_every=SNAPSHOT_EVERY, time_budget_s=case.time_budget_s)
     fit = make_method(dataset, model, config)
     if contender == STRAIGHTFORWARD:
+        from bayesdemo.methods.bbb import BayesByBackprop
+
+        assert isinstance(fit, BayesByBackprop)
         fit.uses_sufficient_statistics = False
-        fit.optimizer = TorchAdam([fit.mu, fit.rho], config.learning_rate)
+        fit.optimizer = TorchAdam([fit.mu, fit.rho], config.learning_rate)  # type: ignore[assignment]
     run = Run(fit, case.steps, run_config)
     for _ in run:
         pass
@@ -122,6 +125,11 @@ def measure_one(contender: str, case: Case, seed: int, device: str) -> dict:
     from bayesdemo.metrics import step_converged_for_good, target_for
     from bayesdemo.priors import Model
 
+    # torch.optim's first step imports torch._dynamo (tens of seconds on a busy machine): a one-time cost of the
+    # process, not of training. Paid here, before any timing, for every contender alike; NumPyro compiles untimed too.
+    warm_up = torch.zeros(1, requires_grad=True)
+    warm_up.grad = torch.zeros(1)
+    torch.optim.Adam([warm_up]).step()
     dataset = generate(DataConfig(n=case.n, seed=seed))
     model = Model()
     exact = exact_posterior(dataset, model)
@@ -254,22 +262,18 @@ def machine_description() -> dict:
     return machine
 
 
-def save(path: Path, plan: tuple[Case, ...], rounds: int, rows: list[dict], summary: list[dict], load: dict) -> None:
-    """Write (or update) the JSON file: one entry per data size, replacing only the sizes measured in this run."""
+def save(path: Path, plan: tuple[Case, ...], rows: list[dict]) -> None:
+    """Write (or update) the JSON file: one entry per data size with every run (each with its date, round and load)
+    and the medians over them. A run of some contenders replaces only their runs in the entry."""
     document = json.loads(path.read_text()) if path.exists() else {}
     cases = document.get("cases", {}) if isinstance(document.get("cases"), dict) else {}
-    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for case in plan:
         key = f"n={case.n},batch={case.batch_size or case.n}"
-        cases[key] = {
-            "date": date,
-            "machine": machine_description(),
-            "case": asdict(case),
-            "rounds": rounds,
-            "load_average_1min": load,
-            "medians": [r for r in summary if r["n"] == case.n],
-            "runs": [r for r in rows if r["n"] == case.n],
-        }
+        new = [r for r in rows if r["n"] == case.n]
+        measured = {r["method"] for r in new}
+        kept = [r for r in cases.get(key, {}).get("runs", []) if r["method"] not in measured]
+        runs = kept + new
+        cases[key] = {"case": asdict(case), "machine": machine_description(), "medians": medians(runs), "runs": runs}
     path.write_text(json.dumps({"cases": cases}, indent=2) + "\n")
 
 
@@ -303,7 +307,7 @@ def main() -> None:
     if importlib.util.find_spec("numpyro") is None and any(c in NUMPYRO_PARTICLES for c in contenders):
         contenders = [c for c in contenders if c not in NUMPYRO_PARTICLES]
         print("numpyro is not installed: its contenders are skipped (pip install numpyro)", file=sys.stderr)
-    plan = QUICK_PLAN if args.quick else PLAN
+    plan: tuple[Case, ...] = QUICK_PLAN if args.quick else PLAN
     if args.n:
         plan = tuple(case for case in plan if case.n in args.n)
         if not plan:
@@ -312,19 +316,21 @@ def main() -> None:
     if args.device == "cuda":
         plan = GPU_PLAN
         runs = [(case, m, device) for case in GPU_PLAN for m in GPU_METHODS for device in ("cpu", "cuda")]
-    load = {"start": os.getloadavg()[0]}
     rows = []
     for round_number in range(args.rounds):
         for case, contender, device in rotated(runs, round_number * max(1, len(runs) // args.rounds)):
-            rows.append(run_in_subprocess(contender, case, args.seed, device))
+            load = os.getloadavg()[0]
+            row = run_in_subprocess(contender, case, args.seed, device)
+            row.update(round=round_number + 1, load_average_1min=[load, os.getloadavg()[0]])
+            row["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            rows.append(row)
             line = format_table(medians(rows[-1:])).splitlines()[-1]
             print(f"round {round_number + 1}: {line}", file=sys.stderr, flush=True)
-    load["end"] = os.getloadavg()[0]
-    summary = medians(rows)
-    print(format_table(summary))
-    print(f"load average (1 min): {load['start']:.1f} at the start, {load['end']:.1f} at the end", file=sys.stderr)
+    print(format_table(medians(rows)))
+    loads = [value for row in rows for value in row["load_average_1min"]]
+    print(f"load average (1 min) during the run: {min(loads):.1f} to {max(loads):.1f}", file=sys.stderr)
     if args.json:
-        save(Path(args.json), plan, args.rounds, rows, summary, load)
+        save(Path(args.json), plan, rows)
 
 
 if __name__ == "__main__":
