@@ -1105,6 +1105,7 @@ def draw_live_fragments(context: Context, refresh_s: float | None, previous: str
 
     @st.fragment(run_every=refresh_s)
     def live_convergence() -> None:
+        ui_explore.touch_explore_jobs()  # explore computations keep their heartbeat while another explore tab is open
         draw_live(context, previous)
 
     @st.fragment(run_every=None if refresh_s is None else SLOWER_REDRAW_EVERY * refresh_s)
