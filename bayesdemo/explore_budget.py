@@ -50,8 +50,8 @@ BASIS_FIT_TENSORS = 6  # (n, size + 1) arrays alive at once in one fit
 # Calibration: the exact and mean-field answers per dataset, and Bayes by Backprop's fit until at target.
 CALIBRATION_DATASET_S = 1e-3
 CALIBRATION_POINT_S = 20e-9
-CALIBRATION_FIT_DATASET_S = 0.25  # a fit that runs to its step cap (2,000 steps) on few points
-CALIBRATION_FIT_POINT_S = 2e-4  # and per point of its dataset (convergence checks on the data)
+CALIBRATION_FIT_DATASET_S = 0.05  # a fit that runs to its step cap (2,000 closed-form Bayes by Backprop steps)
+CALIBRATION_FIT_POINT_S = 5e-5  # and per point of its dataset (convergence checks on the data)
 # Fits that draw a (samples x points) tensor per step (noise sd learned, Monte-Carlo KL under another prior).
 FIT_STEP_S = 1.5e-3
 FIT_ELEMENT_S = 60e-9

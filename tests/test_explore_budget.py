@@ -126,10 +126,11 @@ def test_what_runs_inline_takes_well_under_a_second_and_the_heavier_views_go_to_
     for cost, work in inline:
         assert cost.inline, cost
         assert cpu_seconds(work) < FACTOR * explore_budget.INLINE_S
-    # Gradient noise on the default 100 points, the fits with s learned, and calibration with fits go to a worker.
+    # Gradient noise on the default 100 points, the fits with s learned, and calibration with fits (at the view's
+    # default K, 100 datasets) go to a worker.
     heavier = [
         explore_budget.gradient_noise_cost(100, 100, [1, 1, 1, 1, 16, 16, 16, 16], 300, GRADIENT_CHUNK_ELEMENTS),
         explore_budget.full_batch_fit_cost(100, [(3000, 1), (1000, 1)]),
-        explore_budget.calibration_cost(4, 20, with_fit=True),
+        explore_budget.calibration_cost(100, 20, with_fit=True),
     ]
     assert not any(cost.inline for cost in heavier)
