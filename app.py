@@ -1,8 +1,9 @@
 """bayesdemo's page: watch variational fits of a Bayesian linear regression converge, live, against the exact answer.
 
 Run with `streamlit run app.py`. Widgets -> config dataclasses -> engine calls -> figures; no maths here.
-Training runs in a `bayesdemo.jobs.Job` worker process kept in session state; a fragment redraws it a few times a
-second. main() runs only as __main__ (how Streamlit runs the page), never when a worker process imports this file.
+Training runs in a `bayesdemo.workers.jobs.Job` worker process kept in session state; a fragment redraws it a few
+times a second. main() runs only as __main__ (how Streamlit runs the page), never when a worker process imports this
+file.
 """
 
 from __future__ import annotations
@@ -24,25 +25,9 @@ import pandas  # noqa: F401
 import pyarrow  # noqa: F401
 import streamlit as st
 
-from bayesdemo import (
-    chart_text,
-    explain,
-    export,
-    figures,
-    page_lessons,
-    page_style,
-    share,
-    streamlit_patches,
-    ui_explore,
-)
-from bayesdemo.budget import fits_problem
-from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
-from bayesdemo.exact import ExactPosterior, exact_posterior
-from bayesdemo.glossary import define, define_used
-from bayesdemo.jobs import ACTIVE_STATES, FitView, Job, JobView, paced_interval_s, warm_up
-from bayesdemo.live_chart import live_chart
-from bayesdemo.markup import escape_markdown
-from bayesdemo.methods.config import (
+from bayesdemo.charts import chart_text, figures
+from bayesdemo.core import share
+from bayesdemo.core.config import (
     GUIDE_LABELS,
     GUIDES,
     KL_ESTIMATORS,
@@ -52,16 +37,26 @@ from bayesdemo.methods.config import (
     OBJECTIVES,
     FitConfig,
 )
-from bayesdemo.metrics import (
+from bayesdemo.core.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, parse_csv
+from bayesdemo.core.exact import ExactPosterior, exact_posterior
+from bayesdemo.core.markup import escape_markdown
+from bayesdemo.core.priors import PARAMETER_NAMES, GaussianPrior
+from bayesdemo.core.scenario import PRESETS, Scenario
+from bayesdemo.core.validation import ConfigError
+from bayesdemo.fitting import export
+from bayesdemo.fitting.budget import fits_problem
+from bayesdemo.fitting.metrics import (
     RUN_STATUS_WORDS,
     STATUS_LABELS,
     Convergence,
     target_for,
 )
-from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior
-from bayesdemo.report import exact_summary
-from bayesdemo.scenario import PRESETS, Scenario
-from bayesdemo.validation import ConfigError
+from bayesdemo.fitting.report import exact_summary
+from bayesdemo.page import page_lessons, page_style, streamlit_patches, ui_explore
+from bayesdemo.page.live_chart import live_chart
+from bayesdemo.teaching import explain
+from bayesdemo.teaching.glossary import define, define_used
+from bayesdemo.workers.jobs import ACTIVE_STATES, FitView, Job, JobView, paced_interval_s, warm_up
 
 # A fragment run right after a page run must not lose that run's messages (message_queue_fix), nor a rerun right
 # after a run's end that run's last messages (runner_handover_fix); each is checked before it is installed.
@@ -749,7 +744,7 @@ def draw_controls(
             format_func=lambda value: "max" if value == 0 else f"{value:g}",
             help="Slow the fits down so a class can watch; changes apply to a running fit at once.",
         )
-        # A fit over the memory budget is refused here, before it starts (bayesdemo.budget).
+        # A fit over the memory budget is refused here, before it starts (bayesdemo.fitting.budget).
         too_big = fits_problem(pending.scenario.fit_configs(), pending.dataset.n) if pending is not None else None
         left, right = st.columns(2)
         with left:
@@ -1100,7 +1095,7 @@ def draw_live_fragments(context: Context, refresh_s: float | None, previous: str
     """The live parts in fragments rerun every `refresh_s` s (None: only with the page); the rest less often.
 
     The two slower-moving charts refresh at a quarter of the rate, leaving more of a projector laptop's CPU to the
-    convergence charts and to training. Each chart is updated in place (bayesdemo/live_chart.py).
+    convergence charts and to training. Each chart is updated in place (bayesdemo/page/live_chart.py).
     """
 
     @st.fragment(run_every=refresh_s)

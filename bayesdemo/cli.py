@@ -12,15 +12,15 @@ from typing import Any, NoReturn
 
 import torch
 
-from bayesdemo import budget
-from bayesdemo.data import DataConfig, Dataset, generate, load_csv
-from bayesdemo.exact import exact_posterior
-from bayesdemo.methods.config import GUIDES, METHODS, OPTIMIZERS, SVI_ELBOS, FitConfig
-from bayesdemo.metrics import target_for
-from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior, Model
-from bayesdemo.report import exact_summary, fit_summary
-from bayesdemo.runner import RunConfig, fit_run
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.config import GUIDES, METHODS, OPTIMIZERS, SVI_ELBOS, FitConfig
+from bayesdemo.core.data import DataConfig, Dataset, generate, load_csv
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import PARAMETER_NAMES, GaussianPrior, Model
+from bayesdemo.core.validation import ConfigError
+from bayesdemo.fitting import budget
+from bayesdemo.fitting.metrics import target_for
+from bayesdemo.fitting.report import exact_summary, fit_summary
+from bayesdemo.fitting.runner import RunConfig, fit_run
 
 # Config field -> the command-line flag that sets it, so a validation error names what the user typed.
 FLAG_FOR_FIELD = {

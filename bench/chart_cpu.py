@@ -40,7 +40,7 @@ from bench.load_test import cpu_seconds  # noqa: E402
 from bench.server import SERVER_START_TIMEOUT_S, free_port, wait_for_health  # noqa: E402
 from bench.ws_session import ProtocolSession  # noqa: E402
 
-LIVE_CHART_FILES = ("bayesdemo/live_chart.py", "bayesdemo/web/live_chart.js")
+LIVE_CHART_FILES = ("bayesdemo/page/live_chart.py", "bayesdemo/web/live_chart.js")
 SETTLE_S = 3.0  # seconds after every page shows Running before counting: the first full figures are sent then
 
 

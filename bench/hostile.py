@@ -39,16 +39,16 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.proto.Common_pb2 import StringArray  # noqa: E402
 
-from bayesdemo.basis import BASIS_LABELS  # noqa: E402
-from bayesdemo.data import MAX_CSV_BYTES, MAX_POINTS  # noqa: E402
-from bayesdemo.ui_explore import EXPLORE_TABS  # noqa: E402
+from bayesdemo.core.data import MAX_CSV_BYTES, MAX_POINTS  # noqa: E402
+from bayesdemo.page.ui_explore import EXPLORE_TABS  # noqa: E402
+from bayesdemo.references.basis import BASIS_LABELS  # noqa: E402
 from bench.load_test import MemorySampler, drive_websocket_sessions, plan_sessions  # noqa: E402
 from bench.server import streamlit_server  # noqa: E402
 from bench.ws_session import ProtocolSession  # noqa: E402
 
-# The largest values a link may carry (bayesdemo/share.py, bayesdemo/data.py, bayesdemo/methods): each is refused with
-# a reason or runs within the server's limits. The markup link puts Markdown link and image syntax where the method
-# name goes; the page must show it as text.
+# The largest values a link may carry (bayesdemo/core/share.py, bayesdemo/core/data.py, bayesdemo/methods): each is
+# refused with a reason or runs within the server's limits. The markup link puts Markdown link and image syntax where
+# the method name goes; the page must show it as text.
 MARKUP_METHOD = "![x](http://example.com/x.png)[y](http://example.com)"
 HOSTILE_LINKS = (
     ("noise injection, 1,024 samples x 1,000,000 points", {"m": "noise", "k": "1024", "n": "1000000"}),

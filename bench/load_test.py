@@ -39,11 +39,11 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bayesdemo import jobs  # noqa: E402
-from bayesdemo.data import Dataset, generate  # noqa: E402
+from bayesdemo.core.data import Dataset, generate  # noqa: E402
+from bayesdemo.core.share import decode  # noqa: E402
+from bayesdemo.fitting.runner import RunConfig, run_to_end  # noqa: E402
 from bayesdemo.methods import make_method  # noqa: E402
-from bayesdemo.runner import RunConfig, run_to_end  # noqa: E402
-from bayesdemo.share import decode  # noqa: E402
+from bayesdemo.workers import jobs  # noqa: E402
 from bench.server import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,

@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-from bayesdemo import jobs  # noqa: E402
-from bayesdemo.data import DataConfig, generate, parse_csv  # noqa: E402
+from bayesdemo.core.data import DataConfig, generate, parse_csv  # noqa: E402
+from bayesdemo.workers import jobs  # noqa: E402
 from bench.load_test import (  # noqa: E402
     MemorySampler,
     Session,

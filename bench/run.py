@@ -8,7 +8,8 @@ in an order rotated from round to round, so a busy machine slows every row alike
 rounds. Contenders: Pyro SVI written as in Pyro's tutorial (the anchor, bench/anchor.py), the same model in NumPyro
 with 1 particle and with 16 vectorised particles (jit-compiled), and every method of this project with its defaults.
 "Stays converged": the mean over the last 50 steps within 0.1 posterior sd of the method's target mean and within 10%
-of its target sd at every snapshot (every 5 steps) to the end of the run (bayesdemo.metrics.step_converged_for_good).
+of its target sd at every snapshot (every 5 steps) to the end of the run
+(bayesdemo.fitting.metrics.step_converged_for_good).
 Seconds are training seconds: snapshots excluded.
 """
 
@@ -80,9 +81,9 @@ class TorchAdam:
 
 def trajectory(contender: str, dataset, model, case: Case, seed: int, device: str):
     """(config for the target, snapshots) of one contender's run on `dataset`."""
-    from bayesdemo.exact import Gaussian
+    from bayesdemo.core.exact import Gaussian
+    from bayesdemo.fitting.runner import Run, RunConfig, Snapshot
     from bayesdemo.methods import FitConfig, make_method
-    from bayesdemo.runner import Run, RunConfig, Snapshot
 
     if contender in ANCHORS:
         import anchor
@@ -120,10 +121,10 @@ def measure_one(contender: str, case: Case, seed: int, device: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from bayesdemo.data import DataConfig, generate
-    from bayesdemo.exact import exact_posterior
-    from bayesdemo.metrics import step_converged_for_good, target_for
-    from bayesdemo.priors import Model
+    from bayesdemo.core.data import DataConfig, generate
+    from bayesdemo.core.exact import exact_posterior
+    from bayesdemo.core.priors import Model
+    from bayesdemo.fitting.metrics import step_converged_for_good, target_for
 
     # torch.optim's first step imports torch._dynamo (tens of seconds on a busy machine): a one-time cost of the
     # process, not of training. Paid here, before any timing, for every contender alike; NumPyro compiles untimed too.

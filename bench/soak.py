@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bayesdemo.jobs import HEARTBEAT_TIMEOUT_S  # noqa: E402
+from bayesdemo.workers.jobs import HEARTBEAT_TIMEOUT_S  # noqa: E402
 from bench.load_test import MemorySampler, drive_websocket_sessions, memory_kib, plan_sessions  # noqa: E402
 from bench.server import streamlit_server  # noqa: E402
 

@@ -29,7 +29,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 
 STATES = ("Ready", "Queued", "Running", "Paused", "Finished", "Stopped")
-CHART_NAME = '"name": "chart_mean_slope"'  # the slope-mean chart's figure (bayesdemo/live_chart.py sends its key)
+CHART_NAME = '"name": "chart_mean_slope"'  # the slope-mean chart's figure (bayesdemo/page/live_chart.py sends its key)
 DOWNLOAD_LABEL = "Download trajectory (CSV)"
 STEP = re.compile(r"Step ([\d,]+) of")
 COMPUTING = "Computing…"  # an explore view's line while its computation waits or runs

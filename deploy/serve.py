@@ -184,7 +184,9 @@ def replicas_running(
     """Start `replica_count` replicas on free local ports, output to `log_dir`/replica-NAME.log; yield them and their
     processes once each answers its health check; stop them after."""
     if cores is None:
-        from bayesdemo.jobs import usable_cores  # the cores the job cap counts (imports torch: only when needed)
+        from bayesdemo.workers.jobs import (
+            usable_cores,  # the cores the job cap counts (imports torch: only when needed)
+        )
 
         cores = usable_cores()
     replicas = tuple(

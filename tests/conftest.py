@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import torch
 
-REPOSITORY = Path(__file__).resolve().parent.parent
-if str(REPOSITORY) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not put the repository on the path
-    sys.path.insert(0, str(REPOSITORY))
-
-from bench.server import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, streamlit_server  # noqa: E402
-from tests.support.pages import fresh_page  # noqa: E402
+from bench.server import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, streamlit_server
+from tests.support.pages import fresh_page
 
 # Torch on one thread, as the page's workers, its server process and the command line run it: on a busy machine its
 # thread pool made a 2-second fit take a minute.

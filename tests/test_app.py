@@ -10,14 +10,15 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo import export, jobs
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import exact_posterior
-from bayesdemo.jobs import Job
-from bayesdemo.methods.config import FitConfig
-from bayesdemo.metrics import target_for
-from bayesdemo.priors import GaussianPrior
-from bayesdemo.scenario import PRESETS, Scenario
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import GaussianPrior
+from bayesdemo.core.scenario import PRESETS, Scenario
+from bayesdemo.fitting import export
+from bayesdemo.fitting.metrics import target_for
+from bayesdemo.workers import jobs
+from bayesdemo.workers.jobs import Job
 from tests.support.pages import (
     APP,
     GOOD_CSV,
@@ -399,7 +400,7 @@ def test_learn_the_noise_sd_opens_the_unknown_noise_tab_and_fits(app):
     app.button(key="learn_noise_sd").click().run()
     no_exception(app)
     rerun_until_computed(app)  # the three fits run as one computation in a worker process
-    from bayesdemo.ui_explore import EXPLORE_TABS, TAB_KEY
+    from bayesdemo.page.ui_explore import EXPLORE_TABS, TAB_KEY
 
     assert app.session_state[TAB_KEY] == "Unknown noise sd"
     rows = app.tabs[EXPLORE_TABS.index("Unknown noise sd")].table[0].value

@@ -11,21 +11,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo import explore_budget, ui_explore
-from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
-from bayesdemo.calibration import CalibrationConfig, calibrate, fit_until_at_target
-from bayesdemo.gradients import gradient_statistics, gradient_variance
-from bayesdemo.grid import grid_posterior
-from bayesdemo.jobs import ExploreJob
-from bayesdemo.mcmc import MCMCConfig, run_nuts
-from bayesdemo.mean_field import mean_field_optimum
+from bayesdemo.core.priors import Model, NoiseSdPrior, ParameterPrior, Prior
 from bayesdemo.methods import make_method
-from bayesdemo.mixture import mixture_posterior
-from bayesdemo.noise_sd import noise_sd_posterior
-from bayesdemo.parameter_space import centred_posterior
-from bayesdemo.priors import Model, NoiseSdPrior, ParameterPrior, Prior
-from bayesdemo.sequential import posterior_after, vi_fit_after
-from bayesdemo.ui_explore import (
+from bayesdemo.page import ui_explore
+from bayesdemo.page.ui_explore import (
     BASIS_CUBIC,
     CALIBRATION_BBB,
     EXPLORE_TABS,
@@ -38,6 +27,18 @@ from bayesdemo.ui_explore import (
     fmt,
     gradient_estimators,
 )
+from bayesdemo.references.basis import BasisConfig, fit_basis, log_evidence_by_complexity
+from bayesdemo.references.calibration import CalibrationConfig, calibrate, fit_until_at_target
+from bayesdemo.references.gradients import gradient_statistics, gradient_variance
+from bayesdemo.references.grid import grid_posterior
+from bayesdemo.references.mcmc import MCMCConfig, run_nuts
+from bayesdemo.references.mean_field import mean_field_optimum
+from bayesdemo.references.mixture import mixture_posterior
+from bayesdemo.references.noise_sd import noise_sd_posterior
+from bayesdemo.references.parameter_space import centred_posterior
+from bayesdemo.references.sequential import posterior_after, vi_fit_after
+from bayesdemo.workers import explore_budget
+from bayesdemo.workers.jobs import ExploreJob
 from tests.support.pages import (
     APP,
     GOOD_CSV,
@@ -524,7 +525,7 @@ def test_gradient_noise_is_cached_per_settings_so_a_rerun_does_not_measure_again
     rerun_until_computed(app)
     first = table_rows(tab(app, "Gradient noise"))
     started = []
-    monkeypatch.setattr("bayesdemo.jobs.ExploreJob.start", lambda job: started.append(job))
+    monkeypatch.setattr("bayesdemo.workers.jobs.ExploreJob.start", lambda job: started.append(job))
     app.button(key="explore_gradient_run").click().run()
     no_exception(app)
     assert started == [] and table_rows(tab(app, "Gradient noise")) == first

@@ -8,9 +8,9 @@ import math
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo.data import generate
-from bayesdemo.glossary import GLOSSARY, terms_in
-from bayesdemo.lessons import LESSONS_DIR_VARIABLE
+from bayesdemo.core.data import generate
+from bayesdemo.teaching.glossary import GLOSSARY, terms_in
+from bayesdemo.teaching.lessons import LESSONS_DIR_VARIABLE
 from tests.support.pages import GOOD_CSV, no_exception, page_at, stop_job
 
 CONVERGENCE_CHARTS = {"chart_mean_slope", "chart_sd_slope", "chart_mean_intercept", "chart_sd_intercept"}

@@ -3,9 +3,9 @@ number past 2^53 is refused with its field's range."""
 
 import pytest
 
-from bayesdemo import budget
+from bayesdemo.fitting import budget
 from bayesdemo.methods import FitConfig
-from bayesdemo.ui_explore import TAB_KEY
+from bayesdemo.page.ui_explore import TAB_KEY
 from tests.support.pages import page_at, stop_job
 
 RESTART_WORDS = "The server restarted or this page's session ended, so the previous run is gone."
@@ -50,7 +50,7 @@ def test_run_writes_a_token_that_a_reopened_page_reads_as_a_lost_run():
 
 
 def test_a_fit_that_runs_out_of_memory_in_its_worker_says_so_on_the_page(monkeypatch):
-    from bayesdemo import jobs
+    from bayesdemo.workers import jobs
 
     # A fit the estimate would refuse, let through as one it underrates would be; the worker's 64 MiB of headroom
     # is below one 156 MiB (1024 x 20,000 float64) draw.

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo.data import generate, parse_csv
-from bayesdemo.glossary import GLOSSARY, define, terms_in
-from bayesdemo.jobs import Job
-from bayesdemo.methods.config import GUIDES, METHODS, FitConfig
-from bayesdemo.scenario import PRESETS, Scenario
+from bayesdemo.core.config import GUIDES, METHODS, FitConfig
+from bayesdemo.core.data import generate, parse_csv
+from bayesdemo.core.scenario import PRESETS, Scenario
+from bayesdemo.teaching.glossary import GLOSSARY, define, terms_in
+from bayesdemo.workers.jobs import Job
 from tests.support.pages import no_exception
 
 TINY_STEPS = 40  # a run that ends within a fraction of a second

@@ -14,10 +14,10 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo import share
-from bayesdemo.data import DataConfig, generate, parse_csv
-from bayesdemo.scenario import Scenario
-from bayesdemo.validation import ConfigError
+from bayesdemo.core import share
+from bayesdemo.core.data import DataConfig, generate, parse_csv
+from bayesdemo.core.scenario import Scenario
+from bayesdemo.core.validation import ConfigError
 from tests.support.pages import no_exception, page_at, stop_job
 
 TINY_STEPS = 40  # steps of every fit here: a run ends within a fraction of a second

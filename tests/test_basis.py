@@ -5,7 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from bayesdemo.basis import (
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
+from bayesdemo.references.basis import (
     BasisConfig,
     feature_map,
     fit_basis,
@@ -13,9 +16,6 @@ from bayesdemo.basis import (
     simulate_polynomial,
     weight_prior,
 )
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import exact_posterior
-from bayesdemo.priors import GaussianPrior, Model
 
 CUBIC = (1.0, -2.0, 0.5, 3.0)  # y = 1 - 2x + 0.5x^2 + 3x^3
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bayesdemo.data import generate
-from bayesdemo.exact import exact_posterior
-from bayesdemo.share import decode
+from bayesdemo.core.data import generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.share import decode
 from bench.first_chart import (
     WATCH_CHART,
     click_and_time,

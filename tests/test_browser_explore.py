@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from bayesdemo.data import generate
-from bayesdemo.sequential import posterior_after
-from bayesdemo.share import decode
-from bayesdemo.ui_explore import fmt
+from bayesdemo.core.data import generate
+from bayesdemo.core.share import decode
+from bayesdemo.page.ui_explore import fmt
+from bayesdemo.references.sequential import posterior_after
 from bench.first_chart import progress_text, wait_for_progress
 from tests.support.pages import query
 

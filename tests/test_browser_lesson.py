@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bayesdemo.lessons import LESSONS_DIR, PLACEHOLDER, Step, load_lessons
+from bayesdemo.teaching.lessons import LESSONS_DIR, PLACEHOLDER, Step, load_lessons
 from bench.first_chart import wait_for_progress
 from tests.support.pages import query
 

@@ -6,12 +6,13 @@ import sys
 
 import pytest
 
-from bayesdemo import budget, cli
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.jobs import Job
+from bayesdemo import cli
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.priors import Model
+from bayesdemo.core.validation import ConfigError
+from bayesdemo.fitting import budget
 from bayesdemo.methods import FitConfig
-from bayesdemo.priors import Model
-from bayesdemo.validation import ConfigError
+from bayesdemo.workers.jobs import Job
 
 # Two steps in a fresh process: how far its peak resident memory rises above its resident memory just before them.
 # The peak is reset first (writing 5 to /proc/self/clear_refs resets VmHWM), so an earlier, higher peak (imports,
@@ -20,9 +21,9 @@ MEASURE = """
 import json, sys
 import torch
 torch.set_num_threads(1)
-from bayesdemo.data import DataConfig, generate
+from bayesdemo.core.data import DataConfig, generate
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.priors import Model
+from bayesdemo.core.priors import Model
 
 def status_kib(field):
     for line in open("/proc/self/status"):

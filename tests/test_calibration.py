@@ -9,7 +9,11 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from bayesdemo.calibration import (
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.data import DataConfig, Dataset, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
+from bayesdemo.references.calibration import (
     CalibrationConfig,
     FitOutcome,
     calibrate,
@@ -18,10 +22,6 @@ from bayesdemo.calibration import (
     fit_until_at_target,
     fit_with_method,
 )
-from bayesdemo.data import DataConfig, Dataset, generate
-from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.methods.config import FitConfig
-from bayesdemo.priors import GaussianPrior, Model
 
 # Coverage indicators of an exact posterior are independent Bernoulli(level) draws, so a measured coverage has the
 # binomial standard error sqrt(l (1 - l) / K). 4 standard errors: a false alarm has probability 6e-5 per check.

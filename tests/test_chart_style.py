@@ -10,13 +10,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity, simulate_polynomial
-from bayesdemo.calibration import CalibrationConfig, calibrate
-from bayesdemo.chart_style import BBB_LABEL, MEAN_FIELD_LABEL, STANDARD, ChartStyle, apply_style, method_style
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.figures import fig_data, fig_loss, fig_mean, fig_sd
-from bayesdemo.figures_explore import (
+from bayesdemo.charts.chart_style import BBB_LABEL, MEAN_FIELD_LABEL, STANDARD, ChartStyle, apply_style, method_style
+from bayesdemo.charts.figures import fig_data, fig_loss, fig_mean, fig_sd
+from bayesdemo.charts.figures_explore import (
     fig_basis_fit,
     fig_calibration,
     fig_evidence,
@@ -28,13 +24,17 @@ from bayesdemo.figures_explore import (
     fig_sequential_data,
     fig_sequential_plane,
 )
-from bayesdemo.grid import grid_posterior
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import Model, ParameterPrior, Prior
+from bayesdemo.core.validation import ConfigError
+from bayesdemo.fitting.runner import Snapshot
 from bayesdemo.methods import FitConfig
-from bayesdemo.noise_sd import noise_sd_posterior
-from bayesdemo.priors import Model, ParameterPrior, Prior
-from bayesdemo.runner import Snapshot
-from bayesdemo.sequential import line_draws, posterior_after
-from bayesdemo.validation import ConfigError
+from bayesdemo.references.basis import BasisConfig, fit_basis, log_evidence_by_complexity, simulate_polynomial
+from bayesdemo.references.calibration import CalibrationConfig, calibrate
+from bayesdemo.references.grid import grid_posterior
+from bayesdemo.references.noise_sd import noise_sd_posterior
+from bayesdemo.references.sequential import line_draws, posterior_after
 
 DATA = generate(DataConfig(n=40, seed=2))
 MODEL = Model()

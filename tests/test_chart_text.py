@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from bayesdemo.chart_text import (
+from bayesdemo.charts.chart_text import (
     text_data,
     text_loss,
     text_mean,
@@ -16,11 +16,11 @@ from bayesdemo.chart_text import (
     text_sd,
     text_sequential,
 )
-from bayesdemo.data import DataConfig, Dataset, generate
-from bayesdemo.exact import Gaussian, exact_posterior
+from bayesdemo.core.data import DataConfig, Dataset, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
+from bayesdemo.fitting.runner import Snapshot
 from bayesdemo.methods import FitConfig
-from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.runner import Snapshot
 
 # Printed to 4 significant figures: a printed number is within 5e-4 of the value, relative.
 PRINTED = 5e-4

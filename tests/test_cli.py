@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import exact_posterior
-from bayesdemo.priors import GaussianPrior, Model
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
 
 
 def bayesdemo(*args: str) -> subprocess.CompletedProcess:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from bayesdemo.cli import main
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import exact_posterior
-from bayesdemo.priors import GaussianPrior, Model
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict | None, str]:

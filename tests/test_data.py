@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from bayesdemo.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, load_csv, parse_csv
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, load_csv, parse_csv
+from bayesdemo.core.validation import ConfigError
 
 
 def test_same_seed_same_data_whatever_else_draws_random_numbers():
@@ -144,7 +144,7 @@ def test_a_20_mb_file_of_short_rows_is_refused_in_little_memory_and_time():
     # by row it grows by about 30 MiB in about 1 s. The bounds are generous for a busy machine.
     script = (
         "import resource, sys, time\n"
-        "from bayesdemo.data import parse_csv\n"
+        "from bayesdemo.core.data import parse_csv\n"
         "content = b'x,y\\n' + b'0,0\\n' * 4_997_499\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "start = time.perf_counter()\n"

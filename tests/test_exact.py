@@ -6,8 +6,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, Dataset, generate
-from bayesdemo.exact import (
+from bayesdemo.core.data import DataConfig, Dataset, generate
+from bayesdemo.core.exact import (
     Gaussian,
     SufficientStats,
     design_matrix,
@@ -17,7 +17,7 @@ from bayesdemo.exact import (
     kl_gaussian,
     predictive,
 )
-from bayesdemo.priors import GaussianPrior, Model
+from bayesdemo.core.priors import GaussianPrior, Model
 
 PRIORS = [GaussianPrior(), GaussianPrior(1.5, 0.3, -2.0, 2.0)]
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.explain import elbo_section, fmt, loss_sampling_sd, sections, time_constant
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import Model
+from bayesdemo.core.scenario import Scenario
+from bayesdemo.fitting.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.priors import Model
-from bayesdemo.runner import RunConfig, Snapshot, run_to_end
-from bayesdemo.scenario import Scenario
+from bayesdemo.teaching.explain import elbo_section, fmt, loss_sampling_sd, sections, time_constant
 
 NUMBER = r"(-?[\d,]*\.?\d+(?:e[-+]\d+)?)"
 

@@ -7,16 +7,16 @@ import time
 import pytest
 import torch
 
-from bayesdemo import explore_budget
-from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
-from bayesdemo.calibration import CalibrationConfig, calibrate, fit_until_at_target
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import exact_posterior
-from bayesdemo.gradients import GRADIENT_CHUNK_ELEMENTS, gradient_statistics
-from bayesdemo.mcmc import MCMCConfig, NUTSRun
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import Model, NoiseSdPrior
+from bayesdemo.fitting.runner import RunConfig, run_to_end
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.priors import Model, NoiseSdPrior
-from bayesdemo.runner import RunConfig, run_to_end
+from bayesdemo.references.basis import BasisConfig, fit_basis, log_evidence_by_complexity
+from bayesdemo.references.calibration import CalibrationConfig, calibrate, fit_until_at_target
+from bayesdemo.references.gradients import GRADIENT_CHUNK_ELEMENTS, gradient_statistics
+from bayesdemo.references.mcmc import MCMCConfig, NUTSRun
+from bayesdemo.workers import explore_budget
 
 MODEL = Model()
 # An estimate may be off by this factor either way of the CPU time measured here: the budgets are about orders of

@@ -11,18 +11,19 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo import explore_budget, ui_explore
-from bayesdemo import jobs as jobs_module
-from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.grid import grid_posterior
-from bayesdemo.jobs import ExploreJob, Job
-from bayesdemo.mcmc import MCMCConfig, run_nuts
-from bayesdemo.mean_field import mean_field_optimum
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.priors import Model, ParameterPrior, Prior
 from bayesdemo.methods import FitConfig
-from bayesdemo.priors import Model, ParameterPrior, Prior
-from bayesdemo.sequential import vi_fit_after
-from bayesdemo.ui_explore import EXPLORE_JOBS_KEY, SEQUENTIAL_FIT, TAB_KEY, ExploreEntry
+from bayesdemo.page import ui_explore
+from bayesdemo.page.ui_explore import EXPLORE_JOBS_KEY, SEQUENTIAL_FIT, TAB_KEY, ExploreEntry
+from bayesdemo.references.basis import BasisConfig, fit_basis, log_evidence_by_complexity
+from bayesdemo.references.grid import grid_posterior
+from bayesdemo.references.mcmc import MCMCConfig, run_nuts
+from bayesdemo.references.mean_field import mean_field_optimum
+from bayesdemo.references.sequential import vi_fit_after
+from bayesdemo.workers import explore_budget
+from bayesdemo.workers import jobs as jobs_module
+from bayesdemo.workers.jobs import ExploreJob, Job
 from tests.support.pages import no_exception, page_at, rerun_until_computed
 
 DATASET = generate(DataConfig(n=100, seed=3))

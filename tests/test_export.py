@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.export import TRAJECTORY_COLUMNS, results_json, trajectory_csv
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.scenario import Scenario
+from bayesdemo.fitting.export import TRAJECTORY_COLUMNS, results_json, trajectory_csv
+from bayesdemo.fitting.runner import Run, RunConfig, Snapshot, run_to_end
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.runner import Run, RunConfig, Snapshot, run_to_end
-from bayesdemo.scenario import Scenario
 
 STEPS = 60
 
@@ -101,7 +101,7 @@ def test_results_json_is_strict_json_for_nan_loss_and_unstarted_runs(setting):
 
 def test_trajectory_csv_status_column_follows_the_fit_into_its_target():
     """Hand-made trajectory: 3 exact sds off for steps 1-100, then on the mean-field optimum; window 50 steps."""
-    from bayesdemo.metrics import target_for
+    from bayesdemo.fitting.metrics import target_for
 
     dataset = generate(DataConfig(n=40, seed=3))
     exact = exact_posterior(dataset, Scenario().model)

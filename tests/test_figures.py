@@ -14,14 +14,22 @@ import numpy as np
 import plotly.io as pio
 import pytest
 
-from bayesdemo import figures
-from bayesdemo.data import DataConfig, Dataset, generate
-from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.figures import TRAJECTORY_POINTS, colour_for, downsample_indices, fig_data, fig_loss, fig_mean, fig_sd
+from bayesdemo.charts import figures
+from bayesdemo.charts.figures import (
+    TRAJECTORY_POINTS,
+    colour_for,
+    downsample_indices,
+    fig_data,
+    fig_loss,
+    fig_mean,
+    fig_sd,
+)
+from bayesdemo.core.data import DataConfig, Dataset, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
+from bayesdemo.core.scenario import COMPARED_FITS
+from bayesdemo.fitting.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.runner import RunConfig, Snapshot, run_to_end
-from bayesdemo.scenario import COMPARED_FITS
 
 STEPS = 150
 

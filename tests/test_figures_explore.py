@@ -6,12 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from bayesdemo.basis import BasisConfig, fit_basis, log_evidence_by_complexity, simulate_polynomial
-from bayesdemo.calibration import CalibrationConfig, calibrate
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.figures import MAX_POINTS, MEAN_FIELD_COLOUR
-from bayesdemo.figures_explore import (
+from bayesdemo.charts.figures import MAX_POINTS, MEAN_FIELD_COLOUR
+from bayesdemo.charts.figures_explore import (
     EVIDENCE_WINDOW,
     MEAN_FIELD_LABEL,
     fig_basis_fit,
@@ -25,10 +21,14 @@ from bayesdemo.figures_explore import (
     fig_sequential_data,
     fig_sequential_plane,
 )
-from bayesdemo.grid import grid_posterior
-from bayesdemo.noise_sd import noise_sd_posterior
-from bayesdemo.priors import Model, ParameterPrior, Prior
-from bayesdemo.sequential import line_draws, posterior_after
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import Model, ParameterPrior, Prior
+from bayesdemo.references.basis import BasisConfig, fit_basis, log_evidence_by_complexity, simulate_polynomial
+from bayesdemo.references.calibration import CalibrationConfig, calibrate
+from bayesdemo.references.grid import grid_posterior
+from bayesdemo.references.noise_sd import noise_sd_posterior
+from bayesdemo.references.sequential import line_draws, posterior_after
 
 DATA = generate(DataConfig(n=40, seed=2))
 MODEL = Model()

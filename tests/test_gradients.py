@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.explore_budget import MEMORY_BUDGET_BYTES
-from bayesdemo.gradients import expected_gradient, gradient_draw, gradient_statistics, gradient_variance
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import Model
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.priors import Model
+from bayesdemo.references.gradients import expected_gradient, gradient_draw, gradient_statistics, gradient_variance
+from bayesdemo.workers.explore_budget import MEMORY_BUDGET_BYTES
 
 DATA = generate(DataConfig())
 MODEL = Model()
@@ -136,11 +136,11 @@ def test_gradient_statistics_hold_their_memory_whatever_samples_and_points():
     script = textwrap.dedent(
         """
         import resource
-        from bayesdemo.data import DataConfig, generate
-        from bayesdemo.exact import exact_posterior
-        from bayesdemo.gradients import gradient_statistics
+        from bayesdemo.core.data import DataConfig, generate
+        from bayesdemo.core.exact import exact_posterior
+        from bayesdemo.references.gradients import gradient_statistics
         from bayesdemo.methods import FitConfig, make_method
-        from bayesdemo.priors import Model
+        from bayesdemo.core.priors import Model
         data = generate(DataConfig(n=200_000))
         method = make_method(data, Model(), FitConfig(method="bbb", samples=64, local_reparam=True))
         method.set_posterior(exact_posterior(data, Model()).mean_field)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import SufficientStats, exact_posterior
-from bayesdemo.grid import grid_posterior
-from bayesdemo.mean_field import mean_field_elbo, mean_field_optimum
-from bayesdemo.priors import GaussianPrior, Model, NoiseSdPrior, ParameterPrior, Prior
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import SufficientStats, exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model, NoiseSdPrior, ParameterPrior, Prior
+from bayesdemo.references.grid import grid_posterior
+from bayesdemo.references.mean_field import mean_field_elbo, mean_field_optimum
 
 DATA = generate(DataConfig(n=20, noise_sd=0.5, seed=3))  # few noisy points: the prior's shape matters
 NON_GAUSSIAN = [

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 
-from bayesdemo import jobs
-from bayesdemo.data import DataConfig, generate, parse_csv
-from bayesdemo.jobs import Job
+from bayesdemo.core.data import DataConfig, generate, parse_csv
+from bayesdemo.core.priors import Model
 from bayesdemo.methods import FitConfig
-from bayesdemo.priors import Model
+from bayesdemo.workers import jobs
+from bayesdemo.workers.jobs import Job
 from bench.hostile import MARKUP_METHOD, QUICK_TABS, judge, passed, run_hostile, worst_csv
 
 STEPS = 300  # a short Bayes by Backprop fit: page loads dominate either way

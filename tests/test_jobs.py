@@ -10,13 +10,13 @@ import time
 import numpy as np
 import pytest
 
-from bayesdemo import jobs as jobs_module
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.jobs import Job, JobView, unique_labels
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.priors import Model
+from bayesdemo.core.validation import ConfigError
+from bayesdemo.fitting.runner import RunConfig, run_to_end
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.priors import Model
-from bayesdemo.runner import RunConfig, run_to_end
-from bayesdemo.validation import ConfigError
+from bayesdemo.workers import jobs as jobs_module
+from bayesdemo.workers.jobs import Job, JobView, unique_labels
 
 DATASET = generate(DataConfig(n=100, seed=3))
 MODEL = Model(noise_sd=0.1)
@@ -73,14 +73,14 @@ def test_waiting_for_training_returns_once_steps_are_reported_and_times_out_befo
 # objective and KL estimator, local reparameterisation, Pyro's own Trace_ELBO.
 EVERY_KIND_OF_FIT = """
 import json, sys
-from bayesdemo import jobs
+from bayesdemo.workers import jobs
 for module in jobs.PRELOAD:
     __import__(module)
-from bayesdemo.data import DataConfig, generate
+from bayesdemo.core.data import DataConfig, generate
 from bayesdemo.methods import FitConfig, GUIDES, make_method
-from bayesdemo.methods.config import OBJECTIVES
-from bayesdemo.priors import Model, ParameterPrior, Prior
-from bayesdemo.runner import Run, RunConfig
+from bayesdemo.core.config import OBJECTIVES
+from bayesdemo.core.priors import Model, ParameterPrior, Prior
+from bayesdemo.fitting.runner import Run, RunConfig
 dataset = generate(DataConfig(n=200, seed=1))
 laplace = Model(prior=Prior(ParameterPrior(kind="laplace", scale=1.0), ParameterPrior(kind="student_t", scale=1.0)))
 fits = [(Model(), FitConfig(method=m, steps=5)) for m in ("noise", "bbb")]
@@ -381,8 +381,8 @@ def test_paced_redraws_follow_the_jobs_that_really_train(jobs, two_slots):
 
 def test_until_target_in_a_job_stops_where_a_solo_run_does_and_the_view_says_so(jobs):
     """The worker keeps the convergence window of snapshots it has sent, so the rule sees what a solo run sees."""
-    from bayesdemo.exact import exact_posterior
-    from bayesdemo.runner import fit_run
+    from bayesdemo.core.exact import exact_posterior
+    from bayesdemo.fitting.runner import fit_run
 
     config = FitConfig(method="bbb", until_target=True, seed=2)
     job = Job(DATASET, MODEL, [config], snapshot_every=10)

@@ -9,23 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from bayesdemo.data import DataConfig, generate
+from bayesdemo.core.config import METHODS, FitConfig
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.priors import Model
 from bayesdemo.methods import REGISTRY, make_method
 from bayesdemo.methods.base import Method, NoisePosterior, SettablePosterior
-from bayesdemo.methods.config import METHODS, FitConfig
-from bayesdemo.priors import Model
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bayesdemo"
-# The page side: the only modules besides app.py that may import streamlit.
-PAGE_MODULES = {
-    "bayesdemo.ui_explore",
-    "bayesdemo.page_lessons",
-    "bayesdemo.live_chart",
-    "bayesdemo.message_queue_fix",
-    "bayesdemo.runner_handover_fix",
-    "bayesdemo.streamlit_patches",
-    "bayesdemo.page_style",
-}
+# The layers from the bottom up (docs/architecture.md): a module imports only from its own layer and those below.
+# The top level (cli, __main__) and app.py sit above them all.
+LAYERS = ("core", "methods", "fitting", "references", "teaching", "charts", "workers", "page")
 
 
 def module_name(path: Path) -> str:
@@ -99,22 +92,59 @@ def internal_edges(module: str) -> set[str]:
 
 
 def test_the_walk_sees_every_module_and_reads_imports_the_way_python_runs_them():
-    assert {"bayesdemo", "bayesdemo.jobs", "bayesdemo.methods", "bayesdemo.methods.base"} <= set(MODULES)
+    assert {"bayesdemo", "bayesdemo.workers.jobs", "bayesdemo.methods", "bayesdemo.methods.base"} <= set(MODULES)
     # make_method's imports of the method classes are inside functions: not run when the package is imported.
     assert "bayesdemo.methods.bbb" in imports("bayesdemo.methods", module_level_only=False)
     assert "bayesdemo.methods.bbb" not in internal_edges("bayesdemo.methods")
-    # An import of bayesdemo.methods.config from outside runs bayesdemo.methods (its __init__) first.
-    assert {"bayesdemo.methods", "bayesdemo.methods.config"} <= internal_edges("bayesdemo.metrics")
+    # An import of bayesdemo.core.config from another layer runs bayesdemo.core (its __init__) first.
+    assert {"bayesdemo.core", "bayesdemo.core.config"} <= internal_edges("bayesdemo.fitting.metrics")
 
 
-def test_only_the_page_modules_import_streamlit():
-    assert set(MODULES) >= PAGE_MODULES, "a page module was renamed: update PAGE_MODULES"
+def layer_of(module: str) -> str | None:
+    """The layer a module belongs to (bayesdemo.core.exact -> core); None for the top level (cli, __main__)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def test_every_module_lives_in_a_layer_or_is_the_command_line():
+    loose = {module for module in MODULES if layer_of(module) is None}
+    assert loose == {"bayesdemo", "bayesdemo.cli", "bayesdemo.__main__"}, sorted(loose)
+
+
+def test_only_the_page_imports_streamlit():
     importers = {
         module
         for module in MODULES
         if any(name.split(".")[0] == "streamlit" for name in imports(module, module_level_only=False))
     }
-    assert importers <= PAGE_MODULES, f"streamlit imported outside the page: {sorted(importers - PAGE_MODULES)}"
+    assert importers, "the walk found no streamlit import at all"
+    outside = sorted(module for module in importers if layer_of(module) != "page")
+    assert not outside, f"streamlit imported outside bayesdemo.page: {outside}"
+
+
+def test_the_problems_layer_loads_without_torch_pyro_or_plotly():
+    heavy = {"torch", "pyro", "plotly", "streamlit"}
+    offenders = {
+        module: sorted(name for name in imports(module, module_level_only=True) if name.split(".")[0] in heavy)
+        for module in MODULES
+        if layer_of(module) == "core"
+    }
+    assert {module: names for module, names in offenders.items() if names} == {}
+
+
+def test_each_layer_imports_only_itself_and_the_layers_below():
+    upward = []
+    for module in MODULES:
+        layer = layer_of(module)
+        if layer is None:
+            continue
+        for name in imports(module, module_level_only=False):
+            target = layer_of(name) if name.startswith("bayesdemo.") else None
+            if target is not None and LAYERS.index(target) > LAYERS.index(layer):
+                upward.append(f"{module} -> {name}")
+            if name in {"bayesdemo.cli", "bayesdemo.__main__"}:
+                upward.append(f"{module} -> {name}")
+    assert not upward, upward
 
 
 def test_no_import_cycle_among_the_packages_modules():

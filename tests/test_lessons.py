@@ -10,10 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayesdemo import lessons, share, ui_explore
-from bayesdemo.data import generate
-from bayesdemo.exact import exact_posterior
-from bayesdemo.lessons import (
+from bayesdemo.core import share
+from bayesdemo.core.data import generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.scenario import Scenario
+from bayesdemo.fitting.runner import RunConfig, Snapshot, fit_run
+from bayesdemo.page import ui_explore
+from bayesdemo.references.parameter_space import centred_posterior
+from bayesdemo.references.sequential import posterior_after
+from bayesdemo.teaching import lessons
+from bayesdemo.teaching.lessons import (
     MAX_FILE_BYTES,
     LessonError,
     Step,
@@ -25,10 +31,6 @@ from bayesdemo.lessons import (
     placeholders_in,
     run_numbers,
 )
-from bayesdemo.parameter_space import centred_posterior
-from bayesdemo.runner import RunConfig, Snapshot, fit_run
-from bayesdemo.scenario import Scenario
-from bayesdemo.sequential import posterior_after
 
 GOOD_LESSON = """
 title = "Twenty points"

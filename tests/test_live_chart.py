@@ -13,12 +13,13 @@ import plotly.io as pio
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo import figures, live_chart
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.runner import Snapshot
-from bayesdemo.scenario import Scenario
+from bayesdemo.charts import figures
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
+from bayesdemo.core.scenario import Scenario
+from bayesdemo.fitting.runner import Snapshot
+from bayesdemo.page import live_chart
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT_S = 60  # a first run imports torch and pyro

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from bayesdemo import export
-from bayesdemo import jobs as jobs_module
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.jobs import Job
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.priors import Model
+from bayesdemo.fitting import export
+from bayesdemo.fitting.runner import RunConfig, run_to_end
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.priors import Model
-from bayesdemo.runner import RunConfig, run_to_end
+from bayesdemo.workers import jobs as jobs_module
+from bayesdemo.workers.jobs import Job
 from bench.load_test import matches_solo, page_trajectory, run_load_test
 
 SESSIONS = 3

@@ -13,15 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo import explain, ui_explore
-from bayesdemo.data import DataConfig, Dataset, generate, parse_csv
-from bayesdemo.exact import exact_posterior
-from bayesdemo.markup import OUT_OF_RANGE, SINGULAR, escape_markdown
-from bayesdemo.mean_field import mean_field_optimum
-from bayesdemo.parameter_space import centred
-from bayesdemo.priors import Model
-from bayesdemo.scenario import Scenario
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.data import DataConfig, Dataset, generate, parse_csv
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.markup import OUT_OF_RANGE, SINGULAR, escape_markdown
+from bayesdemo.core.priors import Model
+from bayesdemo.core.scenario import Scenario
+from bayesdemo.core.validation import ConfigError
+from bayesdemo.page import ui_explore
+from bayesdemo.references.mean_field import mean_field_optimum
+from bayesdemo.references.parameter_space import centred
+from bayesdemo.teaching import explain
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT_S = 60  # AppTest's default of 3 s is too short for a first run that imports torch and pyro

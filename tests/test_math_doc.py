@@ -68,9 +68,9 @@ def mean_field_coverage(level: float, ratio: float) -> float:
 
 
 def test_the_tutorial_data_are_the_draw_the_document_describes():
-    from bayesdemo.data import generate
-    from bayesdemo.priors import GaussianPrior
-    from bayesdemo.scenario import TUTORIAL_DATA
+    from bayesdemo.core.data import generate
+    from bayesdemo.core.priors import GaussianPrior
+    from bayesdemo.core.scenario import TUTORIAL_DATA
 
     x, y = tutorial_draw()
     data = generate(TUTORIAL_DATA)
@@ -83,9 +83,9 @@ def test_the_tutorial_data_are_the_draw_the_document_describes():
 
 
 def test_mean_field_ratio_correlation_and_kl_on_the_tutorial_data():
-    from bayesdemo.data import Dataset
-    from bayesdemo.exact import exact_posterior
-    from bayesdemo.priors import Model
+    from bayesdemo.core.data import Dataset
+    from bayesdemo.core.exact import exact_posterior
+    from bayesdemo.core.priors import Model
 
     x, y = tutorial_draw()
     _, precision, cov, _ = conjugate(x, y)
@@ -108,7 +108,7 @@ def test_mean_field_ratio_correlation_and_kl_on_the_tutorial_data():
 
 
 def test_mean_field_coverage_on_the_tutorial_data_and_for_large_n():
-    from bayesdemo.calibration import expected_mean_field_coverage
+    from bayesdemo.references.calibration import expected_mean_field_coverage
 
     x, y = tutorial_draw()
     rho = correlation(conjugate(x, y)[2])
@@ -174,10 +174,10 @@ def test_one_steps_loss_scatter_at_the_mean_field_optimum():
 
 
 def test_centred_coordinates_on_the_tutorial_data():
-    from bayesdemo.data import Dataset
-    from bayesdemo.exact import exact_posterior
-    from bayesdemo.metrics import centred_mean_field_sd
-    from bayesdemo.priors import Model
+    from bayesdemo.core.data import Dataset
+    from bayesdemo.core.exact import exact_posterior
+    from bayesdemo.core.priors import Model
+    from bayesdemo.fitting.metrics import centred_mean_field_sd
 
     x, y = tutorial_draw()
     _, precision, cov, _ = conjugate(x, y)
@@ -218,10 +218,10 @@ def gradient_variances(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def test_local_reparameterisation_gains_on_the_tutorial_x():
-    from bayesdemo.data import Dataset
-    from bayesdemo.exact import Gaussian
-    from bayesdemo.gradients import gradient_variance
-    from bayesdemo.priors import Model
+    from bayesdemo.core.data import Dataset
+    from bayesdemo.core.exact import Gaussian
+    from bayesdemo.core.priors import Model
+    from bayesdemo.references.gradients import gradient_variance
 
     gains = {}
     for n in (20, 100, 1_000):
@@ -317,10 +317,10 @@ def test_evidence_of_points_on_a_line_grows_like_a_power_of_one_over_s(n):
 
 
 def test_the_quadrature_refuses_a_half_normal_prior_on_three_or_more_points_on_a_line():
-    from bayesdemo.data import Dataset
-    from bayesdemo.noise_sd import noise_sd_posterior
-    from bayesdemo.priors import Model, NoiseSdPrior
-    from bayesdemo.validation import ConfigError
+    from bayesdemo.core.data import Dataset
+    from bayesdemo.core.priors import Model, NoiseSdPrior
+    from bayesdemo.core.validation import ConfigError
+    from bayesdemo.references.noise_sd import noise_sd_posterior
 
     def posterior(n: int, kind: str):
         x = np.linspace(0.0, 1.0, n)
@@ -337,8 +337,10 @@ def test_the_quadrature_refuses_a_half_normal_prior_on_three_or_more_points_on_a
 
 
 def test_settings_the_document_quotes_are_the_codes():
-    from bayesdemo import basis, calibration, grid, mcmc, mean_field, metrics, noise_sd
-    from bayesdemo.methods import bbb, config, optim, pyro_svi
+    from bayesdemo.core import config
+    from bayesdemo.fitting import metrics
+    from bayesdemo.methods import bbb, optim, pyro_svi
+    from bayesdemo.references import basis, calibration, grid, mcmc, mean_field, noise_sd
 
     def general(value: float) -> str:
         """A number as the document writes a setting: 16, 0.05, 1e-150."""
@@ -377,7 +379,7 @@ def test_settings_the_document_quotes_are_the_codes():
         f"Adam runs at lr {general(config.DEFAULT_LR['bbb'])} with {config.DEFAULT_SAMPLES['bbb']} draws per step",
         f"(beta2 {general(config.MINIBATCH_ADAM_BETA2)} on minibatches)",
         f"initial scale {general(pyro_svi.MVN_INIT_SCALE)}",
-        f"plain SGD at lr {general(config.FORUM_NOISE_LR)} (`methods.config.FORUM_NOISE_LR`",
+        f"plain SGD at lr {general(config.FORUM_NOISE_LR)} (`core.config.FORUM_NOISE_LR`",
         f"runs at lr {general(config.DEFAULT_LR['noise'])} by default",
         f"its steps are then a cap, {config.UNTIL_TARGET_CAP_FACTOR} times the method's default",
         f"least-squares line with sds {general(calibration.START_SD)}",

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import exact_posterior
-from bayesdemo.mcmc import MCMCConfig, NUTSRun, run_nuts
-from bayesdemo.methods.config import FitConfig
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
 from bayesdemo.methods.pyro_svi import PyroSVI
-from bayesdemo.priors import GaussianPrior, Model
+from bayesdemo.references.mcmc import MCMCConfig, NUTSRun, run_nuts
 
 CASES = {
     # The Pyro tutorial setting: x ~ U(0, 1), posterior correlation about -0.87, prior nearly flat.

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.mean_field import mean_field_optimum
-from bayesdemo.priors import Model, ParameterPrior, Prior
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.priors import Model, ParameterPrior, Prior
+from bayesdemo.references.mean_field import mean_field_optimum
 
 QUADRATURE_POINTS = 40_001  # trapezoid nodes over q's +-12 sds: a spike 10x narrower than q still gets ~170 nodes
 

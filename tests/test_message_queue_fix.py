@@ -7,7 +7,7 @@ import logging
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
 
-from bayesdemo import message_queue_fix
+from bayesdemo.page import message_queue_fix
 
 FRAGMENT = "live-fragment"
 

@@ -11,12 +11,12 @@ import math
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import SufficientStats, exact_posterior
-from bayesdemo.mean_field import mean_field_elbo, mean_field_optimum
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import SufficientStats, exact_posterior
+from bayesdemo.core.priors import Model, NoiseSdPrior, ParameterPrior, Prior
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.noise_sd import noise_sd_posterior
-from bayesdemo.priors import Model, NoiseSdPrior, ParameterPrior, Prior
+from bayesdemo.references.mean_field import mean_field_elbo, mean_field_optimum
+from bayesdemo.references.noise_sd import noise_sd_posterior
 
 SMALL = generate(DataConfig(n=20, noise_sd=0.5, seed=3))  # the prior matters here
 LAPLACE = Model(Prior(ParameterPrior("laplace", 0.0, 0.5), ParameterPrior("laplace", 0.0, 0.5)), noise_sd=0.5)
@@ -122,7 +122,7 @@ def test_pyro_guides_with_a_learned_noise_keep_theta_two_dimensional_and_find_s(
 
 
 def test_known_noise_reports_a_point_mass_and_gaussian_prior_class_keeps_the_closed_form_path():
-    from bayesdemo.priors import GaussianPrior
+    from bayesdemo.core.priors import GaussianPrior
 
     old = make_method(TUTORIAL, Model(GaussianPrior()), FitConfig(method="bbb", seed=4))
     new = make_method(TUTORIAL, Model(Prior.of(GaussianPrior())), FitConfig(method="bbb", seed=4))

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from bayesdemo.data import DataConfig, Dataset, generate
-from bayesdemo.exact import Gaussian, exact_posterior
+from bayesdemo.core.data import DataConfig, Dataset, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
+from bayesdemo.fitting.metrics import target_for, window_average
+from bayesdemo.fitting.runner import RunConfig, run_to_end
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.metrics import target_for, window_average
-from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.runner import RunConfig, run_to_end
 
 DATA = generate(DataConfig())  # the Pyro tutorial setting: n=100, slope 3, intercept 1, noise 0.1, x ~ U(0, 1)
 MODEL = Model()
@@ -198,7 +198,7 @@ def test_invalid_fit_config_names_the_field(field, value):
 
 
 def test_steps_default_to_each_methods_own_and_an_explicit_value_wins():
-    from bayesdemo.methods.config import DEFAULT_STEPS
+    from bayesdemo.core.config import DEFAULT_STEPS
 
     assert FitConfig(method="noise").step_count == DEFAULT_STEPS["noise"]
     assert FitConfig(method="bbb").step_count == DEFAULT_STEPS["bbb"]
@@ -231,7 +231,7 @@ UNCENTRED_PROBLEMS = {
 
 
 def centred_target_sd(data: Dataset, exact) -> np.ndarray:
-    """The centred mean-field optimum's marginal sds, computed here independently of bayesdemo.metrics.
+    """The centred mean-field optimum's marginal sds, computed here independently of bayesdemo.fitting.metrics.
 
     In (slope, intercept at mean x) the covariance is B S_N B^T with B = [[1, 0], [mean x, 1]]; the factorised optimum
     has variances 1 / (its inverse)_jj (PRML 10.12-10.13), and intercept = intercept at mean x - mean x slope.

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.methods import FitConfig
-from bayesdemo.metrics import (
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import Model
+from bayesdemo.fitting.metrics import (
     STATUS_LABELS,
     Target,
     convergence,
@@ -19,8 +19,8 @@ from bayesdemo.metrics import (
     window_average,
     within_band,
 )
-from bayesdemo.priors import Model
-from bayesdemo.runner import Snapshot
+from bayesdemo.fitting.runner import Snapshot
+from bayesdemo.methods import FitConfig
 
 DATA = generate(DataConfig())
 EXACT = exact_posterior(DATA, Model())

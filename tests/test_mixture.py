@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.grid import grid_posterior
-from bayesdemo.mixture import is_scale_mixture, mixture_posterior
-from bayesdemo.priors import GaussianPrior, Model, ParameterPrior, Prior
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.priors import GaussianPrior, Model, ParameterPrior, Prior
+from bayesdemo.references.grid import grid_posterior
+from bayesdemo.references.mixture import is_scale_mixture, mixture_posterior
 
 
 def direct_component(x, y, prior_mean, prior_sd, noise_sd):

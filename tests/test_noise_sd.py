@@ -18,12 +18,12 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, Dataset, generate
-from bayesdemo.exact import exact_posterior
-from bayesdemo.grid import grid_posterior_with_noise
-from bayesdemo.noise_sd import noise_sd_posterior, normal_inverse_gamma_posterior
-from bayesdemo.priors import GaussianPrior, Model, NoiseSdPrior, ParameterPrior, Prior
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.data import DataConfig, Dataset, generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model, NoiseSdPrior, ParameterPrior, Prior
+from bayesdemo.core.validation import ConfigError
+from bayesdemo.references.grid import grid_posterior_with_noise
+from bayesdemo.references.noise_sd import noise_sd_posterior, normal_inverse_gamma_posterior
 
 DATA = generate(DataConfig(n=30, noise_sd=0.3, seed=2))
 

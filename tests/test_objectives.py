@@ -5,12 +5,12 @@ optimum. Measured at Adam lr 0.05, 16 samples: the collapsing sds halve about ev
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import exact_posterior
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import Model
+from bayesdemo.fitting.metrics import window_average
+from bayesdemo.fitting.runner import RunConfig, run_to_end
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.metrics import window_average
-from bayesdemo.priors import Model
-from bayesdemo.runner import RunConfig, run_to_end
 
 DATA = generate(DataConfig())
 EXACT = exact_posterior(DATA, Model())

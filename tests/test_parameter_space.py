@@ -5,11 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import Gaussian, exact_posterior
-from bayesdemo.parameter_space import centred, centred_posterior, ellipse_points, has_ellipse, mahalanobis_squared
-from bayesdemo.priors import Model
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import Model
+from bayesdemo.core.validation import ConfigError
+from bayesdemo.references.parameter_space import (
+    centred,
+    centred_posterior,
+    ellipse_points,
+    has_ellipse,
+    mahalanobis_squared,
+)
 
 DATA = generate(DataConfig(n=50, seed=1))
 MODEL = Model()

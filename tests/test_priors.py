@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import exact_posterior
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model, NoiseSdPrior, ParameterPrior, Prior
 from bayesdemo.methods import FitConfig
-from bayesdemo.priors import GaussianPrior, Model, NoiseSdPrior, ParameterPrior, Prior
 
 VALUES = np.linspace(-3.0, 4.0, 15)
 

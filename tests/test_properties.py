@@ -9,12 +9,8 @@ import plotly.io as pio
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bayesdemo import figures
-from bayesdemo.basis import BasisConfig, BasisPosterior, EvidenceCurve, feature_map
-from bayesdemo.calibration import CalibrationConfig, CalibrationResult, MethodCalibration
-from bayesdemo.data import DataConfig, Dataset, generate
-from bayesdemo.exact import DesignPosterior, Gaussian, design_matrix, exact_posterior
-from bayesdemo.figures_explore import (
+from bayesdemo.charts import figures
+from bayesdemo.charts.figures_explore import (
     MEAN_FIELD_LABEL,
     fig_basis_fit,
     fig_calibration,
@@ -27,8 +23,12 @@ from bayesdemo.figures_explore import (
     fig_sequential_data,
     fig_sequential_plane,
 )
-from bayesdemo.priors import PRIOR_KINDS, GaussianPrior, Model, ParameterPrior
-from bayesdemo.runner import Snapshot
+from bayesdemo.core.data import DataConfig, Dataset, generate
+from bayesdemo.core.exact import DesignPosterior, Gaussian, design_matrix, exact_posterior
+from bayesdemo.core.priors import PRIOR_KINDS, GaussianPrior, Model, ParameterPrior
+from bayesdemo.fitting.runner import Snapshot
+from bayesdemo.references.basis import BasisConfig, BasisPosterior, EvidenceCurve, feature_map
+from bayesdemo.references.calibration import CalibrationConfig, CalibrationResult, MethodCalibration
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -13,8 +13,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bayesdemo.data import MAX_POINTS, MIN_RELATIVE_X_WIDTH, DataConfig, Dataset, generate, parse_csv
-from bayesdemo.exact import (
+from bayesdemo.core.data import MAX_POINTS, MIN_RELATIVE_X_WIDTH, DataConfig, Dataset, generate, parse_csv
+from bayesdemo.core.exact import (
     LOG_2PI,
     SufficientStats,
     design_matrix,
@@ -22,8 +22,8 @@ from bayesdemo.exact import (
     gaussian_posterior_from_stats,
     kl_gaussian,
 )
-from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.validation import MIN_SCALE, ConfigError
+from bayesdemo.core.priors import GaussianPrior, Model
+from bayesdemo.core.validation import MIN_SCALE, ConfigError
 
 PROPERTIES = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 LIMIT = 1e6  # every location, slope and sd of DataConfig and GaussianPrior lies within +-LIMIT

@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 import requests
 
-from bayesdemo.data import parse_csv
-from bayesdemo.jobs import usable_cores
+from bayesdemo.core.data import parse_csv
+from bayesdemo.workers.jobs import usable_cores
 from bench.load_test import MemorySampler, plan_sessions, solo_trajectory
 from bench.proxy_load import drive, run_proxy_load, upload_csv
 from bench.server import CHROMIUM, CHROMIUM_ARGS, LIVE_CHART, PROGRESS, VIEWPORT

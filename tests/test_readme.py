@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from bayesdemo import cli
-from bayesdemo.data import load_csv
-from bayesdemo.exact import exact_posterior
-from bayesdemo.priors import GaussianPrior, Model
+from bayesdemo.core.data import load_csv
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "bench" / "README.md"]

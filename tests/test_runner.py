@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import Gaussian
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import Gaussian
+from bayesdemo.core.priors import Model
+from bayesdemo.fitting.runner import MAX_STEPS_PER_CALL, Run, RunConfig, Snapshot, run_to_end
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.priors import Model
-from bayesdemo.runner import MAX_STEPS_PER_CALL, Run, RunConfig, Snapshot, run_to_end
 
 DATA = generate(DataConfig())
 
@@ -174,7 +174,7 @@ def test_invalid_run_config_names_the_field(field, value):
 def first_step_in_band(snapshots, target_mean, target_sd, exact_sd, window=50):
     """The first snapshot step whose last-`window`-steps average is within 0.1 exact sd (means) and 10% (sds).
 
-    Written out here from the rule's statement (MATH.md, Convergence rule), independent of bayesdemo.metrics.
+    Written out here from the rule's statement (MATH.md, Convergence rule), independent of bayesdemo.fitting.metrics.
     """
     for index, snapshot in enumerate(snapshots):
         if snapshot.step == 0:
@@ -188,8 +188,8 @@ def first_step_in_band(snapshots, target_mean, target_sd, exact_sd, window=50):
 
 
 def test_until_target_stops_at_the_first_snapshot_where_the_rule_holds():
-    from bayesdemo.exact import exact_posterior
-    from bayesdemo.runner import fit_run
+    from bayesdemo.core.exact import exact_posterior
+    from bayesdemo.fitting.runner import fit_run
 
     exact = exact_posterior(DATA, Model())
     config = FitConfig(method="bbb", until_target=True, steps=20_000, seed=5)
@@ -206,7 +206,7 @@ def test_until_target_stops_at_the_first_snapshot_where_the_rule_holds():
 
 
 def test_until_target_reaching_the_cap_first_says_so():
-    from bayesdemo.runner import fit_run
+    from bayesdemo.fitting.runner import fit_run
 
     run = fit_run(DATA, Model(), FitConfig(method="bbb", until_target=True, steps=60), RunConfig(snapshot_every=10))
     for _ in run:

@@ -8,7 +8,7 @@ import logging
 from streamlit.runtime.app_session import AppSession, AppSessionState
 from streamlit.runtime.scriptrunner import ScriptRunner
 
-from bayesdemo import runner_handover_fix
+from bayesdemo.page import runner_handover_fix
 
 
 class Runner:

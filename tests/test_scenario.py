@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, generate
-from bayesdemo.exact import exact_posterior
-from bayesdemo.methods.config import FitConfig
-from bayesdemo.priors import GaussianPrior
-from bayesdemo.runner import RunConfig
-from bayesdemo.scenario import PRESETS, Preset, Scenario, is_noise_label
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import GaussianPrior
+from bayesdemo.core.scenario import PRESETS, Preset, Scenario, is_noise_label
+from bayesdemo.fitting.runner import RunConfig
 
 
 def exact_for(scenario: Scenario):
@@ -143,8 +143,8 @@ def test_centred_x_makes_mean_field_nearly_exact():
 
 
 def test_x_far_from_0_preset_ends_far_from_target_and_centre_x_brings_it_there():
-    from bayesdemo.metrics import convergence, target_for
-    from bayesdemo.runner import fit_run
+    from bayesdemo.fitting.metrics import convergence, target_for
+    from bayesdemo.fitting.runner import fit_run
 
     scenario = PRESETS["x far from 0"].scenario
     dataset, exact = exact_for(scenario)

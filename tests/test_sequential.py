@@ -7,10 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from bayesdemo.data import DataConfig, Dataset, generate
-from bayesdemo.exact import exact_posterior
-from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.sequential import (
+from bayesdemo.core.data import DataConfig, Dataset, generate
+from bayesdemo.core.exact import exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
+from bayesdemo.core.validation import ConfigError
+from bayesdemo.references.sequential import (
     SequentialFitConfig,
     line_draws,
     posterior_after,
@@ -18,7 +19,6 @@ from bayesdemo.sequential import (
     update_one_point,
     vi_fit_after,
 )
-from bayesdemo.validation import ConfigError
 
 DATA = generate(DataConfig(n=30, seed=3))
 MODEL = Model(GaussianPrior(slope_mean=1.0, slope_sd=2.0, intercept_mean=-0.5, intercept_sd=3.0), noise_sd=0.1)

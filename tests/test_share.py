@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bayesdemo.data import DataConfig
-from bayesdemo.methods.config import (
+from bayesdemo.core.config import (
     GUIDES,
     KL_ESTIMATORS,
     MAX_SAMPLES,
@@ -20,9 +19,10 @@ from bayesdemo.methods.config import (
     OPTIMIZERS,
     FitConfig,
 )
-from bayesdemo.priors import GaussianPrior
-from bayesdemo.scenario import PRESETS, Scenario
-from bayesdemo.share import decode, encode
+from bayesdemo.core.data import DataConfig
+from bayesdemo.core.priors import GaussianPrior
+from bayesdemo.core.scenario import PRESETS, Scenario
+from bayesdemo.core.share import decode, encode
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 positive = st.floats(min_value=1e-9, max_value=1e6, allow_nan=False, exclude_min=True)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from bayesdemo.data import DataConfig, generate
+from bayesdemo.core.data import DataConfig, generate
+from bayesdemo.core.priors import GaussianPrior, Model, ParameterPrior, Prior
 from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.methods.optim import AVERAGING_POWER, DataTensors, Optimiser
-from bayesdemo.priors import GaussianPrior, Model, ParameterPrior, Prior
 
 DATA = generate(DataConfig())
 LARGE = generate(DataConfig(n=20_000, seed=3))

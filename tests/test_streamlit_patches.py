@@ -7,7 +7,7 @@ import logging
 import streamlit
 from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
 
-from bayesdemo import message_queue_fix, runner_handover_fix, streamlit_patches
+from bayesdemo.page import message_queue_fix, runner_handover_fix, streamlit_patches
 
 BOTH = {message_queue_fix.NAME: True, runner_handover_fix.NAME: True}
 

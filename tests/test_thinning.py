@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from bayesdemo.jobs import ThinnedSnapshots
-from bayesdemo.runner import Snapshot
+from bayesdemo.fitting.runner import Snapshot
+from bayesdemo.workers.jobs import ThinnedSnapshots
 
 
 def snapshots(count: int, every: int = 10) -> list[Snapshot]:

@@ -14,8 +14,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from bayesdemo.methods.config import GUIDE_LABELS, METHOD_LABELS, OBJECTIVE_SHORT
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.config import GUIDE_LABELS, METHOD_LABELS, OBJECTIVE_SHORT
+from bayesdemo.core.validation import ConfigError
 
 # Okabe & Ito (2008), "Color Universal Design": eight colours told apart under the common colour-vision deficiencies.
 OKABE_ITO = {

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import ExactPosterior, Gaussian
-from bayesdemo.explain import fmt, fmt_step
-from bayesdemo.priors import PARAMETER_NAMES
-from bayesdemo.runner import Snapshot
-from bayesdemo.scenario import has_mse_loss
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import ExactPosterior, Gaussian
+from bayesdemo.core.priors import PARAMETER_NAMES
+from bayesdemo.core.scenario import has_mse_loss
+from bayesdemo.fitting.runner import Snapshot
+from bayesdemo.teaching.explain import fmt, fmt_step
 
 DIGITS = 4  # significant figures, as in the page's tables
 Traces = Sequence[tuple[str, Sequence[Snapshot]]]

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
 
-from bayesdemo.chart_style import (
+from bayesdemo.charts.chart_style import (
     BAND_EDGE_COLOUR,
     DATA_COLOUR,
     EXACT_COLOUR,
@@ -24,13 +24,13 @@ from bayesdemo.chart_style import (
     TRUTH_COLOUR,
     method_style,
 )
-from bayesdemo.chart_style import STANDARD_FONT_SIZE as FONT_SIZE
-from bayesdemo.chart_style import STANDARD_TITLE_SIZE as TITLE_SIZE
-from bayesdemo.data import Dataset
-from bayesdemo.exact import ExactPosterior, Gaussian, predictive
-from bayesdemo.priors import PARAMETER_NAMES
-from bayesdemo.runner import Snapshot
-from bayesdemo.scenario import has_likelihood_loss, has_mse_loss
+from bayesdemo.charts.chart_style import STANDARD_FONT_SIZE as FONT_SIZE
+from bayesdemo.charts.chart_style import STANDARD_TITLE_SIZE as TITLE_SIZE
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import ExactPosterior, Gaussian, predictive
+from bayesdemo.core.priors import PARAMETER_NAMES
+from bayesdemo.core.scenario import has_likelihood_loss, has_mse_loss
+from bayesdemo.fitting.runner import Snapshot
 
 __all__ = ["EXACT_COLOUR", "FONT_SIZE", "GRID_COLOUR", "LIGHT_TEMPLATE", "MEAN_FIELD_COLOUR", "TITLE_SIZE"]
 

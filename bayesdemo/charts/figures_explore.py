@@ -11,13 +11,11 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from bayesdemo.basis import BasisPosterior, EvidenceCurve
-from bayesdemo.calibration import CalibrationResult
-from bayesdemo.chart_style import BBB_LABEL, DARKER_ORANGE, FAINT_COLOUR, OKABE_ITO, method_style
-from bayesdemo.chart_style import MEAN_FIELD_LABEL as MEAN_FIELD_LABEL  # a fit label drawn in the mean-field grey
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian, predictive
-from bayesdemo.figures import (
+from bayesdemo.charts.chart_style import BBB_LABEL, DARKER_ORANGE, FAINT_COLOUR, OKABE_ITO, method_style
+from bayesdemo.charts.chart_style import (
+    MEAN_FIELD_LABEL as MEAN_FIELD_LABEL,  # a fit label drawn in the mean-field grey
+)
+from bayesdemo.charts.figures import (
     DATA_COLOUR,
     EXACT_COLOUR,
     FONT_SIZE,
@@ -41,8 +39,12 @@ from bayesdemo.figures import (
     stable_range,
     title_layout,
 )
-from bayesdemo.parameter_space import ellipse_points, has_ellipse
-from bayesdemo.priors import PARAMETER_NAMES, ParameterPrior
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian, predictive
+from bayesdemo.core.priors import PARAMETER_NAMES, ParameterPrior
+from bayesdemo.references.basis import BasisPosterior, EvidenceCurve
+from bayesdemo.references.calibration import CalibrationResult
+from bayesdemo.references.parameter_space import ellipse_points, has_ellipse
 
 EXPLORE_PLOT_AREA_HEIGHT = PLOT_AREA_HEIGHT + 60  # px: taller plot areas, e.g. a rounder parameter space
 PRIOR_COLOUR = TRUTH_COLOUR  # the prior, before any data (always dotted)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bayesdemo.validation import ConfigError, check_choice, check_int, check_range
+from bayesdemo.core.validation import ConfigError, check_choice, check_int, check_range
 
 METHODS = ("noise", "bbb", "svi")  # noise injection (the forum recipe), Bayes by Backprop, Pyro SVI
 GUIDES = ("normal", "mvn", "tutorial")  # Pyro guides: AutoNormal, AutoMultivariateNormal, the Pyro tutorial's

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bayesdemo.validation import ConfigError, check_int, check_range, check_scale
+from bayesdemo.core.validation import ConfigError, check_int, check_range, check_scale
 
 MAX_POINTS = 1_000_000  # largest n accepted from the generator or a CSV
 MAX_CSV_BYTES = 20 * 1000 * 1000  # largest CSV accepted, in bytes: 20 MB, the limit Streamlit's uploader shows

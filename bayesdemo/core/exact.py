@@ -10,9 +10,9 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from bayesdemo.data import Dataset
-from bayesdemo.priors import Model
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.priors import Model
+from bayesdemo.core.validation import ConfigError
 
 LOG_2PI = math.log(2.0 * math.pi)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
-from bayesdemo.validation import ConfigError, check_choice, check_range, check_scale
+from bayesdemo.core.validation import ConfigError, check_choice, check_range, check_scale
 
 if TYPE_CHECKING:  # torch is imported where a density is evaluated: the problem's layer loads without it
     import torch

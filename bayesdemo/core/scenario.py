@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from bayesdemo.data import DataConfig
-from bayesdemo.methods.config import METHOD_LABELS, OBJECTIVE_SHORT, FitConfig
-from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.validation import ConfigError, check_int, check_range
+from bayesdemo.core.config import METHOD_LABELS, OBJECTIVE_SHORT, FitConfig
+from bayesdemo.core.data import DataConfig
+from bayesdemo.core.priors import GaussianPrior, Model
+from bayesdemo.core.validation import ConfigError, check_int, check_range
 
 MAX_SPEED = 100_000.0  # largest steps-per-second cap a class can be shown
 # The default pace: a default fit (2,000 to 3,000 steps) takes 6.7 to 10 s, slow enough for a class to watch.

@@ -8,11 +8,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bayesdemo.data import DataConfig
-from bayesdemo.methods.config import FitConfig
-from bayesdemo.priors import GaussianPrior
-from bayesdemo.scenario import Scenario
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.data import DataConfig
+from bayesdemo.core.priors import GaussianPrior
+from bayesdemo.core.scenario import Scenario
+from bayesdemo.core.validation import ConfigError
 
 MAX_VALUE_CHARS = 64  # longer query values are refused unread
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bayesdemo.methods.config import FitConfig
+from bayesdemo.core.config import FitConfig
 
 MEMORY_BUDGET_BYTES = 1 << 30  # most memory one fit may need at its peak (1 GiB): a class shares one server
 FLOAT_BYTES = 8  # every tensor is float64

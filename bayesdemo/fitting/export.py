@@ -10,13 +10,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import ExactPosterior
-from bayesdemo.methods.config import FitConfig
-from bayesdemo.metrics import Target, convergence, target_for
-from bayesdemo.report import FitRecord, exact_summary, fit_summary
-from bayesdemo.runner import Snapshot
-from bayesdemo.scenario import Scenario
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import ExactPosterior
+from bayesdemo.core.scenario import Scenario
+from bayesdemo.fitting.metrics import Target, convergence, target_for
+from bayesdemo.fitting.report import FitRecord, exact_summary, fit_summary
+from bayesdemo.fitting.runner import Snapshot
 
 TRAJECTORY_COLUMNS = (
     "fit",

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bayesdemo.exact import ExactPosterior, Gaussian
-from bayesdemo.methods.config import FitConfig, centring_matrix
-from bayesdemo.priors import PARAMETER_NAMES
+from bayesdemo.core.config import FitConfig, centring_matrix
+from bayesdemo.core.exact import ExactPosterior, Gaussian
+from bayesdemo.core.priors import PARAMETER_NAMES
 
 if TYPE_CHECKING:  # the runner imports this module for its "until at target" rule
-    from bayesdemo.runner import Snapshot
+    from bayesdemo.fitting.runner import Snapshot
 
 MEAN_TOLERANCE = 0.1  # in exact posterior sds
 SD_TOLERANCE = 0.10  # relative to the target sd

@@ -7,12 +7,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bayesdemo.exact import ExactPosterior
-from bayesdemo.methods.config import FitConfig
-from bayesdemo.metrics import Target, convergence, run_status_text, sd_ratios
-from bayesdemo.priors import PARAMETER_NAMES
-from bayesdemo.runner import Snapshot
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.exact import ExactPosterior
+from bayesdemo.core.priors import PARAMETER_NAMES
+from bayesdemo.core.validation import ConfigError
+from bayesdemo.fitting.metrics import Target, convergence, run_status_text, sd_ratios
+from bayesdemo.fitting.runner import Snapshot
 
 
 def by_parameter(values: np.ndarray) -> dict[str, float]:

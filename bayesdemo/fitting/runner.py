@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bayesdemo.budget import size_text
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian, exact_posterior
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian, exact_posterior
+from bayesdemo.core.priors import Model
+from bayesdemo.core.validation import check_int, check_range
+from bayesdemo.fitting.budget import size_text
+from bayesdemo.fitting.metrics import at_target_rule, target_for
 from bayesdemo.methods import FitConfig, Method, make_method
 from bayesdemo.methods.base import MultiStep
-from bayesdemo.metrics import at_target_rule, target_for
-from bayesdemo.priors import Model
-from bayesdemo.validation import check_int, check_range
 
 STATUSES = ("ready", "running", "done", "stopped", "diverged", "timeout")
 # Most steps a MultiStep method takes per call: calls never cross a snapshot, and a stop request, the time budget and

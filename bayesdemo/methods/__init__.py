@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bayesdemo.core.config import GUIDES, METHODS, FitConfig
 from bayesdemo.methods.base import Method
-from bayesdemo.methods.config import GUIDES, METHODS, FitConfig
 
 if TYPE_CHECKING:
-    from bayesdemo.data import Dataset
-    from bayesdemo.priors import Model
+    from bayesdemo.core.data import Dataset
+    from bayesdemo.core.priors import Model
 
 MethodClass = Callable[["Dataset", "Model", FitConfig], Method]  # a method's constructor
 

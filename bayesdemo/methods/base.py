@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from bayesdemo.exact import Gaussian
-from bayesdemo.methods.config import FitConfig
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.exact import Gaussian
 
 
 class Method(Protocol):

@@ -13,14 +13,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian
+from bayesdemo.core.priors import Model, Prior
+from bayesdemo.core.validation import ConfigError
 from bayesdemo.methods import closed_form_steps
 from bayesdemo.methods.centred import StandardisedProblem
-from bayesdemo.methods.config import FitConfig
 from bayesdemo.methods.optim import ADAM_EPS, DataTensors, Optimiser, sufficient_statistics
-from bayesdemo.priors import Model, Prior
-from bayesdemo.validation import ConfigError
 
 INITIAL_RHO = -3.0  # softplus(-3) = 0.049: start narrow, as Blundell et al. 2015 and Pyro's tutorial do
 LOG_2PI = math.log(2.0 * math.pi)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian
-from bayesdemo.methods.config import centring_matrix
-from bayesdemo.priors import Model, Prior
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.config import centring_matrix
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian
+from bayesdemo.core.priors import Model, Prior
+from bayesdemo.core.validation import ConfigError
 
 
 def _spread(values: np.ndarray) -> float:

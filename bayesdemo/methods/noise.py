@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import torch
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian
+from bayesdemo.core.priors import Model
 from bayesdemo.methods.centred import StandardisedProblem
-from bayesdemo.methods.config import FitConfig
 from bayesdemo.methods.optim import DataTensors, Optimiser
-from bayesdemo.priors import Model
 
 # The forum question's initial values: b is the slope (beta multiplies x), a is the intercept (alpha).
 INITIAL_VALUES = {"b_mu": 2.0, "b_sd": 1.0, "a_mu": 0.1, "a_sd": 1.0, "sig": 1.0, "sig_mean": 1.0}

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from bayesdemo.data import Dataset
-from bayesdemo.methods.config import ADAM_BETAS, FitConfig
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.config import ADAM_BETAS, FitConfig
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.validation import ConfigError
 
 AVERAGING_POWER = 3.0  # eta of polynomial-decay averaging: weight (eta + 1) / (t + eta) on step t's parameters
 ADAM_EPS = 1e-8  # torch.optim.Adam's default eps, added to the sd of the second moment

@@ -26,13 +26,13 @@ from pyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 from pyro.infer.autoguide.initialization import init_to_feasible
 from torch.distributions import constraints
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian
+from bayesdemo.core.priors import Model, NoiseSdPrior, Prior
 from bayesdemo.methods.centred import StandardisedProblem
-from bayesdemo.methods.config import FitConfig
 from bayesdemo.methods.optim import DataTensors, Optimiser, sufficient_statistics
-from bayesdemo.priors import Model, NoiseSdPrior, Prior
-from bayesdemo.pyro_context import PYRO_LOCK, OwnTorchRNG
+from bayesdemo.methods.pyro_context import PYRO_LOCK, OwnTorchRNG
 
 LOG_2PI = math.log(2.0 * math.pi)
 MVN_INIT_SCALE = 0.1  # initial sd of the full-covariance guide (Pyro default)

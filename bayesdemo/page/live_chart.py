@@ -35,15 +35,15 @@ import plotly.io as pio
 import streamlit as st
 from _plotly_utils import utils as pio_utils  # type: ignore[import-untyped]
 
-from bayesdemo import page_style
+from bayesdemo.page import page_style
 
-COMPONENT_NAME = "bayesdemo.live_chart"  # "<project>.<component name in pyproject.toml>"
-WEB_DIR = Path(__file__).resolve().parent / "web"
+COMPONENT_NAME = "bayesdemo.page.live_chart"  # "<project>.<component name in pyproject.toml>"
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 PLOTLY_JS_SOURCE = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 PLOTLY_JS = WEB_DIR / "plotly.min.js"
 PLOT_CONFIG = {"displaylogo": False, "displayModeBar": False}  # plotly.js options: no toolbar over a live chart
 PLOTLY_DEFAULT_HEIGHT = 450  # px, plotly.js's height for a figure that sets none
-SENT_STATE = "bayesdemo.live_chart.sent"  # session-state key: what this session last sent each chart, by chart key
+SENT_STATE = "bayesdemo.page.live_chart.sent"  # session-state key: what this session last sent each chart, by chart key
 EXTENDED_KEYS = ("x", "y")  # the trace arrays an update may extend
 
 _LOGGER = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """The page's guided lessons and student view: the lesson selector, a step's text, prediction and reveal, Back and
 Next, and the link parameters that open them (`?lesson=NAME&step=K`, `student=1`, `tab=parameter-space`).
 
-Streamlit code only: lessons are read and checked by bayesdemo/lessons.py. The page (app.py) passes in what it owns:
-loading a scenario into the sidebar and forgetting the current run (PageHooks).
+Streamlit code only: lessons are read and checked by bayesdemo/teaching/lessons.py. The page (app.py) passes in what it
+owns: loading a scenario into the sidebar and forgetting the current run (PageHooks).
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from typing import Any
 
 import streamlit as st
 
-from bayesdemo import lessons as lesson_files
-from bayesdemo import share, ui_explore
-from bayesdemo.glossary import GLOSSARY, define_used, terms_in
-from bayesdemo.jobs import JobView
-from bayesdemo.lessons import CHARTS, Lesson, Step, fill, fit_key, run_numbers
-from bayesdemo.markup import escape_markdown
-from bayesdemo.scenario import Scenario
+from bayesdemo.core import share
+from bayesdemo.core.markup import escape_markdown
+from bayesdemo.core.scenario import Scenario
+from bayesdemo.page import ui_explore
+from bayesdemo.teaching import lessons as lesson_files
+from bayesdemo.teaching.glossary import GLOSSARY, define_used, terms_in
+from bayesdemo.teaching.lessons import CHARTS, Lesson, Step, fill, fit_key, run_numbers
+from bayesdemo.workers.jobs import JobView
 
 LESSON_KEY = "lesson"  # session-state key of the open lesson's name, and the link's key for it
 STEP_KEY = "step"  # session-state key of the open step (from 1), and the link's key for it

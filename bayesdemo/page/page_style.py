@@ -14,7 +14,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from bayesdemo.chart_style import STANDARD, ChartStyle, apply_style
+from bayesdemo.charts.chart_style import STANDARD, ChartStyle, apply_style
 
 PROJECTOR_KEY = "projector"  # session-state key of the projector switch, and the link's key for it
 FOCUS_KEY = "focus_chart"  # session-state key of the focus view's chart (ALL_CHARTS: every chart)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import streamlit
 
-from bayesdemo import message_queue_fix, runner_handover_fix
+from bayesdemo.page import message_queue_fix, runner_handover_fix
 
 TESTED_VERSIONS = ("1.67",)  # Streamlit major.minor versions the patches were traced and tested on
 _LOGGER = logging.getLogger(__name__)

@@ -23,8 +23,25 @@ from typing import Any, Protocol
 import numpy as np
 import streamlit as st
 
-from bayesdemo import chart_text, explore_budget, figures_explore
-from bayesdemo.basis import (
+from bayesdemo.charts import chart_text, figures_explore
+from bayesdemo.charts.figures import TRAJECTORY_POINTS, downsample_indices
+from bayesdemo.core.config import METHOD_LABELS, FitConfig
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import ExactPosterior, Gaussian, exact_posterior
+from bayesdemo.core.markup import escape_markdown, failure_sentence
+from bayesdemo.core.priors import (
+    NOISE_PRIOR_KINDS,
+    PARAMETER_NAMES,
+    PRIOR_KINDS,
+    Model,
+    NoiseSdPrior,
+    ParameterPrior,
+    Prior,
+)
+from bayesdemo.core.scenario import Scenario
+from bayesdemo.core.validation import check_int
+from bayesdemo.page.live_chart import live_chart
+from bayesdemo.references.basis import (
     BASIS_FAMILIES,
     BASIS_LABELS,
     DEFAULT_MODEL,
@@ -33,30 +50,22 @@ from bayesdemo.basis import (
     BasisConfig,
     simulate_polynomial,
 )
-from bayesdemo.calibration import (
+from bayesdemo.references.calibration import (
     CalibrationConfig,
     CalibrationResult,
     expected_mean_field_coverage,
 )
-from bayesdemo.data import Dataset
-from bayesdemo.exact import ExactPosterior, Gaussian, exact_posterior
-from bayesdemo.explain import fmt as fmt_student
-from bayesdemo.figures import TRAJECTORY_POINTS, downsample_indices
-from bayesdemo.gradients import GRADIENT_CHUNK_ELEMENTS, gradient_variance
-from bayesdemo.grid import GridPosterior
-from bayesdemo.jobs import ExploreJob, JobView
-from bayesdemo.live_chart import live_chart
-from bayesdemo.markup import escape_markdown, failure_sentence
-from bayesdemo.mcmc import MCMCConfig, MCMCResult, run_nuts
-from bayesdemo.mean_field import MeanFieldOptimum
-from bayesdemo.methods.config import METHOD_LABELS, FitConfig
-from bayesdemo.mixture import MixturePosterior
-from bayesdemo.noise_sd import noise_sd_posterior
-from bayesdemo.parameter_space import centred_posterior, has_ellipse
-from bayesdemo.priors import NOISE_PRIOR_KINDS, PARAMETER_NAMES, PRIOR_KINDS, Model, NoiseSdPrior, ParameterPrior, Prior
-from bayesdemo.scenario import Scenario
-from bayesdemo.sequential import SequentialFitConfig, line_draws, posterior_after, vi_fit_after
-from bayesdemo.validation import check_int
+from bayesdemo.references.gradients import GRADIENT_CHUNK_ELEMENTS, gradient_variance
+from bayesdemo.references.grid import GridPosterior
+from bayesdemo.references.mcmc import MCMCConfig, MCMCResult, run_nuts
+from bayesdemo.references.mean_field import MeanFieldOptimum
+from bayesdemo.references.mixture import MixturePosterior
+from bayesdemo.references.noise_sd import noise_sd_posterior
+from bayesdemo.references.parameter_space import centred_posterior, has_ellipse
+from bayesdemo.references.sequential import SequentialFitConfig, line_draws, posterior_after, vi_fit_after
+from bayesdemo.teaching.explain import fmt as fmt_student
+from bayesdemo.workers import explore_budget
+from bayesdemo.workers.jobs import ExploreJob, JobView
 
 EXPLORE_TABS = (
     "Parameter space",

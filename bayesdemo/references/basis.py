@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import DesignPosterior, Gaussian, gaussian_posterior_from_design
-from bayesdemo.priors import GaussianPrior, Model, Prior
-from bayesdemo.validation import ConfigError, check_choice, check_int, check_range
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import DesignPosterior, Gaussian, gaussian_posterior_from_design
+from bayesdemo.core.priors import GaussianPrior, Model, Prior
+from bayesdemo.core.validation import ConfigError, check_choice, check_int, check_range
 
 BASIS_FAMILIES = ("polynomial", "rbf")  # powers x^j, or Gaussian bumps exp(-(x - c_j)^2 / (2 width^2))
 BASIS_LABELS = {"polynomial": "polynomial (x, x^2, ..., x^d)", "rbf": "radial basis (Gaussian bumps)"}

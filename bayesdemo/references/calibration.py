@@ -18,14 +18,14 @@ from typing import cast
 import numpy as np
 import torch
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian, design_matrix, exact_posterior
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian, design_matrix, exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model
+from bayesdemo.core.validation import ConfigError, check_int, check_range
+from bayesdemo.fitting.metrics import convergence, target_for
+from bayesdemo.fitting.runner import Run, RunConfig, Snapshot, run_to_end
 from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.methods.base import SettablePosterior
-from bayesdemo.metrics import convergence, target_for
-from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.runner import Run, RunConfig, Snapshot, run_to_end
-from bayesdemo.validation import ConfigError, check_int, check_range
 
 MAX_DATASETS = 100_000  # most simulated datasets
 MAX_POINTS = 100_000  # most points per simulated dataset

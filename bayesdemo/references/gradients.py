@@ -16,12 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian, SufficientStats, design_matrix
-from bayesdemo.mean_field import mean_field_elbo
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian, SufficientStats, design_matrix
+from bayesdemo.core.priors import Model
+from bayesdemo.core.validation import ConfigError, check_int
 from bayesdemo.methods.bbb import BayesByBackprop
-from bayesdemo.priors import Model
-from bayesdemo.validation import ConfigError, check_int
+from bayesdemo.references.mean_field import mean_field_elbo
 
 
 @dataclass(frozen=True)

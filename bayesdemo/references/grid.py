@@ -26,10 +26,10 @@ from typing import overload
 
 import numpy as np
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import LOG_2PI, Gaussian, SufficientStats, exact_posterior
-from bayesdemo.priors import GaussianPrior, Model, ParameterPrior, Prior
-from bayesdemo.validation import check_int, check_range
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import LOG_2PI, Gaussian, SufficientStats, exact_posterior
+from bayesdemo.core.priors import GaussianPrior, Model, ParameterPrior, Prior
+from bayesdemo.core.validation import check_int, check_range
 
 DEFAULT_POINTS = 256  # grid points per whitened axis of the final grids (docs/MATH.md asks for >= 256)
 REFINE_POINTS = 128  # grid points per whitened axis while windows are recentred (only their moments are read)

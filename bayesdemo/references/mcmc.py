@@ -20,11 +20,11 @@ import torch
 from pyro.infer.mcmc import NUTS
 from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian
-from bayesdemo.priors import PARAMETER_NAMES, GaussianPrior, Model
-from bayesdemo.pyro_context import OwnTorchRNG
-from bayesdemo.validation import ConfigError, check_int, check_range
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian
+from bayesdemo.core.priors import PARAMETER_NAMES, GaussianPrior, Model
+from bayesdemo.core.validation import ConfigError, check_int, check_range
+from bayesdemo.methods.pyro_context import OwnTorchRNG
 
 MAX_ITERATIONS = 100_000  # most warm-up or kept iterations per chain
 MAX_CHAINS = 8  # chains run one after another in this process

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import LOG_2PI, Gaussian, SufficientStats, exact_posterior
-from bayesdemo.grid import likelihood_alone, prior_windows
-from bayesdemo.priors import Model, NoiseSdPrior, ParameterPrior, Prior
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import LOG_2PI, Gaussian, SufficientStats, exact_posterior
+from bayesdemo.core.priors import Model, NoiseSdPrior, ParameterPrior, Prior
+from bayesdemo.references.grid import likelihood_alone, prior_windows
 
 START_TOLERANCE = 0.1  # starts whose means lie within this many sds (log sds within this much) are run once
 OPTIMUM_TOLERANCE = 1e-3  # results whose means lie within this many sds (log sds within this much) are one optimum

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian, SufficientStats, gaussian_posterior_from_stats
-from bayesdemo.priors import GaussianPrior, ParameterPrior, Prior
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian, SufficientStats, gaussian_posterior_from_stats
+from bayesdemo.core.priors import GaussianPrior, ParameterPrior, Prior
+from bayesdemo.core.validation import ConfigError
 
 MIXTURE_KINDS = ("gaussian", "scale_mixture")  # parameter prior families whose posterior is a Gaussian mixture
 AXIS_HALF_WIDTH_SDS = 10.0  # a marginal axis spans every component's mean +- this many of its sds

@@ -13,10 +13,10 @@ from typing import cast
 
 import numpy as np
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import LOG_2PI, Gaussian, SufficientStats, gaussian_posterior_from_stats, qr_upper
-from bayesdemo.priors import GaussianPrior, Model, NoiseSdPrior
-from bayesdemo.validation import ConfigError, check_int
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import LOG_2PI, Gaussian, SufficientStats, gaussian_posterior_from_stats, qr_upper
+from bayesdemo.core.priors import GaussianPrior, Model, NoiseSdPrior
+from bayesdemo.core.validation import ConfigError, check_int
 
 DEFAULT_NOISE_POINTS = 2001  # points of the log-spaced s grid
 LOG_DENSITY_DROP = 40.0  # the grid spans log s where log p(log s | y) is within this of its peak (e^-40 ~ 4e-18)

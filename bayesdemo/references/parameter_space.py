@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import ExactPosterior, Gaussian, exact_posterior
-from bayesdemo.priors import Model
-from bayesdemo.validation import check_int, check_range
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import ExactPosterior, Gaussian, exact_posterior
+from bayesdemo.core.priors import Model
+from bayesdemo.core.validation import check_int, check_range
 
 ELLIPSE_POINTS = 121  # points on a drawn ellipse, the first repeated at the end to close it
 

@@ -8,12 +8,12 @@ from typing import cast
 
 import numpy as np
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian, SufficientStats, design_matrix, gaussian_posterior_from_stats, qr_upper
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian, SufficientStats, design_matrix, gaussian_posterior_from_stats, qr_upper
+from bayesdemo.core.priors import GaussianPrior, Model
+from bayesdemo.core.validation import ConfigError, check_int, check_range
+from bayesdemo.fitting.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.priors import GaussianPrior, Model
-from bayesdemo.runner import RunConfig, Snapshot, run_to_end
-from bayesdemo.validation import ConfigError, check_int, check_range
 
 MAX_LINE_DRAWS = 200  # most lines drawn from one posterior
 

@@ -9,12 +9,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from bayesdemo.data import Dataset
-from bayesdemo.exact import ExactPosterior, Gaussian
-from bayesdemo.markup import escape_markdown
-from bayesdemo.methods.config import FORUM_NOISE_LR, FitConfig
-from bayesdemo.runner import Snapshot
-from bayesdemo.scenario import Scenario, is_noise_label
+from bayesdemo.core.config import FORUM_NOISE_LR, FitConfig
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import ExactPosterior, Gaussian
+from bayesdemo.core.markup import escape_markdown
+from bayesdemo.core.scenario import Scenario, is_noise_label
+from bayesdemo.fitting.runner import Snapshot
 
 Section = tuple[str, str]  # ("markdown", text) or ("latex", formula)
 NOISE_START_SD = 1.0  # the forum recipe starts both scales (the slope sd and the intercept sd) at 1

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bayesdemo.exact import ExactPosterior
-from bayesdemo.methods.config import GUIDE_LABELS, METHOD_LABELS, FitConfig
-from bayesdemo.runner import Snapshot
-from bayesdemo.scenario import Scenario
-from bayesdemo.share import KEYS, scenario_from_values
-from bayesdemo.validation import ConfigError
+from bayesdemo.core.config import GUIDE_LABELS, METHOD_LABELS, FitConfig
+from bayesdemo.core.exact import ExactPosterior
+from bayesdemo.core.scenario import Scenario
+from bayesdemo.core.share import KEYS, scenario_from_values
+from bayesdemo.core.validation import ConfigError
+from bayesdemo.fitting.runner import Snapshot
 
 MAX_FILE_BYTES = 64 * 1024  # a longer lesson file is refused unread
 MAX_FILES = 100  # lesson files read from one folder (sorted by name); the rest are named as left out
@@ -35,8 +35,8 @@ MAX_CHOICES = 5
 MAX_CHOICE_CHARS = 120
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")  # a lesson's name is its file name: it goes into links
 CHARTS = ("slope", "intercept", "loss", "data")  # the slope's mean and sd charts, the intercept's, loss, data
-# The page's explore views, by their tab labels (bayesdemo/ui_explore.py's EXPLORE_TABS; tests/test_lessons.py checks
-# that the two agree).
+# The page's explore views, by their tab labels (bayesdemo/page/ui_explore.py's EXPLORE_TABS; tests/test_lessons.py
+# checks that the two agree).
 EXPLORE_VIEWS = (
     "Parameter space",
     "Sequential updating",

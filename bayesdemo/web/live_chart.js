@@ -1,6 +1,6 @@
 // A plotly chart that stays mounted while its figure changes: each update is a Plotly.react on the same plot,
 // so a live redraw costs a diff of the traces, not a new plot (st.plotly_chart remounts on every new figure).
-// The server (bayesdemo/live_chart.py) sends a chart's whole figure once, then only the points its traces gained
+// The server (bayesdemo/page/live_chart.py) sends a chart's whole figure once, then only the points its traces gained
 // ("extend", applied to the figure held here; the last point held may be replaced). An update that does not apply
 // to the revision held (a plot mounted afresh, an update missed) asks for the whole figure with the `resync`
 // trigger, once per revision held.

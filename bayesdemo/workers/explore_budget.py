@@ -17,20 +17,20 @@ from typing import cast
 
 import numpy as np
 
-from bayesdemo.basis import BasisConfig, BasisPosterior, EvidenceCurve, fit_basis, log_evidence_by_complexity
-from bayesdemo.calibration import CalibrationConfig, CalibrationResult, calibrate, fit_until_at_target
-from bayesdemo.data import Dataset
-from bayesdemo.exact import Gaussian
-from bayesdemo.gradients import gradient_statistics
-from bayesdemo.grid import GridPosterior, grid_posterior
-from bayesdemo.mean_field import MeanFieldOptimum, mean_field_optimum
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import Gaussian
+from bayesdemo.core.priors import Model
+from bayesdemo.fitting.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.methods import make_method
 from bayesdemo.methods.base import NoisePosterior
 from bayesdemo.methods.bbb import BayesByBackprop
-from bayesdemo.methods.config import FitConfig
-from bayesdemo.mixture import MixturePosterior, is_scale_mixture, mixture_posterior
-from bayesdemo.priors import Model
-from bayesdemo.runner import RunConfig, Snapshot, run_to_end
+from bayesdemo.references.basis import BasisConfig, BasisPosterior, EvidenceCurve, fit_basis, log_evidence_by_complexity
+from bayesdemo.references.calibration import CalibrationConfig, CalibrationResult, calibrate, fit_until_at_target
+from bayesdemo.references.gradients import gradient_statistics
+from bayesdemo.references.grid import GridPosterior, grid_posterior
+from bayesdemo.references.mean_field import MeanFieldOptimum, mean_field_optimum
+from bayesdemo.references.mixture import MixturePosterior, is_scale_mixture, mixture_posterior
 
 MEMORY_BUDGET_BYTES = 256 * 2**20  # most memory one explore computation may hold
 CPU_BUDGET_S = 10.0  # most server CPU time one explore computation may take

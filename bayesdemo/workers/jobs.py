@@ -10,7 +10,8 @@ A job the page stops touching for HEARTBEAT_TIMEOUT_S stops itself: closing the 
 Isolation: sessions never share training state. Each job has its own worker process, so Pyro's process-wide param
 store and handler stack, torch's global seed and any crash stay inside one job; the worker seeds every fit from its
 FitConfig, so a job reproduces a solo run of the same seed number for number whatever else is training, and the
-process exits when the job ends. Pyro calls are additionally serialised inside the worker (bayesdemo.pyro_context).
+process exits when the job ends. Pyro calls are additionally serialised inside the worker
+(bayesdemo.methods.pyro_context).
 
 Bounded resources: at most MAX_RUNNING_JOBS worker processes train at once (env BAYESDEMO_MAX_RUNNING_JOBS, default the
 core count); a job started beyond that waits in a first-come queue (state "queued", JobView.queue_position) and starts
@@ -51,14 +52,14 @@ from typing import Protocol, cast
 
 import numpy as np
 
-from bayesdemo.budget import MEMORY_BUDGET_BYTES, fit_cost, fits_problem, size_text
-from bayesdemo.data import Dataset
-from bayesdemo.exact import ExactPosterior
+from bayesdemo.core.data import Dataset
+from bayesdemo.core.exact import ExactPosterior
+from bayesdemo.core.priors import Model
+from bayesdemo.core.validation import ConfigError, check_range
+from bayesdemo.fitting.budget import MEMORY_BUDGET_BYTES, fit_cost, fits_problem, size_text
+from bayesdemo.fitting.metrics import DEFAULT_WINDOW, Convergence, convergence, run_status_text, target_for
+from bayesdemo.fitting.runner import Run, RunConfig, Snapshot, fit_run, is_out_of_memory
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.metrics import DEFAULT_WINDOW, Convergence, convergence, run_status_text, target_for
-from bayesdemo.priors import Model
-from bayesdemo.runner import Run, RunConfig, Snapshot, fit_run, is_out_of_memory
-from bayesdemo.validation import ConfigError, check_range
 
 EXPLORE_ALARM_GRACE_S = 5  # an explore worker ends itself this long after its time limit, should the page be gone
 HEARTBEAT_TIMEOUT_S = 30.0  # a job untouched this long stops itself (a page under heavy load can pause ~10 s)
@@ -75,14 +76,14 @@ FINISHED_STATUSES = ("done", "stopped", "diverged", "timeout")
 # MultivariateNormal imports; torch._dynamo is not needed (the methods write their optimisers out), which saves about
 # 1 s of the forkserver's start: a Run pressed in the first seconds after the server starts waited for it.
 PRELOAD = [
-    "bayesdemo.jobs",  # the workers' entry point
+    "bayesdemo.workers.jobs",  # the workers' entry point
     "torch",
     "torch.fx.experimental.symbolic_shapes",
     "bayesdemo.methods.bbb",
     "bayesdemo.methods.noise",
     "bayesdemo.methods.pyro_svi",
-    "bayesdemo.explore_budget",  # the explore computations an ExploreJob's worker runs
-    "bayesdemo.mcmc",  # and the NUTS reference
+    "bayesdemo.workers.explore_budget",  # the explore computations an ExploreJob's worker runs
+    "bayesdemo.references.mcmc",  # and the NUTS reference
 ]
 _CONTEXT: multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext
 if "forkserver" in multiprocessing.get_all_start_methods():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from bayesdemo.jobs import Job
+from bayesdemo.workers.jobs import Job
 
 APP = str(Path(__file__).resolve().parent.parent.parent / "app.py")
 TIMEOUT_S = 60  # AppTest's default of 3 s is too short for a first run that imports torch and pyro
