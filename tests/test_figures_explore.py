@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 
+from bayesdemo.charts import figures_explore
 from bayesdemo.charts.figures import MAX_POINTS, MEAN_FIELD_COLOUR
 from bayesdemo.charts.figures_explore import (
     EVIDENCE_WINDOW,
@@ -239,3 +243,36 @@ def test_axis_titles_stand_off_from_their_tick_labels_in_the_plane_views():
         # Grouped entries (an ellipse and its path) with plotly's default 10 px gaps outgrew the legend's margin.
         assert figure.layout.legend.tracegroupgap == 0
         assert figure.layout.xaxis.title.text == "slope" and figure.layout.yaxis.title.text == "intercept"
+
+
+def sent_json(figure: go.Figure) -> dict:
+    """The figure as the browser receives it: plotly's JSON (numeric arrays in base64), parsed."""
+    return json.loads(pio.to_json(figure.to_plotly_json(), validate=False))
+
+
+@pytest.mark.parametrize("case", ["plain", "far", "degenerate"])
+def test_parameter_space_built_without_plotlys_checks_sends_the_same_json(monkeypatch, case):
+    # The live parameter-space figure skips plotly's check of every property (figures_explore.VALIDATE): the same
+    # builder with the checks on is the reference, and the JSON sent must be equal in every value, bit for bit (no
+    # tolerance: both builds hold the same numbers; a property plotly would refuse or reshape shows up as a difference).
+    exact, mean_field = EXACT.posterior, EXACT.mean_field
+    live = Gaussian([2.9, 1.05], [[0.01, 0.001], [0.001, 0.004]])
+    path = np.array([[0.0, 0.0], [1.5, 0.5], [2.9, 1.05]])
+    if case == "far":  # x far from 0 and a huge spread: means near 1e6, sds near 1e4
+        exact = Gaussian([1e6, -3e5], [[1e8, -9.9e7], [-9.9e7, 1e8]])
+        mean_field = Gaussian.diagonal([1e6, -3e5], [1e3, 1e3])
+        live, path = Gaussian.diagonal([1.2e6, -2e5], [2e4, 1e-3]), np.array([[0.0, 0.0], [1e6, -3e5]])
+    if case == "degenerate":  # a fit whose covariance is not positive definite draws no ellipse; one-point path
+        live, path = Gaussian([0.5, 0.5], [[1.0, 2.0], [2.0, 1.0]]), np.array([[0.5, 0.5]])
+    builds = [
+        lambda: fig_parameter_space(exact, mean_field),
+        lambda: fig_parameter_space(exact, mean_field, [("BBB", live)], [("BBB", path)]),
+        lambda: fig_parameter_space(exact, mean_field, [("BBB", live), ("noise injection", exact)], [], title="t"),
+    ]
+    for build in builds:
+        monkeypatch.setattr(figures_explore, "VALIDATE", False)
+        unchecked = build()
+        monkeypatch.setattr(figures_explore, "VALIDATE", True)
+        checked = build()
+        assert unchecked._validate is False and checked._validate is True
+        assert sent_json(unchecked) == sent_json(checked)

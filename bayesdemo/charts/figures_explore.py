@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.basedatatypes import BaseTraceType
 
 from bayesdemo.charts.chart_style import BBB_LABEL, DARKER_ORANGE, FAINT_COLOUR, OKABE_ITO, method_style
 from bayesdemo.charts.chart_style import (
@@ -56,6 +58,10 @@ EVIDENCE_WINDOW = 40.0  # nats below the best log evidence shown; worse models f
 PRIOR_REACH_SDS = 5.0  # a marginal chart spans the exact mean +- this many exact sds (and each fit's +- 4 sds)
 CALIBRATION_NAMES = {"exact": "exact posterior", "mean_field": "mean-field optimum", "bbb": "Bayes by Backprop"}
 
+# The live parameter-space figure is built without plotly's check of every property, as figures.VALIDATE;
+# tests/test_figures_explore.py builds it both ways, awkward inputs included, and requires the same JSON.
+VALIDATE = False
+
 Named = Sequence[tuple[str, Gaussian]]
 
 
@@ -89,16 +95,21 @@ def _exact_curve(x: np.ndarray, density: np.ndarray, name: str) -> go.Scatter:
     )
 
 
-def _layout(figure: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
+def _layout_options(traces: Sequence[BaseTraceType], title: str, x_title: str, y_title: str) -> dict[str, Any]:
     """Projector-friendly layout shared by these views: big fonts, legend below, no transitions."""
-    figure.update_layout(
-        title=title_layout(title),
-        font={"size": FONT_SIZE},
-        **legend_below(figure.data, EXPLORE_PLOT_AREA_HEIGHT),
-        uirevision="bayesdemo-explore",
-        xaxis=axis(x_title),
-        yaxis=axis(y_title),
-    )
+    return {
+        "title": title_layout(title),
+        "font": {"size": FONT_SIZE},
+        **legend_below(traces, EXPLORE_PLOT_AREA_HEIGHT),
+        "uirevision": "bayesdemo-explore",
+        "xaxis": axis(x_title),
+        "yaxis": axis(y_title),
+    }
+
+
+def _layout(figure: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
+    """`figure` given the layout shared by these views (_layout_options)."""
+    figure.update_layout(**_layout_options(figure.data, title, x_title, y_title))
     return figure
 
 
@@ -108,16 +119,25 @@ def _shown_of(shown: int, total: int) -> str:
 
 
 def _ellipse(
-    q: Gaussian, level: float, name: str, colour: str, dash: str = "solid", group: str = "", fit: str = ""
+    q: Gaussian,
+    level: float,
+    name: str,
+    colour: str,
+    dash: str = "solid",
+    group: str = "",
+    fit: str = "",
+    validate: bool = True,
 ) -> go.Scatter:
     """The level-sd ellipse of q as a closed line (no points when q's covariance is not positive definite).
 
     A fit's ellipse (`fit` its label) takes its method's colour, dash and markers; a reference's is a plain line.
+    `validate`: plotly checks every property (see VALIDATE).
     """
     points = ellipse_points(q, level) if has_ellipse(q) else np.empty((0, 2))
     width = REFERENCE_LINE_WIDTH if level == 1.0 else 1.5
     if fit:
         return go.Scatter(
+            _validate=validate,
             x=points[:, 0],
             y=points[:, 1],
             mode="lines+markers",
@@ -129,6 +149,7 @@ def _ellipse(
             meta={"role": "fit", "label": fit},
         )
     return go.Scatter(
+        _validate=validate,
         x=points[:, 0],
         y=points[:, 1],
         mode="lines",
@@ -140,26 +161,34 @@ def _ellipse(
     )
 
 
-def _centre(q: Gaussian, name: str, colour: str, symbol: str = "x") -> go.Scatter:
-    """q's mean as a marker."""
+def _centre(q: Gaussian, name: str, colour: str, symbol: str = "x", validate: bool = True) -> go.Scatter:
+    """q's mean as a marker (`validate`: see _ellipse)."""
     return go.Scatter(
-        x=[q.mean[0]], y=[q.mean[1]], mode="markers", name=name, marker={"color": colour, "symbol": symbol, "size": 11}
+        _validate=validate,
+        x=[q.mean[0]],
+        y=[q.mean[1]],
+        mode="markers",
+        name=name,
+        marker={"color": colour, "symbol": symbol, "size": 11},
     )
+
+
+def _plane_range(gaussians: Sequence[Gaussian], index: int) -> list[float]:
+    """Axis `index`'s range covering the 2-sd boxes of the given Gaussians (the first is the reference)."""
+    reference = [
+        gaussians[0].mean[index] - 2.3 * gaussians[0].sd[index],
+        gaussians[0].mean[index] + 2.3 * gaussians[0].sd[index],
+    ]
+    seen = [
+        value for q in gaussians[1:] for value in (q.mean[index] - 2.3 * q.sd[index], q.mean[index] + 2.3 * q.sd[index])
+    ]
+    return stable_range(reference, seen, reach=5.0)
 
 
 def _plane_ranges(figure: go.Figure, gaussians: Sequence[Gaussian]) -> None:
     """Fix both axes to cover the 2-sd boxes of the given Gaussians (the first is the reference)."""
-    for index, update in ((0, figure.update_xaxes), (1, figure.update_yaxes)):
-        reference = [
-            gaussians[0].mean[index] - 2.3 * gaussians[0].sd[index],
-            gaussians[0].mean[index] + 2.3 * gaussians[0].sd[index],
-        ]
-        seen = [
-            value
-            for q in gaussians[1:]
-            for value in (q.mean[index] - 2.3 * q.sd[index], q.mean[index] + 2.3 * q.sd[index])
-        ]
-        update(range=stable_range(reference, seen, reach=5.0))
+    figure.update_xaxes(range=_plane_range(gaussians, 0))
+    figure.update_yaxes(range=_plane_range(gaussians, 1))
 
 
 @never_warns
@@ -171,32 +200,43 @@ def fig_parameter_space(
     title: str = "Parameter space: (slope, intercept)",
 ) -> go.Figure:
     """Exact posterior's 1 and 2 sd ellipses, the mean-field optimum's axis-aligned 1 sd ellipse, each fit's 1 sd
-    ellipse and the path its mean took (paths: label -> means (steps, 2)); docs/MATH.md, PRML 10.12-10.13."""
-    figure = _new_figure()
-    figure.add_trace(_ellipse(exact, 1.0, "exact posterior, 1 sd", EXACT_COLOUR, group="exact"))
-    figure.add_trace(_ellipse(exact, 2.0, "exact posterior, 2 sd", EXACT_COLOUR, group="exact"))
-    figure.add_trace(_ellipse(mean_field, 1.0, "mean-field optimum, 1 sd", MEAN_FIELD_COLOUR, dash="dash"))
-    figure.add_trace(_centre(exact, "posterior mean", EXACT_COLOUR))
+    ellipse and the path its mean took (paths: label -> means (steps, 2)); docs/MATH.md, PRML 10.12-10.13.
+
+    Redrawn live while fits train, so built in one go and without plotly's checks (VALIDATE).
+    """
+    traces = [
+        _ellipse(exact, 1.0, "exact posterior, 1 sd", EXACT_COLOUR, group="exact", validate=VALIDATE),
+        _ellipse(exact, 2.0, "exact posterior, 2 sd", EXACT_COLOUR, group="exact", validate=VALIDATE),
+        _ellipse(mean_field, 1.0, "mean-field optimum, 1 sd", MEAN_FIELD_COLOUR, dash="dash", validate=VALIDATE),
+        _centre(exact, "posterior mean", EXACT_COLOUR, validate=VALIDATE),
+    ]
     for label, means in paths:
         means = np.asarray(means, dtype=np.float64).reshape(-1, 2)
-        colour = colour_for(label)
-        figure.add_trace(
+        traces.append(
             go.Scatter(
+                _validate=VALIDATE,
                 x=means[:, 0],
                 y=means[:, 1],
                 mode="lines",
                 name=f"{label}: path of the mean",
-                line={"color": colour, "width": 1.5},
+                line={"color": colour_for(label), "width": 1.5},
                 opacity=0.7,
                 legendgroup=label,
                 meta={"role": "path", "label": label},
             )
         )
     for label, q in fits:
-        figure.add_trace(_ellipse(q, 1.0, f"{label}: q, 1 sd", colour_for(label), group=label, fit=label))
-    _layout(figure, title, "slope", "intercept")
-    _plane_ranges(figure, [exact, *(q for _, q in fits)])
-    return figure
+        traces.append(
+            _ellipse(q, 1.0, f"{label}: q, 1 sd", colour_for(label), group=label, fit=label, validate=VALIDATE)
+        )
+    gaussians = [exact, *(q for _, q in fits)]
+    layout = {
+        "template": LIGHT_TEMPLATE,
+        **_layout_options(traces, title, "slope", "intercept"),
+    }
+    layout["xaxis"]["range"] = _plane_range(gaussians, 0)
+    layout["yaxis"]["range"] = _plane_range(gaussians, 1)
+    return go.Figure(_validate=VALIDATE, data=traces, layout=layout)
 
 
 @never_warns
