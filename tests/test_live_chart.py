@@ -8,10 +8,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
-import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -257,48 +255,3 @@ def test_a_trajectory_past_its_thinning_is_sent_as_points_with_its_last_one_repl
         held = live_chart.apply_update(held, message)
         assert held == reference(figure), count
     assert replaced >= 3
-
-
-def draw_tables() -> None:
-    """The same rows drawn by st.table from a dict and by live_table, for each shape of rows (an AppTest script)."""
-    import streamlit as st
-
-    from bayesdemo.page.live_chart import live_table
-
-    shapes = [
-        {"Fit": ["Bayes by Backprop", "noise injection"], "Step": ["1,000 / 4,000", "0 / 4,000"], "KL": ["0.01", "—"]},
-        {"Fit": ["Bayes by Backprop"], "Status": [""]},  # one row, an empty cell
-        {"Fit": [], "Step": []},  # no rows
-        {"Fit": ["a", "b"], "Steps/s": [1.5, 2.0]},  # cells that are not text: drawn as st.table draws them
-    ]
-    for rows in shapes:
-        for _ in range(2):  # the second time from the schema cached by the first
-            st.table(rows, border="horizontal")
-            live_table(rows)
-
-
-def test_a_live_table_is_the_element_st_table_makes_of_the_same_rows():
-    # The reference is Streamlit's own st.table of the dict (through pandas): every field of the element, the Arrow
-    # bytes included, must be equal, so the page shows and announces the same table.
-    page = AppTest.from_function(draw_tables, default_timeout=TIMEOUT_S).run()
-    tables = page.table
-    assert len(tables) == 16
-    for index in range(0, 16, 2):
-        assert tables[index + 1].proto == tables[index].proto, index
-    assert list(tables[0].value["Fit"]) == ["Bayes by Backprop", "noise injection"]
-
-
-def test_a_live_table_is_built_without_pandas_once_its_shape_is_known():
-    rows = {name: [f"{name} {row}" for row in range(4)] for name in ("Fit", "Step", "Slope mean", "Status")}
-    assert isinstance(live_chart.table_data(rows), pa.Table)
-    calls = []
-    original = pd.DataFrame
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pd, "DataFrame", counted)
-        live_chart.table_data({name: [cell + "!" for cell in cells] for name, cells in rows.items()})
-    assert calls == []
