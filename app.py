@@ -54,6 +54,7 @@ from bayesdemo.fitting.metrics import (
 from bayesdemo.fitting.report import exact_summary
 from bayesdemo.page import page_lessons, page_style, streamlit_patches, ui_explore
 from bayesdemo.page.live_chart import live_chart
+from bayesdemo.page.live_table import live_table
 from bayesdemo.teaching import explain
 from bayesdemo.teaching.glossary import define, define_used
 from bayesdemo.workers.jobs import ACTIVE_STATES, FitView, Job, JobView, paced_interval_s, warm_up
@@ -1005,7 +1006,7 @@ def draw_fit_table(view: JobView | None, exact: ExactPosterior, statuses: tuple[
     """Each fit's current numbers and status, below the charts."""
     if view is not None:
         rows = fit_rows(view, exact, statuses)
-        st.table(rows, border="horizontal")
+        live_table(rows, border="horizontal")  # st.table of the rows, without pandas on every live redraw
         st.caption(define_used(*rows))  # the terms of the column headers, defined right below them
 
 
