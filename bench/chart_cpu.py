@@ -15,6 +15,12 @@ With `--before REF`, rounds alternate between the working tree with the files na
 git commit REF ("before") and the working tree as it is ("after"), so a busy machine slows both alike; the medians of
 each are reported side by side. A path written PATH@COMMIT is taken from that commit instead: a file whose version at
 REF no longer fits today's other modules can stand in with a later version that still does what REF's did.
+A path written DEST=SOURCE@COMMIT is SOURCE as at COMMIT placed at DEST, for a file that has moved since: its
+imports of modules that moved after COMMIT name their new places (the renames git records), and paths it takes from
+its own folder (`Path(__file__).resolve().parent`) climb one folder more per folder it moved down. The "before" of
+docs/performance.md, today's tree with the live charts of commit 91f62a7 and the figures built with plotly's checks:
+`--before 91f62a7 --paths bayesdemo/page/live_chart.py=bayesdemo/live_chart.py@91f62a7 bayesdemo/web/live_chart.js
+bayesdemo/charts/figures.py=bayesdemo/figures.py@fd67943 bayesdemo/charts/figures_explore.py@2493cee`.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -58,10 +65,64 @@ def copy_tree(target: Path, before: str | None, paths: tuple[str, ...]) -> None:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     for path in paths if before else ():
-        name, _, commit = path.partition("@")  # PATH@COMMIT: that file as at its own commit
-        shown = subprocess.run(["git", "show", f"{commit or before}:{name}"], cwd=ROOT, check=True, capture_output=True)
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        (target / name).write_bytes(shown.stdout)
+        destination, _, taken = path.rpartition("=")  # DEST=SOURCE@COMMIT: a moved file, placed at DEST
+        name, _, commit = taken.partition("@")  # PATH@COMMIT: that file as at its own commit
+        commit = commit or before or "HEAD"  # before is set whenever paths are taken
+        shown = subprocess.run(["git", "show", f"{commit}:{name}"], cwd=ROOT, check=True, capture_output=True)
+        text = shown.stdout
+        if destination and destination != name:
+            text = moved_source(text.decode(), name, destination, commit).encode()
+        (target / (destination or name)).parent.mkdir(parents=True, exist_ok=True)
+        (target / (destination or name)).write_bytes(text)
+
+
+def module_of(path: str) -> str:
+    """The dotted module name of a Python file's path (bayesdemo/charts/figures.py: bayesdemo.charts.figures)."""
+    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
+def renames_since(commit: str) -> dict[str, str]:
+    """Python modules moved after `commit` (git's recorded renames, in order): old dotted name -> newest one."""
+    listed = subprocess.run(
+        ["git", "log", "--reverse", "-M", "--diff-filter=R", "--name-status", "--format=", f"{commit}..HEAD"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    moved: dict[str, str] = {}
+    for line in listed.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[1].endswith(".py") and parts[2].endswith(".py"):
+            old, new = module_of(parts[1]), module_of(parts[2])
+            moved = {first: (new if now == old else now) for first, now in moved.items()}
+            moved.setdefault(old, new)
+    return moved
+
+
+def moved_source(text: str, source: str, destination: str, commit: str) -> str:
+    """Python `text` of `source` as at `commit`, fitted to today's tree at `destination` (see the module docstring)."""
+    if not source.endswith(".py"):
+        return text
+    moved = sorted(renames_since(commit).items(), key=lambda item: -len(item[0]))  # longest names first
+
+    def imported(line: re.Match) -> str:
+        """An import line naming the moved modules' new places."""
+        text = line.group(0)
+        for old, new in moved:
+            package, _, name = old.rpartition(".")
+            new_package, _, new_name = new.rpartition(".")
+            if name == new_name:  # `from package import name` -> `from new_package import name`
+                text = re.sub(rf"^from {re.escape(package)} import {name}$", f"from {new_package} import {name}", text)
+            text = re.sub(rf"^(from|import) {re.escape(old)}\b", rf"\1 {new}", text)
+        return text
+
+    text = re.sub(r"^(from|import) [\w.]+ .*$", imported, text, flags=re.M)
+    deeper = destination.count("/") - source.count("/")
+    if deeper > 0:
+        here = "Path(__file__).resolve().parent"
+        text = text.replace(here + " ", here + ".parent" * deeper + " ")
+    return text
 
 
 @contextlib.contextmanager
