@@ -52,7 +52,7 @@ from bayesdemo.fitting.metrics import (
     target_for,
 )
 from bayesdemo.fitting.report import exact_summary
-from bayesdemo.page import page_lessons, page_style, streamlit_patches, ui_explore
+from bayesdemo.page import explore, page_lessons, page_style, streamlit_patches
 from bayesdemo.page.live_chart import live_chart
 from bayesdemo.page.live_table import live_table
 from bayesdemo.teaching import explain
@@ -372,8 +372,8 @@ def on_use_residual_sd(residual_sd: float) -> None:
 
 def on_learn_noise_sd() -> None:
     """Open the explore tab that learns the noise sd, and ask it to fit."""
-    st.session_state[ui_explore.TAB_KEY] = UNKNOWN_NOISE_TAB
-    ui_explore.on_noise_fit()
+    st.session_state[explore.TAB_KEY] = UNKNOWN_NOISE_TAB
+    explore.request("noise")
 
 
 def on_dismiss_link_problems() -> None:
@@ -1101,7 +1101,7 @@ def draw_live_fragments(context: Context, refresh_s: float | None, previous: str
 
     @st.fragment(run_every=refresh_s)
     def live_convergence() -> None:
-        ui_explore.touch_explore_jobs()  # explore computations keep their heartbeat while another explore tab is open
+        explore.touch_explore_jobs()  # explore computations keep their heartbeat while another explore tab is open
         draw_live(context, previous)
 
     @st.fragment(run_every=None if refresh_s is None else SLOWER_REDRAW_EVERY * refresh_s)
@@ -1341,7 +1341,7 @@ def main() -> None:
     draw_live_fragments(live_context, refresh, previous)
     # The explore views sit below the fold: their live parameter space redraws at the loss and data charts' pace.
     if page_lessons.explore_shown():  # a lesson step without an explore view leaves them out
-        ui_explore.draw_explore(live_context, current_view, None if refresh is None else SLOWER_REDRAW_EVERY * refresh)
+        explore.draw_explore(live_context, current_view, None if refresh is None else SLOWER_REDRAW_EVERY * refresh)
 
     with st.expander("Explain: what the charts show, with this data's numbers"):
         draw_explain(context, None if previous else view)  # a previous run's fits are not this data's numbers

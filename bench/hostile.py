@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from streamlit.proto.Common_pb2 import StringArray  # noqa: E402
 
 from bayesdemo.core.data import MAX_CSV_BYTES, MAX_POINTS  # noqa: E402
-from bayesdemo.page.ui_explore import EXPLORE_TABS  # noqa: E402
+from bayesdemo.page.explore import EXPLORE_TABS  # noqa: E402
 from bayesdemo.references.basis import BASIS_LABELS  # noqa: E402
 from bench.load_test import MemorySampler, drive_websocket_sessions, plan_sessions  # noqa: E402
 from bench.server import streamlit_server  # noqa: E402

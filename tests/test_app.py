@@ -400,7 +400,7 @@ def test_learn_the_noise_sd_opens_the_unknown_noise_tab_and_fits(app):
     app.button(key="learn_noise_sd").click().run()
     no_exception(app)
     rerun_until_computed(app)  # the three fits run as one computation in a worker process
-    from bayesdemo.page.ui_explore import EXPLORE_TABS, TAB_KEY
+    from bayesdemo.page.explore import EXPLORE_TABS, TAB_KEY
 
     assert app.session_state[TAB_KEY] == "Unknown noise sd"
     rows = app.tabs[EXPLORE_TABS.index("Unknown noise sd")].table[0].value

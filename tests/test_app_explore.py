@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from bayesdemo.core.priors import Model, NoiseSdPrior, ParameterPrior, Prior
 from bayesdemo.methods import make_method
-from bayesdemo.page import ui_explore
-from bayesdemo.page.ui_explore import (
+from bayesdemo.page import explore
+from bayesdemo.page.explore import (
     BASIS_CUBIC,
     CALIBRATION_BBB,
     EXPLORE_TABS,
@@ -59,7 +59,7 @@ def app():
 
 @pytest.fixture
 def started(monkeypatch) -> list[ExploreJob]:
-    """Every explore job the page starts, in order (ui_explore's ExploreJob, recorded)."""
+    """Every explore job the page starts, in order (explore.common's ExploreJob, recorded)."""
     jobs: list[ExploreJob] = []
 
     class Recorded(ExploreJob):
@@ -67,7 +67,7 @@ def started(monkeypatch) -> list[ExploreJob]:
             jobs.append(self)
             super().start()
 
-    monkeypatch.setattr(ui_explore, "ExploreJob", Recorded)
+    monkeypatch.setattr(explore.common, "ExploreJob", Recorded)
     return jobs
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from bayesdemo.fitting import budget
 from bayesdemo.methods import FitConfig
-from bayesdemo.page.ui_explore import TAB_KEY
+from bayesdemo.page.explore import TAB_KEY
 from tests.support.pages import page_at, stop_job
 
 RESTART_WORDS = "The server restarted or this page's session ended, so the previous run is gone."

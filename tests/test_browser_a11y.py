@@ -19,8 +19,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from bayesdemo.page.explore import EXPLORE_TABS
 from bayesdemo.page.page_style import PROJECTOR_TEXT_PX, RUN_PAUSE_SHORTCUT
-from bayesdemo.page.ui_explore import EXPLORE_TABS
 from bench.first_chart import wait_for_progress
 from bench.server import CHROMIUM, CHROMIUM_ARGS, LIVE_CHART
 from tests.support.pages import query

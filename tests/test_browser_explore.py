@@ -13,7 +13,7 @@ import pytest
 
 from bayesdemo.core.data import generate
 from bayesdemo.core.share import decode
-from bayesdemo.page.ui_explore import fmt
+from bayesdemo.page.explore import fmt
 from bayesdemo.references.sequential import posterior_after
 from bench.first_chart import progress_text, wait_for_progress
 from tests.support.pages import query

@@ -14,8 +14,8 @@ from streamlit.testing.v1 import AppTest
 from bayesdemo.core.data import DataConfig, generate
 from bayesdemo.core.priors import Model, ParameterPrior, Prior
 from bayesdemo.methods import FitConfig
-from bayesdemo.page import ui_explore
-from bayesdemo.page.ui_explore import EXPLORE_JOBS_KEY, SEQUENTIAL_FIT, TAB_KEY, ExploreEntry
+from bayesdemo.page import explore
+from bayesdemo.page.explore import EXPLORE_JOBS_KEY, SEQUENTIAL_FIT, TAB_KEY, ExploreEntry
 from bayesdemo.references.basis import BasisConfig, fit_basis, log_evidence_by_complexity
 from bayesdemo.references.grid import grid_posterior
 from bayesdemo.references.mcmc import MCMCConfig, run_nuts
@@ -132,7 +132,7 @@ def test_a_live_fragment_run_keeps_the_explore_computations_of_closed_tabs_alive
     # Another explore tab open while a computation runs: no full rerun, no status line of that view; only the live
     # fragment reruns. Here every page run draws no explore view at all, so only the live parts can touch the job.
     page = page_at()
-    monkeypatch.setattr(ui_explore, "draw_explore", lambda *arguments: None)
+    monkeypatch.setattr(explore, "draw_explore", lambda *arguments: None)
     # A page run takes 0.2-1 s here (more on a busy machine): a 6 s heartbeat timeout is well past the gaps.
     job = ExploreJob(time.sleep, (120,), "n", heartbeat_timeout_s=6.0)
     made.append(job)

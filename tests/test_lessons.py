@@ -15,7 +15,7 @@ from bayesdemo.core.data import generate
 from bayesdemo.core.exact import exact_posterior
 from bayesdemo.core.scenario import Scenario
 from bayesdemo.fitting.runner import RunConfig, Snapshot, fit_run
-from bayesdemo.page import ui_explore
+from bayesdemo.page import explore
 from bayesdemo.references.parameter_space import centred_posterior
 from bayesdemo.references.sequential import posterior_after
 from bayesdemo.teaching import lessons
@@ -231,7 +231,7 @@ def test_the_page_loads_every_lesson_folder_and_keeps_the_good_lessons_when_one_
 def test_the_shipped_lessons_load_and_name_the_pages_explore_views():
     found, problems = load_lessons([lessons.LESSONS_DIR])
     assert problems == [] and set(found) == {"forum-question", "priors-and-noise"}
-    assert lessons.EXPLORE_VIEWS == ui_explore.EXPLORE_TABS
+    assert lessons.EXPLORE_VIEWS == explore.EXPLORE_TABS
 
 
 def test_placeholders_are_replaced_as_text_never_evaluated():

@@ -19,7 +19,7 @@ from bayesdemo.core.markup import OUT_OF_RANGE, SINGULAR, escape_markdown
 from bayesdemo.core.priors import Model
 from bayesdemo.core.scenario import Scenario
 from bayesdemo.core.validation import ConfigError
-from bayesdemo.page import ui_explore
+from bayesdemo.page import explore
 from bayesdemo.references.mean_field import mean_field_optimum
 from bayesdemo.references.parameter_space import centred
 from bayesdemo.teaching import explain
@@ -112,7 +112,7 @@ def test_any_text_is_shown_as_itself_on_one_line(text):
 def test_error_messages_quoting_a_csv_header_are_escaped_for_the_page():
     with pytest.raises(ConfigError) as caught:
         parse_csv(f"{LINK},y\n1,2\n3,4\n".encode())
-    message = ui_explore.describe_error(caught.value)
+    message = explore.describe_error(caught.value)
     quoted = message.split("**: ", 1)[1]  # after the widget's name, which is the page's own bold label
     assert commonmark_literal(quoted) == str(caught.value)
 
@@ -163,7 +163,7 @@ def test_a_singular_matrix_is_told_in_a_plain_sentence_whose_cure_works():
     model = Model(noise_sd=1e-3)
     with pytest.raises(ValueError) as caught:
         mean_field_optimum(dataset, model)
-    message = ui_explore.describe_error(caught.value)
+    message = explore.describe_error(caught.value)
     assert "Singular matrix" not in message and "**value**" not in message
     assert message == SINGULAR and "Centre x" in message
     optimum = mean_field_optimum(centred(dataset), model)  # the cure the message names
@@ -171,7 +171,7 @@ def test_a_singular_matrix_is_told_in_a_plain_sentence_whose_cure_works():
 
 
 def test_any_other_error_without_a_field_is_told_in_a_plain_sentence():
-    message = ui_explore.describe_error(ValueError("Expected value argument (Tensor of shape (96,)) to be within"))
+    message = explore.describe_error(ValueError("Expected value argument (Tensor of shape (96,)) to be within"))
     assert message == OUT_OF_RANGE
 
 

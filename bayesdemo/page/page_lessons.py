@@ -16,7 +16,7 @@ import streamlit as st
 from bayesdemo.core import share
 from bayesdemo.core.markup import escape_markdown
 from bayesdemo.core.scenario import Scenario
-from bayesdemo.page import ui_explore
+from bayesdemo.page import explore
 from bayesdemo.teaching import lessons as lesson_files
 from bayesdemo.teaching.glossary import GLOSSARY, define_used, terms_in
 from bayesdemo.teaching.lessons import CHARTS, Lesson, Step, fill, fit_key, run_numbers
@@ -58,7 +58,7 @@ def tab_slug(label: str) -> str:
     return label.lower().replace(" ", "-")
 
 
-TAB_BY_SLUG = {tab_slug(label): label for label in ui_explore.EXPLORE_TABS}
+TAB_BY_SLUG = {tab_slug(label): label for label in explore.EXPLORE_TABS}
 
 
 def available() -> tuple[dict[str, Lesson], list[str]]:
@@ -106,7 +106,7 @@ def go_to_step(name: str, number: int, hooks: PageHooks) -> None:
     hooks.reset_run()
     hooks.load_scenario(step_scenario(step, float(st.session_state.get("speed") or 0.0)))
     if step.explore is not None:
-        st.session_state[ui_explore.TAB_KEY] = step.explore
+        st.session_state[explore.TAB_KEY] = step.explore
 
 
 def on_choose_lesson(hooks: PageHooks) -> None:
@@ -136,7 +136,7 @@ def restore_from_link(params: Mapping[str, str]) -> tuple[dict[str, str], list[s
     tab = params.get(TAB_KEY)
     if tab:
         if tab in TAB_BY_SLUG:
-            st.session_state[ui_explore.TAB_KEY] = TAB_BY_SLUG[tab]
+            st.session_state[explore.TAB_KEY] = TAB_BY_SLUG[tab]
         else:
             problems.append(f"Ignored tab={shown(tab)}: there is no such explore view.")
     name = params.get(LESSON_KEY)
@@ -162,7 +162,7 @@ def restore_from_link(params: Mapping[str, str]) -> tuple[dict[str, str], list[s
     st.session_state[STEP_KEY] = number
     st.session_state[CHOICE_KEY] = name
     if step.explore is not None and not tab:
-        st.session_state[ui_explore.TAB_KEY] = step.explore
+        st.session_state[explore.TAB_KEY] = step.explore
     return step.link, problems
 
 
@@ -187,8 +187,8 @@ def link_params(scenario: Scenario, explore_shown: bool) -> dict[str, str]:
                 params[key] = text
     if st.session_state.get(STUDENT_KEY):
         params[STUDENT_KEY] = "1"
-    tab = st.session_state.get(ui_explore.TAB_KEY)
-    if explore_shown and tab in ui_explore.EXPLORE_TABS and tab != ui_explore.EXPLORE_TABS[0]:
+    tab = st.session_state.get(explore.TAB_KEY)
+    if explore_shown and tab in explore.EXPLORE_TABS and tab != explore.EXPLORE_TABS[0]:
         params[TAB_KEY] = tab_slug(tab)
     return params
 

@@ -35,7 +35,7 @@ MAX_CHOICES = 5
 MAX_CHOICE_CHARS = 120
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")  # a lesson's name is its file name: it goes into links
 CHARTS = ("slope", "intercept", "loss", "data")  # the slope's mean and sd charts, the intercept's, loss, data
-# The page's explore views, by their tab labels (bayesdemo/page/ui_explore.py's EXPLORE_TABS; tests/test_lessons.py
+# The page's explore views, by their tab labels (bayesdemo/page/explore's EXPLORE_TABS; tests/test_lessons.py
 # checks that the two agree).
 EXPLORE_VIEWS = (
     "Parameter space",
@@ -47,7 +47,7 @@ EXPLORE_VIEWS = (
     "Basis functions",
     "Calibration",
 )
-LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"  # the lessons that come with bayesdemo
+LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"  # the lessons that come with bayesdemo
 LESSONS_DIR_VARIABLE = "BAYESDEMO_LESSONS_DIR"  # a folder of more lesson files
 LESSON_KEYS = ("title", "summary", "steps")
 STEP_KEYS = ("title", "text", "scenario", "charts", "explore", "predict", "reveal")
