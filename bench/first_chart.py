@@ -57,7 +57,7 @@ WATCH_PAGE_OPEN = """
   look();
 })();
 """.replace("CHARTS", json.dumps(list(MAIN_CHARTS)))
-LONG_RUN = "/?t=100000&v=0"  # far longer than a run here at full speed, so the fit is still training when measured
+LONG_RUN = "/?t=1000000&v=0"  # far longer than a run here at full speed, so the fit is still training when measured
 # Records, in page time, each moment the first chart gets a new trajectory, with the points of the fit's line, and
 # counts the times its plot is replaced by a new one rather than updated in place.
 WATCH_CHART = """

@@ -31,7 +31,8 @@ from tests.support.pages import query
 pytestmark = pytest.mark.browser
 
 SCREENSHOT_DIR_VARIABLE = "BAYESDEMO_SCREENSHOT_DIR"  # where the showcase screenshot goes; unset: a temporary folder
-LONG_RUN = {"t": "100000", "v": "0"}  # far longer than the test at full speed, so it is still training at Pause
+# Far longer than the test at full speed (Bayes by Backprop runs at about 50,000 steps/s), so it still trains at Pause.
+LONG_RUN = {"t": "1000000", "v": "0"}
 SHOWCASE = {"all": "1", "v": "0"}  # every method side by side at its own default steps, for the README's screenshot
 SHOWCASE_TIMEOUT_MS = 180_000  # the showcase runs to its end (11,000 steps in all) before the screenshot
 
@@ -86,7 +87,7 @@ def test_run_pause_and_exact_numbers_in_a_real_browser(browser_page, streamlit_u
     time.sleep(0.8)
     assert step_shown(page) == paused_step
     table = main.locator('[data-testid="stTable"]').inner_text()
-    assert f"{paused_step:,} / 100,000" in table
+    assert f"{paused_step:,} / 1,000,000" in table
     # Run while paused replaces the job with a fresh one (the click must not be lost to a live redraw).
     sidebar.get_by_role("button", name="Run", exact=True).click()
     wait_for_progress(page, "Running", 10_000)

@@ -485,7 +485,7 @@ def test_the_server_process_runs_torch_on_one_thread():
     # In a fresh process with torch on 4 threads, the page's warm_up (called by every session's first run) sets 1.
     code = (
         "import torch; torch.set_num_threads(4)\n"
-        "from bayesdemo import jobs; jobs.warm_up(); print(torch.get_num_threads())"
+        "from bayesdemo.workers import jobs; jobs.warm_up(); print(torch.get_num_threads())"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

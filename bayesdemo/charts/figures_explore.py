@@ -200,9 +200,9 @@ def fig_parameter_space(
     title: str = "Parameter space: (slope, intercept)",
 ) -> go.Figure:
     """Exact posterior's 1 and 2 sd ellipses, the mean-field optimum's axis-aligned 1 sd ellipse, each fit's 1 sd
-    ellipse and the path its mean took (paths: label -> means (steps, 2)); docs/MATH.md, PRML 10.12-10.13.
+    ellipse and the path its mean took (paths: label -> means (steps, 2)) (docs/MATH.md, PRML 10.12-10.13).
 
-    Redrawn live while fits train, so built in one go and without plotly's checks (VALIDATE).
+    Redrawn live while fits train, so built in one go and without plotly's checks: see VALIDATE.
     """
     traces = [
         _ellipse(exact, 1.0, "exact posterior, 1 sd", EXACT_COLOUR, group="exact", validate=VALIDATE),
