@@ -321,29 +321,52 @@ def judge(page: dict) -> list[str]:
     return problems
 
 
-async def default_rounds(base_url: str, sessions: int, steps: int, limit_s: float, sampler, done: asyncio.Event):
+def default_plan(sessions: int, steps: int, speed: str) -> list:
+    """The default sessions' pages: Bayes by Backprop for `steps` at `speed` steps/s in the link ("0": full speed;
+    "": no speed in the link, so the page's own default speed, as a class runs it)."""
+    plan = plan_sessions(sessions, "bbb", steps)
+    for session in plan:
+        if speed:
+            session.query["v"] = speed
+        else:
+            session.query.pop("v", None)
+    return plan
+
+
+async def default_rounds(
+    base_url: str, sessions: int, steps: int, limit_s: float, sampler, done: asyncio.Event, speed: str
+):
     """Rounds of the default sessions (each presses Run in fresh pages and trains to the end), one after another
     until `done` is set; each round's plan and times."""
     rounds = []
     while not done.is_set():
-        plan = plan_sessions(sessions, "bbb", steps)
+        plan = default_plan(sessions, steps, speed)
         times = await drive_websocket_sessions(base_url, plan, steps, PAGE_RUN_TIMEOUT_S + limit_s, sampler)
         rounds.append((plan, times))
     return rounds
 
 
 async def both_phases(
-    base_url: str, sessions: int, steps: int, worst: bytes, limit_s: float, sampler, quick: bool = False
+    base_url: str,
+    sessions: int,
+    steps: int,
+    worst: bytes,
+    limit_s: float,
+    sampler,
+    quick: bool = False,
+    speed: str = "0",
 ) -> dict:
     """The default sessions alone, then round after round beside the hostile session; what every page showed."""
     # A short untimed fit first: the server's first fit starts its worker pool and imports (not a cost of the class).
     await drive_websocket_sessions(base_url, plan_sessions(1, "bbb", 50), 50, PAGE_RUN_TIMEOUT_S, sampler)
-    alone = plan_sessions(sessions, "bbb", steps)
+    alone = default_plan(sessions, steps, speed)
     times_alone = await drive_websocket_sessions(base_url, alone, steps, PAGE_RUN_TIMEOUT_S, sampler)
     running, done = asyncio.Event(), asyncio.Event()
     hostile = asyncio.get_running_loop().create_task(hostile_session(base_url, worst, limit_s, running, quick))
     await running.wait()  # the class presses Run while the hostile session's first allowed fit trains
-    rounds = asyncio.get_running_loop().create_task(default_rounds(base_url, sessions, steps, limit_s, sampler, done))
+    rounds = asyncio.get_running_loop().create_task(
+        default_rounds(base_url, sessions, steps, limit_s, sampler, done, speed)
+    )
     try:
         pages = await hostile
     finally:
@@ -352,9 +375,10 @@ async def both_phases(
 
 
 def run_hostile(
-    sessions: int, steps: int, training_limit_s: float, rows: int = MAX_POINTS, quick: bool = False
+    sessions: int, steps: int, training_limit_s: float, rows: int = MAX_POINTS, quick: bool = False, speed: str = "0"
 ) -> dict:
-    """Both phases on one server (job cap: the core count); the figures as a dict. `quick`: the CI's subset."""
+    """Both phases on one server (job cap: the core count); the figures as a dict. `quick`: the CI's subset; `speed`:
+    the default sessions' steps/s in their links (see default_plan)."""
     environment = {"BAYESDEMO_MAX_TRAINING_S": f"{training_limit_s:g}"}
     log_path = Path(tempfile.mkdtemp(prefix="bayesdemo-hostile-")) / "server.log"
     started = time.monotonic()
@@ -363,7 +387,7 @@ def run_hostile(
         sampler = MemorySampler(server_pid)
         sampler.start()
         try:
-            phases = asyncio.run(both_phases(base_url, sessions, steps, worst, training_limit_s, sampler, quick))
+            phases = asyncio.run(both_phases(base_url, sessions, steps, worst, training_limit_s, sampler, quick, speed))
         finally:
             sampler.done.set()
             sampler.join()
@@ -432,9 +456,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000, help="steps of each default fit (default 2000)")
     parser.add_argument("--training-limit-s", type=float, default=30.0, help="the server's training limit (default 30)")
     parser.add_argument("--rows", type=int, default=MAX_POINTS, help="rows of the worst CSV (default the most allowed)")
+    parser.add_argument(
+        "--speed",
+        default="",
+        help="the default sessions' steps/s (default: none in their links, so the page's default speed, as a class "
+        "runs it; 0: full speed)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the full report here")
     arguments = parser.parse_args()
-    report = run_hostile(arguments.sessions, arguments.steps, arguments.training_limit_s, arguments.rows)
+    report = run_hostile(
+        arguments.sessions, arguments.steps, arguments.training_limit_s, arguments.rows, speed=arguments.speed
+    )
     for page in report["hostile_pages"]:
         ended = f"ran, {page['ended'] or 'no end seen'}" if page["ran"] else "refused"
         print(f"{page['what']}: {ended} ({page['seconds']} s)")
