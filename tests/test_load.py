@@ -17,10 +17,9 @@ from bayesdemo.workers.jobs import Job
 from bench.load_test import matches_solo, page_trajectory, run_load_test
 
 SESSIONS = 3
-STEPS = 500  # a short Bayes by Backprop fit: the page load dominates the test's time either way
-# Long enough for live redraws while it trains: Bayes by Backprop's closed-form steps run at tens of thousands of
-# steps per second, so 500 steps end within one redraw.
-WEBSOCKET_STEPS = 40_000
+# Long enough for live redraws and CPU samples while it trains (a second or two): Bayes by Backprop's closed-form steps
+# run at tens of thousands of steps per second, so 500 steps ended within one redraw.
+STEPS = 40_000
 
 
 def check(report: dict) -> None:
@@ -41,7 +40,7 @@ def test_three_concurrent_browser_sessions_finish_without_errors_and_match_solo_
 
 def test_three_concurrent_websocket_sessions_finish_without_errors_and_match_solo_runs():
     report = run_load_test(
-        sessions=SESSIONS, steps=WEBSOCKET_STEPS, method="bbb", max_running_jobs=2, timeout_s=120.0, driver="websocket"
+        sessions=SESSIONS, steps=STEPS, method="bbb", max_running_jobs=2, timeout_s=120.0, driver="websocket"
     )
     check(report)
     assert report["pages_that_reconnected"] == 0

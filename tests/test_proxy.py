@@ -69,7 +69,10 @@ def test_without_affinity_uploads_and_downloads_reach_a_replica_without_the_sess
                 headers={"X-Xsrftoken": http.cookies.get("_streamlit_xsrf", "")},
                 timeout=60,
             )
-        assert answer.status_code == 400 and "Invalid session_id" in answer.text
+        # Streamlit refuses it (400, "Invalid session_id"); when it answers before nginx has sent the whole body,
+        # nginx reports the closed connection as 502. Either way the upload fails, and not at nginx's size limit (413).
+        refused = answer.status_code == 400 and "Invalid session_id" in answer.text
+        assert refused or answer.status_code == 502, (answer.status_code, answer.text[:200])
         # A plain round-robin proxy sends each request to the next replica: one session's requests alternate between
         # the two, and the ones that reach the replica not holding its websocket fail.
         plan = plan_sessions(1, "bbb", STEPS)
