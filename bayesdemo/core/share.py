@@ -8,9 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bayesdemo.core.config import FitConfig
-from bayesdemo.core.data import DataConfig
-from bayesdemo.core.priors import GaussianPrior
+from bayesdemo.core import fields
 from bayesdemo.core.scenario import Scenario
 from bayesdemo.core.validation import ConfigError
 
@@ -63,37 +61,15 @@ class Field:
     render: Callable[[Any], str] = str  # value -> text
 
 
-FIELDS = (
-    Field("n", "data", "n", _parse_int),
-    Field("w", "data", "slope", _parse_float, _format_float),
-    Field("b", "data", "intercept", _parse_float, _format_float),
-    Field("s", "data", "noise_sd", _parse_float, _format_float),
-    Field("x0", "data", "x_min", _parse_float, _format_float),
-    Field("x1", "data", "x_max", _parse_float, _format_float),
-    Field("ds", "data", "seed", _parse_int),
-    Field("pw", "prior", "slope_mean", _parse_float, _format_float),
-    Field("pws", "prior", "slope_sd", _parse_float, _format_float),
-    Field("pb", "prior", "intercept_mean", _parse_float, _format_float),
-    Field("pbs", "prior", "intercept_sd", _parse_float, _format_float),
-    Field("m", "fit", "method"),
-    Field("g", "fit", "guide"),
-    Field("o", "fit", "optimizer"),
-    Field("lr", "fit", "lr", _parse_float, _format_float),
-    Field("ld", "fit", "lr_decay", _parse_float, _format_float),
-    Field("k", "fit", "samples", _parse_int),
-    Field("bs", "fit", "batch_size", _parse_int),
-    Field("fs", "fit", "seed", _parse_int),
-    Field("t", "fit", "steps", _parse_int),
-    Field("obj", "fit", "objective"),
-    Field("kl", "fit", "kl"),
-    Field("lrp", "fit", "local_reparam", _parse_bool, _format_bool),
-    Field("cx", "fit", "centre_x", _parse_bool, _format_bool),
-    Field("ut", "fit", "until_target", _parse_bool, _format_bool),
-    Field("all", "", "compare_all", _parse_bool, _format_bool),
-    Field("v", "", "speed", _parse_float, _format_float),
-    Field("se", "", "snapshot_every", _parse_int),
+PARSE = {"int": _parse_int, "float": _parse_float, "bool": _parse_bool, "choice": _parse_text}  # by Setting.kind
+RENDER: dict[str, Callable[[Any], str]] = {"int": str, "float": _format_float, "bool": _format_bool, "choice": str}
+# Every setting a link carries, from the one table of settings (bayesdemo.core.fields), in its order.
+FIELDS = tuple(
+    Field(setting.link_key, setting.part, setting.name, PARSE[setting.kind], RENDER[setting.kind])
+    for setting in fields.SETTINGS
+    if setting.link_key is not None
 )
-PARTS = {"data": DataConfig, "prior": GaussianPrior, "fit": FitConfig}
+PARTS = {part: kind for part, kind in fields.PARTS.items() if part}  # the Scenario's parts: data, prior, fit
 PART_NAMES = {"data": "data settings", "prior": "prior settings", "fit": "fit settings", "": "display settings"}
 
 
