@@ -1,6 +1,6 @@
 """First view: how long a freshly opened page takes to draw every chart, and to show training steps once Run is pressed.
 
-Run: `python bench/first_chart.py` (5 runs; --runs, --wait-s, --json FILE). Each run starts its own
+Run: `python bench/first_chart.py` (5 runs; --runs, --wait-s, --bundles, --json FILE). Each run starts its own
 `streamlit run app.py` and opens two fresh headless Chromium pages at 1280x1800 (tall enough that the six charts of
 the main area are all on screen: live charts draw only on screen). The first page is cold (the first after the
 server started: the page's modules, torch among them, load then); the second is warm. For each it times, in the
@@ -9,18 +9,25 @@ On the warm page (a 100,000-step Bayes by Backprop scenario), shrunk to 1280x800
 Run at once, as a teacher who just opened the page), presses Run, and times the first redraw of the slope-mean chart
 whose fit line has more than one point, then reads the steps per second the page shows over 3 s of training while it
 draws.
+
+`--bundles basic full` measures the plotly.js bundle the page ships (plotly-basic.min.js: bar, pie and scatter
+traces) and the installed plotly package's full plotly.min.js (copied beside it, served in its place to the
+browser), alternating which comes first from one run to the next; each run records the load average.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import plotly
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +36,10 @@ sys.path.insert(0, str(ROOT))
 from bench.server import CHROMIUM, CHROMIUM_ARGS, LIVE_CHART, PROGRESS, VIEWPORT, streamlit_server  # noqa: E402
 from bench.ws_session import STEP  # noqa: E402
 
+WEB_DIR = ROOT / "bayesdemo" / "web"
+SHIPPED_BUNDLE = "plotly-basic.min.js"  # the bundle bayesdemo/web/live_chart.js loads
+FULL_BUNDLE = "plotly.min.js"  # the installed plotly package's, copied into WEB_DIR to be served in its place
+BUNDLES = ("basic", "full")
 PAGE_VIEWPORT = {"width": 1280, "height": 1800}  # every chart of the main area on screen
 MAIN_CHARTS = (
     "chart_mean_slope",
@@ -132,30 +143,60 @@ def step_shown(page) -> int:
     return int(match.group(1).replace(",", ""))
 
 
-def page_open(browser, url: str, timeout_ms: int = 120_000):
+def place_full_bundle() -> None:
+    """Copy the installed plotly package's full plotly.min.js into WEB_DIR (git ignores it) unless it is there."""
+    source = Path(plotly.__file__).resolve().parent / "package_data" / FULL_BUNDLE
+    target = WEB_DIR / FULL_BUNDLE
+    if not target.is_file() or target.stat().st_size != source.stat().st_size:
+        shutil.copyfile(source, target)
+
+
+def serve_bundle(page, bundle: str) -> None:
+    """Give `page` the shipped plotly.js bundle ("basic") or the full one in its place ("full").
+
+    Both go through the same request interception, so neither pays for it alone.
+    """
+
+    def route(request_route) -> None:
+        if bundle == "full":
+            request_route.continue_(url=request_route.request.url.replace(SHIPPED_BUNDLE, FULL_BUNDLE))
+        else:
+            request_route.continue_()
+
+    page.route(f"**/{SHIPPED_BUNDLE}", route)
+
+
+def page_open(browser, url: str, bundle: str = "basic", timeout_ms: int = 120_000):
     """A fresh page at `url` and its first view: seconds from navigation start to the metrics, the first chart and
-    every main chart drawn."""
+    every main chart drawn, and to the plotly.js bundle fetched."""
     page = browser.new_page(viewport=PAGE_VIEWPORT)
+    serve_bundle(page, bundle)
     page.add_init_script(WATCH_PAGE_OPEN)
     page.goto(url)
     page.wait_for_function("window.__pageOpen && window.__pageOpen.done !== undefined", timeout=timeout_ms)
     marks = page.evaluate("window.__pageOpen")
+    fetched = page.evaluate(
+        f"performance.getEntriesByType('resource').filter(e => e.name.endsWith('/{SHIPPED_BUNDLE}'))"
+        ".map(e => e.responseEnd)"
+    )
     return page, {
         "metrics_s": marks["metrics"] / 1000,
+        "plotly_fetched_s": min(fetched) / 1000,
         "first_chart_drawn_s": min(marks["charts"].values()) / 1000,
         "all_charts_drawn_s": marks["done"] / 1000,
     }
 
 
-def measure_once(wait_s: float, log_path: Path) -> dict[str, float]:
-    """One fresh server: a cold and a warm page's first view, then on the warm page the seconds to the first chart
-    with training steps after Run, and the steps/s while drawing."""
+def measure_once(wait_s: float, log_path: Path, bundle: str = "basic") -> dict[str, float]:
+    """One fresh server: a cold and a warm page's first view with `bundle` (serve_bundle), then on the warm page the
+    seconds to the first chart with training steps after Run, and the steps/s while drawing."""
     with streamlit_server(log_path) as (base_url, _), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            cold_page, cold = page_open(browser, base_url + LONG_RUN)
+            load_before = os.getloadavg()[0]
+            cold_page, cold = page_open(browser, base_url + LONG_RUN, bundle)
             cold_page.close()
-            page, warm = page_open(browser, base_url + LONG_RUN)
+            page, warm = page_open(browser, base_url + LONG_RUN, bundle)
             page.set_viewport_size(VIEWPORT)  # Run is timed at the projector's 1280x800, as before
             time.sleep(wait_s)
             page.evaluate(WATCH_CHART, LIVE_CHART)
@@ -173,6 +214,7 @@ def measure_once(wait_s: float, log_path: Path) -> dict[str, float]:
                 "page_shown_s": warm["first_chart_drawn_s"],
                 "first_chart_s": first_chart_s,
                 "steps_per_second_while_drawing": (late - early) / (late_at - early_at),
+                "load_average": (load_before + os.getloadavg()[0]) / 2,
             }
         finally:
             browser.close()
@@ -183,15 +225,28 @@ def spread(values: list[float]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
-def measure(runs: int, wait_s: float) -> dict:
-    """`runs` fresh-server measurements and their range."""
+def measure(runs: int, wait_s: float, bundles: tuple[str, ...] = ("basic",)) -> dict:
+    """`runs` fresh-server measurements per bundle, alternating which bundle goes first, and their range."""
+    if "full" in bundles:
+        place_full_bundle()
+    results: dict[str, list[dict[str, float]]] = {bundle: [] for bundle in bundles}
     with tempfile.TemporaryDirectory(prefix="bayesdemo-first-chart-") as folder:
-        results = [measure_once(wait_s, Path(folder) / f"server-{index}.log") for index in range(runs)]
-    first = [result["first_chart_s"] for result in results]
+        for index in range(runs):
+            for bundle in bundles if index % 2 == 0 else bundles[::-1]:
+                log_path = Path(folder) / f"server-{index}-{bundle}.log"
+                results[bundle].append(measure_once(wait_s, log_path, bundle))
     return {
         "runs": runs,
         "wait_s": wait_s,
         "viewport": PAGE_VIEWPORT,
+        "bundles": {bundle: summary(bundle_results) for bundle, bundle_results in results.items()},
+    }
+
+
+def summary(results: list[dict[str, float]]) -> dict:
+    """The range of the first chart after Run and of each page-open time over `results`, and the results."""
+    first = [result["first_chart_s"] for result in results]
+    return {
         "first_chart_s_min": min(first),
         "first_chart_s_median": statistics.median(first),
         "first_chart_s_max": max(first),
@@ -200,35 +255,45 @@ def measure(runs: int, wait_s: float) -> dict:
             for name in results[0]
             if name.startswith(("cold_", "warm_"))
         },
+        "load_average": spread([result["load_average"] for result in results]),
         "per_run": results,
     }
 
 
 def main() -> None:
-    """Measure, print a table, optionally write JSON."""
+    """Measure, print a table per bundle, optionally write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="fresh servers and pages (default 5)")
+    parser.add_argument("--runs", type=int, default=5, help="fresh servers and pages per bundle (default 5)")
     parser.add_argument("--wait-s", type=float, default=0.0, help="seconds between the page appearing and Run")
+    parser.add_argument(
+        "--bundles", nargs="+", choices=BUNDLES, default=["basic"], help="plotly.js bundles to alternate (basic)"
+    )
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
-    report = measure(args.runs, args.wait_s)
-    print(
-        f"{'run':>4} {'cold: metrics':>14} {'all charts':>11} {'warm: metrics':>14} {'all charts':>11} "
-        f"{'Run to chart':>13} {'steps/s drawing':>16}"
-    )
-    for index, result in enumerate(report["per_run"]):
+    report = measure(args.runs, args.wait_s, tuple(args.bundles))
+    for bundle, bundle_report in report["bundles"].items():
         print(
-            f"{index:>4} {result['cold_metrics_s']:13.2f}s {result['cold_all_charts_drawn_s']:10.2f}s "
-            f"{result['warm_metrics_s']:13.2f}s {result['warm_all_charts_drawn_s']:10.2f}s "
-            f"{result['first_chart_s']:12.2f}s {result['steps_per_second_while_drawing']:16,.0f}"
+            f"{bundle:>6} {'cold: metrics':>14} {'all charts':>11} {'warm: metrics':>14} {'plotly.js':>10} "
+            f"{'all charts':>11} {'Run to chart':>13} {'steps/s drawing':>16} {'load':>5}"
         )
-    for name, values in report["page_open"].items():
-        print(f"page open to {name}: {values['min']:.2f} to {values['max']:.2f} s (median {values['median']:.2f} s)")
-    print(
-        f"first chart after Run: {report['first_chart_s_min']:.2f} to {report['first_chart_s_max']:.2f} s "
-        f"(median {report['first_chart_s_median']:.2f} s) over {args.runs} runs, Run pressed {args.wait_s:g} s "
-        "after the page appeared"
-    )
+        for index, result in enumerate(bundle_report["per_run"]):
+            print(
+                f"{index:>6} {result['cold_metrics_s']:13.2f}s {result['cold_all_charts_drawn_s']:10.2f}s "
+                f"{result['warm_metrics_s']:13.2f}s {result['warm_plotly_fetched_s']:9.2f}s "
+                f"{result['warm_all_charts_drawn_s']:10.2f}s {result['first_chart_s']:12.2f}s "
+                f"{result['steps_per_second_while_drawing']:16,.0f} {result['load_average']:5.1f}"
+            )
+        for name, values in bundle_report["page_open"].items():
+            print(
+                f"{bundle}: page open to {name}: {values['min']:.2f} to {values['max']:.2f} s "
+                f"(median {values['median']:.2f} s)"
+            )
+        print(
+            f"{bundle}: first chart after Run: {bundle_report['first_chart_s_min']:.2f} to "
+            f"{bundle_report['first_chart_s_max']:.2f} s (median {bundle_report['first_chart_s_median']:.2f} s) over "
+            f"{args.runs} runs, Run pressed {args.wait_s:g} s after the page appeared; load average "
+            f"{bundle_report['load_average']['min']:.1f} to {bundle_report['load_average']['max']:.1f}"
+        )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

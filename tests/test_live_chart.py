@@ -30,28 +30,9 @@ def live_charts(page: AppTest) -> dict[str, dict]:
     """The data of each live chart on the page, by chart key."""
     charts = {}
     for element in page.main.get("bidi_component"):
-        data = json.loads(element.proto.json)
+        data = json.loads(element.proto.bytes)  # the message's JSON, as the component receives it
         charts[data["name"]] = data
     return charts
-
-
-def test_the_installed_plotly_js_is_copied_beside_the_script_once(tmp_path):
-    source = tmp_path / "source.js"
-    source.write_bytes(b"window.Plotly = {};" * 100)
-    target = tmp_path / "web" / "plotly.min.js"
-    target.parent.mkdir()
-    assert live_chart.ensure_plotly_js(source, target)
-    assert target.read_bytes() == source.read_bytes()
-    assert [path.name for path in target.parent.iterdir()] == ["plotly.min.js"], "no temporary file left behind"
-    stamp = target.stat().st_mtime_ns
-    assert live_chart.ensure_plotly_js(source, target) and target.stat().st_mtime_ns == stamp, "not copied twice"
-
-
-def test_a_place_plotly_js_cannot_go_means_falling_back(tmp_path):
-    source = tmp_path / "source.js"
-    source.write_bytes(b"x")
-    assert not live_chart.ensure_plotly_js(source, tmp_path / "missing" / "plotly.min.js")
-    assert not live_chart.ensure_plotly_js(tmp_path / "no-such-source.js", tmp_path / "plotly.min.js")
 
 
 def test_the_page_draws_its_live_charts_through_the_component_with_the_engine_numbers():
@@ -61,11 +42,10 @@ def test_the_page_draws_its_live_charts_through_the_component_with_the_engine_nu
     assert set(LIVE_KEYS) <= set(charts), sorted(charts)
     scenario = Scenario()
     exact = exact_posterior(generate(scenario.data), scenario.model)
-    figure = json.loads(charts["chart_mean_slope"]["figure"])
+    figure = charts["chart_mean_slope"]["figure"]
     (exact_mean,) = [trace for trace in figure["data"] if trace["name"].startswith("exact mean")]
     assert exact_mean["y"] == pytest.approx([exact.mean[0]] * 2, rel=1e-12)
     assert charts["chart_mean_slope"]["config"] == {"displaylogo": False, "displayModeBar": False}
-    assert live_chart.PLOTLY_JS.stat().st_size == live_chart.PLOTLY_JS_SOURCE.stat().st_size
 
 
 def test_without_the_component_the_charts_are_plain_plotly_charts(monkeypatch):
@@ -140,7 +120,7 @@ def test_the_updates_sent_rebuild_each_figure_exactly(case):
     for count in (1, 2, 3, 40, 41, 120, figures.TRAJECTORY_POINTS, figures.TRAJECTORY_POINTS + 60):
         for key, figure in live_figures([("Bayes by Backprop", run[:count])], exact, 2000).items():
             sent[key] = live_chart.chart_message(figure, key, sent.get(key))
-            message = json.loads(json.dumps(sent[key].message))  # as the browser receives it
+            message = json.loads(sent[key].payload)  # as the browser receives it
             assert message["name"] == key and message["height"] == figure.layout.height
             if "figure" not in message:
                 assert message["base"] == held[key][0], "an update names the revision it applies to"
@@ -182,7 +162,7 @@ def test_a_change_but_appended_points_sends_the_whole_figure(change):
     update = live_chart.chart_message(later, "chart", first)
     assert "figure" in update.message and "extend" not in update.message
     assert update.message["revision"] != first.message["revision"]
-    assert live_chart.apply_update(None, json.loads(json.dumps(update.message))) == reference(later)
+    assert live_chart.apply_update(None, json.loads(update.payload)) == reference(later)
 
 
 def test_the_same_figure_sends_the_same_message_until_the_browser_asks_for_the_whole_figure():
@@ -244,12 +224,12 @@ def test_a_trajectory_past_its_thinning_is_sent_as_points_with_its_last_one_repl
     exact = exact_posterior(generate(Scenario().data), Scenario().model)
     run = trajectory(3 * figures.TRAJECTORY_POINTS, exact, seed=6)
     sent = live_chart.chart_message(figures.fig_mean([("fit", run[:1000])], exact, 0, 6000), "chart", None)
-    held = live_chart.apply_update(None, json.loads(json.dumps(sent.message)))
+    held = live_chart.apply_update(None, json.loads(sent.payload))
     replaced = 0
     for count in (1003, 1004, 1010, 1011):
         figure = figures.fig_mean([("fit", run[:count])], exact, 0, 6000)
         sent = live_chart.chart_message(figure, "chart", sent)
-        message = json.loads(json.dumps(sent.message))
+        message = json.loads(sent.payload)
         assert "extend" in message, count
         replaced += sum(len(entry) == 4 for entry in message["extend"])
         held = live_chart.apply_update(held, message)

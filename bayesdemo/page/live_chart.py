@@ -2,9 +2,9 @@
 
 st.plotly_chart gives each new figure a new element identity, so the browser builds a new plot on every live redraw
 (about 0.1 s of a 2-core laptop's CPU per chart). The component keeps one plot per key and calls Plotly.react on
-it with each new figure. It needs plotly.js beside its script: the copy shipped inside the installed plotly package
-is placed there at first use. Where the component cannot be served (no asset directory: a non-editable install,
-a read-only one, or no Streamlit server as under AppTest) charts fall back to st.plotly_chart.
+it with each new figure. It loads plotly.js's basic bundle shipped beside its script (bayesdemo/web/
+plotly-basic.min.js: bar, pie and scatter traces, at the installed plotly's plotly.js version). Where the component
+cannot be served (the bundle missing, or no Streamlit server as under AppTest) charts fall back to st.plotly_chart.
 
 Each session sends a chart's whole figure once, then only what changed: while a fit trains, the points its traces
 gained since the last update (`extend`), their last point replaced where it moved (figures.trajectory_indices). A
@@ -12,6 +12,10 @@ change to the layout, to the set of traces or to anything but appended points (a
 stride, an axis range that grew) sends the whole figure again. Every message names its revision and, for an update,
 the revision it applies to; a browser that does not hold that revision (a plot mounted afresh, an update it missed)
 asks for the whole figure with the component's `resync` trigger.
+
+The component receives each message as the bytes of its JSON (`payload`), the whole figure in it as plotly wrote it:
+Streamlit forwards bytes as they are and hashes them once for the element's identity, where a dict of lists and
+strings is walked, written as JSON twice (once with sorted keys) and hashed on every redraw.
 """
 
 from __future__ import annotations
@@ -21,16 +25,12 @@ import functools
 import itertools
 import json
 import logging
-import os
-import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import plotly
 import plotly.io as pio
 import streamlit as st
 from _plotly_utils import utils as pio_utils  # type: ignore[import-untyped]
@@ -39,8 +39,7 @@ from bayesdemo.page import page_style
 
 COMPONENT_NAME = "bayesdemo.live_chart"  # "<project>.<component name in pyproject.toml>", not the module path
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-PLOTLY_JS_SOURCE = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-PLOTLY_JS = WEB_DIR / "plotly.min.js"
+PLOTLY_JS = WEB_DIR / "plotly-basic.min.js"  # the plotly.js bundle live_chart.js loads
 PLOT_CONFIG = {"displaylogo": False, "displayModeBar": False}  # plotly.js options: no toolbar over a live chart
 PLOTLY_DEFAULT_HEIGHT = 450  # px, plotly.js's height for a figure that sets none
 SENT_STATE = "bayesdemo.page.live_chart.sent"  # session-state key: what this session last sent each chart, by chart key
@@ -50,30 +49,14 @@ _LOGGER = logging.getLogger(__name__)
 _mount: Any = None  # the component's mounting command once registered; False when it cannot be served
 
 
-def ensure_plotly_js(source: Path = PLOTLY_JS_SOURCE, target: Path = PLOTLY_JS) -> bool:
-    """Place the installed plotly package's plotly.min.js beside the component's script (atomic); False on failure."""
-    try:
-        if target.is_file() and target.stat().st_size == source.stat().st_size:
-            return True
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".plotly-", delete=False) as handle:
-            temporary = Path(handle.name)
-        try:
-            shutil.copyfile(source, temporary)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
-        return True
-    except OSError as error:
-        _LOGGER.warning("live charts fall back to st.plotly_chart: cannot place plotly.js (%s)", error)
-        return False
-
-
 def _component() -> Any:
     """The registered component's mounting command, or None where it cannot be served (see the module docstring)."""
     global _mount
     if _mount is None:
         _mount = False
-        if st.runtime.exists() and ensure_plotly_js():
+        if not PLOTLY_JS.is_file():
+            _LOGGER.warning("live charts fall back to st.plotly_chart: %s is missing", PLOTLY_JS)
+        elif st.runtime.exists():
             try:
                 _mount = st.components.v2.component(COMPONENT_NAME, js="live_chart.js", isolate_styles=False)
             except st.errors.StreamlitAPIException as error:
@@ -228,8 +211,9 @@ def _starts_with(
 
 def apply_update(figure: dict[str, Any] | None, message: dict[str, Any]) -> dict[str, Any]:
     """The figure a browser holds after `message` (in JSON's types): its whole figure, or `figure` extended."""
-    if "figure" in message:
-        whole = plain(json.loads(message["figure"]))
+    if "figure" in message:  # plotly's JSON text (chart_message), or the object the payload carries
+        figure_text = message["figure"]
+        whole = plain(json.loads(figure_text) if isinstance(figure_text, str) else figure_text)
         return {"data": whole.get("data", []), "layout": whole.get("layout", {})}
     assert figure is not None, "an update applies to a figure held"
     updated = {"data": [dict(trace) for trace in figure["data"]], "layout": figure["layout"]}
@@ -240,14 +224,29 @@ def apply_update(figure: dict[str, Any] | None, message: dict[str, Any]) -> dict
     return updated
 
 
+def payload(message: dict[str, Any]) -> bytes:
+    """`message` as the component receives it: the UTF-8 bytes of its JSON, a whole figure (plotly's JSON text) as
+    the object it writes, not as a string of it."""
+    if "figure" not in message:
+        return json.dumps(message, allow_nan=False).encode()
+    head = json.dumps({name: value for name, value in message.items() if name != "figure"})
+    return f'{head[:-1]}, "figure": {message["figure"]}}}'.encode()
+
+
 @dataclass
 class SentChart:
-    """What a session last sent one chart: the figure (figure_json), the message, and whether the browser asked for
-    the whole figure again."""
+    """What a session last sent one chart: the figure (figure_json), the message and its payload, and whether the
+    browser asked for the whole figure again."""
 
     figure: dict[str, Any]
     message: dict[str, Any]
     wants_whole: bool = False
+    payload: bytes = b""
+
+    def __post_init__(self) -> None:
+        """The message's payload, written once for every redraw that sends it."""
+        if not self.payload:
+            self.payload = payload(self.message)
 
 
 _stream_numbers = itertools.count(1)  # one per chart stream in this process, so revisions never repeat
@@ -306,4 +305,4 @@ def live_chart(figure: Any, key: str) -> None:
         return
     charts = st.session_state.setdefault(SENT_STATE, {})
     charts[key] = chart_message(figure, key, charts.get(key))
-    mount(data=charts[key].message, key=key, on_resync_change=functools.partial(_want_whole, key))
+    mount(data=charts[key].payload, key=key, on_resync_change=functools.partial(_want_whole, key))
