@@ -12,41 +12,39 @@ from typing import Any, NoReturn
 
 import torch
 
-from bayesdemo.core.config import GUIDES, METHODS, OPTIMIZERS, SVI_ELBOS, FitConfig
-from bayesdemo.core.data import DataConfig, Dataset, generate, load_csv
+from bayesdemo.core import fields
+from bayesdemo.core.config import FitConfig
+from bayesdemo.core.data import Dataset, generate, load_csv
 from bayesdemo.core.exact import exact_posterior
-from bayesdemo.core.priors import PARAMETER_NAMES, GaussianPrior, Model
+from bayesdemo.core.fields import Setting
+from bayesdemo.core.priors import PARAMETER_NAMES, Model
+from bayesdemo.core.scenario import Scenario
 from bayesdemo.core.validation import ConfigError
 from bayesdemo.fitting import budget
 from bayesdemo.fitting.metrics import target_for
 from bayesdemo.fitting.report import exact_summary, fit_summary
 from bayesdemo.fitting.runner import RunConfig, fit_run
 
+# Settings sharing a flag take one value: --seed seeds the data and the fit; two of one part (--prior-mean, --prior-sd)
+# take V for both or SLOPE,INTERCEPT.
+FLAGS: dict[str, tuple[Setting, ...]] = {
+    flag: tuple(setting for setting in fields.SETTINGS if setting.flag == flag)
+    for flag in dict.fromkeys(setting.flag for setting in fields.SETTINGS if setting.flag is not None)
+}
 # Config field -> the command-line flag that sets it, so a validation error names what the user typed.
 FLAG_FOR_FIELD = {
-    "n": "--n",
-    "slope": "--slope",
-    "intercept": "--intercept",
-    "noise_sd": "--noise-sd",
-    "x_min": "--x-min",
-    "x_max": "--x-max",
-    "seed": "--seed",
-    "slope_mean": "--prior-mean",
-    "intercept_mean": "--prior-mean",
-    "slope_sd": "--prior-sd",
-    "intercept_sd": "--prior-sd",
-    "steps": "--steps",
-    "lr": "--lr",
-    "lr_decay": "--lr-decay",
-    "samples": "--samples",
-    "batch_size": "--batch-size",
-    "optimizer": "--optimizer",
+    **{setting.name: flag for flag, settings in FLAGS.items() for setting in settings},
     "csv": "--data",
     "x": "--data",
     "y": "--data",
-    "snapshot_every": "--snapshot-every",
-    "centre_x": "--centre-x",
-    "until_target": "--until-target",
+}
+MEMORY_NAMES = tuple(FLAG_FOR_FIELD[name] for name in ("samples", "n", "batch_size"))  # as budget.memory_problem asks
+PROBLEM_PARTS = ("data", "prior")  # the parts `exact` reads; `fit` reads every part
+# The data settings a CSV replaces: with --data they are named as unused, not checked (the noise sd stays the model's).
+SIMULATION_FLAGS = {
+    setting.name: setting.flag
+    for setting in fields.SETTINGS
+    if setting.part == "data" and setting.flag is not None and setting.name not in ("noise_sd", "seed")
 }
 
 
@@ -76,44 +74,85 @@ def pair_of_floats(text: str) -> tuple[float, float]:
     return (values[0], values[-1])
 
 
-def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags for the data (simulated or a CSV) and the prior, shared by `fit` and `exact`."""
-    defaults = DataConfig()
-    group = parser.add_argument_group("data (simulated unless --data is given)")
-    # The flags of SIMULATION_FLAGS default to None, so that a flag given with --data can be told apart and named.
-    group.add_argument("--n", type=int, help=f"number of points (2 to 1,000,000; default {defaults.n})")
-    group.add_argument("--slope", type=float, help=f"true slope (default {defaults.slope:g})")
-    group.add_argument("--intercept", type=float, help=f"true intercept (default {defaults.intercept:g})")
-    group.add_argument(
-        "--noise-sd", type=float, default=defaults.noise_sd, help="noise sd: simulated and assumed known (> 0)"
-    )
-    group.add_argument("--x-min", type=float, help=f"lower end of x ~ U(x_min, x_max) (default {defaults.x_min:g})")
-    group.add_argument("--x-max", type=float, help=f"upper end of x (default {defaults.x_max:g})")
-    group.add_argument("--seed", type=int, help="seed of the data and of the fit (0 to 2^32-1; default 0)")
-    group.add_argument("--data", metavar="FILE.csv", help="CSV with header x,y instead of simulated data")
-    prior = parser.add_argument_group("prior (independent Gaussians)")
-    prior.add_argument("--prior-mean", type=pair_of_floats, default=(0.0, 0.0), help="V or SLOPE,INTERCEPT")
-    prior.add_argument("--prior-sd", type=pair_of_floats, default=(10.0, 10.0), help="V or SLOPE,INTERCEPT (> 0)")
+def is_pair(settings: tuple[Setting, ...]) -> bool:
+    """Whether a flag sets two settings of one part (SLOPE,INTERCEPT) rather than one value for all."""
+    return len(settings) == 2 and settings[0].part == settings[1].part
+
+
+def flag_help(settings: tuple[Setting, ...]) -> str:
+    """A flag's help: its settings' help, the values accepted and the default."""
+    first = settings[0]
+    text = " ".join(setting.help for setting in settings)
+    if first.kind == "bool":
+        return text
+    if is_pair(settings):
+        text += " V for both, or SLOPE,INTERCEPT."
+    default = "the method's" if first.optional else f"{first.default:g}" if first.kind == "float" else first.default
+    return f"{text} ({first.range_text}; default {default})".replace("%", "%%")
+
+
+def add_flag(group: Any, flag: str, settings: tuple[Setting, ...]) -> None:
+    """The argument of one flag of the table; every default is None, so a flag not given leaves its config default."""
+    first = settings[0]
+    if first.kind == "bool":
+        group.add_argument(flag, action="store_true", default=None, help=flag_help(settings))
+    elif first.kind == "choice":
+        group.add_argument(flag, choices=first.choices, default=None, help=flag_help(settings))
+    else:
+        kind = pair_of_floats if is_pair(settings) else int if first.kind == "int" else float
+        group.add_argument(flag, type=kind, default=None, help=flag_help(settings))
+
+
+def add_arguments(parser: argparse.ArgumentParser, parts: tuple[str, ...]) -> None:
+    """The flags of the settings of `parts` in groups (data with --data, prior, fit), and --json."""
+    data = parser.add_argument_group("data (simulated unless --data is given)")
+    data.add_argument("--data", metavar="FILE.csv", help="CSV with header x,y instead of simulated data")
+    groups = {"data": data, "prior": parser.add_argument_group("prior (independent Gaussians)")}
+    for flag, settings in FLAGS.items():
+        part = settings[0].part
+        if part in parts:
+            add_flag(groups.get(part) or groups.setdefault("fit", parser.add_argument_group("fit")), flag, settings)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
-SIMULATION_FLAGS = {"n": "--n", "slope": "--slope", "intercept": "--intercept", "x_min": "--x-min", "x_max": "--x-max"}
-
-
 def settle_simulation_flags(args: argparse.Namespace) -> str | None:
-    """Put the simulation defaults in the flags left unset; with --data, drop the simulation flags given (unchecked:
-    they are not used) and return a note naming them. --seed is named too for `exact`, where it seeds nothing else."""
-    unused = dict(SIMULATION_FLAGS, seed="--seed") if args.command == "exact" else SIMULATION_FLAGS
-    given = [flag for name, flag in unused.items() if args.data and getattr(args, name) is not None]
-    defaults = DataConfig()
-    for name in (*SIMULATION_FLAGS, "seed"):
-        if getattr(args, name) is None or (args.data and name in unused):
-            setattr(args, name, getattr(defaults, name))
+    """With --data, drop the simulation flags given (unchecked: they are not used) and return a note naming them.
+    --seed is named too for `exact`, where it seeds nothing else."""
+    unused = dict(SIMULATION_FLAGS, seed=FLAG_FOR_FIELD["seed"]) if args.command == "exact" else SIMULATION_FLAGS
+    given = [flag for name, flag in unused.items() if args.data and getattr(args, dest(flag)) is not None]
     if not given:
         return None
+    for flag in given:
+        setattr(args, dest(flag), None)
     named = given[0] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
     verb = "is" if len(given) == 1 else "are"
     return f"bayesdemo: note: {named} {verb} not used with --data: the data come from {args.data}."
+
+
+def dest(flag: str) -> str:
+    """The attribute argparse keeps a flag's value under: --noise-sd -> noise_sd."""
+    return flag.removeprefix("--").replace("-", "_")
+
+
+def given_values(args: argparse.Namespace, part: str) -> dict[str, Any]:
+    """The values the flags given set in `part` ("data", "prior", "fit" or "" for Scenario), by field name."""
+    values: dict[str, Any] = {}
+    for flag, settings in FLAGS.items():
+        value = getattr(args, dest(flag), None)
+        if value is None:
+            continue
+        for index, setting in enumerate(settings):
+            if setting.part == part:
+                values[setting.name] = value[index] if is_pair(settings) else value
+    return values
+
+
+def scenario_of(args: argparse.Namespace) -> Scenario:
+    """The Scenario the flags describe, defaults for the rest; ConfigError naming the field on a bad value."""
+    parts: dict[str, Any] = {part: fields.PARTS[part](**given_values(args, part)) for part in PROBLEM_PARTS}
+    if args.command == "fit":
+        parts["fit"] = FitConfig(**given_values(args, "fit"))
+    return Scenario(**parts, **given_values(args, ""))
 
 
 def build_parser() -> OneLineParser:
@@ -121,49 +160,16 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="bayesdemo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     exact = commands.add_parser("exact", help="print the exact conjugate posterior alone")
-    add_problem_arguments(exact)
+    add_arguments(exact, PROBLEM_PARTS)
     fit = commands.add_parser("fit", help="run one inference method and compare it with the exact posterior")
-    add_problem_arguments(fit)
-    fit.add_argument("--method", choices=METHODS, default="bbb", help="noise, bbb or svi")
-    fit.add_argument("--guide", choices=GUIDES, default="normal", help="Pyro SVI guide")
-    fit.add_argument(
-        "--svi-elbo",
-        choices=SVI_ELBOS,
-        default="direct",
-        help="Pyro SVI: Trace_ELBO's estimate written out (direct, faster) or pyro.infer.Trace_ELBO itself (trace)",
-    )
-    fit.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default: sgd for noise, else adam")
-    fit.add_argument(
-        "--steps", type=int, default=None, help="optimisation steps (1 to 1,000,000; default: the method's)"
-    )
-    fit.add_argument("--lr", type=float, default=None, help="learning rate (default: the method's)")
-    fit.add_argument("--lr-decay", type=float, default=None, help="final lr / first lr (default: the method's)")
-    fit.add_argument("--samples", type=int, default=None, help="samples per step (default: the method's)")
-    fit.add_argument("--batch-size", type=int, default=0, help="minibatch size; 0 = all data")
-    fit.add_argument("--snapshot-every", type=int, default=10, help="steps between recorded snapshots")
-    fit.add_argument(
-        "--centre-x", action="store_true", help="fit on x centred at its mean (cures uncentred, ill-conditioned x)"
-    )
-    fit.add_argument(
-        "--until-target", action="store_true", help="stop once the fit is at its target; --steps is then the cap"
-    )
+    add_arguments(fit, (*PROBLEM_PARTS, "fit", ""))
     return parser
 
 
-def build_problem(args: argparse.Namespace) -> tuple[Dataset, Model]:
-    """The dataset (simulated or loaded) and the model from parsed arguments; ConfigError on a bad value."""
-    data_config = DataConfig(
-        n=args.n,
-        slope=args.slope,
-        intercept=args.intercept,
-        noise_sd=args.noise_sd,
-        x_min=args.x_min,
-        x_max=args.x_max,
-        seed=args.seed,
-    )
-    dataset = load_csv(args.data) if args.data else generate(data_config)
-    prior = GaussianPrior(args.prior_mean[0], args.prior_sd[0], args.prior_mean[1], args.prior_sd[1])
-    return dataset, Model(prior, noise_sd=args.noise_sd)
+def build_problem(args: argparse.Namespace, scenario: Scenario) -> tuple[Dataset, Model]:
+    """The dataset (simulated or loaded) and the model of the scenario the flags describe."""
+    dataset = load_csv(args.data) if args.data else generate(scenario.data)
+    return dataset, scenario.model
 
 
 def finite_or_none(value: Any) -> Any:
@@ -206,14 +212,15 @@ def format_table(result: dict[str, Any]) -> str:
         if fit["status"] != "diverged" and fit["convergence"]["reason"]:
             lines.append(fit["convergence"]["reason"])
             if "Centre x" in fit["convergence"]["reason"]:
-                lines.append("On the command line: --centre-x or --until-target.")
+                lines.append(f"On the command line: {FLAG_FOR_FIELD['centre_x']} or {FLAG_FOR_FIELD['until_target']}.")
         lines.append(fit["message"])
     return "\n".join(lines)
 
 
 def run_command(args: argparse.Namespace) -> dict[str, Any]:
     """Compute what the command asks for as a plain dict."""
-    dataset, model = build_problem(args)
+    scenario = scenario_of(args)
+    dataset, model = build_problem(args, scenario)
     exact = exact_posterior(dataset, model)
     result: dict[str, Any] = {
         "data": {"source": dataset.source, "n": dataset.n},
@@ -223,24 +230,11 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
         # One thread, as the page's workers train: torch's thread pool on a busy machine made a 2-second full-covariance
         # fit take 53 to 91 s on 2 cores.
         torch.set_num_threads(1)
-        fit_config = FitConfig(
-            method=args.method,
-            guide=args.guide,
-            optimizer=args.optimizer,
-            lr=args.lr,
-            lr_decay=args.lr_decay,
-            svi_elbo=args.svi_elbo,
-            samples=args.samples,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            steps=args.steps,
-            centre_x=args.centre_x,
-            until_target=args.until_target,
-        )
-        problem = budget.memory_problem(fit_config, dataset.n, budget.CLI_NAMES)
+        fit_config = scenario.fit
+        problem = budget.memory_problem(fit_config, dataset.n, MEMORY_NAMES)
         if problem is not None:
             raise ConfigError("samples", problem)
-        run = fit_run(dataset, model, fit_config, RunConfig(snapshot_every=args.snapshot_every))
+        run = fit_run(dataset, model, fit_config, RunConfig(snapshot_every=scenario.snapshot_every))
         for _ in run:
             pass
         summary = fit_summary(fit_config, run, exact, target_for(fit_config, exact, dataset.least_squares()))
