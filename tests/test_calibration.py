@@ -17,11 +17,10 @@ from bayesdemo.references.calibration import (
     CalibrationConfig,
     FitOutcome,
     calibrate,
-    chi_square_uniformity,
     expected_mean_field_coverage,
     fit_until_at_target,
-    fit_with_method,
 )
+from tests.support.oracles import chi_square_uniformity, fit_with_method, rank_uniformity
 
 # Coverage indicators of an exact posterior are independent Bernoulli(level) draws, so a measured coverage has the
 # binomial standard error sqrt(l (1 - l) / K). 4 standard errors: a false alarm has probability 6e-5 per check.
@@ -61,11 +60,11 @@ def test_mean_field_under_covers_when_x_is_not_centred_exactly_as_predicted(corr
 
 
 def test_exact_ranks_are_uniform_and_mean_field_ranks_are_not(correlated):
-    _, exact_p = correlated.methods["exact"].rank_uniformity(bins=10)
+    _, exact_p = rank_uniformity(correlated.methods["exact"], bins=10)
     assert np.all(exact_p > RANK_TEST_LEVEL), exact_p  # measured 0.67 and 0.25
     # Too-narrow q: the true theta falls outside its draws often, piling ranks into the end bins.
     histogram = correlated.methods["mean_field"].rank_histogram(bins=10)
-    _, mean_field_p = correlated.methods["mean_field"].rank_uniformity(bins=10)
+    _, mean_field_p = rank_uniformity(correlated.methods["mean_field"], bins=10)
     assert np.all(mean_field_p < 1e-12), mean_field_p
     assert np.all(histogram[[0, -1]].sum(axis=0) > 2 * 0.2 * correlated.config.datasets)
 
@@ -104,7 +103,7 @@ def test_a_callback_that_scales_the_posterior_sd_covers_as_predicted():
             predicted = expected_mean_field_coverage(level, np.array([factor]))[0]  # 2 Phi(z factor) - 1
             standard_error = np.sqrt(predicted * (1 - predicted) / 2000)
             assert_within_standard_errors(method.coverage[row], predicted, max(standard_error, 1e-3))
-        _, p_value = method.rank_uniformity()
+        _, p_value = rank_uniformity(method)
         assert np.all(p_value < 1e-12)  # both directions of miscalibration show in the ranks
 
 

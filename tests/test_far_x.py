@@ -22,15 +22,19 @@ from bayesdemo.core.exact import Gaussian, SufficientStats, exact_posterior
 from bayesdemo.core.priors import GaussianPrior, Model, NoiseSdPrior
 from bayesdemo.references.basis import BasisConfig, fit_basis, simulate_polynomial
 from bayesdemo.references.mean_field import mean_field_elbo, mean_field_optimum
-from bayesdemo.references.noise_sd import noise_sd_posterior, normal_inverse_gamma_posterior
+from bayesdemo.references.noise_sd import noise_sd_posterior
 from bayesdemo.references.parameter_space import (
     centred,
     centred_posterior,
     ellipse_points,
     has_ellipse,
-    mahalanobis_squared,
 )
-from bayesdemo.references.sequential import posteriors_one_at_a_time, update_one_point
+from tests.support.oracles import (
+    mahalanobis_squared,
+    normal_inverse_gamma_posterior,
+    posteriors_one_at_a_time,
+    update_one_point,
+)
 
 DIGITS = 60
 NOISE_SD = 0.1

@@ -18,8 +18,9 @@ from bayesdemo.core.data import DataConfig, generate
 from bayesdemo.core.exact import Gaussian, exact_posterior
 from bayesdemo.core.priors import Model
 from bayesdemo.methods import FitConfig, make_method
-from bayesdemo.references.gradients import expected_gradient, gradient_draw, gradient_statistics, gradient_variance
+from bayesdemo.references.gradients import gradient_draw, gradient_statistics, gradient_variance
 from bayesdemo.workers.explore_budget import MEMORY_BUDGET_BYTES
+from tests.support.oracles import expected_gradient
 
 DATA = generate(DataConfig())
 MODEL = Model()

@@ -23,7 +23,8 @@ from bayesdemo.core.exact import exact_posterior
 from bayesdemo.core.priors import GaussianPrior, Model, NoiseSdPrior, ParameterPrior, Prior
 from bayesdemo.core.validation import ConfigError
 from bayesdemo.references.grid import grid_posterior_with_noise
-from bayesdemo.references.noise_sd import noise_sd_posterior, normal_inverse_gamma_posterior
+from bayesdemo.references.noise_sd import noise_sd_posterior
+from tests.support.oracles import normal_inverse_gamma_posterior
 
 DATA = generate(DataConfig(n=30, noise_sd=0.3, seed=2))
 

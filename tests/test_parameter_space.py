@@ -14,8 +14,8 @@ from bayesdemo.references.parameter_space import (
     centred_posterior,
     ellipse_points,
     has_ellipse,
-    mahalanobis_squared,
 )
+from tests.support.oracles import mahalanobis_squared
 
 DATA = generate(DataConfig(n=50, seed=1))
 MODEL = Model()

@@ -15,10 +15,9 @@ from bayesdemo.references.sequential import (
     SequentialFitConfig,
     line_draws,
     posterior_after,
-    posteriors_one_at_a_time,
-    update_one_point,
     vi_fit_after,
 )
+from tests.support.oracles import posteriors_one_at_a_time, update_one_point
 
 DATA = generate(DataConfig(n=30, seed=3))
 MODEL = Model(GaussianPrior(slope_mean=1.0, slope_sd=2.0, intercept_mean=-0.5, intercept_sd=3.0), noise_sd=0.1)

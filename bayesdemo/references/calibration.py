@@ -16,14 +16,13 @@ from statistics import NormalDist
 from typing import cast
 
 import numpy as np
-import torch
 
 from bayesdemo.core.data import Dataset
 from bayesdemo.core.exact import Gaussian, design_matrix, exact_posterior
 from bayesdemo.core.priors import GaussianPrior, Model
 from bayesdemo.core.validation import ConfigError, check_int, check_range
 from bayesdemo.fitting.metrics import convergence, target_for
-from bayesdemo.fitting.runner import Run, RunConfig, Snapshot, run_to_end
+from bayesdemo.fitting.runner import Run, RunConfig, Snapshot
 from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.methods.base import SettablePosterior
 
@@ -82,16 +81,6 @@ def interval_half_width(level: float) -> float:
     return NormalDist().inv_cdf(0.5 + level / 2.0)
 
 
-def chi_square_uniformity(counts: np.ndarray) -> tuple[float, float]:
-    """Pearson's chi-square statistic of equal-probability bin counts (bins,) and its p-value (bins - 1 dof)."""
-    counts = np.asarray(counts, dtype=np.float64)
-    expected = counts.sum() / counts.size
-    statistic = float(np.sum((counts - expected) ** 2) / expected)
-    dof = counts.size - 1
-    p_value = torch.special.gammaincc(torch.tensor(dof / 2.0), torch.tensor(statistic / 2.0, dtype=torch.float64))
-    return statistic, float(p_value)
-
-
 @dataclass(frozen=True)
 class MethodCalibration:
     """One method's coverage per interval level and its SBC ranks, over the K simulated datasets."""
@@ -145,12 +134,6 @@ class MethodCalibration:
             raise ConfigError("bins", f"must divide the {values} possible ranks (rank_draws + 1), got {bins}")
         index = self.ranks * bins // values
         return np.stack([np.bincount(index[:, j], minlength=bins) for j in range(2)], axis=1)
-
-    def rank_uniformity(self, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Chi-square statistics and p-values (2,) of the ranks against uniform: small p means miscalibrated."""
-        histogram = self.rank_histogram(bins)
-        results = [chi_square_uniformity(histogram[:, j]) for j in range(2)]
-        return np.array([r[0] for r in results]), np.array([r[1] for r in results])
 
 
 @dataclass(frozen=True)
@@ -240,19 +223,6 @@ def calibrate(
             fit_name, config.levels, method.covered, method.ranks, config.rank_draws, tuple(statuses)
         )
     return CalibrationResult(config, model, true_theta, shared_x, methods)
-
-
-def fit_with_method(model: Model, config: FitConfig) -> Fit:
-    """A `fit` callback training `config`'s method for `config.steps` steps; q is the last finite snapshot."""
-
-    def fit(dataset: Dataset) -> Gaussian:
-        """Train on `dataset` and return the final q."""
-        steps = config.step_count
-        run = run_to_end(make_method(dataset, model, config), steps, RunConfig(snapshot_every=steps))
-        # A run records its starting snapshot before its first step, so a finished run always has a last one.
-        return cast(Snapshot, run.last).gaussian
-
-    return fit
 
 
 def fit_until_at_target(

@@ -17,11 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from bayesdemo.core.data import Dataset
-from bayesdemo.core.exact import Gaussian, SufficientStats, design_matrix
+from bayesdemo.core.exact import Gaussian, design_matrix
 from bayesdemo.core.priors import Model
 from bayesdemo.core.validation import ConfigError, check_int
 from bayesdemo.methods.bbb import BayesByBackprop
-from bayesdemo.references.mean_field import mean_field_elbo
 
 
 @dataclass(frozen=True)
@@ -119,14 +118,6 @@ def gradient_statistics(
         squares += delta * (draw - means)
     variances = squares / (repeats - 1)
     return GradientStatistics(means[0], variances[0], repeats, means[1], variances[1])
-
-
-def expected_gradient(dataset: Dataset, model: Model, q: Gaussian) -> np.ndarray:
-    """The exact mu-gradient of the negative ELBO at diagonal q (closed form, docs/MATH.md ELBO), shape (2,)."""
-    mean = torch.tensor(np.array(q.mean), dtype=torch.float64, requires_grad=True)
-    sd = torch.tensor(np.array(q.sd), dtype=torch.float64)
-    loss = -mean_field_elbo(SufficientStats.of(dataset), model, mean, sd, None)
-    return torch.autograd.grad(loss, mean)[0].numpy()
 
 
 def gradient_variance(

@@ -1,4 +1,4 @@
-"""Unknown noise sd: exact reference by 1-D quadrature over s, and the Normal-Inverse-Gamma conjugate alternative.
+"""Unknown noise sd: exact reference by 1-D quadrature over s.
 
 Named after the quantity it infers (s, `noise_sd` everywhere in the engine); the prior on s is
 `priors.NoiseSdPrior`, stored on `Model.noise_prior` (docs/MATH.md, Unknown noise sd).
@@ -9,13 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 
 from bayesdemo.core.data import Dataset
-from bayesdemo.core.exact import LOG_2PI, Gaussian, SufficientStats, gaussian_posterior_from_stats, qr_upper
-from bayesdemo.core.priors import GaussianPrior, Model, NoiseSdPrior
+from bayesdemo.core.exact import LOG_2PI, Gaussian, SufficientStats, qr_upper
+from bayesdemo.core.priors import Model
 from bayesdemo.core.validation import ConfigError, check_int
 
 DEFAULT_NOISE_POINTS = 2001  # points of the log-spaced s grid
@@ -26,11 +25,6 @@ NOISE_SD_LIMITS = (1e-150, 1e150)  # the scan never leaves this range of s
 SEARCH_POINTS = 257  # points of the grid while it is still being narrowed to the peak
 MAX_REFINEMENTS = 40  # re-samplings of the grid on its part within LOG_DENSITY_DROP of the peak
 ROUNDING_ULPS = 16.0  # a residual sum of squares below (16 eps)^2 sum_i (|y_i| + |slope x_i| + |intercept|)^2 is 0
-
-
-def _log_gamma(value: float) -> float:
-    """log Gamma(value)."""
-    return math.lgamma(value)
 
 
 @dataclass(frozen=True)
@@ -249,66 +243,3 @@ def noise_sd_posterior(
     return NoiseSdPosterior(
         noise_sd, weights, Gaussian(base + mean_offset, 0.5 * (cov + cov.T)), noise_mean, noise_sd_sd, log_evidence
     )
-
-
-@dataclass(frozen=True)
-class NormalInverseGammaPosterior:
-    """theta | s^2 ~ N(m_N, s^2 V_N), s^2 ~ IG(a_N, b_N) (docs/MATH.md, Unknown noise sd, conjugate alternative)."""
-
-    mean: np.ndarray  # (2,) m_N
-    scale_matrix: np.ndarray  # (2, 2) V_N
-    shape: float  # a_N
-    rate: float  # b_N
-    log_evidence: float  # log p(y)
-
-    @property
-    def theta(self) -> Gaussian:
-        """theta's marginal Student-t(2 a_N, m_N, (b_N / a_N) V_N) as its mean and covariance (b_N / (a_N - 1)) V_N."""
-        if self.shape <= 1.0:
-            raise ConfigError("shape", f"a_N must be > 1 for theta's covariance to exist, got {self.shape!r}")
-        return Gaussian(self.mean, self.rate / (self.shape - 1.0) * self.scale_matrix)
-
-    @property
-    def noise_sd_mean(self) -> float:
-        """E[s] for s^2 ~ IG(a, b): sqrt(b) Gamma(a - 1/2) / Gamma(a)."""
-        return math.sqrt(self.rate) * math.exp(_log_gamma(self.shape - 0.5) - _log_gamma(self.shape))
-
-    @property
-    def noise_sd_sd(self) -> float:
-        """sd[s] = sqrt(E[s^2] - E[s]^2) with E[s^2] = b / (a - 1)."""
-        return math.sqrt(max(self.rate / (self.shape - 1.0) - self.noise_sd_mean**2, 0.0))
-
-
-def normal_inverse_gamma_posterior(
-    dataset: Dataset, prior: GaussianPrior, noise_prior: NoiseSdPrior
-) -> NormalInverseGammaPosterior:
-    """Conjugate NIG update (docs/MATH.md): theta | s^2 ~ N(m0, s^2 V0) with V0 = diag(prior.sd^2), s^2 ~ IG(a0, b0).
-
-    `noise_prior` must be of kind "inverse_gamma" (shape a0, rate b0); note prior.sd is per unit of noise sd here.
-    """
-    if noise_prior.kind != "inverse_gamma":
-        raise ConfigError(
-            "noise_prior", f"must be of kind 'inverse_gamma' for the NIG update, got {noise_prior.kind!r}"
-        )
-    stats = SufficientStats.of(dataset)
-    # theta | s^2 ~ N(m_N, s^2 V_N) is the known-noise posterior at s = 1, from centred statistics by QR (docs/MATH.md,
-    # Centring): the raw Phi^T Phi + V0^-1 and y^T y + m0^T V0^-1 m0 - m_N^T V_N^-1 m_N lose every digit with x far
-    # from 0. 2 (b_N - b0) is the same quadratic written as ||y - Phi m_N||^2 + ||(m_N - m0) / s0||^2, each >= 0.
-    fit = gaussian_posterior_from_stats(stats, prior.mean, prior.sd, 1.0)
-    mean, scale_matrix = fit.posterior.mean, fit.posterior.cov
-    prior_shift = (mean - prior.mean) / prior.sd
-    quad = stats.centred.residual_sum_of_squares(mean, stats.n) + float(prior_shift @ prior_shift)
-    shape = noise_prior.shape + stats.n / 2.0
-    rate = noise_prior.rate + 0.5 * quad
-    # gaussian_posterior_from_stats always returns the QR root R of the precision (V_N^-1 = R^T R).
-    precision_root = cast(np.ndarray, fit.precision_root)
-    log_det_scale = -2.0 * float(np.sum(np.log(np.abs(np.diag(precision_root)))))
-    log_evidence = (
-        -0.5 * stats.n * LOG_2PI
-        + 0.5 * (log_det_scale - float(np.sum(np.log(prior.sd**2))))
-        + noise_prior.shape * math.log(noise_prior.rate)
-        - shape * math.log(rate)
-        + _log_gamma(shape)
-        - _log_gamma(noise_prior.shape)
-    )
-    return NormalInverseGammaPosterior(mean, scale_matrix, shape, rate, float(log_evidence))

@@ -36,13 +36,6 @@ def has_ellipse(gaussian: Gaussian) -> bool:
     return True
 
 
-def mahalanobis_squared(gaussian: Gaussian, theta: np.ndarray) -> np.ndarray:
-    """(theta - m)^T S^-1 (theta - m) for each row of theta (k, 2), via Cholesky; shape (k,)."""
-    chol = np.linalg.cholesky(gaussian.cov[:2, :2])
-    whitened = np.linalg.solve(chol, (np.atleast_2d(theta) - gaussian.mean[:2]).T)
-    return np.sum(whitened**2, axis=0)
-
-
 def centred(dataset: Dataset) -> Dataset:
     """The same data with x replaced by x - mean(x): the intercept becomes the line's height at mean(x)."""
     return Dataset(dataset.x - dataset.x.mean(), dataset.y, source=f"{dataset.source}, x centred")
