@@ -30,6 +30,7 @@ from bayesdemo.core.data import Dataset
 from bayesdemo.core.exact import LOG_2PI, Gaussian, SufficientStats, exact_posterior
 from bayesdemo.core.priors import GaussianPrior, Model, ParameterPrior, Prior
 from bayesdemo.core.validation import check_int, check_range
+from bayesdemo.references.moments import GaussianMoments
 
 DEFAULT_POINTS = 256  # grid points per whitened axis of the final grids (docs/MATH.md asks for >= 256)
 REFINE_POINTS = 128  # grid points per whitened axis while windows are recentred (only their moments are read)
@@ -185,8 +186,9 @@ class LogJoint:
 
 
 @dataclass(frozen=True)
-class GridPosterior:
-    """The posterior of theta from grids: marginal densities on sorted axes (P,), moments, log evidence."""
+class GridPosterior(GaussianMoments):
+    """The posterior of theta from grids: marginal densities on sorted axes (P,), moments, log evidence; sd, corr
+    and gaussian from GaussianMoments."""
 
     slope_axis: np.ndarray  # (P,) sorted slope values (uniform when one window holds the mass; see marginal_axis)
     intercept_axis: np.ndarray  # (P,) sorted intercept values
@@ -198,21 +200,6 @@ class GridPosterior:
     windows: tuple[Gaussian, ...] = field(default=())  # the distinct windows, largest share of the mass first
     shares: tuple[float, ...] = field(default=())  # each window's share of the mass (the balance heuristic's)
     points: int = DEFAULT_POINTS  # grid points per whitened axis of each window
-
-    @property
-    def sd(self) -> np.ndarray:
-        """Marginal posterior sds, shape (2,)."""
-        return np.sqrt(np.diag(self.cov))
-
-    @property
-    def corr(self) -> float:
-        """Posterior correlation of slope and intercept."""
-        return float(self.cov[0, 1] / (self.sd[0] * self.sd[1]))
-
-    @property
-    def gaussian(self) -> Gaussian:
-        """The moment-matched Gaussian N(mean, cov) of the grid posterior."""
-        return Gaussian(self.mean, self.cov)
 
     def marginal_densities(self) -> tuple[np.ndarray, np.ndarray]:
         """Marginal posterior densities of slope and intercept on their axes, each (P,)."""

@@ -19,6 +19,7 @@ from bayesdemo.core.data import Dataset
 from bayesdemo.core.exact import Gaussian, SufficientStats, gaussian_posterior_from_stats
 from bayesdemo.core.priors import GaussianPrior, ParameterPrior, Prior
 from bayesdemo.core.validation import ConfigError
+from bayesdemo.references.moments import GaussianMoments
 
 MIXTURE_KINDS = ("gaussian", "scale_mixture")  # parameter prior families whose posterior is a Gaussian mixture
 AXIS_HALF_WIDTH_SDS = 10.0  # a marginal axis spans every component's mean +- this many of its sds
@@ -42,8 +43,9 @@ def components_of(part: ParameterPrior) -> tuple[tuple[float, float], ...]:
 
 
 @dataclass(frozen=True)
-class MixturePosterior:
-    """The posterior sum_k w_k N(m_k, S_k): components (K,), weights (K,), moments, log evidence."""
+class MixturePosterior(GaussianMoments):
+    """The posterior sum_k w_k N(m_k, S_k): components (K,), weights (K,), moments (sd, corr and gaussian from
+    GaussianMoments), log evidence."""
 
     components: tuple[Gaussian, ...]  # each pairing's conjugate posterior N(m_k, S_k) over (slope, intercept)
     weights: np.ndarray  # (K,) posterior weights w_k, summing to 1
@@ -64,21 +66,6 @@ class MixturePosterior:
             ],
             axis=0,
         )
-
-    @property
-    def sd(self) -> np.ndarray:
-        """Marginal posterior sds, shape (2,)."""
-        return np.sqrt(np.diag(self.cov))
-
-    @property
-    def corr(self) -> float:
-        """Posterior correlation of slope and intercept."""
-        return float(self.cov[0, 1] / (self.sd[0] * self.sd[1]))
-
-    @property
-    def gaussian(self) -> Gaussian:
-        """The moment-matched Gaussian N(mean, cov) of the mixture."""
-        return Gaussian(self.mean, self.cov)
 
     def marginal_density(self, parameter: int, values: np.ndarray) -> np.ndarray:
         """The marginal density of theta[parameter] at `values` (P,): sum_k w_k N(value; m_k, S_k)."""
