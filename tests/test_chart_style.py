@@ -10,35 +10,29 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from bayesdemo.charts import figures_explore as explore
 from bayesdemo.charts.chart_style import BBB_LABEL, MEAN_FIELD_LABEL, STANDARD, ChartStyle, apply_style, method_style
 from bayesdemo.charts.figures import fig_data, fig_loss, fig_mean, fig_sd
-from bayesdemo.charts.figures_explore import (
-    fig_basis_fit,
-    fig_calibration,
-    fig_evidence,
-    fig_gradient_variance,
-    fig_mcmc_histogram,
-    fig_noise_sd,
-    fig_parameter_space,
-    fig_prior_marginal,
-    fig_sequential_data,
-    fig_sequential_plane,
-)
-from bayesdemo.core.data import DataConfig, generate
-from bayesdemo.core.exact import Gaussian, exact_posterior
-from bayesdemo.core.priors import Model, ParameterPrior, Prior
+from bayesdemo.core.exact import Gaussian
 from bayesdemo.core.validation import ConfigError
 from bayesdemo.fitting.runner import Snapshot
 from bayesdemo.methods import FitConfig
-from bayesdemo.references.basis import BasisConfig, fit_basis, log_evidence_by_complexity, simulate_polynomial
-from bayesdemo.references.calibration import CalibrationConfig, calibrate
-from bayesdemo.references.grid import grid_posterior
-from bayesdemo.references.noise_sd import noise_sd_posterior
 from bayesdemo.references.sequential import line_draws, posterior_after
+from tests.support.figure_inputs import (
+    CURVED,
+    DATA,
+    EXACT,
+    MODEL,
+    PLANE_PRIOR,
+    SLOPE_PRIOR,
+    basis_fit,
+    calibration_result,
+    evidence_curve,
+    grid_reference,
+    mcmc_samples,
+    noise_reference,
+)
 
-DATA = generate(DataConfig(n=40, seed=2))
-MODEL = Model()
-EXACT = exact_posterior(DATA, MODEL)
 FULL_COVARIANCE_LABEL = FitConfig(method="svi", guide="mvn").label
 # Every fit label the page can draw: each method, guide and objective.
 LABELS = [
@@ -66,20 +60,16 @@ def method_figures(labels: list[str]) -> dict[str, go.Figure]:
     """Every figure builder that draws methods, each drawing one fit per label."""
     traces = [(label, run(60, 0.05, seed)) for seed, label in enumerate(labels)]
     gaussians = [(label, snapshots[-1].gaussian) for label, snapshots in traces]
-    grid = grid_posterior(DATA, Model(Prior(ParameterPrior("laplace", 0.0, 0.5))))
-    noise = noise_sd_posterior(DATA, MODEL)
-    samples = np.random.default_rng(0).multivariate_normal(EXACT.mean, EXACT.posterior.cov, 300)
+    grid, noise = grid_reference(), noise_reference()
     return {
         "mean": fig_mean(traces, EXACT, 0, 600),
         "sd": fig_sd(traces, EXACT, 1, 600),
         "loss": fig_loss(traces, EXACT, 600),
         "data": fig_data(DATA, EXACT, gaussians, MODEL.noise_sd, (3.0, 1.0)),
-        "parameter space": fig_parameter_space(EXACT.posterior, EXACT.mean_field, gaussians),
-        "mcmc": fig_mcmc_histogram(samples, EXACT.posterior, gaussians, 0),
-        "noise sd": fig_noise_sd(noise.noise_sd_grid, noise.density, [(label, 0.1, 0.01) for label in labels]),
-        "prior": fig_prior_marginal(
-            grid.slope_axis, grid.marginal_densities()[0], ParameterPrior("laplace", 0.0, 0.5), gaussians, 0
-        ),
+        "parameter space": explore.fig_parameter_space(EXACT.posterior, EXACT.mean_field, gaussians),
+        "mcmc": explore.fig_mcmc_histogram(mcmc_samples(300), EXACT.posterior, gaussians, 0),
+        "noise sd": explore.fig_noise_sd(noise.noise_sd_grid, noise.density, [(label, 0.1, 0.01) for label in labels]),
+        "prior": explore.fig_prior_marginal(grid.slope_axis, grid.marginal_densities()[0], SLOPE_PRIOR, gaussians, 0),
     }
 
 
@@ -87,16 +77,17 @@ def all_figures() -> dict[str, go.Figure]:
     """One figure of every builder, those drawing methods with every method and the mean-field optimum."""
     figures = method_figures([*LABELS, MEAN_FIELD_LABEL])
     figures["loss, MSE only"] = fig_loss([(LABELS[0], run(60, 0.5, 1))], EXACT, 600)
-    prior = Gaussian.diagonal([0.0, 0.0], [1.0, 1.0])
     after = posterior_after(DATA, MODEL, 5)
-    figures["sequential plane"] = fig_sequential_plane(prior, after, 5, vi=EXACT.mean_field, truth=(3.0, 1.0))
+    figures["sequential plane"] = explore.fig_sequential_plane(
+        PLANE_PRIOR, after, 5, vi=EXACT.mean_field, truth=(3.0, 1.0)
+    )
     draws = line_draws(after, 20, seed=0)
-    figures["sequential data"] = fig_sequential_data(DATA, 5, after, MODEL.noise_sd, draws, vi=EXACT.mean_field)
-    curved = simulate_polynomial([0.5, -1.0, 2.0], n=30, seed=1)
-    figures["basis"] = fig_basis_fit(curved, fit_basis(curved, BasisConfig("polynomial", 2), MODEL), "degree 2")
-    figures["evidence"] = fig_evidence(log_evidence_by_complexity(curved, "polynomial", range(0, 5), MODEL), 2)
-    figures["calibration"] = fig_calibration(calibrate(MODEL, CalibrationConfig(datasets=20, n=10, seed=0)))
-    figures["gradients"] = fig_gradient_variance([("weight sampling", np.array([8e3, 2e4])), ("local", np.ones(2))])
+    figures["sequential data"] = explore.fig_sequential_data(DATA, 5, after, MODEL.noise_sd, draws, vi=EXACT.mean_field)
+    figures["basis"] = explore.fig_basis_fit(CURVED, basis_fit(), "degree 2")
+    figures["evidence"] = explore.fig_evidence(evidence_curve(), 2)
+    figures["calibration"] = explore.fig_calibration(calibration_result())
+    estimators = [("weight sampling", np.array([8e3, 2e4])), ("local", np.ones(2))]
+    figures["gradients"] = explore.fig_gradient_variance(estimators)
     return figures
 
 

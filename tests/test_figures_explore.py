@@ -26,17 +26,25 @@ from bayesdemo.charts.figures_explore import (
     fig_sequential_plane,
 )
 from bayesdemo.core.data import DataConfig, generate
-from bayesdemo.core.exact import Gaussian, exact_posterior
-from bayesdemo.core.priors import Model, ParameterPrior, Prior
-from bayesdemo.references.basis import BasisConfig, fit_basis, log_evidence_by_complexity, simulate_polynomial
-from bayesdemo.references.calibration import CalibrationConfig, calibrate
-from bayesdemo.references.grid import grid_posterior
-from bayesdemo.references.noise_sd import noise_sd_posterior
+from bayesdemo.core.exact import Gaussian
+from bayesdemo.references.basis import BasisConfig, fit_basis
 from bayesdemo.references.sequential import line_draws, posterior_after
-
-DATA = generate(DataConfig(n=40, seed=2))
-MODEL = Model()
-EXACT = exact_posterior(DATA, MODEL)
+from tests.support.figure_inputs import (
+    CURVED,
+    DATA,
+    EXACT,
+    LIVE,
+    MODEL,
+    PATH,
+    PLANE_PRIOR,
+    SLOPE_PRIOR,
+    basis_fit,
+    calibration_result,
+    evidence_curve,
+    grid_reference,
+    mcmc_samples,
+    noise_reference,
+)
 
 
 def trace(figure: go.Figure, name_start: str):
@@ -53,9 +61,7 @@ def quadratic_form(q: Gaussian, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def test_parameter_space_ellipses_lie_on_their_level_sets():
-    live = Gaussian([2.9, 1.05], [[0.01, 0.001], [0.001, 0.004]])
-    path = np.array([[0.0, 0.0], [1.5, 0.5], [2.9, 1.05]])
-    figure = fig_parameter_space(EXACT.posterior, EXACT.mean_field, [("BBB", live)], [("BBB", path)])
+    figure = fig_parameter_space(EXACT.posterior, EXACT.mean_field, [("BBB", LIVE)], [("BBB", PATH)])
     for level in (1, 2):
         ellipse = trace(figure, f"exact posterior, {level} sd")
         np.testing.assert_allclose(quadratic_form(EXACT.posterior, ellipse.x, ellipse.y), level**2, rtol=1e-9)
@@ -65,11 +71,11 @@ def test_parameter_space_ellipses_lie_on_their_level_sets():
     np.testing.assert_allclose(np.sum(scaled**2, axis=1), 1.0, rtol=1e-9)
     np.testing.assert_allclose(np.max(mean_field.x) - EXACT.mean[0], EXACT.mean_field_sd[0], rtol=1e-3)
     np.testing.assert_allclose(
-        quadratic_form(live, *(np.asarray(v) for v in (trace(figure, "BBB: q").x, trace(figure, "BBB: q").y))),
+        quadratic_form(LIVE, *(np.asarray(v) for v in (trace(figure, "BBB: q").x, trace(figure, "BBB: q").y))),
         1.0,
         rtol=1e-9,
     )
-    np.testing.assert_array_equal(trace(figure, "BBB: path").x, path[:, 0])
+    np.testing.assert_array_equal(trace(figure, "BBB: path").x, PATH[:, 0])
     assert all(not isinstance(t, go.Scattergl) for t in figure.data)
 
 
@@ -111,7 +117,7 @@ def test_band_narrows_as_points_arrive():
 
 
 def test_mcmc_histogram_counts_add_up_and_density_integrates_to_one():
-    samples = np.random.default_rng(0).multivariate_normal(EXACT.mean, EXACT.posterior.cov, size=500)
+    samples = mcmc_samples(500)
     for parameter in (0, 1):
         figure = fig_mcmc_histogram(samples, EXACT.posterior, [("BBB", EXACT.mean_field)], parameter)
         bars = trace(figure, "NUTS")
@@ -125,12 +131,11 @@ def test_mcmc_histogram_counts_add_up_and_density_integrates_to_one():
 
 
 def test_basis_fit_and_evidence_figures():
-    curved = simulate_polynomial([0.5, -1.0, 2.0], n=40, seed=1)
-    fit = fit_basis(curved, BasisConfig("polynomial", 2), MODEL)
-    figure = fig_basis_fit(curved, fit, "degree 2")
+    fit = basis_fit()
+    figure = fig_basis_fit(CURVED, fit, "degree 2")
     mean = trace(figure, "predictive mean")
     np.testing.assert_allclose(mean.y, fit.predictive(np.asarray(mean.x))[0], rtol=1e-12)
-    curve = log_evidence_by_complexity(curved, "polynomial", range(0, 7), MODEL)
+    curve = evidence_curve(0, 6)
     evidence = fig_evidence(curve, chosen=2)
     np.testing.assert_allclose(trace(evidence, "log evidence").y, curve.log_evidence)
     assert trace(evidence, "best").x[0] == curve.best_size == 2
@@ -138,12 +143,12 @@ def test_basis_fit_and_evidence_figures():
     assert curve.log_evidence[0] < curve.log_evidence.max() - EVIDENCE_WINDOW
     low, high = evidence.layout.yaxis.range
     assert low == curve.log_evidence.max() - EVIDENCE_WINDOW and high > curve.log_evidence.max()
-    near = fig_evidence(log_evidence_by_complexity(curved, "polynomial", range(2, 5), MODEL))
+    near = fig_evidence(evidence_curve(2, 4))
     assert near.layout.yaxis.range is None, "no clipping when every model is within the window"
 
 
 def test_calibration_figure_reads_the_coverages():
-    result = calibrate(MODEL, CalibrationConfig(datasets=40, n=10, seed=0))
+    result = calibration_result()
     figure = fig_calibration(result)
     exact_bars = trace(figure, "exact posterior")
     np.testing.assert_allclose(exact_bars.y, result.methods["exact"].coverage.reshape(-1))
@@ -178,7 +183,7 @@ def test_scatters_of_big_data_are_thinned_to_max_points():
 
 
 def test_noise_sd_figure_shows_the_quadrature_density_and_log_normal_fits():
-    reference = noise_sd_posterior(DATA, MODEL)
+    reference = noise_reference()
     log_mean, log_sd = np.log(0.1), 0.07  # q(log s) = N(log 0.1, 0.07^2): mean and sd of s below
     mean = np.exp(log_mean + log_sd**2 / 2)
     fits = [("BBB", mean, mean * np.sqrt(np.expm1(log_sd**2)))]
@@ -194,7 +199,7 @@ def test_noise_sd_figure_shows_the_quadrature_density_and_log_normal_fits():
 
 
 def test_the_mean_field_optimum_is_drawn_in_its_own_grey_beside_a_method():
-    reference = noise_sd_posterior(DATA, MODEL)
+    reference = noise_reference()
     fits = [(MEAN_FIELD_LABEL, 0.1, 0.007), ("Bayes by Backprop", 0.1, 0.007)]
     figure = fig_noise_sd(reference.noise_sd_grid, reference.density, fits)
     assert trace(figure, MEAN_FIELD_LABEL).line.color == MEAN_FIELD_COLOUR
@@ -206,11 +211,10 @@ def test_the_mean_field_optimum_is_drawn_in_its_own_grey_beside_a_method():
 
 
 def test_prior_marginal_shows_the_grid_density_the_prior_and_each_fits_gaussian():
-    slope_prior = ParameterPrior("laplace", 0.0, 0.5)
-    grid = grid_posterior(DATA, Model(Prior(slope_prior, ParameterPrior("student_t", 0.0, 1.0, df=3.0))))
+    grid = grid_reference()
     fit = Gaussian.diagonal(grid.mean + 0.1 * grid.sd, 0.8 * grid.sd)
     density = grid.marginal_densities()[0]
-    figure = fig_prior_marginal(grid.slope_axis, density, slope_prior, [(MEAN_FIELD_LABEL, fit)], 0)
+    figure = fig_prior_marginal(grid.slope_axis, density, SLOPE_PRIOR, [(MEAN_FIELD_LABEL, fit)], 0)
     exact = trace(figure, "exact posterior, grid")
     x, y = np.asarray(exact.x), np.asarray(exact.y)
     np.testing.assert_allclose(y, np.interp(x, grid.slope_axis, density))
@@ -229,11 +233,9 @@ def test_prior_marginal_shows_the_grid_density_the_prior_and_each_fits_gaussian(
 
 
 def test_axis_titles_stand_off_from_their_tick_labels_in_the_plane_views():
-    live = Gaussian([2.9, 1.05], [[0.01, 0.001], [0.001, 0.004]])
-    prior = Gaussian.diagonal([0.0, 0.0], [1.0, 1.0])
     figures = [
-        fig_parameter_space(EXACT.posterior, EXACT.mean_field, [("BBB", live)], [("BBB", np.zeros((3, 2)))]),
-        fig_sequential_plane(prior, posterior_after(DATA, MODEL, 3), 3, vi=live, truth=(3.0, 1.0)),
+        fig_parameter_space(EXACT.posterior, EXACT.mean_field, [("BBB", LIVE)], [("BBB", np.zeros((3, 2)))]),
+        fig_sequential_plane(PLANE_PRIOR, posterior_after(DATA, MODEL, 3), 3, vi=LIVE, truth=(3.0, 1.0)),
     ]
     for figure in figures:
         for axis in (figure.layout.xaxis, figure.layout.yaxis):
@@ -256,8 +258,7 @@ def test_parameter_space_built_without_plotlys_checks_sends_the_same_json(monkey
     # builder with the checks on is the reference, and the JSON sent must be equal in every value, bit for bit (no
     # tolerance: both builds hold the same numbers; a property plotly would refuse or reshape shows up as a difference).
     exact, mean_field = EXACT.posterior, EXACT.mean_field
-    live = Gaussian([2.9, 1.05], [[0.01, 0.001], [0.001, 0.004]])
-    path = np.array([[0.0, 0.0], [1.5, 0.5], [2.9, 1.05]])
+    live, path = LIVE, PATH
     if case == "far":  # x far from 0 and a huge spread: means near 1e6, sds near 1e4
         exact = Gaussian([1e6, -3e5], [[1e8, -9.9e7], [-9.9e7, 1e8]])
         mean_field = Gaussian.diagonal([1e6, -3e5], [1e3, 1e3])
