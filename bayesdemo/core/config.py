@@ -57,6 +57,10 @@ OBJECTIVE_LABELS = {
 OBJECTIVE_SHORT = {"mse": "MSE, no KL", "likelihood": "likelihood, no KL"}  # in the label of a BBB fit without KL
 MAX_STEPS = 1_000_000
 MAX_SAMPLES = 1024
+MAX_LR = 10.0  # largest learning rate accepted (the smallest is anything above 0)
+MIN_LR_DECAY = 1e-6  # smallest final lr / first lr accepted (the largest is 1: no growth)
+MAX_BATCH_SIZE = 10**7  # largest minibatch accepted (a batch larger than the data is refused where n is known)
+MAX_SEED = 2**32 - 1  # largest seed accepted: numpy's and torch's seeds are 32-bit
 ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults (beta2 on full-data fits)
 
 
@@ -103,13 +107,13 @@ class FitConfig:
         if self.optimizer is not None:
             check_choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.lr is not None:
-            check_range("lr", self.lr, 0.0, 10.0, low_open=True)
+            check_range("lr", self.lr, 0.0, MAX_LR, low_open=True)
         if self.lr_decay is not None:
-            check_range("lr_decay", self.lr_decay, 1e-6, 1.0)
+            check_range("lr_decay", self.lr_decay, MIN_LR_DECAY, 1.0)
         if self.samples is not None:
             object.__setattr__(self, "samples", check_int("samples", self.samples, 1, MAX_SAMPLES))
-        object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, 0, 10**7))
-        object.__setattr__(self, "seed", check_int("seed", self.seed, 0, 2**32 - 1))
+        object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, 0, MAX_BATCH_SIZE))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, 0, MAX_SEED))
         if self.steps is not None:
             object.__setattr__(self, "steps", check_int("steps", self.steps, 1, MAX_STEPS))
         for name in ("learn_noise", "local_reparam", "centre_x", "until_target"):

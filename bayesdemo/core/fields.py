@@ -10,9 +10,13 @@ from typing import Any
 from bayesdemo.core.config import (
     GUIDES,
     KL_ESTIMATORS,
+    MAX_BATCH_SIZE,
+    MAX_LR,
     MAX_SAMPLES,
+    MAX_SEED,
     MAX_STEPS,
     METHODS,
+    MIN_LR_DECAY,
     OBJECTIVES,
     OPTIMIZERS,
     SVI_ELBOS,
@@ -20,15 +24,12 @@ from bayesdemo.core.config import (
 )
 from bayesdemo.core.data import MAX_POINTS, DataConfig
 from bayesdemo.core.priors import GaussianPrior
-from bayesdemo.core.scenario import MAX_SPEED, Scenario
+from bayesdemo.core.scenario import MAX_SNAPSHOT_EVERY, MAX_SPEED, Scenario
 from bayesdemo.core.validation import MIN_SCALE
 
 KINDS = ("float", "int", "choice", "bool")
 PARTS: dict[str, type] = {"data": DataConfig, "prior": GaussianPrior, "fit": FitConfig, "": Scenario}
-MAX_SEED = 2**32 - 1
-MAX_ABS_SETTING = 1e6  # largest |slope|, |intercept|, |x|, prior mean or sd the configs accept
-MAX_BATCH_SIZE = 10**7
-MAX_SNAPSHOT_EVERY = 10**6
+MAX_ABS_SETTING = 1e6  # largest |slope|, |intercept|, |x|, prior mean or sd DataConfig and GaussianPrior accept
 # FitConfig fields no form, link or flag sets: the explore views and benchmarks set them in code.
 ENGINE_ONLY = {"fit": ("learn_noise", "average", "device", "antithetic", "adam_beta2")}
 
@@ -121,9 +122,9 @@ SETTINGS: tuple[Setting, ...] = (
             help="The family of q that Pyro SVI fits."),
     Setting("fit", "optimizer", "Optimizer", "o", "--optimizer", "choice", choices=OPTIMIZERS,
             in_force="optimizer_name", help="SGD or Adam; by default SGD for noise injection, Adam for the others."),
-    Setting("fit", "lr", "Learning rate", "lr", "--lr", "float", 0.0, 10.0, low_open=True, in_force="learning_rate",
+    Setting("fit", "lr", "Learning rate", "lr", "--lr", "float", 0.0, MAX_LR, low_open=True, in_force="learning_rate",
             help="The optimizer's first step size."),
-    Setting("fit", "lr_decay", "Final lr / first lr", "ld", "--lr-decay", "float", 1e-6, 1.0,
+    Setting("fit", "lr_decay", "Final lr / first lr", "ld", "--lr-decay", "float", MIN_LR_DECAY, 1.0,
             in_force="learning_rate_decay",
             help="Exponential learning-rate decay over the run; 1 keeps it constant."),
     Setting("fit", "samples", "Samples per step", "k", "--samples", "int", 1, MAX_SAMPLES, in_force="sample_count",

@@ -11,6 +11,7 @@ from bayesdemo.core.priors import GaussianPrior, Model
 from bayesdemo.core.validation import ConfigError, check_int, check_range
 
 MAX_SPEED = 100_000.0  # largest steps-per-second cap a class can be shown
+MAX_SNAPSHOT_EVERY = 10**6  # largest number of steps between recorded snapshots
 # The default pace: a default fit (2,000 to 3,000 steps) takes 6.7 to 10 s, slow enough for a class to watch.
 DEFAULT_SPEED = 300.0
 # The fits of "compare all": (method, guide) run together on the same data and seed.
@@ -51,7 +52,8 @@ class Scenario:
         if not isinstance(self.compare_all, bool):
             raise ConfigError("compare_all", f"must be True or False, got {self.compare_all!r}")
         object.__setattr__(self, "speed", check_range("speed", self.speed, 0.0, MAX_SPEED))
-        object.__setattr__(self, "snapshot_every", check_int("snapshot_every", self.snapshot_every, 1, 10**6))
+        snapshot_every = check_int("snapshot_every", self.snapshot_every, 1, MAX_SNAPSHOT_EVERY)
+        object.__setattr__(self, "snapshot_every", snapshot_every)
 
     @property
     def model(self) -> Model:
