@@ -10,6 +10,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block
 
 from bayesdemo.core.priors import Model, NoiseSdPrior, ParameterPrior, Prior
 from bayesdemo.methods import make_method
@@ -94,7 +95,7 @@ def tab(page: AppTest, label: str):
 def figures_in(block) -> list[dict]:
     """The plotly figures drawn in `block`, as dicts: by st.plotly_chart or by the live chart component."""
     charts = [json.loads(element.proto.spec) for element in block.get("plotly_chart")]
-    return charts + [json.loads(json.loads(element.proto.json)["figure"]) for element in block.get("bidi_component")]
+    return charts + [json.loads(element.proto.bytes)["figure"] for element in block.get("bidi_component")]
 
 
 def values(data) -> np.ndarray:
@@ -109,8 +110,21 @@ def trace_names(figure: dict) -> list[str]:
     return [trace.get("name", "") for trace in figure["data"]]
 
 
+def table_caption(block, index: int = 0) -> str:
+    """The caption right before the index-th table in `block`, in page order: what a screen reader reads before the
+    table, checked to say what the table shows ("Table: ...")."""
+    elements = [node for node in block if not isinstance(node, Block)]
+    tables = [position for position, element in enumerate(elements) if element.type == "table"]
+    before = elements[tables[index] - 1] if tables[index] > 0 else None
+    assert before is not None and before.type == "caption", f"table {index} follows {before}, not a caption"
+    assert before.value.startswith("Table: "), before.value
+    return before.value
+
+
 def table_rows(block, index: int = 0) -> list[dict]:
-    """The rows of the index-th table in `block`, as dicts of text."""
+    """The rows of the index-th table in `block`, as dicts of text; the table must follow its caption (table_caption:
+    every explore table a test reads has one)."""
+    table_caption(block, index)
     return block.table[index].value.to_dict("records")
 
 
@@ -364,6 +378,8 @@ def test_unknown_noise_shows_the_quadrature_reference_and_the_fits_that_learn_s(
     rerun_until_computed(app)
     exact_row, optimum_row, bbb_row, svi_row = table_rows(tab(app, "Unknown noise sd"))
     assert [optimum_row[""], bbb_row[""], svi_row[""]] == ["mean-field optimum", "Bayes by Backprop", NOISE_SVI.label]
+    caption = table_caption(tab(app, "Unknown noise sd"))  # names what the cells hold and every row
+    assert "noise sd s" in caption and all(row[""] in caption for row in (exact_row, optimum_row, bbb_row, svi_row))
     # All learn s to within 3% of the exact posterior mean of s; their slope sds sit below the exact one.
     for row in (optimum_row, bbb_row, svi_row):
         assert float(row["Noise sd mean"]) == pytest.approx(other.noise_sd_mean, rel=0.03), row[""]

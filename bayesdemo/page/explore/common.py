@@ -116,6 +116,13 @@ def table_of(rows: list[dict[str, str]]) -> dict[str, list[str]]:
     return {column: [row[column] for row in rows] for column in rows[0]}
 
 
+def captioned_table(what: str, columns: dict[str, list[str]]) -> None:
+    """A table (`columns`: header to cells) after a caption saying what it shows ("Table: " + `what`), which a
+    screen reader reads before the cells."""
+    st.caption(f"Table: {what}")
+    st.table(columns, border="horizontal")
+
+
 def describe_error(error: ValueError) -> str:
     """An error message led by the name of the widget that set the field; a plain sentence when it names none."""
     field = getattr(error, "field", None)

@@ -14,6 +14,7 @@ from bayesdemo.page.explore.common import (
     LATEST,
     PageContext,
     ViewReader,
+    captioned_table,
     compute,
     draw_explore_job,
     fmt,
@@ -129,7 +130,12 @@ def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
             fmt(sd_variance[0] / first_sd[0], 3, "general") for _, _, sd_variance in rows
         ],
     }
-    st.table(table, border="horizontal")
+    captioned_table(
+        "for each gradient estimator (a row), the variance of the gradient of the slope's and the intercept's means "
+        "(the chart's bars), the slope's as a multiple of the first row's, then the variance of the gradient of the "
+        "slope's sd and its multiple of the first row's.",
+        table,
+    )
     notes = [
         f"Measured at {measured_where}. The variance columns are for the gradient of the means, the sd gradient "
         "columns for the gradient of the sds."

@@ -10,6 +10,7 @@ from bayesdemo.page.explore.common import (
     LATEST,
     PageContext,
     ViewReader,
+    captioned_table,
     compute,
     describe_error,
     draw_explore_job,
@@ -104,7 +105,11 @@ def draw_mcmc_result(result: MCMCResult, exact: ExactPosterior, read_view: ViewR
     rows["Exact sd"] = [fmt(value) for value in exact.sd]
     rows["ESS"] = [fmt(value, 0, "fixed") for value in result.effective_sample_size]
     rows["R-hat"] = [fmt(value, 3, "fixed") for value in result.r_hat]
-    st.table(rows, border="horizontal")
+    captioned_table(
+        "for the slope and the intercept (a row each), the NUTS and the exact mean, the Monte-Carlo error of the "
+        "NUTS mean, the NUTS and the exact sd, the effective sample size (ESS) and R-hat of the draws.",
+        rows,
+    )
     st.caption(
         f"{result.samples.shape[0]} draws in {result.seconds:.1f} s · acceptance {result.mean_accept_prob:.2f} · "
         f"{result.divergences} divergent transitions. NUTS agrees with the exact posterior within its Monte-Carlo "

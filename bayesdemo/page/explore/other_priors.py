@@ -11,6 +11,7 @@ from bayesdemo.core.exact import Gaussian
 from bayesdemo.core.priors import PARAMETER_NAMES, PRIOR_KINDS, Model, ParameterPrior, Prior
 from bayesdemo.page.explore.common import (
     PageContext,
+    captioned_table,
     compute,
     describe_error,
     draw_explore_job,
@@ -209,7 +210,10 @@ def draw_other_priors(context: PageContext) -> None:
                 f"explore_priors_{PARAMETER_NAMES[parameter]}",
             )
     rows = [moments_row(reference_label(grid), grid.gaussian), *(moments_row(label, q) for label, q in named)]
-    st.table(table_of(rows), border="horizontal")
+    captioned_table(
+        "the mean and sd of the slope and the intercept, for " + ", ".join(row[""] for row in rows) + " (a row each).",
+        table_of(rows),
+    )
     notes = [
         f"Exact: {reference_method(grid)} · correlation **{fmt(round(grid.corr, 3) + 0.0, 3, 'fixed')}** · "
         f"log p(y) = **{fmt(grid.log_evidence)}**."

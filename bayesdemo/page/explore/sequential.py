@@ -12,6 +12,7 @@ from bayesdemo.core.exact import Gaussian
 from bayesdemo.core.priors import Model
 from bayesdemo.page.explore.common import (
     PageContext,
+    captioned_table,
     compute,
     draw_explore_job,
     moments_row,
@@ -138,6 +139,11 @@ def draw_sequential(context: PageContext) -> None:
                 "explore_sequential_data",
             )
         st.caption(chart_text.text_sequential(posterior, shown, dataset.n, vi).summary)  # the charts' text alternative
-        st.table(table_of(rows), border="horizontal")
+        fitted = " and of Bayes by Backprop fitted to them" if vi is not None else ""
+        captioned_table(
+            f"the mean and sd of the slope and the intercept, of the exact posterior after {shown} of {total} "
+            f"points{fitted}.",
+            table_of(rows),
+        )
 
     sequential_view()

@@ -10,6 +10,7 @@ from bayesdemo.core.exact import Gaussian
 from bayesdemo.core.priors import NOISE_PRIOR_KINDS, Model, NoiseSdPrior
 from bayesdemo.page.explore.common import (
     PageContext,
+    captioned_table,
     compute,
     describe_error,
     draw_explore_job,
@@ -94,7 +95,12 @@ def draw_unknown_noise(context: PageContext) -> None:
         figures_explore.fig_noise_sd(reference.noise_sd_grid, reference.density, curves, true_noise_sd),
         "explore_noise_chart",
     )
-    st.table(table_of(rows), border="horizontal")
+    captioned_table(
+        "the mean and sd of the slope, the intercept and the noise sd s, for "
+        + ", ".join(row[""] for row in rows)
+        + " (a row each).",
+        table_of(rows),
+    )
     st.caption(
         f"Exact: p(s | y) on a grid of s, theta's moments mixed over it (log p(y) = {fmt(reference.log_evidence)}). "
         "The live fits above keep s known; this view learns it."
