@@ -49,6 +49,7 @@ class Setting:
     low_open: bool = False  # `low` itself is refused: the value must be greater than it
     choices: tuple[str, ...] = ()  # the accepted words (kind "choice")
     in_force: str | None = None  # FitConfig property with the value in force where None means the method's default
+    on_form: bool = True  # the sidebar has a widget of its own for it (compare all is a choice of the Method list)
     help: str = ""  # one sentence in the words on screen
 
     def __post_init__(self) -> None:
@@ -145,9 +146,9 @@ SETTINGS: tuple[Setting, ...] = (
             help="Fits the slope and the intercept at mean x, then maps back; the prior is unchanged."),
     Setting("fit", "until_target", "Run until at target", "ut", "--until-target", "bool",
             help="Stops once the fit is at its target; Steps is then the cap."),
-    Setting("fit", "svi_elbo", "Pyro SVI's ELBO", None, "--svi-elbo", "choice", choices=SVI_ELBOS,
+    Setting("fit", "svi_elbo", "Pyro SVI's ELBO", None, "--svi-elbo", "choice", choices=SVI_ELBOS, on_form=False,
             help="Pyro SVI: Trace_ELBO's estimate written out (direct, faster) or Trace_ELBO itself (trace)."),
-    Setting("", "compare_all", "Compare all methods", "all", None, "bool",
+    Setting("", "compare_all", "Compare all methods", "all", None, "bool", on_form=False,
             help="Noise injection, Bayes by Backprop and two Pyro guides on the same data and seed."),
     Setting("", "speed", "Speed", "v", None, "float", 0.0, MAX_SPEED,
             help="Most steps per second shown; 0 means as fast as possible."),
@@ -157,6 +158,7 @@ SETTINGS: tuple[Setting, ...] = (
 # fmt: on
 BY_WIDGET_KEY = {setting.widget_key: setting for setting in SETTINGS}  # "data_n" -> the n setting
 LINKED = tuple(setting for setting in SETTINGS if setting.link_key is not None)  # the settings a link carries
+ON_FORM = tuple(setting for setting in SETTINGS if setting.on_form)  # the settings with a widget of their own
 
 
 def setting_of(part: str, name: str) -> Setting | None:
