@@ -150,7 +150,7 @@ SETTINGS: tuple[Setting, ...] = (
             help="Pyro SVI: Trace_ELBO's estimate written out (direct, faster) or Trace_ELBO itself (trace)."),
     Setting("", "compare_all", "Compare all methods", "all", None, "bool", on_form=False,
             help="Noise injection, Bayes by Backprop and two Pyro guides on the same data and seed."),
-    Setting("", "speed", "Speed", "v", None, "float", 0.0, MAX_SPEED,
+    Setting("", "speed", "Speed (steps per second)", "v", None, "float", 0.0, MAX_SPEED,
             help="Most steps per second shown; 0 means as fast as possible."),
     Setting("", "snapshot_every", "Snapshot every (steps)", "se", "--snapshot-every", "int", 1, MAX_SNAPSHOT_EVERY,
             help="Steps between recorded snapshots."),
