@@ -29,8 +29,10 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -319,9 +321,11 @@ def collect(page, session: Session, steps: int) -> None:
         session.shown_slope_mean = table.first.locator("tbody tr").first.locator("td").nth(2).inner_text()
 
 
-def drive_browsers(base_url: str, plan: list[Session], steps: int, timeout_s: float, sampler) -> dict[str, float]:
+def drive_browsers(
+    base_url: str, plan: list[Session], steps: int, timeout_s: float, sampler: MemorySampler
+) -> dict[str, Any]:
     """Open a Chromium page per session, click Run in each, wait for the ends, download; return the phases' times."""
-    times = {"started": time.monotonic()}
+    times: dict[str, Any] = {"started": time.monotonic()}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + UNTHROTTLED_ARGS)
         try:
@@ -329,7 +333,7 @@ def drive_browsers(base_url: str, plan: list[Session], steps: int, timeout_s: fl
             for page in pages:
                 wait_until_drawn(page)
             times["run_clicked"] = time.monotonic()
-            times["cpu_at_run"] = sampler.cpu_now()
+            times["cpu_at_run"] = [sampler.cpu_now()]
             for session, page in zip(plan, pages, strict=True):
                 try_click_run(page, session)
             for session, page in zip(plan, pages, strict=True):
@@ -348,7 +352,7 @@ def drive_browsers(base_url: str, plan: list[Session], steps: int, timeout_s: fl
                     if not pages[i].evaluate("'Finished' in window.__load.states || 'Stopped' in window.__load.states")
                 ]
             times["all_done"] = time.monotonic()
-            times["cpu_at_done"] = sampler.cpu_now()
+            times["cpu_at_done"] = [sampler.cpu_now()]
             for session, page in zip(plan, pages, strict=True):
                 collect(page, session, steps)
                 if not session.finished:
@@ -384,10 +388,11 @@ def matches_solo(page_rows: list[tuple], solo_rows: list[tuple]) -> bool:
     )
 
 
-def compare_with_solo(session: Session, downloaded: str, steps: int) -> None:
-    """Record whether the page's trajectory download equals the solo run, and the worker's training speed."""
+def compare_with_solo(session: Session, downloaded: str, steps: int, dataset: Dataset | None = None) -> None:
+    """Record whether the page's trajectory download equals the solo run (on `dataset`, an upload, when given), and
+    the worker's training speed."""
     session.training_steps_per_second = steps / training_seconds(downloaded)
-    session.equal_to_solo = matches_solo(page_trajectory(downloaded), solo_trajectory(session.query))
+    session.equal_to_solo = matches_solo(page_trajectory(downloaded), solo_trajectory(session.query, dataset))
 
 
 def collect_record(record: PageRecord, session: Session, steps: int) -> None:
@@ -397,48 +402,79 @@ def collect_record(record: PageRecord, session: Session, steps: int) -> None:
     session.errors.extend(record.errors)
 
 
-async def drive_websocket_sessions(
-    base_url: str, plan: list[Session], steps: int, timeout_s: float, sampler
-) -> dict[str, float]:
-    """The browserless driver: one websocket session per plan entry, each pressing Run and training to the end."""
-    times = {"started": time.monotonic()}
-    clients = [ProtocolSession(base_url, session.query) for session in plan]
+Client = TypeVar("Client", bound=ProtocolSession)  # the websocket session each driven page is
+
+
+async def drive_protocol_sessions(
+    clients: list[Client],
+    plan: list[Session],
+    steps: int,
+    timeout_s: float,
+    samplers: list[MemorySampler],
+    fetch: Callable[[Client, Session], None],
+    prepare: Callable[[dict[str, Any]], Awaitable[list[str]]] | None = None,
+) -> dict[str, Any]:
+    """The browserless driver: every client connects at once and waits for its first page run; `prepare` (if given)
+    readies each one (a problem it returns is that session's error, and the session sits out); the ready ones press
+    Run and train to the end, and each finished one's trajectory is fetched and checked by `fetch` (run in a thread).
+    `prepare` gets the times dict to add its own figures to. Returns the phases' times (time.monotonic) and, per
+    sampler, its (server, under it) CPU seconds at Run and at the end."""
+    times: dict[str, Any] = {"started": time.monotonic()}
+    ready = [True] * len(clients)
     async with contextlib.AsyncExitStack() as stack:
         for client in clients:  # all connect at once, as pages that load together
             await stack.enter_async_context(client.connected())
         await asyncio.wait_for(asyncio.gather(*(client.first_run_done.wait() for client in clients)), 180.0)
+        if prepare is not None:
+            problems = await prepare(times)
+            for session, problem in zip(plan, problems, strict=True):
+                if problem:
+                    session.errors.append(problem)
+            ready = [not problem for problem in problems]
+        active = [client for client, ok in zip(clients, ready, strict=True) if ok]
         times["run_clicked"] = time.monotonic()
-        times["cpu_at_run"] = sampler.cpu_now()
-        for client in clients:
+        times["cpu_at_run"] = [sampler.cpu_now() for sampler in samplers]
+        for client in active:
             await client.click_run()
         deadline = times["run_clicked"] + timeout_s
-        while time.monotonic() < deadline:
-            ended = [client.record.state in ("Finished", "Stopped") for client in clients]
-            if all(ended):
-                break
+        while time.monotonic() < deadline and not all(c.record.state in ("Finished", "Stopped") for c in active):
             await asyncio.sleep(0.05)
         times["all_done"] = time.monotonic()
-        times["cpu_at_done"] = sampler.cpu_now()
-        # The page run that follows a fit's end opens its downloads.
-        download_deadline = time.monotonic() + 60.0
+        times["cpu_at_done"] = [sampler.cpu_now() for sampler in samplers]
+        download_deadline = time.monotonic() + 60.0  # the page run that follows a fit's end opens its download
         while time.monotonic() < download_deadline and any(
-            client.record.state == "Finished" and not client.record.download_url for client in clients
+            client.record.state == "Finished" and not client.record.download_url for client in active
         ):
             await asyncio.sleep(0.05)
-    for client, session in zip(clients, plan, strict=True):
+    for client, session, ok in zip(clients, plan, ready, strict=True):
+        if not ok:
+            continue
         collect_record(client.record, session, steps)
         if not session.finished:
             session.errors.append(f"did not finish in time; the page shows: {client.record.state or 'nothing'}")
-            continue
-        if not client.record.download_url:
+        elif not client.record.download_url:
             session.errors.append("download failed: the trajectory download did not open within 60 s")
-            continue
-        try:
-            with urllib.request.urlopen(base_url + client.record.download_url, timeout=60) as response:
-                compare_with_solo(session, response.read().decode(), steps)
-        except Exception as error:  # a failed download is reported as the session's error
-            session.errors.append(f"download failed: {error}")
+        else:
+            try:
+                await asyncio.to_thread(fetch, client, session)
+            except Exception as error:  # a failed download is reported as the session's error
+                session.errors.append(f"download failed: {error}")
     return times
+
+
+async def drive_websocket_sessions(
+    base_url: str, plan: list[Session], steps: int, timeout_s: float, sampler: MemorySampler
+) -> dict[str, Any]:
+    """drive_protocol_sessions against one server: one websocket session per plan entry, each pressing Run and
+    training to the end; its download must equal the solo run of its link."""
+
+    def fetch(client: ProtocolSession, session: Session) -> None:
+        """Download the trajectory straight from the server and compare it with the solo run."""
+        with urllib.request.urlopen(base_url + client.record.download_url, timeout=60) as response:
+            compare_with_solo(session, response.read().decode(), steps)
+
+    clients = [ProtocolSession(base_url, session.query) for session in plan]
+    return await drive_protocol_sessions(clients, plan, steps, timeout_s, [sampler], fetch)
 
 
 def plan_sessions(sessions: int, method: str, steps: int) -> list[Session]:
@@ -475,7 +511,7 @@ def run_load_test(
             sampler.join()
     opened_s = times["run_clicked"] - times["started"]
     all_done_s = times["all_done"] - times["run_clicked"]
-    (server_at_run, others_at_run), (server_at_done, others_at_done) = times["cpu_at_run"], times["cpu_at_done"]
+    ((server_at_run, others_at_run),), ((server_at_done, others_at_done),) = times["cpu_at_run"], times["cpu_at_done"]
     intervals = [interval for session in plan for interval in session.update_intervals_s]
     rates = [session.steps_per_second for session in plan if np.isfinite(session.steps_per_second)]
     training = [s.training_steps_per_second for s in plan if np.isfinite(s.training_steps_per_second)]

@@ -24,7 +24,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict
@@ -42,14 +41,11 @@ from bayesdemo.workers import jobs  # noqa: E402
 from bench.load_test import (  # noqa: E402
     MemorySampler,
     Session,
-    collect_record,
-    matches_solo,
+    compare_with_solo,
+    drive_protocol_sessions,
     memory_kib,
-    page_trajectory,
     plan_sessions,
     process_tree,
-    solo_trajectory,
-    training_seconds,
 )
 from bench.ws_session import ProtocolSession  # noqa: E402
 from deploy.serve import AFFINITY_COOKIE, Serving, serving  # noqa: E402
@@ -102,63 +98,28 @@ class ProxiedSession(ProtocolSession):
             return response.read().decode()
 
 
-def check_download(client: ProxiedSession, session: Session, content: bytes, steps: int) -> None:
-    """Download the session's trajectory and record whether it equals the solo run on its uploaded data."""
-    try:
-        downloaded = client.download(client.record.download_url)
-    except Exception as error:  # a failed download is the session's error
-        session.errors.append(f"download failed: {error}")
-        return
-    session.training_steps_per_second = steps / training_seconds(downloaded)
-    dataset = parse_csv(content, name="points.csv")
-    session.equal_to_solo = matches_solo(page_trajectory(downloaded), solo_trajectory(session.query, dataset))
-
-
 async def drive(base_url: str, plan: list[Session], steps: int, timeout_s: float, samplers) -> dict:
-    """Every session loads the page, connects, uploads, presses Run, trains to the end and downloads."""
-    times: dict = {"started": time.monotonic()}
+    """Every session loads the page, connects, uploads its CSV, presses Run, trains to the end and downloads through
+    the proxy (load_test.drive_protocol_sessions); the times also hold each replica's idle memory and the replica
+    each session reached."""
     clients = [ProxiedSession(base_url, session.query) for session in plan]
     contents = [upload_csv(session.index) for session in plan]
     await asyncio.gather(*(asyncio.to_thread(client.load_page) for client in clients))
-    uploaded: list[bool] = []
-    async with contextlib.AsyncExitStack() as stack:
-        for client in clients:  # all connect at once, as pages that load together
-            await stack.enter_async_context(client.connected())
-        await asyncio.wait_for(asyncio.gather(*(client.first_run_done.wait() for client in clients)), 180.0)
+
+    async def prepare(times: dict) -> list[str]:
+        """Note each replica's idle memory, then upload every session's CSV at once; each upload's problem or ''."""
         times["idle_memory"] = [sampler_memory(sampler.root) for sampler in samplers]
-        uploads = [client.upload_csv(content) for client, content in zip(clients, contents, strict=True)]
-        problems = await asyncio.gather(*uploads)
-        for session, problem in zip(plan, problems, strict=True):
-            if problem:
-                session.errors.append(problem)
-            uploaded.append(not problem)
-        times["run_clicked"] = time.monotonic()
-        times["cpu_at_run"] = [sampler.cpu_now() for sampler in samplers]
-        for client, ok in zip(clients, uploaded, strict=True):
-            if ok:
-                await client.click_run()
-        deadline = times["run_clicked"] + timeout_s
-        active = [client for client, ok in zip(clients, uploaded, strict=True) if ok]
-        while time.monotonic() < deadline and not all(c.record.state in ("Finished", "Stopped") for c in active):
-            await asyncio.sleep(0.05)
-        times["all_done"] = time.monotonic()
-        times["cpu_at_done"] = [sampler.cpu_now() for sampler in samplers]
-        download_deadline = time.monotonic() + 60.0  # the page run after a fit's end opens its download
-        while time.monotonic() < download_deadline and any(
-            client.record.state == "Finished" and not client.record.download_url for client in active
-        ):
-            await asyncio.sleep(0.05)
+        return await asyncio.gather(
+            *(client.upload_csv(content) for client, content in zip(clients, contents, strict=True))
+        )
+
+    def fetch(client: ProxiedSession, session: Session) -> None:
+        """Download the session's trajectory through the proxy; it must equal the solo run on its uploaded data."""
+        downloaded = client.download(client.record.download_url)
+        compare_with_solo(session, downloaded, steps, parse_csv(upload_csv(session.index), name="points.csv"))
+
+    times = await drive_protocol_sessions(clients, plan, steps, timeout_s, samplers, fetch, prepare)
     times["replica_of"] = [client.cookie(AFFINITY_COOKIE) for client in clients]
-    for client, session, content, ok in zip(clients, plan, contents, uploaded, strict=True):
-        if not ok:
-            continue
-        collect_record(client.record, session, steps)
-        if not session.finished:
-            session.errors.append(f"did not finish in time; the page shows: {client.record.state or 'nothing'}")
-        elif not client.record.download_url:
-            session.errors.append("download failed: the trajectory download did not open within 60 s")
-        else:
-            await asyncio.to_thread(check_download, client, session, content, steps)
     return times
 
 
