@@ -427,7 +427,7 @@ def test_few_points_are_never_judged(app):
 
 
 def test_the_noise_sd_rule_rarely_warns_when_the_noise_sd_is_right():
-    import app as page_module
+    from bayesdemo.page import context as page_module
 
     # Monte Carlo with the right noise sd at the fewest degrees of freedom judged: the false alarm rate should be the
     # chi-square probability 0.91% (P(chi2_10 < 2.5) + P(chi2_10 > 40)). 20,000 draws: its sd is 0.07%, so 1.3% is
