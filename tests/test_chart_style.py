@@ -18,20 +18,8 @@ from bayesdemo.core.validation import ConfigError
 from bayesdemo.fitting.runner import Snapshot
 from bayesdemo.methods import FitConfig
 from bayesdemo.references.sequential import line_draws, posterior_after
-from tests.support.figure_inputs import (
-    CURVED,
-    DATA,
-    EXACT,
-    MODEL,
-    PLANE_PRIOR,
-    SLOPE_PRIOR,
-    basis_fit,
-    calibration_result,
-    evidence_curve,
-    grid_reference,
-    mcmc_samples,
-    noise_reference,
-)
+from tests.support import figure_inputs as inputs
+from tests.support.figure_inputs import DATA, EXACT, MODEL
 
 FULL_COVARIANCE_LABEL = FitConfig(method="svi", guide="mvn").label
 # Every fit label the page can draw: each method, guide and objective.
@@ -60,16 +48,18 @@ def method_figures(labels: list[str]) -> dict[str, go.Figure]:
     """Every figure builder that draws methods, each drawing one fit per label."""
     traces = [(label, run(60, 0.05, seed)) for seed, label in enumerate(labels)]
     gaussians = [(label, snapshots[-1].gaussian) for label, snapshots in traces]
-    grid, noise = grid_reference(), noise_reference()
+    grid, noise = inputs.grid_reference(), inputs.noise_reference()
     return {
         "mean": fig_mean(traces, EXACT, 0, 600),
         "sd": fig_sd(traces, EXACT, 1, 600),
         "loss": fig_loss(traces, EXACT, 600),
         "data": fig_data(DATA, EXACT, gaussians, MODEL.noise_sd, (3.0, 1.0)),
         "parameter space": explore.fig_parameter_space(EXACT.posterior, EXACT.mean_field, gaussians),
-        "mcmc": explore.fig_mcmc_histogram(mcmc_samples(300), EXACT.posterior, gaussians, 0),
+        "mcmc": explore.fig_mcmc_histogram(inputs.mcmc_samples(300), EXACT.posterior, gaussians, 0),
         "noise sd": explore.fig_noise_sd(noise.noise_sd_grid, noise.density, [(label, 0.1, 0.01) for label in labels]),
-        "prior": explore.fig_prior_marginal(grid.slope_axis, grid.marginal_densities()[0], SLOPE_PRIOR, gaussians, 0),
+        "prior": explore.fig_prior_marginal(
+            grid.slope_axis, grid.marginal_densities()[0], inputs.SLOPE_PRIOR, gaussians, 0
+        ),
     }
 
 
@@ -79,13 +69,13 @@ def all_figures() -> dict[str, go.Figure]:
     figures["loss, MSE only"] = fig_loss([(LABELS[0], run(60, 0.5, 1))], EXACT, 600)
     after = posterior_after(DATA, MODEL, 5)
     figures["sequential plane"] = explore.fig_sequential_plane(
-        PLANE_PRIOR, after, 5, vi=EXACT.mean_field, truth=(3.0, 1.0)
+        inputs.PLANE_PRIOR, after, 5, vi=EXACT.mean_field, truth=(3.0, 1.0)
     )
     draws = line_draws(after, 20, seed=0)
     figures["sequential data"] = explore.fig_sequential_data(DATA, 5, after, MODEL.noise_sd, draws, vi=EXACT.mean_field)
-    figures["basis"] = explore.fig_basis_fit(CURVED, basis_fit(), "degree 2")
-    figures["evidence"] = explore.fig_evidence(evidence_curve(), 2)
-    figures["calibration"] = explore.fig_calibration(calibration_result())
+    figures["basis"] = explore.fig_basis_fit(inputs.CURVED, inputs.basis_fit(), "degree 2")
+    figures["evidence"] = explore.fig_evidence(inputs.evidence_curve(), 2)
+    figures["calibration"] = explore.fig_calibration(inputs.calibration_result())
     estimators = [("weight sampling", np.array([8e3, 2e4])), ("local", np.ones(2))]
     figures["gradients"] = explore.fig_gradient_variance(estimators)
     return figures

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import ast
 import itertools
-import json
 import math
 import re
 import time
 from pathlib import Path
 
 import numpy as np
-import plotly.io as pio
 import pytest
 
 from bayesdemo.charts import figures
@@ -30,6 +28,7 @@ from bayesdemo.core.priors import GaussianPrior, Model
 from bayesdemo.core.scenario import COMPARED_FITS
 from bayesdemo.fitting.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.methods import FitConfig, make_method
+from tests.support.figure_json import assert_same_json_without_checks
 
 STEPS = 150
 
@@ -430,11 +429,6 @@ def test_compare_all_sd_chart_keeps_the_fits_near_the_references_readable(settin
     assert 10**high < min(s.sd[0] for s in fits[0][1])  # the note is true: its whole line is above the chart
 
 
-def sent_json(figure) -> dict:
-    """The figure as the browser receives it: plotly's JSON (numeric arrays in base64), parsed."""
-    return json.loads(pio.to_json(figure.to_plotly_json(), validate=False))
-
-
 def awkward_settings() -> list[tuple[Dataset, Model]]:
     """Data and models at the edges: n = 2, x near 1e6, huge and tiny prior sds, y near 8e9."""
     rng = np.random.default_rng(11)
@@ -488,13 +482,7 @@ def test_figures_built_without_plotlys_checks_are_the_figures_plotly_checks(sett
         lambda: fig_data(dataset, exact, fits, model.noise_sd, (2.0, -1e6)),
         lambda: fig_data(dataset, exact, [], model.noise_sd, None),
     ]
-    for build in builds:
-        monkeypatch.setattr(figures, "VALIDATE", False)
-        unchecked = build()
-        monkeypatch.setattr(figures, "VALIDATE", True)
-        checked = build()
-        assert unchecked._validate is False and checked._validate is True
-        assert sent_json(unchecked) == sent_json(checked)
+    assert_same_json_without_checks(monkeypatch, figures, builds)
 
 
 def test_figures_built_without_plotlys_checks_are_quicker(setting):

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 import pytest
 
 from bayesdemo.charts import figures_explore
@@ -45,6 +42,7 @@ from tests.support.figure_inputs import (
     mcmc_samples,
     noise_reference,
 )
+from tests.support.figure_json import assert_same_json_without_checks
 
 
 def trace(figure: go.Figure, name_start: str):
@@ -247,11 +245,6 @@ def test_axis_titles_stand_off_from_their_tick_labels_in_the_plane_views():
         assert figure.layout.xaxis.title.text == "slope" and figure.layout.yaxis.title.text == "intercept"
 
 
-def sent_json(figure: go.Figure) -> dict:
-    """The figure as the browser receives it: plotly's JSON (numeric arrays in base64), parsed."""
-    return json.loads(pio.to_json(figure.to_plotly_json(), validate=False))
-
-
 @pytest.mark.parametrize("case", ["plain", "far", "degenerate"])
 def test_parameter_space_built_without_plotlys_checks_sends_the_same_json(monkeypatch, case):
     # The live parameter-space figure skips plotly's check of every property (figures_explore.VALIDATE): the same
@@ -270,10 +263,4 @@ def test_parameter_space_built_without_plotlys_checks_sends_the_same_json(monkey
         lambda: fig_parameter_space(exact, mean_field, [("BBB", live)], [("BBB", path)]),
         lambda: fig_parameter_space(exact, mean_field, [("BBB", live), ("noise injection", exact)], [], title="t"),
     ]
-    for build in builds:
-        monkeypatch.setattr(figures_explore, "VALIDATE", False)
-        unchecked = build()
-        monkeypatch.setattr(figures_explore, "VALIDATE", True)
-        checked = build()
-        assert unchecked._validate is False and checked._validate is True
-        assert sent_json(unchecked) == sent_json(checked)
+    assert_same_json_without_checks(monkeypatch, figures_explore, builds)

@@ -25,6 +25,7 @@ from bayesdemo.core.validation import ConfigError
 from bayesdemo.references.grid import grid_posterior_with_noise
 from bayesdemo.references.noise_sd import noise_sd_posterior
 from tests.support.oracles import normal_inverse_gamma_posterior
+from tests.support.quadrature import trapezoid_rule
 
 DATA = generate(DataConfig(n=30, noise_sd=0.3, seed=2))
 
@@ -183,12 +184,7 @@ def reference(dataset: Dataset, model: Model, low: float, high: float, points: i
     with mp.workdps(DIGITS):
         step = (mp.log(high) - mp.log(low)) / (points - 1)
         rows = conditional_rows(dataset, model, [mp.log(low) + step * k for k in range(points)])
-        peak = max(row[0] for row in rows)
-        weights = [mp.exp(row[0] - peak) for row in rows]
-        weights[0] /= 2
-        weights[-1] /= 2
-        total = mp.fsum(weights)
-        p = [weight / total for weight in weights]
+        p, log_sum = trapezoid_rule([row[0] for row in rows])
         second = [pk * row[1] ** 2 for pk, row in zip(p, rows, strict=True)]
         for ends in ((p[0], p[-1]), (second[0] / mp.fsum(second), second[-1] / mp.fsum(second))):
             assert max(ends) < 1e-14, f"the reference's range of s misses mass: end weights {ends}"
@@ -208,7 +204,7 @@ def reference(dataset: Dataset, model: Model, low: float, high: float, points: i
         return {
             "noise_sd_mean": float(noise_mean),
             "noise_sd_sd": float(noise_sd),
-            "log_evidence": float(peak + mp.log(total * step)),
+            "log_evidence": float(log_sum + mp.log(step)),
             "mean": np.array([float(value) for value in mean]),
             "cov": np.array([[float(value) for value in row] for row in cov]),
         }
