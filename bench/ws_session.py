@@ -36,6 +36,11 @@ COMPUTING = "Computing…"  # an explore view's line while its computation waits
 XSRF_COOKIE = "_streamlit_xsrf"  # Streamlit's XSRF cookie; an upload sends its value back as a header
 
 
+def chart_data(component) -> str:
+    """A live chart component's data as text: its JSON, or the bytes of its JSON (bayesdemo/page/live_chart.py)."""
+    return component.json or component.bytes.decode()
+
+
 @dataclass
 class PageRecord:
     """What one session's messages would have shown, with their arrival times (time.monotonic)."""
@@ -182,7 +187,7 @@ class ProtocolSession:
             queued = re.search(r"number (\d+) in the queue", text)
             if queued:
                 self.record.queue.append(int(queued.group(1)))
-        elif kind == "bidi_component" and CHART_NAME in element.bidi_component.json:
+        elif kind == "bidi_component" and CHART_NAME in chart_data(element.bidi_component):
             self.record.updates.append((now, self.record.step))
         elif kind == "download_button" and element.download_button.label == DOWNLOAD_LABEL:
             button = element.download_button

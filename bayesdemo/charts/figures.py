@@ -67,6 +67,9 @@ PANEL_GAP = 70  # px between the two loss panels: tick labels and the lower pane
 VALIDATE = False
 
 Traces = Sequence[tuple[str, Sequence[Snapshot]]]
+# A scatter trace as its properties: go.Figure builds each trace object once from them (and checks them when VALIDATE);
+# a go.Scatter built first would be built again from its properties by go.Figure.
+Trace = dict[str, Any]
 Builder = TypeVar("Builder", bound=Callable[..., go.Figure])
 
 
@@ -109,10 +112,21 @@ def fit_marker(label: str) -> dict[str, object]:
     return {"color": style.colour, "symbol": style.symbol, "size": MARKER_SIZE, "maxdisplayed": MARKERS_SHOWN}
 
 
-def fit_trace(x: Any, y: Any, label: str, name: str | None = None, **options: Any) -> go.Scatter:
+def scatter(**properties: Any) -> Trace:
+    """A scatter trace of these properties (Trace)."""
+    return {"type": "scatter", **properties}
+
+
+def trace_property(trace: BaseTraceType | Trace, name: str) -> Any:
+    """A property of a trace object or of a Trace (None where it is not set; a Trace's type is scatter by default)."""
+    if isinstance(trace, dict):
+        return trace.get(name, "scatter" if name == "type" else None)
+    return getattr(trace, name)
+
+
+def fit_trace(x: Any, y: Any, label: str, name: str | None = None, **options: Any) -> Trace:
     """One fit's line with its method's colour, dash and markers; meta names the fit for text alternatives."""
-    return go.Scatter(
-        _validate=VALIDATE,
+    return scatter(
         x=x,
         y=y,
         mode="lines+markers",
@@ -173,12 +187,8 @@ def _nice_step(span: float) -> float:
 
 def finite_values(values: Iterable[float]) -> list[float]:
     """The finite values as floats, clipped to +-AXIS_LIMIT so sums and spans of them cannot overflow."""
-    kept = []
-    for value in values:
-        number = float(value)
-        if math.isfinite(number):
-            kept.append(min(max(number, -AXIS_LIMIT), AXIS_LIMIT))
-    return kept
+    numbers = np.array(values if isinstance(values, np.ndarray) else list(values), dtype=np.float64).ravel()
+    return np.clip(numbers[np.isfinite(numbers)], -AXIS_LIMIT, AXIS_LIMIT).tolist()
 
 
 def covering_range(values: Iterable[float], fallback: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
@@ -267,14 +277,14 @@ def sd_log_range(reference: Sequence[float], seen: Sequence[float], focus: bool 
 
 
 def legend_below(
-    traces: Sequence[BaseTraceType], plot_area_height: int = PLOT_AREA_HEIGHT, right_margin: int = 30
+    traces: Sequence[BaseTraceType | Trace], plot_area_height: int = PLOT_AREA_HEIGHT, right_margin: int = 30
 ) -> dict[str, Any]:
     """Layout with one legend entry per row under the x-axis title, the figure as tall as the plot area needs.
 
     The legend sits in a bottom margin sized for its entries, so a long legend never covers the axis and the plot
     area keeps its height whether one method or all of them are drawn.
     """
-    entries = sum(1 for trace in traces if trace.type in LEGEND_TRACE_TYPES and trace.showlegend is not False)
+    entries = sum(1 for trace in traces if _in_legend(trace))
     bottom = BELOW_PLOT_AREA + LEGEND_ROW_HEIGHT * entries
     return {
         "height": TOP_MARGIN + plot_area_height + bottom,
@@ -304,15 +314,18 @@ def legend_rows(names: Sequence[str], width: float = LEGEND_WIDTH, font_size: fl
     return math.ceil(len(entries) / columns)
 
 
-def legend_above(traces: Sequence[BaseTraceType], plot_area_height: int = PLOT_AREA_HEIGHT) -> dict[str, Any]:
+def _in_legend(trace: BaseTraceType | Trace) -> bool:
+    """Whether the trace has an entry in the legend."""
+    return trace_property(trace, "type") in LEGEND_TRACE_TYPES and trace_property(trace, "showlegend") is not False
+
+
+def legend_above(traces: Sequence[BaseTraceType | Trace], plot_area_height: int = PLOT_AREA_HEIGHT) -> dict[str, Any]:
     """Layout with the legend in rows between the title and the plot area: on screen whenever the chart's top is.
 
     The top margin is sized for the title and the rows the entries take in LEGEND_WIDTH px, so the legend never
     covers the title or the plot.
     """
-    names = [
-        str(trace.name or "") for trace in traces if trace.type in LEGEND_TRACE_TYPES and trace.showlegend is not False
-    ]
+    names = [str(trace_property(trace, "name") or "") for trace in traces if _in_legend(trace)]
     top = TITLE_HEIGHT + LEGEND_ROW_HEIGHT * legend_rows(names) + LEGEND_GAP + 6
     height = top + plot_area_height + BELOW_PLOT_AREA
     return {
@@ -351,7 +364,7 @@ def axis(title: str, **options: Any) -> dict[str, Any]:
 
 
 def _figure(
-    traces: Sequence[go.Scatter],
+    traces: Sequence[Trace],
     title: str,
     x_title: str,
     y_title: str,
@@ -363,6 +376,7 @@ def _figure(
     """The traces on the shared projector-friendly layout: big fonts, legend above, fixed x range, no transitions.
 
     Built in one go: adding traces and layout one call at a time re-checks the whole figure each time (3x slower).
+    Each trace object is built (and checked when VALIDATE) once, from its Trace.
     """
     return go.Figure(
         _validate=VALIDATE,
@@ -380,10 +394,9 @@ def _figure(
     )
 
 
-def _reference_line(value: float, total_steps: int, name: str, colour: str, dash: str) -> go.Scatter:
+def _reference_line(value: float, total_steps: int, name: str, colour: str, dash: str) -> Trace:
     """A horizontal reference line across the whole run, named in the legend."""
-    return go.Scatter(
-        _validate=VALIDATE,
+    return scatter(
         x=[0, total_steps],
         y=[value, value],
         mode="lines",
@@ -434,8 +447,7 @@ def fig_mean(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: i
     name = _check_parameter(parameter)
     mean, sd = float(exact.mean[parameter]), float(exact.sd[parameter])
     traces = [
-        go.Scatter(
-            _validate=VALIDATE,
+        scatter(
             x=[0, total_steps, total_steps, 0, 0],
             y=[mean - sd, mean - sd, mean + sd, mean + sd, mean - sd],
             fill="toself",
@@ -541,7 +553,7 @@ def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure
     floor = -float(exact.log_evidence)
     mean_field_gap = safe_kl(exact, exact.mean_field)
     noise_variance = float(exact.model.noise_sd) ** 2
-    elbo_traces: list[go.Scatter] = [
+    elbo_traces: list[Trace] = [
         _reference_line(
             floor,
             total_steps,
@@ -557,7 +569,7 @@ def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure
             "dot",
         ),
     ]
-    mse_traces: list[go.Scatter] = []
+    mse_traces: list[Trace] = []
     mse_seen: list[float] = []
     elbo_fits = 0
     for label, snapshots in fits:
@@ -586,7 +598,7 @@ def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure
         return _figure(elbo_traces, title, "step", "loss = −ELBO estimate", [0, total_steps], y_axis)
     # Two panels on one step axis: the negative ELBO above, the MSE below, each with its own title and y axis.
     for trace in (mse_reference, *mse_traces):
-        trace.yaxis = "y2"
+        trace["yaxis"] = "y2"
     plot_area = PLOT_AREA_HEIGHT + PANEL_GAP + MSE_PANEL_HEIGHT
     mse_top = MSE_PANEL_HEIGHT / plot_area
     elbo_bottom = (MSE_PANEL_HEIGHT + PANEL_GAP) / plot_area
@@ -645,8 +657,7 @@ def fig_data(
         else np.arange(dataset.n)
     )
     traces.append(
-        go.Scatter(
-            _validate=VALIDATE,
+        scatter(
             x=dataset.x[chosen],
             y=dataset.y[chosen],
             mode="markers",
@@ -655,8 +666,7 @@ def fig_data(
         )
     )
     traces.append(
-        go.Scatter(
-            _validate=VALIDATE,
+        scatter(
             x=grid,
             y=mean,
             mode="lines",
@@ -668,8 +678,7 @@ def fig_data(
     if true_line is not None:
         slope, intercept = true_line
         traces.append(
-            go.Scatter(
-                _validate=VALIDATE,
+            scatter(
                 x=grid,
                 y=slope * grid + intercept,
                 mode="lines",
@@ -690,8 +699,8 @@ def fig_data(
             colour_for(label),
             dash=method_style(label).dash,
         )
-        band.line.width = FIT_LINE_WIDTH
-        band.meta = {"role": "fit", "label": label}
+        band["line"]["width"] = FIT_LINE_WIDTH
+        band["meta"] = {"role": "fit", "label": label}
         traces.append(band)
     y_values = [float(dataset.y.min()), float(dataset.y.max())]
     y_values += [float(np.min(mean - Z95 * obs_sd)), float(np.max(mean + Z95 * obs_sd))]
@@ -708,13 +717,12 @@ def _band(
     name: str,
     edge: str | None = None,
     dash: str = "dash",
-) -> go.Scatter:
+) -> Trace:
     """A filled band between `lower` and `upper` over `x`, drawn as one closed polygon (upper out, lower back).
 
     Its edge is drawn in `edge` (BAND_EDGE_COLOUR by default: a pale fill alone washes out on a projector).
     """
-    return go.Scatter(
-        _validate=VALIDATE,
+    return scatter(
         x=np.concatenate([x, x[::-1]]),
         y=np.concatenate([upper, lower[::-1]]),
         fill="toself",
