@@ -482,6 +482,25 @@ def plan_sessions(sessions: int, method: str, steps: int) -> list[Session]:
     return [Session(i, {"m": method, "t": str(steps), "fs": str(i), "v": "0"}) for i in range(sessions)]
 
 
+def session_totals(plan: list[Session]) -> dict[str, Any]:
+    """How the sessions ended, summed: finished, errors (and each one's message), downloads equal to the solo run."""
+    return {
+        "finished": sum(session.finished for session in plan),
+        "errors": sum(len(session.errors) for session in plan),
+        "error_messages": [f"session {s.index}: {e}" for s in plan for e in s.errors],
+        "equal_to_solo": sum(session.equal_to_solo for session in plan),
+    }
+
+
+def print_report(report: dict, table_text: str, json_path: Path | None) -> None:
+    """Print the table and every session's error, and write the full report as JSON to `json_path` when given."""
+    print(table_text)
+    for message in report["error_messages"]:
+        print("error:", message)
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+
+
 def run_load_test(
     sessions: int,
     steps: int,
@@ -523,10 +542,7 @@ def run_load_test(
         "cores": cores,
         "job_cap": cap,
         "all_finished": all(session.finished for session in plan),
-        "finished": sum(session.finished for session in plan),
-        "errors": sum(len(session.errors) for session in plan),
-        "error_messages": [f"session {s.index}: {e}" for s in plan for e in s.errors],
-        "equal_to_solo": sum(session.equal_to_solo for session in plan),
+        **session_totals(plan),
         "all_equal_to_solo": all(session.equal_to_solo for session in plan),
         "chart_update_interval_median_s": statistics.median(intervals) if intervals else None,
         "chart_update_interval_worst_s": max(intervals) if intervals else None,
@@ -626,11 +642,7 @@ def main() -> None:
         arguments.timeout_s,
         arguments.driver,
     )
-    print(table(report))
-    for message in report["error_messages"]:
-        print("error:", message)
-    if arguments.json:
-        arguments.json.write_text(json.dumps(report, indent=2) + "\n")
+    print_report(report, table(report), arguments.json)
     sys.exit(0 if report["all_finished"] and report["errors"] == 0 and report["all_equal_to_solo"] else 1)
 
 

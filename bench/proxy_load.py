@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import http.cookiejar
-import json
 import statistics
 import sys
 import tempfile
@@ -45,7 +44,9 @@ from bench.load_test import (  # noqa: E402
     drive_protocol_sessions,
     memory_kib,
     plan_sessions,
+    print_report,
     process_tree,
+    session_totals,
 )
 from bench.ws_session import ProtocolSession  # noqa: E402
 from deploy.serve import AFFINITY_COOKIE, Serving, serving  # noqa: E402
@@ -207,10 +208,7 @@ def run_proxy_load(
         "cores": cores,
         "job_cap_per_replica": caps,
         "sessions_per_replica": {name: times["replica_of"].count(name) for name in names},
-        "finished": sum(session.finished for session in plan),
-        "errors": sum(len(session.errors) for session in plan),
-        "error_messages": [f"session {s.index}: {e}" for s in plan for e in s.errors],
-        "equal_to_solo": sum(session.equal_to_solo for session in plan),
+        **session_totals(plan),
         "pages_that_reconnected": sum(session.connections > 1 for session in plan),
         "chart_updates_seen": chart_updates,
         "chart_update_interval_median_s": statistics.median(intervals) if intervals else None,
@@ -261,11 +259,7 @@ def main() -> None:
         arguments.timeout_s,
         speed=arguments.speed,
     )
-    print(table(report))
-    for message in report["error_messages"]:
-        print("error:", message)
-    if arguments.json:
-        arguments.json.write_text(json.dumps(report, indent=2) + "\n")
+    print_report(report, table(report), arguments.json)
     passed = report["errors"] == 0 and report["equal_to_solo"] == report["sessions"]
     sys.exit(0 if passed else 1)
 
