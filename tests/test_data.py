@@ -1,15 +1,20 @@
 """Synthetic data and CSV loading: seeded, independent of global RNGs, and defensive about bad files."""
 
+import csv
 import random
+import re
 import subprocess
 import sys
 import tomllib
+from collections import OrderedDict
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from bayesdemo.core import data as data_module
 from bayesdemo.core.data import MAX_CSV_BYTES, DataConfig, Dataset, generate, load_csv, parse_csv
 from bayesdemo.core.validation import ConfigError
 
@@ -195,3 +200,128 @@ def test_the_size_limit_speaks_of_the_uploaders_megabytes_and_a_big_file_reports
     with pytest.raises(ConfigError) as caught:
         parse_csv(b"x,y\n" + b"1" * (MAX_CSV_BYTES + 1))
     assert str(caught.value) == "csv must be at most 20.0 MB, got more than 20.0 MB"
+
+
+def exact_least_squares(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least squares of (x, y) in exact rational arithmetic from the float values, rounded once at the end."""
+    xs, ys = [Fraction(value) for value in x.tolist()], [Fraction(value) for value in y.tolist()]
+    x_mean, y_mean = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((a - x_mean) * (b - y_mean) for a, b in zip(xs, ys, strict=True)) / sum((a - x_mean) ** 2 for a in xs)
+    return float(slope), float(y_mean - slope * x_mean)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        DataConfig(n=2, seed=3),
+        DataConfig(n=300, slope=-2.0, intercept=1e6, noise_sd=5.0, seed=1),
+        DataConfig(n=300, x_min=1e5, x_max=1e5 + 1e-3, noise_sd=1e-6, seed=2),  # x far from 0 in a narrow range
+        DataConfig(n=300, slope=1e6, noise_sd=1e-9, x_min=-1e6, x_max=1e6, seed=4),
+    ],
+)
+def test_least_squares_match_exact_rational_arithmetic(config):
+    data = generate(config)
+    slope, intercept = data.least_squares()
+    exact_slope, exact_intercept = exact_least_squares(data.x, data.y)
+    # The centred formula loses a few ulps per sum; 1e-11 relative is far above that and far below the 1e-8 that
+    # least squares on the raw (x, 1) design loses when x sits at 1e5 in a range 1e-3 wide.
+    assert slope == pytest.approx(exact_slope, rel=1e-11)
+    assert intercept == pytest.approx(exact_intercept, rel=1e-11, abs=1e-11 * abs(exact_slope) * 1e5)
+
+
+def test_generate_makes_each_dataset_once_and_keeps_only_the_most_recent(monkeypatch):
+    monkeypatch.setattr(data_module, "GENERATED_CACHE_POINTS", 250)
+    monkeypatch.setattr(data_module, "_generated", OrderedDict())
+    first = generate(DataConfig(n=100, seed=11))
+    assert generate(DataConfig(n=100, seed=11)) is first  # a class opening one link generates it once
+    generate(DataConfig(n=100, seed=12))
+    generate(DataConfig(n=100, seed=13))  # 300 points: the least recently used (seed 11) is let go
+    again = generate(DataConfig(n=100, seed=11))
+    assert again is not first
+    np.testing.assert_array_equal(again.y, first.y)
+    # The numbers are slope * x + intercept + noise from the config's own generator, bit for bit.
+    rng = np.random.default_rng(11)
+    x = rng.uniform(0.0, 1.0, size=100)
+    np.testing.assert_array_equal(again.x, x)
+    np.testing.assert_array_equal(again.y, 3.0 * x + 1.0 + rng.normal(0.0, 0.1, size=100))
+
+
+def test_rows_past_the_limit_are_counted_before_any_cell_is_read(monkeypatch):
+    def unread(*arguments, **options):
+        raise AssertionError("a cell was read")
+
+    monkeypatch.setattr(data_module, "_parse_number", unread)
+    monkeypatch.setattr(data_module.np, "loadtxt", unread)
+    # Twelve rows, the first not numeric: the count refuses the file before that row is read.
+    content = b"x,y\nabc,def\n" + b"".join(b"%d,%d\n" % (i, 2 * i) for i in range(11))
+    with pytest.raises(ConfigError, match="at most 10 data rows, got 12") as caught:
+        parse_csv(content, max_rows=10)
+    assert caught.value.field == "csv"
+    blank = b"x,y\n\n \n , \n\t\n" + b"".join(b"%d,%d\r\n" % (i, 2 * i) for i in range(11))  # blank rows not counted
+    with pytest.raises(ConfigError, match="at most 10 data rows, got 11"):
+        parse_csv(blank, max_rows=10)
+
+
+def reference_rows(content: bytes) -> tuple[list[float], list[float]]:
+    """The file as the csv module and float() read it: blank rows skipped, the header dropped, cells stripped."""
+    text = content.decode("utf-8-sig")
+    first = text.strip().splitlines()[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    lines = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+", text)
+    rows = [row for row in csv.reader(lines, delimiter=delimiter) if any(cell.strip() for cell in row)][1:]
+    if delimiter == ";":
+        rows = [[cell.replace(",", ".") for cell in row] for row in rows]
+    return [float(row[0].strip()) for row in rows], [float(row[1].strip()) for row in rows]
+
+
+AWKWARD_FILES = {
+    "byte order mark and CRLF": b"\xef\xbb\xbfx,y\r\n1,2\r\n-3.5,4e-3\r\n",
+    "old Mac line ends, no final one": b"x,y\r0.1,0.2\r0.3,0.4",
+    "decimal commas": b"x;y\n1,5;2\n-0,25;1e3\n3;4,125\n",
+    "blank and whitespace lines": b"\n\n x , Y \n\n1,2\n   \n , \n\t\n3,4\n\n\x0c\n",
+    "spaces, tabs and form feeds around cells": b"x,y\n 1 , 2 \n\t3\t,4\x0b\n\x1c5,6\x1f\n",
+    "number forms": b"x,y\n+1e3,.5\n1.,-0\n-0.0,5e-324\n0.1000000000000000055511151231257827,1E+15\n",
+    "long digits": b"x,y\n3.14159265358979323846264338327950288,2.718281828459045235360287\n1,2\n",
+}
+ROW_BY_ROW_FILES = {  # files loadtxt does not read as float() does: the csv module's reader reads them
+    "quoted cells": b'x,y\n"1","2"\n"3.5",4\n5,"6"\n',
+    "quoted decimal commas": b'x;y\n"1,5";2\n3;"4,25"\n',
+    "underscores in numbers": b"x,y\n1_000,2\n3,4_0.5\n",
+    "non-ASCII spaces around cells": "x,y\n\u00a01,2\u2003\n3,4\n".encode(),
+}
+
+
+@pytest.mark.parametrize("name", AWKWARD_FILES)
+def test_the_numpy_path_reads_awkward_files_as_the_csv_module_and_float_do(name, monkeypatch):
+    content = AWKWARD_FILES[name]
+    expected_x, expected_y = reference_rows(content)
+
+    def no_reader(*arguments, **options):
+        raise AssertionError("the row-by-row reader was used")
+
+    monkeypatch.setattr(data_module.csv, "reader", no_reader)
+    data = parse_csv(content)
+    # Both call Python's float() on the same stripped text: equal bit for bit.
+    assert data.x.tolist() == expected_x and data.y.tolist() == expected_y
+
+
+@pytest.mark.parametrize("name", ROW_BY_ROW_FILES)
+def test_files_the_numpy_path_leaves_are_read_row_by_row_as_before(name):
+    data = parse_csv(ROW_BY_ROW_FILES[name])
+    assert (data.x.tolist(), data.y.tolist()) == reference_rows(ROW_BY_ROW_FILES[name])
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"x,y\n1,2\nnan,4\n", "x must be finite, got 'nan' in row 3"),
+        (b"x,y\n1,2\n3,2e15\n", "y must be at most 1e+15 in size, got '2e15' in row 3"),
+        (b"x,y\n1,2\n3,\n", "y must be numeric, got '' in row 3"),
+        (b"x,y\n1,2\n3,4,5\n", "row 3 must have 2 cells (x,y), got 3"),
+        (b"x,y\n1,2\n0x10,4\n", "x must be numeric, got '0x10' in row 3"),
+    ],
+)
+def test_a_plain_file_with_a_bad_cell_is_named_by_row_and_cell(content, fragment):
+    with pytest.raises(ConfigError) as caught:
+        parse_csv(content)
+    assert fragment in str(caught.value)

@@ -372,3 +372,26 @@ def test_a_general_design_far_from_zero_matches_the_direct_n_by_n_density():
     )
     # 1e-5 nats: the same float64 floor as for the line; the uncentred p x p system was off by more than 1 nat here.
     assert fit.log_evidence == pytest.approx(float(direct), abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "dataset",
+    [
+        generate(DataConfig(n=2, seed=1)),
+        generate(DataConfig(n=20_000, slope=-4.0, intercept=1e6, noise_sd=3.0, seed=2)),
+        generate(DataConfig(n=500, x_min=1e5, x_max=1e5 + 1e-3, noise_sd=1e-6, seed=3)),  # x far from 0, narrow
+        Dataset(np.array([-1e15, 0.0, 1e15]), np.array([7.0, 7.0, 7.0])),  # the largest |x|, a constant y
+    ],
+)
+def test_statistics_of_a_dataset_equal_those_of_its_design_matrix_and_are_computed_once(dataset):
+    stats = SufficientStats.of(dataset)
+    reference = SufficientStats.of_design(design_matrix(dataset.x), dataset.y)
+    # Both sum n products (pairwise against BLAS's order): at n = 20,000 a few 1e-13 apart at most; 1e-11 relative
+    # leaves room. A constant column's centred sums and a constant y's are exactly 0 in both.
+    for name in ("phi_t_phi", "phi_t_y", "y_t_y"):
+        np.testing.assert_allclose(getattr(stats, name), getattr(reference, name), rtol=1e-11, atol=0.0)
+    for name in ("phi_mean", "y_mean", "phi_scatter", "phi_y_scatter", "y_scatter"):
+        np.testing.assert_allclose(getattr(stats.centred, name), getattr(reference.centred, name), rtol=1e-11, atol=0.0)
+    assert stats.n == reference.n
+    assert SufficientStats.of(dataset) is stats  # once per dataset: every reference and model change reuses them
+    assert exact_posterior(dataset, Model(noise_sd=0.5)).stats is stats

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
 import stat
+import threading
 from array import array
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -19,6 +23,11 @@ MAX_POINTS = 1_000_000  # largest n accepted from the generator or a CSV
 MAX_CSV_BYTES = 20 * 1000 * 1000  # largest CSV accepted, in bytes: 20 MB, the limit Streamlit's uploader shows
 MIN_RELATIVE_X_WIDTH = 1e-9  # x_max - x_min must be at least this times max(1, |x_min|, |x_max|)
 MAX_ABS_VALUE = 1e15  # largest |x| or |y| accepted: sums of squares of a million such values stay finite
+# Generated datasets kept for reuse (the most recently used, at most this many points in all, 16 bytes each): a class
+# opening one link of a million points generates it once, and its statistics are computed once (Dataset.memo).
+GENERATED_CACHE_POINTS = 2 * MAX_POINTS
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,12 +61,40 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class LineMoments:
+    """Means, centred sums of squares and products, and raw sums of x and y (docs/MATH.md, Centring)."""
+
+    n: int
+    x_mean: float  # xbar, refined by a second pass
+    y_mean: float  # ybar, refined by a second pass; a constant y's own value exactly
+    x_scatter: float  # sum (x - xbar)^2
+    xy_scatter: float  # sum (x - xbar)(y - ybar)
+    y_scatter: float  # sum (y - ybar)^2
+    x_sum: float  # sum x
+    y_sum: float  # sum y
+    xx_sum: float  # sum x^2
+    xy_sum: float  # sum x y
+    yy_sum: float  # sum y^2
+
+
+def _refined_mean(values: np.ndarray) -> float:
+    """Mean of `values` (n,) corrected by a second pass over the residuals; a constant array's value exactly."""
+    first = values[0]
+    if np.all(values == first):
+        return float(first)
+    mean = values.mean()
+    return float(mean + (values - mean).mean())
+
+
+@dataclass(frozen=True)
 class Dataset:
     """Inputs x and targets y, each float64 of shape (n,); immutable."""
 
     x: np.ndarray
     y: np.ndarray
     source: str = field(default="synthetic")  # where the data came from, for display
+    # Values derived from x and y (moments, least squares, sufficient statistics), each computed once: see `memo`.
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         x = np.array(self.x, dtype=np.float64).reshape(-1)
@@ -69,13 +106,14 @@ class Dataset:
         if x.size > MAX_POINTS:
             raise ConfigError("n", f"must be at most {MAX_POINTS} data points, got {x.size}")
         for name, values in (("x", x), ("y", y)):
+            if np.all(np.abs(values) <= MAX_ABS_VALUE):  # one pass: NaN fails the comparison, as +-inf does
+                continue
             bad = np.flatnonzero(~np.isfinite(values))
             if bad.size:
                 raise ConfigError(name, f"must be finite, got {float(values[bad[0]])!r} in row {bad[0] + 1}")
             huge = np.flatnonzero(np.abs(values) > MAX_ABS_VALUE)
-            if huge.size:
-                value, row = float(values[huge[0]]), huge[0] + 1
-                raise ConfigError(name, f"must be at most {MAX_ABS_VALUE:g} in size, got {value!r} in row {row}")
+            value, row = float(values[huge[0]]), huge[0] + 1
+            raise ConfigError(name, f"must be at most {MAX_ABS_VALUE:g} in size, got {value!r} in row {row}")
         if np.ptp(x) == 0.0:
             raise ConfigError("x", f"must not be constant (every x is {float(x[0])!r}): the slope is not identified")
         x.setflags(write=False)
@@ -88,11 +126,51 @@ class Dataset:
         """Number of data points."""
         return int(self.x.size)
 
+    def memo(self, name: str, make: Callable[[], T]) -> T:
+        """The value `make()` computed once for these data and kept under `name` (x and y never change)."""
+        if name not in self._memo:
+            self._memo[name] = make()
+        return self._memo[name]
+
+    def moments(self) -> LineMoments:
+        """Means, centred and raw sums of x and y in O(n) vectorised passes, once (docs/MATH.md, Centring)."""
+        return self.memo("moments", self._moments)
+
+    def _moments(self) -> LineMoments:
+        """Compute `moments` (pairwise sums, no BLAS: its threads contend for a busy server's cores)."""
+        x, y = self.x, self.y
+        x_mean, y_mean = _refined_mean(x), _refined_mean(y)
+        x_centred, y_centred = x - x_mean, y - y_mean
+        return LineMoments(
+            n=self.n,
+            x_mean=x_mean,
+            y_mean=y_mean,
+            x_scatter=float(np.square(x_centred).sum()),
+            xy_scatter=float((x_centred * y_centred).sum()),
+            y_scatter=float(np.square(y_centred).sum()),
+            x_sum=float(x.sum()),
+            y_sum=float(y.sum()),
+            xx_sum=float(np.square(x).sum()),
+            xy_sum=float((x * y).sum()),
+            yy_sum=float(np.square(y).sum()),
+        )
+
     def least_squares(self) -> np.ndarray:
-        """Ordinary least-squares (slope, intercept): where noise injection's means go (docs/MATH.md)."""
-        design = np.column_stack([self.x, np.ones_like(self.x)])
+        """Ordinary least-squares (slope, intercept), shape (2,): where noise injection's means go (docs/MATH.md).
+
+        From the centred sums: slope = sum (x - xbar)(y - ybar) / sum (x - xbar)^2, intercept = ybar - slope xbar.
+        """
+        return self.memo("least_squares", self._least_squares).copy()
+
+    def _least_squares(self) -> np.ndarray:
+        """Compute `least_squares` (through QR of the design when the centred sum of squares underflows)."""
+        moments = self.moments()
+        if moments.x_scatter > 0.0 and math.isfinite(moments.x_scatter):
+            slope = moments.xy_scatter / moments.x_scatter
+            return np.array([slope, moments.y_mean - slope * moments.x_mean])
+        design = np.column_stack([self.x, np.ones_like(self.x)])  # x spread below 1e-154: squares underflow
         solution, *_ = np.linalg.lstsq(design, self.y, rcond=None)
-        return solution
+        return np.asarray(solution, dtype=np.float64)
 
     def to_csv(self) -> str:
         """The data as CSV text with header `x,y`."""
@@ -100,12 +178,32 @@ class Dataset:
         return "\n".join(lines) + "\n"
 
 
+_generated: OrderedDict[DataConfig, Dataset] = OrderedDict()  # most recently used last (GENERATED_CACHE_POINTS)
+_generated_lock = threading.Lock()  # page runs of several sessions generate at once
+
+
 def generate(config: DataConfig) -> Dataset:
-    """Simulate the dataset of `config` with its own generator: same seed -> same data, whatever else ran."""
+    """Simulate the dataset of `config` with its own generator: same seed -> same data, whatever else ran.
+
+    The same config returns the same (immutable) Dataset while it is among the most recently generated.
+    """
+    with _generated_lock:
+        if config in _generated:
+            _generated.move_to_end(config)
+            return _generated[config]
     rng = np.random.default_rng(config.seed)
     x = rng.uniform(config.x_min, config.x_max, size=config.n)
-    y = config.slope * x + config.intercept + rng.normal(0.0, config.noise_sd, size=config.n)
-    return Dataset(x, y, source=f"synthetic (seed {config.seed})")
+    # slope x + intercept + noise, in place in that order: the same numbers as the expression, fewer n-sized arrays.
+    y = config.slope * x
+    y += config.intercept
+    y += rng.normal(0.0, config.noise_sd, size=config.n)
+    dataset = Dataset(x, y, source=f"synthetic (seed {config.seed})")
+    with _generated_lock:
+        _generated[config] = dataset
+        _generated.move_to_end(config)
+        while sum(kept.n for kept in _generated.values()) > GENERATED_CACHE_POINTS:
+            _generated.popitem(last=False)
+    return dataset
 
 
 def _parse_number(text: str, column: str, row: int, decimal_comma: bool = False) -> float:
@@ -171,6 +269,76 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 _FIRST_LINE = re.compile(r"\s*([^\r\n]*)")  # the first line with anything but white space on it
 
 
+# ASCII characters str.strip() removes from a cell, the line ends apart: a line of only these and delimiters is a
+# blank row to the reader, skipped.
+_BLANK_ASCII = " \t\x0b\x0c\x1c\x1d\x1e\x1f"
+# A bytes.translate table: a line end (\r or \n) becomes \n, any other byte x. With blanks and delimiters deleted
+# as well, the lines of content are the x's right after a \n (and an x first).
+_LINE_MARKS = bytes(10 if code in (10, 13) else ord("x") for code in range(256))
+
+
+def _marked_lines(marks: bytes) -> int:
+    """How many lines of a marked text (_LINE_MARKS) hold an x."""
+    return marks.count(b"\nx") + marks.startswith(b"x")
+
+
+def _longest_line(data: bytes) -> int:
+    """Length of the longest line of `data` in bytes, line ends not counted."""
+    if len(data) <= csv.field_size_limit():
+        return len(data)
+    codes = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero((codes == 10) | (codes == 13))
+    return int(np.diff(np.concatenate(([-1], ends, [codes.size]))).max()) - 1
+
+
+def _parse_plain(text: str, delimiter: str, max_rows: int, name: str) -> Dataset | None:
+    """A plain file (ASCII, no quotes, no NUL) counted row by row in bytes, refused past `max_rows` before any cell
+    is read, then parsed by numpy's loadtxt. None where the row-by-row reader must decide: any other file, or one
+    with fewer than 2 data rows, a line longer than the csv module reads, or a cell loadtxt refuses or reads as past
+    the limits (the reader then names the row and cell as it always has).
+
+    A row is a line with anything but blanks and delimiters, as the reader skips blank rows; the numbers are those of
+    Python's float() of each stripped cell, which loadtxt calls.
+    """
+    if not text.isascii() or '"' in text or "\x00" in text:
+        return None
+    data = text.encode("ascii")
+    blanks = (_BLANK_ASCII + delimiter).encode()
+    rows = _marked_lines(data.translate(_LINE_MARKS, blanks))  # the header included
+    if rows > max_rows + 1:
+        raise ConfigError("csv", f"must have at most {max_rows:,} data rows, got {rows - 1:,}")
+    if rows < 3 or _longest_line(data) > csv.field_size_limit():
+        return None
+    blank_lines = _marked_lines(data.translate(_LINE_MARKS)) - rows  # lines of blanks and delimiters only
+    first = re.compile(b"[^" + re.escape(blanks) + b"\r\n]").search(data)
+    if first is None:
+        return None
+    start = max(data.rfind(b"\n", 0, first.start()), data.rfind(b"\r", 0, first.start())) + 1
+    end = re.compile(rb"\r\n|\r|\n").search(data, first.start())
+    header = text[start : end.start() if end else len(data)]
+    _check_header(header.split(delimiter), delimiter)
+    body_start = end.end() if end else len(data)
+    stream = io.BytesIO(data)  # shares the bytes: loadtxt reads them in chunks, not as one copy in UCS-4
+    if b"\r" in data or blank_lines > 0 or delimiter == ";":
+        body = data[body_start:].replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # loadtxt refuses a lone \r
+        if blank_lines > 0:
+            body = re.sub(b"(?m)^[" + re.escape(blanks) + b"]+(?:\n|\\Z)", b"", body)
+        if delimiter == ";":
+            body = body.replace(b",", b".")  # the decimal comma, as the reader reads it
+        stream, body_start = io.BytesIO(body), 0
+    del data
+    stream.seek(body_start)
+    try:
+        values = np.loadtxt(
+            stream, delimiter=delimiter, comments=None, quotechar=None, dtype=np.float64, ndmin=2, encoding="ascii"
+        )
+    except ValueError:
+        return None
+    if values.shape != (rows - 1, 2) or not np.all(np.abs(values) <= MAX_ABS_VALUE):
+        return None
+    return Dataset(values[:, 0], values[:, 1], source=name)
+
+
 def _lines(text: str) -> Iterator[str]:
     """The lines of `text` one at a time (a list of all of them would take ~50 bytes per line at once)."""
     return (match.group() for match in _LINE.finditer(text))
@@ -192,7 +360,9 @@ def parse_csv(
     """Parse CSV text with a header naming columns `x` and `y` into a Dataset of at most `max_rows` points.
 
     Cells are separated by commas, or by semicolons (then a decimal comma is read too: `1,5;2` is x=1.5, y=2).
-    Lines may end in \\n, \\r\\n or \\r.
+    Lines may end in \\n, \\r\\n or \\r. A plain file (ASCII, no quotes) has its rows counted and is refused past
+    `max_rows` before any cell is read, then is parsed by numpy (about 0.2 s for a million rows); any other file, or
+    one with a problem to name, is read row by row and refused as soon as it passes `max_rows`.
     """
     size = len(content)
     if size > max_bytes:
@@ -212,6 +382,9 @@ def parse_csv(
     first_line = first.group(1) if first else ""
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     decimal_comma = delimiter == ";"
+    plain = _parse_plain(text, delimiter, max_rows, name)
+    if plain is not None:
+        return plain
     # Rows are read one at a time and refused as soon as there are too many: a 20 MB file of short rows held as
     # lists of strings first took over 1 GiB.
     reader = csv.reader(_lines(text), delimiter=delimiter)

@@ -10,7 +10,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from bayesdemo.core.data import Dataset
+from bayesdemo.core.data import Dataset, LineMoments
 from bayesdemo.core.priors import Model
 from bayesdemo.core.validation import ConfigError
 
@@ -116,8 +116,23 @@ class SufficientStats:
 
     @classmethod
     def of(cls, dataset: Dataset) -> SufficientStats:
-        """Accumulate the statistics in O(n p^2) passes."""
-        return cls.of_design(design_matrix(dataset.x), dataset.y)
+        """The statistics of the design rows (x, 1), from the dataset's moments (O(n) once per dataset, then O(1))."""
+        return dataset.memo("sufficient_stats", lambda: cls.of_moments(dataset.moments()))
+
+    @classmethod
+    def of_moments(cls, moments: LineMoments) -> SufficientStats:
+        """The statistics of the design rows (x, 1) from the sums of x and y; the constant column's centred sums are
+        exactly 0, as of_design gives them (docs/MATH.md, Centring)."""
+        centred = CentredStats(
+            np.array([moments.x_mean, 1.0]),
+            moments.y_mean,
+            np.array([[moments.x_scatter, 0.0], [0.0, 0.0]]),
+            np.array([moments.xy_scatter, 0.0]),
+            moments.y_scatter,
+        )
+        phi_t_phi = np.array([[moments.xx_sum, moments.x_sum], [moments.x_sum, float(moments.n)]])
+        phi_t_y = np.array([moments.xy_sum, moments.y_sum])
+        return cls(phi_t_phi, phi_t_y, moments.yy_sum, moments.n, centred)
 
     @classmethod
     def of_design(cls, phi: np.ndarray, y: np.ndarray) -> SufficientStats:
