@@ -1,8 +1,9 @@
 """Serve the page from several `streamlit run app.py` replicas behind nginx, with session affinity.
 
 Run: `bash scripts/serve --replicas N [--port P] [--address A]`. It starts N replicas on free local ports (127.0.0.1,
-reachable only through the proxy), shares the training job cap out among them (each replica gets
-BAYESDEMO_MAX_RUNNING_JOBS so that together they never train more fits at once than there are cores), and runs nginx
+reachable only through the proxy), shares one training job cap among them (every replica gets the machine's cores as
+BAYESDEMO_MAX_RUNNING_JOBS and the same BAYESDEMO_SLOT_DIR, a folder of slot files each held by one training process
+at a time, so that together they never train more full-speed fits at once than there are cores), and runs nginx
 (the Debian package) in the foreground with a configuration made from deploy/nginx.conf.template in a temporary
 folder, listening on A:P. Ctrl-C stops everything; so does any of them stopping on its own.
 """
@@ -42,7 +43,8 @@ class ServeError(RuntimeError):
 
 @dataclass(frozen=True)
 class Replica:
-    """One `streamlit run app.py` behind the proxy: its name in the affinity cookie, its port and its job cap."""
+    """One `streamlit run app.py` behind the proxy: its name in the affinity cookie, its port and the job cap it
+    shares with the other replicas (workers.scheduler's slot files)."""
 
     name: str
     port: int
@@ -70,16 +72,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def job_shares(replicas: int, cores: int) -> list[int]:
-    """Each replica's job cap: the cores shared out as evenly as can be, summing to `cores`, each at least one."""
+def check_replicas(replicas: int) -> int:
+    """`replicas` when at least one."""
     if replicas < 1:
         raise ServeError("--replicas must be at least 1.")
-    if replicas > cores:
-        raise ServeError(
-            f"--replicas must be at most the number of cores ({cores}): each replica trains at least one fit at a "
-            "time, and together they must not train more fits at once than there are cores."
-        )
-    return [cores // replicas + (1 if index < cores % replicas else 0) for index in range(replicas)]
+    return replicas
+
+
+def replica_environment(
+    replica: Replica, slot_dir: Path, environment: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a replica: this one's, `environment`, and the job cap with the slot folder all replicas
+    share (BAYESDEMO_SLOT_DIR: workers.scheduler counts the cap across them)."""
+    return {
+        **os.environ,
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        **(environment or {}),
+        "BAYESDEMO_MAX_RUNNING_JOBS": str(replica.max_running_jobs),
+        "BAYESDEMO_SLOT_DIR": str(slot_dir),
+    }
 
 
 def max_upload_mib(config_path: Path = REPOSITORY / ".streamlit" / "config.toml") -> int:
@@ -181,26 +192,21 @@ def replicas_running(
     environment: Mapping[str, str] | None = None,
     cores: int | None = None,
 ) -> Iterator[tuple[tuple[Replica, ...], tuple[subprocess.Popen, ...]]]:
-    """Start `replica_count` replicas on free local ports, output to `log_dir`/replica-NAME.log; yield them and their
-    processes once each answers its health check; stop them after."""
+    """Start `replica_count` replicas on free local ports, output to `log_dir`/replica-NAME.log, sharing a job cap of
+    `cores` (None: this machine's) through one new slot folder; yield them and their processes once each answers its
+    health check; stop them after."""
     if cores is None:
         from bayesdemo.workers.jobs import (
             usable_cores,  # the cores the job cap counts (imports torch: only when needed)
         )
 
         cores = usable_cores()
-    replicas = tuple(
-        Replica(f"r{index + 1}", free_port(), share) for index, share in enumerate(job_shares(replica_count, cores))
-    )
+    replicas = tuple(Replica(f"r{index + 1}", free_port(), cores) for index in range(check_replicas(replica_count)))
+    slot_dir = Path(tempfile.mkdtemp(prefix="bayesdemo-slots-"))
     processes: list[subprocess.Popen] = []
     try:
         for replica in replicas:
-            env = {
-                **os.environ,
-                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-                **(environment or {}),
-                "BAYESDEMO_MAX_RUNNING_JOBS": str(replica.max_running_jobs),
-            }
+            env = replica_environment(replica, slot_dir, environment)
             with open(log_dir / f"replica-{replica.name}.log", "wb") as log:
                 # A session of its own: Ctrl-C reaches the supervisor alone, which then stops every replica in turn.
                 processes.append(
@@ -218,6 +224,7 @@ def replicas_running(
         yield replicas, tuple(processes)
     finally:
         stop(processes)
+        shutil.rmtree(slot_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -294,10 +301,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, interrupt)
     try:
         with serving(arguments.replicas, arguments.port, arguments.address) as served:
-            caps = ", ".join(f"{replica.name}: {replica.max_running_jobs}" for replica in served.replicas)
+            cap = served.replicas[0].max_running_jobs
             everywhere = arguments.address in ("0.0.0.0", "")
             shown = f"http://<this machine's address>:{arguments.port}" if everywhere else served.url
-            print(f"{len(served.replicas)} replicas behind nginx at {shown} (fits at once per replica: {caps}).")
+            print(
+                f"{len(served.replicas)} replicas behind nginx at {shown} (fits at full speed at once, all replicas "
+                f"together: {cap})."
+            )
             print("Press Ctrl+C to stop.", flush=True)
             while True:
                 for index, process in enumerate(served.processes):

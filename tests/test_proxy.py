@@ -4,6 +4,8 @@ and without session affinity a request that reaches a replica not holding its se
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -18,10 +20,11 @@ from deploy.serve import (
     AFFINITY_COOKIE,
     Replica,
     ServeError,
+    check_replicas,
     free_port,
-    job_shares,
     max_upload_mib,
     proxy_in_front,
+    replica_environment,
     replicas_running,
 )
 
@@ -51,7 +54,7 @@ def test_sessions_through_the_proxy_upload_train_and_download_as_if_alone(replic
     assert report["pages_that_reconnected"] == 0
     # New browsers go to each replica in turn, so three sessions land on both.
     assert sorted(report["sessions_per_replica"].values()) == [1, 2]
-    assert sum(report["job_cap_per_replica"]) == max(usable_cores(), REPLICAS)
+    assert report["job_cap_per_replica"] == [max(usable_cores(), REPLICAS)] * REPLICAS, "one cap, shared"
     # The uploaded data are not the link's simulated data: an upload the page ignored would not match its solo run.
     query = plan_sessions(1, "bbb", STEPS)[0].query
     assert solo_trajectory(query, parse_csv(upload_csv(0))) != solo_trajectory(query)
@@ -114,13 +117,39 @@ def test_a_browser_page_through_the_proxy_connects_trains_and_finishes(replicas)
     assert cookies["bayesdemo_replica"] in {replica.name for replica in served.replicas}
 
 
-def test_the_job_cap_is_shared_out_so_replicas_together_train_at_most_one_fit_per_core():
-    for cores in (1, 2, 3, 7, 16):
-        for replicas in range(1, cores + 1):
-            shares = job_shares(replicas, cores)
-            assert len(shares) == replicas and sum(shares) == cores
-            assert min(shares) >= 1 and max(shares) - min(shares) <= 1
-    with pytest.raises(ServeError, match="--replicas must be at most the number of cores"):
-        job_shares(3, 2)
+# A replica's process as workers.scheduler sees it: it takes as many core slots as it can (of 3 tries) from the cap
+# and slot folder of its environment, says how many, and holds them until killed.
+REPLICA_TAKING_SLOTS = """
+import time
+from bayesdemo.workers.scheduler import SlotFiles, max_running_jobs_from_environment, slot_dir_from_environment
+files = SlotFiles(slot_dir_from_environment(), "core")
+taken = [files.take(max_running_jobs_from_environment()) for _ in range(3)]
+print(sum(slot is not None for slot in taken), flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_replicas_share_one_job_cap_so_together_they_train_at_most_one_full_speed_fit_per_core(tmp_path):
+    cores = 2
+    replicas = [Replica(f"r{index}", free_port(), cores) for index in (1, 2)]
+    environments = [replica_environment(replica, tmp_path / "slots") for replica in replicas]
+    processes: list[subprocess.Popen] = []
+    try:
+        taken = []
+        for environment in environments:  # one after the other: the first takes both slots, the second finds none
+            process = subprocess.Popen(
+                [sys.executable, "-c", REPLICA_TAKING_SLOTS], env=environment, stdout=subprocess.PIPE, text=True
+            )
+            processes.append(process)
+            assert process.stdout is not None
+            taken.append(int(process.stdout.readline()))
+        assert taken == [cores, 0]
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(10)
+            if process.stdout is not None:
+                process.stdout.close()
+    assert check_replicas(3) == 3, "more replicas than cores is fine: the cap is shared, not shared out"
     with pytest.raises(ServeError, match="--replicas must be at least 1"):
-        job_shares(0, 2)
+        check_replicas(0)
