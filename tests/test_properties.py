@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from bayesdemo.charts import figures
+from bayesdemo.charts.chart_style import METHOD_STYLES
 from bayesdemo.charts.figures_explore import (
     MEAN_FIELD_LABEL,
     fig_basis_fit,
@@ -122,7 +123,7 @@ FIGURE_SETTINGS = settings(
 NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
 scales = st.floats(-12.0, 15.0).map(lambda exponent: 10.0**exponent)
 huge_scales = st.floats(-12.0, 300.0).map(lambda exponent: 10.0**exponent)
-FIT_LABELS = st.sampled_from([*figures.KNOWN_COLOURS, "Bayes by Backprop, MSE", MEAN_FIELD_LABEL, "any fit"])
+FIT_LABELS = st.sampled_from([*METHOD_STYLES, "Bayes by Backprop, MSE", MEAN_FIELD_LABEL, "any fit"])
 
 
 def number(draw, scale, odd, positive=False):

@@ -6,7 +6,6 @@ turns a figure drawn by figures.py or figures_explore.py (standard light style) 
 
 from __future__ import annotations
 
-import math
 import re
 import zlib
 from dataclasses import dataclass
@@ -89,11 +88,6 @@ class ChartStyle:
     def background(self) -> str:
         """The chart's background colour as '#RRGGBB'."""
         return DARK_BACKGROUND if self.dark else LIGHT_BACKGROUND
-
-    @property
-    def text_colour(self) -> str:
-        """The colour of the chart's text as '#RRGGBB'."""
-        return DARK_TEXT if self.dark else LIGHT_TEXT
 
 
 STANDARD = ChartStyle()
@@ -286,16 +280,3 @@ def apply_style(figure: go.Figure, style: ChartStyle = STANDARD) -> go.Figure:
         data["layout"]["template"] = DARK_TEMPLATE
     # Built without validation (4x faster on a live redraw): every value came from a validated figure.
     return go.Figure(data, _validate=False)
-
-
-def relative_luminance(colour: str) -> float:
-    """WCAG 2.1 relative luminance of '#rrggbb'."""
-    channels = [int(colour[i : i + 2], 16) / 255.0 for i in (1, 3, 5)]
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-
-def contrast_ratio(first: str, second: str) -> float:
-    """WCAG 2.1 contrast ratio of two '#rrggbb' colours, from 1 to 21."""
-    high, low = sorted((relative_luminance(first), relative_luminance(second)), reverse=True)
-    return (high + 0.05) / (low + 0.05) if math.isfinite(high + low) else 1.0

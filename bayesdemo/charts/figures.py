@@ -19,8 +19,6 @@ from bayesdemo.charts.chart_style import (
     LIGHT_TEMPLATE,
     LIGHT_TEXT,
     MEAN_FIELD_COLOUR,
-    MEAN_FIELD_LABEL,
-    METHOD_STYLES,
     TRUTH_COLOUR,
     method_style,
 )
@@ -37,7 +35,6 @@ __all__ = ["EXACT_COLOUR", "FONT_SIZE", "GRID_COLOUR", "LIGHT_TEMPLATE", "MEAN_F
 MAX_POINTS = 2000  # most points drawn per scatter (redraw cost on a projector laptop)
 TRAJECTORY_POINTS = 400  # most points per live trajectory: about one per pixel of a half-width chart's plot area
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
-KNOWN_COLOURS = {label: style.colour for label, style in METHOD_STYLES.items() if label != MEAN_FIELD_LABEL}
 MARKERS_SHOWN = 8  # markers drawn along a fit's line (plotly's maxdisplayed): enough to read its symbol anywhere
 MARKER_SIZE = 9  # px
 FIT_LINE_WIDTH = 2.5  # px, a fit's line in the standard style

@@ -72,12 +72,6 @@ class GaussianPrior:
 
 
 PRIOR_KINDS = ("gaussian", "laplace", "student_t", "scale_mixture")
-PRIOR_KIND_LABELS = {
-    "gaussian": "Gaussian N(location, scale^2)",
-    "laplace": "Laplace(location, scale)",
-    "student_t": "Student-t(df, location, scale)",
-    "scale_mixture": "scale mixture pi N(location, scale^2) + (1 - pi) N(location, second_scale^2)",
-}
 
 
 @dataclass(frozen=True)

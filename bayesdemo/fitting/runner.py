@@ -20,7 +20,6 @@ from bayesdemo.fitting.metrics import at_target_rule, target_for
 from bayesdemo.methods import FitConfig, Method, make_method
 from bayesdemo.methods.base import MultiStep
 
-STATUSES = ("ready", "running", "done", "stopped", "diverged", "timeout")
 # Most steps a MultiStep method takes per call: calls never cross a snapshot, and a stop request, the time budget and
 # a speed cap wait at most this many steps (well under a millisecond of Bayes by Backprop's closed-form steps).
 MAX_STEPS_PER_CALL = 64
