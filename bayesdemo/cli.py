@@ -227,8 +227,8 @@ def run_command(args: argparse.Namespace) -> dict[str, Any]:
         "exact": exact_summary(exact),
     }
     if args.command == "fit":
-        # One thread, as the page's workers train: torch's thread pool on a busy machine made a 2-second full-covariance
-        # fit take 53 to 91 s on 2 cores.
+        # One thread, as the page's workers train: torch's own thread pool oversubscribes a shared machine
+        # (docs/classroom.md, Limits that keep one student from stalling the class).
         torch.set_num_threads(1)
         fit_config = scenario.fit
         problem = budget.memory_problem(fit_config, dataset.n, MEMORY_NAMES)

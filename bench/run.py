@@ -126,8 +126,8 @@ def measure_one(contender: str, case: Case, seed: int, device: str) -> dict:
     from bayesdemo.core.priors import Model
     from bayesdemo.fitting.metrics import step_converged_for_good, target_for
 
-    # torch.optim's first step imports torch._dynamo (tens of seconds on a busy machine): a one-time cost of the
-    # process, not of training. Paid here, before any timing, for every contender alike; NumPyro compiles untimed too.
+    # torch.optim's first step imports torch._dynamo (bench/README.md): a one-time cost of the process, not of
+    # training. Paid here, before any timing, for every contender alike; NumPyro compiles untimed too.
     warm_up = torch.zeros(1, requires_grad=True)
     warm_up.grad = torch.zeros(1)
     torch.optim.Adam([warm_up]).step()

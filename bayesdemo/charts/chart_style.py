@@ -164,8 +164,8 @@ DARK_TEMPLATE_LAYOUT = {
     "hovermode": "closest",
     "legend": {"bgcolor": "rgba(0,0,0,0)"},
 }
-# A small template: the stock "plotly_white" is deep-copied on every use and cost ~10 ms per figure, the largest part
-# of a live redraw (six figures four times a second).
+# A small template: the stock "plotly_white" is deep-copied on every use of it (docs/performance.md, Server work per
+# live redraw).
 LIGHT_TEMPLATE = go.layout.Template(layout=LIGHT_TEMPLATE_LAYOUT)
 DARK_TEMPLATE = go.layout.Template(layout=DARK_TEMPLATE_LAYOUT)
 

@@ -58,9 +58,9 @@ MIN_RELATIVE_SPAN = 1e-9  # narrowest axis span, relative to the values' size: 2
 FOCUS_RATIO = 4.0  # beside other fits, the sd axis reaches this many times past the reference sds, no farther
 MSE_PANEL_HEIGHT = 150  # px, the MSE panel under the negative-ELBO one when both kinds of loss are drawn
 PANEL_GAP = 70  # px between the two loss panels: tick labels and the lower panel's heading
-# Figures are built without plotly's check of every property (4-7 ms a live chart, about a third of the server's work
-# per live redraw, against 1-1.5 ms unchecked). tests/test_figures.py builds each figure both ways, awkward inputs
-# included, and requires the same JSON, so the figures drawn are those plotly's checks pass.
+# Figures are built without plotly's check of every property, most of a live chart's cost (docs/performance.md, Server
+# work per live redraw). tests/test_figures.py builds each figure both ways, awkward inputs included, and requires the
+# same JSON, so the figures drawn are those plotly's checks pass.
 VALIDATE = False
 
 Traces = Sequence[tuple[str, Sequence[Snapshot]]]

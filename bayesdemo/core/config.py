@@ -40,8 +40,8 @@ DEFAULT_ANTITHETIC = {"noise": False, "bbb": True, "svi": True}
 # Steps of a default run, per method (and guide): long enough to reach the method's target on the Pyro tutorial data
 # (README, "Defaults"); noise injection's run is long enough to show its sds shrinking towards 0.
 DEFAULT_STEPS = {"noise": 3000, "bbb": 3000, "svi": 2000, "svi/mvn": 3000}
-# "Run until at target" without a step count caps the run at this many times the default: uncentred x in [10, 12]
-# took Bayes by Backprop 8,730 steps to reach its target.
+# "Run until at target" without a step count caps the run at this many times the default, with room for an
+# ill-conditioned problem (docs/methods.md).
 UNTIL_TARGET_CAP_FACTOR = 25
 # Adam's beta2 on minibatch fits: torch's 0.999 remembers the early gradients (10^4 times the final ones at n = 1e5)
 # for thousands of steps and shrinks every later step; 0.99 forgets them in hundreds (measured, bench/README.md).

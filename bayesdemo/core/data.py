@@ -385,8 +385,8 @@ def parse_csv(
     plain = _parse_plain(text, delimiter, max_rows, name)
     if plain is not None:
         return plain
-    # Rows are read one at a time and refused as soon as there are too many: a 20 MB file of short rows held as
-    # lists of strings first took over 1 GiB.
+    # Rows are read one at a time and refused as soon as there are too many: a large file is never held as lists of
+    # strings (docs/classroom.md, Limits that keep one student from stalling the class).
     reader = csv.reader(_lines(text), delimiter=delimiter)
     xs, ys = array("d"), array("d")
     row_number = 0  # rows with content so far; the header is row 1

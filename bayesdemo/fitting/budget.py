@@ -18,15 +18,13 @@ from bayesdemo.core.config import FitConfig
 MEMORY_BUDGET_BYTES = 1 << 30  # most memory one fit may need at its peak (1 GiB): a class shares one server
 FLOAT_BYTES = 8  # every tensor is float64
 # Resident memory per element of the (samples x batch) float64 tensors, in tensors, from resource.getrusage's max RSS
-# growth over a step. Tensors above the C allocator's 32 MiB threshold are mapped and handed back when freed: at
-# samples = 256, n = 20,000 (39 MiB each) noise injection took 14 tensors, Bayes by Backprop 4.2 to 6.2 (local
-# reparameterisation, MSE, learned noise sd, Monte-Carlo KL), Pyro's Trace_ELBO 7.3. Smaller ones stay in the heap,
-# which grows past what is alive: at samples = 128 (20 MiB each) noise injection took 31 and Bayes by Backprop's MSE
-# 11. The factors cover both, with room.
+# growth over a step: the factors cover tensors above the C allocator's 32 MiB threshold (mapped, handed back when
+# freed) and smaller ones (the heap grows past what is alive), with room (docs/classroom.md, Limits that keep one
+# student from stalling the class).
 TENSORS_PER_SAMPLE_POINT = {"noise": 40, "bbb": 16, "svi": 16}
 TENSORS_PER_POINT = 8  # float64 vectors of length n a fit keeps (x, y, the (n, 2) design, a minibatch order, ...)
 # Rough training seconds: a fixed cost per step plus one per element of the (samples x batch) tensors, measured on
-# one busy core (noise injection 180 ns per element, Bayes by Backprop about 100 ns; a default step 0.2 to 2.5 ms).
+# one busy core (docs/classroom.md, Limits that keep one student from stalling the class).
 SECONDS_PER_STEP = {"noise": 2e-4, "bbb": 2e-4, "svi": 2.5e-3}
 SECONDS_PER_SAMPLE_POINT = {"noise": 2e-7, "bbb": 1e-7, "svi": 1e-7}
 SECONDS_PER_STATISTICS_STEP = 1e-8  # per point and step of a minibatch's sufficient statistics
