@@ -1,4 +1,4 @@
-"""Sequential Bayesian updating: the posterior after the first k points (PRML 3.3.1), its lines, the VI fit beside it."""
+"""Sequential Bayesian updating: the posterior after the first k points (PRML 3.3.1), its lines, and a VI fit."""
 
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ def line_draws(gaussian: Gaussian, count: int = 20, seed: int = 0) -> np.ndarray
 class SequentialFitConfig:
     """The VI fit shown beside the exact update: Bayes by Backprop run to near convergence on the first k points."""
 
-    steps: int = 1500  # Adam steps per k (about 0.4 s of plain torch BBB)
-    samples: int = 16  # Monte-Carlo samples per step (16 converge where 1 keeps wandering, DESIGN.md)
+    steps: int = 1500  # Adam steps per k
+    samples: int = 16  # Monte-Carlo samples per step: 16 settle where 1 keeps jittering (docs/performance.md)
     seed: int = 0  # seed of every fit (one per k)
 
     def __post_init__(self) -> None:
