@@ -74,10 +74,10 @@ WHOLE_NUMBER_FIELDS = [
     ("data_n", "Data points n", 2, 1_000_000),
     ("data_seed", "Seed", 0, 2**32 - 1),
     ("fit_steps", "Steps", 1, 1_000_000),
-    ("fit_seed", "Seed", 0, 2**32 - 1),
+    ("fit_seed", "Fit seed", 0, 2**32 - 1),
     ("fit_samples", "Samples per step", 1, 1024),
     ("fit_batch_size", "Batch size", 0, 10_000_000),
-    ("snapshot_every", "Snapshot every", 1, 1_000_000),
+    ("snapshot_every", "Snapshot every (steps)", 1, 1_000_000),
 ]
 
 

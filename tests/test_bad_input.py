@@ -172,8 +172,8 @@ NUMBER_FIELDS = {
     "fit_lr_decay": ("Final lr / first lr", "lr_decay", False),
     "fit_samples": ("Samples per step", "samples", True),
     "fit_batch_size": ("Batch size", "batch_size", True),
-    "fit_seed": ("Seed", "seed", True),
-    "snapshot_every": ("Snapshot every", "snapshot_every", True),
+    "fit_seed": ("Fit seed", "seed", True),
+    "snapshot_every": ("Snapshot every (steps)", "snapshot_every", True),
 }
 ZERO_IS_VALID = {"data_slope", "data_intercept", "data_x_min", "data_seed", "prior_slope_mean", "prior_intercept_mean"}
 ZERO_IS_VALID |= {"fit_batch_size", "fit_seed"}  # batch size 0 means all the data

@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from bayesdemo.core import fields
 from bayesdemo.core.config import GUIDE_LABELS, METHOD_LABELS, FitConfig
 from bayesdemo.core.data import DataConfig
 from bayesdemo.core.markup import escape_markdown
@@ -19,34 +20,11 @@ from bayesdemo.core.validation import ConfigError
 
 COMPARE = "compare"  # method choice that runs every method side by side
 DEFAULT_CHOICE = "default"  # optimizer choice that keeps the method's own default
-# Friendly names of config fields, for error messages next to the widget that set them.
+BBB_OPTIONS = ("objective", "kl", "local_reparam")  # the fit settings only a Bayes by Backprop fit reads
+# Config field -> its label on screen, for a message that names a field without its widget: the table of settings'
+# labels (the first one of a name shared by two parts: "seed" is the data's Seed) and the CSV upload's.
 FIELD_LABELS = {
-    "n": "Data points n",
-    "slope": "True slope",
-    "intercept": "True intercept",
-    "noise_sd": "Noise sd",
-    "x_min": "x from",
-    "x_max": "x to",
-    "seed": "Seed",
-    "slope_mean": "Prior mean of the slope",
-    "slope_sd": "Prior sd of the slope",
-    "intercept_mean": "Prior mean of the intercept",
-    "intercept_sd": "Prior sd of the intercept",
-    "method": "Method",
-    "guide": "Guide",
-    "optimizer": "Optimizer",
-    "lr": "Learning rate",
-    "lr_decay": "Final lr / first lr",
-    "samples": "Samples per step",
-    "batch_size": "Batch size",
-    "steps": "Steps",
-    "objective": "Objective",
-    "kl": "KL estimator",
-    "local_reparam": "Local reparameterisation",
-    "centre_x": "Centre x",
-    "until_target": "Run until at target",
-    "speed": "Speed",
-    "snapshot_every": "Snapshot every",
+    **{setting.name: setting.label for setting in reversed(fields.SETTINGS)},
     "csv": "CSV upload",
     "x": "CSV column x",
     "y": "CSV column y",
@@ -54,37 +32,14 @@ FIELD_LABELS = {
 
 
 def widget_values(scenario: Scenario) -> dict[str, Any]:
-    """The session-state value of every sidebar widget that shows `scenario`."""
-    data, prior, fit = scenario.data, scenario.prior, scenario.fit
-    return {
-        "data_n": data.n,
-        "data_slope": float(data.slope),
-        "data_intercept": float(data.intercept),
-        "data_noise_sd": float(data.noise_sd),
-        "data_x_min": float(data.x_min),
-        "data_x_max": float(data.x_max),
-        "data_seed": data.seed,
-        "prior_slope_mean": float(prior.slope_mean),
-        "prior_slope_sd": float(prior.slope_sd),
-        "prior_intercept_mean": float(prior.intercept_mean),
-        "prior_intercept_sd": float(prior.intercept_sd),
-        "fit_method": COMPARE if scenario.compare_all else fit.method,
-        "fit_guide": fit.guide,
-        "fit_optimizer": fit.optimizer or DEFAULT_CHOICE,
-        "fit_lr": None if fit.lr is None else float(fit.lr),
-        "fit_lr_decay": None if fit.lr_decay is None else float(fit.lr_decay),
-        "fit_samples": fit.samples,
-        "fit_batch_size": fit.batch_size,
-        "fit_seed": fit.seed,
-        "fit_steps": fit.steps,
-        "fit_objective": fit.objective,
-        "fit_kl": fit.kl,
-        "fit_local_reparam": fit.local_reparam,
-        "fit_centre_x": fit.centre_x,
-        "fit_until_target": fit.until_target,
-        "speed": float(scenario.speed),
-        "snapshot_every": scenario.snapshot_every,
-    }
+    """The session-state value of every sidebar widget that shows `scenario`, by the table of settings' widget keys."""
+    values: dict[str, Any] = {}
+    for setting in fields.ON_FORM:
+        value = setting.value_of(scenario)
+        values[setting.widget_key] = float(value) if setting.kind == "float" and value is not None else value
+    values["fit_method"] = COMPARE if scenario.compare_all else scenario.fit.method
+    values["fit_optimizer"] = scenario.fit.optimizer or DEFAULT_CHOICE
+    return values
 
 
 def load_scenario(scenario: Scenario) -> None:
@@ -101,9 +56,9 @@ class FieldProblem:
 
 
 def widget_key(part: str, field: str) -> str | None:
-    """The sidebar widget that sets config field `field` of `part` ("data_", "prior_", "fit_" or "" for Scenario)."""
-    key = part + field
-    return key if key in widget_values(Scenario()) else None
+    """The sidebar widget that sets config field `field` of `part` ("data", "prior", "fit" or "" for Scenario)."""
+    setting = fields.setting_of(part, field)
+    return setting.widget_key if setting is not None and setting.on_form else None
 
 
 def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[FieldProblem]]:
@@ -119,65 +74,26 @@ def build_scenario(values: Mapping[str, Any]) -> tuple[Scenario | None, list[Fie
             errors.append(FieldProblem(None, ConfigError("value", str(error))))
         return None
 
-    data = attempt(
-        lambda: DataConfig(
-            n=values["data_n"],
-            slope=values["data_slope"],
-            intercept=values["data_intercept"],
-            noise_sd=values["data_noise_sd"],
-            x_min=values["data_x_min"],
-            x_max=values["data_x_max"],
-            seed=values["data_seed"],
-        ),
-        "data_",
-    )
-    prior = attempt(
-        lambda: GaussianPrior(
-            slope_mean=values["prior_slope_mean"],
-            slope_sd=values["prior_slope_sd"],
-            intercept_mean=values["prior_intercept_mean"],
-            intercept_sd=values["prior_intercept_sd"],
-        ),
-        "prior_",
-    )
+    def given(part: str) -> dict[str, Any]:
+        """The widgets' values of `part`'s settings, by field name."""
+        return {setting.name: values[setting.widget_key] for setting in fields.ON_FORM if setting.part == part}
+
+    data = attempt(lambda: DataConfig(**given("data")), "data")
+    prior = attempt(lambda: GaussianPrior(**given("prior")), "prior")
     compare_all = values["fit_method"] == COMPARE
-    optimizer = values["fit_optimizer"]
+    fit_values = given("fit")
+    if compare_all:
+        fit_values["method"] = FitConfig.method
+    if fit_values["optimizer"] == DEFAULT_CHOICE:
+        fit_values["optimizer"] = None
     # Bayes by Backprop's own options reach only a Bayes by Backprop fit: a hidden setting never changes another.
-    bbb_options = (
-        {"objective": values["fit_objective"], "kl": values["fit_kl"], "local_reparam": values["fit_local_reparam"]}
-        if values["fit_method"] == "bbb"
-        else {}
-    )
-    fit = attempt(
-        lambda: FitConfig(
-            method=FitConfig.method if compare_all else values["fit_method"],
-            guide=values["fit_guide"],
-            optimizer=None if optimizer == DEFAULT_CHOICE else optimizer,
-            lr=values["fit_lr"],
-            lr_decay=values["fit_lr_decay"],
-            samples=values["fit_samples"],
-            batch_size=values["fit_batch_size"],
-            seed=values["fit_seed"],
-            steps=values["fit_steps"],
-            centre_x=values["fit_centre_x"],
-            until_target=values["fit_until_target"],
-            **bbb_options,
-        ),
-        "fit_",
-    )
+    if values["fit_method"] != "bbb":
+        for name in BBB_OPTIONS:
+            del fit_values[name]
+    fit = attempt(lambda: FitConfig(**fit_values), "fit")
     if errors:
         return None, errors
-    scenario = attempt(
-        lambda: Scenario(
-            data=data,
-            prior=prior,
-            fit=fit,
-            compare_all=compare_all,
-            speed=values["speed"],
-            snapshot_every=values["snapshot_every"],
-        ),
-        "",
-    )
+    scenario = attempt(lambda: Scenario(data=data, prior=prior, fit=fit, compare_all=compare_all, **given("")), "")
     return scenario, errors
 
 
@@ -190,9 +106,11 @@ COMPARISON_WORDS = (
 )
 
 
-def error_sentence(error: ConfigError) -> tuple[str, str]:
-    """The widget's label and the rest of the error's sentence in the words on screen, ending with a full stop."""
-    label = FIELD_LABELS.get(error.field, error.field)
+def error_sentence(error: ConfigError, key: str | None = None) -> tuple[str, str]:
+    """The label of the widget `key` (else of the error's field) and the rest of the error's sentence in the words on
+    screen, ending with a full stop."""
+    setting = fields.BY_WIDGET_KEY.get(key or "")
+    label = setting.label if setting is not None else FIELD_LABELS.get(error.field, error.field)
     text = str(error)
     rest = text[len(error.field) + 1 :] if text.startswith(error.field + " ") else text
     for sign, words in COMPARISON_WORDS:
@@ -206,9 +124,10 @@ def error_sentence(error: ConfigError) -> tuple[str, str]:
     return label, rest
 
 
-def describe_error(error: ConfigError) -> str:
-    """An error sentence led by the widget's name in bold (the rest escaped: it may quote a link value or CSV cell)."""
-    label, rest = error_sentence(error)
+def describe_error(error: ConfigError, key: str | None = None) -> str:
+    """An error sentence led by the name of the widget `key` (else of the error's field) in bold (the rest escaped: it
+    may quote a link value or CSV cell)."""
+    label, rest = error_sentence(error, key)
     return f"**{label}** {escape_markdown(rest)}"
 
 
@@ -228,11 +147,18 @@ def fmt(value: float, digits: int = 4) -> str:
 
 
 def setting_label(key: str) -> str:
-    """The label on screen of the sidebar widget `key` (a key of widget_values)."""
-    if key == "fit_seed":
-        return "Fit seed"
-    field = key.split("_", 1)[1] if key.startswith(("data_", "prior_", "fit_")) else key
-    return FIELD_LABELS.get(field, field)
+    """The label on screen of the sidebar widget `key` (a key of widget_values), from the table of settings."""
+    setting = fields.BY_WIDGET_KEY.get(key)
+    return key if setting is None else setting.label
+
+
+def field_help(key: str) -> str:
+    """The hover of the sidebar widget `key`: the table of settings' help and, for a number, the values accepted."""
+    setting = fields.BY_WIDGET_KEY[key]
+    if setting.kind not in ("int", "float"):
+        return setting.help
+    empty = " Empty: the method's own default." if setting.optional else ""
+    return f"{setting.help} Accepted: {setting.range_text}.{empty}"
 
 
 def setting_text(key: str, value: Any) -> str:

@@ -40,7 +40,9 @@ from bayesdemo.page.form import (
     FieldProblem,
     build_scenario,
     describe_error,
+    field_help,
     fmt,
+    setting_label,
     widget_values,
 )
 from bayesdemo.teaching.glossary import define
@@ -51,9 +53,11 @@ SIMULATION_UNUSED = "The uploaded CSV is in use: the simulation's settings below
 FIELD_PROBLEMS_KEY = "field_problems"  # this run's FieldProblems by widget key, drawn below their widgets
 
 
-def number(label: str, key: str, **options: Any) -> Any:
-    """A keyed number input (its value lives in session state), with its errors right below it."""
-    value = st.number_input(label, key=key, **options)
+def number(key: str, label: str | None = None, **options: Any) -> Any:
+    """A keyed number input (its value lives in session state) labelled and explained by the table of settings, with
+    its errors right below it."""
+    options.setdefault("help", field_help(key))
+    value = st.number_input(label or setting_label(key), key=key, **options)
     draw_field_errors(key)
     return value
 
@@ -62,15 +66,13 @@ def draw_field_errors(key: str) -> None:
     """The errors of the widget `key`, directly below it (drawn once: the rest go to the sidebar's end)."""
     problems: dict[str | None, list[FieldProblem]] = st.session_state.get(FIELD_PROBLEMS_KEY, {})
     for problem in problems.pop(key, []):
-        st.error(describe_error(problem.error))
+        st.error(describe_error(problem.error, problem.key))
 
 
-def whole_number(label: str, key: str, step: int = 1, **options: Any) -> Any:
+def whole_number(key: str, step: int = 1, label: str | None = None, **options: Any) -> Any:
     """A keyed whole-number input: a float input shown without decimals, so a value past 2^53 reaches the field's check
     and its message (Streamlit's integer input silently keeps its default for values beyond 2^53 - 1)."""
-    value = st.number_input(label, key=key, step=float(step), format="%.0f", **options)
-    draw_field_errors(key)
-    return value
+    return number(key, label, step=float(step), format="%.0f", **options)
 
 
 def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
@@ -104,22 +106,22 @@ def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
         unused = uploaded_dataset()[0] is not None
         if unused:
             st.caption(SIMULATION_UNUSED)
-        whole_number("Data points n", "data_n", step=10, min_value=None, disabled=unused)
+        whole_number("data_n", step=10, min_value=None, disabled=unused)
         left, right = st.columns(2)
         with left:
-            number("True slope", "data_slope", step=0.5, format="%.4g", disabled=unused)
+            number("data_slope", step=0.5, format="%.4g", disabled=unused)
         with right:
-            number("True intercept", "data_intercept", step=0.5, format="%.4g", disabled=unused)
-        number("Noise sd", "data_noise_sd", step=0.05, format="%.4g", help="Also the model's known noise sd.")
+            number("data_intercept", step=0.5, format="%.4g", disabled=unused)
+        number("data_noise_sd", step=0.05, format="%.4g")
         noise_note = st.container()  # filled once the data are known: a warning when they disagree (main)
         left, right = st.columns(2)
         with left:
-            number("x from", "data_x_min", step=0.5, format="%.4g", disabled=unused)
+            number("data_x_min", step=0.5, format="%.4g", disabled=unused)
         with right:
-            number("x to", "data_x_max", step=0.5, format="%.4g", disabled=unused)
+            number("data_x_max", step=0.5, format="%.4g", disabled=unused)
         left, right = st.columns([3, 2], vertical_alignment="bottom")
         with left:
-            whole_number("Seed", "data_seed", step=1, disabled=unused)
+            whole_number("data_seed", step=1, disabled=unused)
         with right:
             st.button(
                 "New data",
@@ -141,51 +143,40 @@ def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
     with side.expander("Prior", expanded=False):
         left, right = st.columns(2)
         with left:
-            number("Prior mean of the slope", "prior_slope_mean", step=1.0, format="%.4g")
-            number("Prior mean of the intercept", "prior_intercept_mean", step=1.0, format="%.4g")
+            number("prior_slope_mean", step=1.0, format="%.4g")
+            number("prior_intercept_mean", step=1.0, format="%.4g")
         with right:
-            number("Prior sd of the slope", "prior_slope_sd", step=1.0, format="%.4g")
-            number("Prior sd of the intercept", "prior_intercept_sd", step=1.0, format="%.4g")
+            number("prior_slope_sd", step=1.0, format="%.4g")
+            number("prior_intercept_sd", step=1.0, format="%.4g")
     with side.expander("Method", expanded=True):
         method = st.selectbox(
-            "Method",
+            setting_label("fit_method"),
             [*METHODS, COMPARE],
             key="fit_method",
-            format_func=lambda name: "Compare all methods" if name == COMPARE else METHOD_LABELS[name],
-            help="Noise injection minimises the MSE of sampled predictions; Bayes by Backprop and Pyro SVI fit q by "
-            "maximising the ELBO. Each is judged against the exact posterior.  \n" + define("q", "ELBO", "KL"),
+            format_func=lambda name: setting_label("compare_all") if name == COMPARE else METHOD_LABELS[name],
+            help=field_help("fit_method") + "  \n" + define("q", "ELBO", "KL"),
         )
         st.selectbox(
-            "Guide (Pyro SVI)",
+            setting_label("fit_guide"),
             list(GUIDES),
             key="fit_guide",
             format_func=lambda name: GUIDE_LABELS[name],
             disabled=method != "svi",
-            help="The family of q that Pyro SVI fits.  \n"
-            + define("q", "mean-field", "AutoNormal", "AutoMultivariateNormal"),
+            help=field_help("fit_guide") + "  \n" + define("q", "mean-field", "AutoNormal", "AutoMultivariateNormal"),
         )
         until_target = st.session_state.get("fit_until_target")
         whole_number(
-            "Steps (at most)" if until_target else "Steps",
             "fit_steps",
-            value=None,
             step=500,
+            label=f"{setting_label('fit_steps')} (at most)" if until_target else None,
+            value=None,
             placeholder=default_steps_text(method, st.session_state.get("fit_guide"), bool(until_target)),
-            help="Empty: the method's own default. With Run until at target, the most steps the fit may take.",
         )
         left, right = st.columns(2)
         with left:
-            st.checkbox(
-                "Centre x",
-                key="fit_centre_x",
-                help="Fits the slope and the intercept at mean x, then maps back; the prior is unchanged.",
-            )
+            st.checkbox(setting_label("fit_centre_x"), key="fit_centre_x", help=field_help("fit_centre_x"))
         with right:
-            st.checkbox(
-                "Run until at target",
-                key="fit_until_target",
-                help="Stops once the fit is at its target; Steps is then the cap.",
-            )
+            st.checkbox(setting_label("fit_until_target"), key="fit_until_target", help=field_help("fit_until_target"))
         own_defaults = method == COMPARE
         if not student:
             draw_advanced_settings(own_defaults)
@@ -194,7 +185,7 @@ def sidebar() -> tuple[Scenario | None, list[FieldProblem], Any, Any]:
         draw_bbb_options(enabled=method == "bbb", student=student)
     for problems in by_key.values():  # errors of no single widget, or of a widget that is not a number field
         for problem in problems:
-            side.error(describe_error(problem.error))
+            side.error(describe_error(problem.error, problem.key))
     by_key.clear()
     return scenario, errors, controls, noise_note
 
@@ -205,7 +196,7 @@ def draw_advanced_settings(own_defaults: bool) -> None:
     left, right = st.columns(2)
     with left:
         st.selectbox(
-            "Optimizer",
+            setting_label("fit_optimizer"),
             [DEFAULT_CHOICE, "adam", "sgd"],
             key="fit_optimizer",
             format_func=lambda name: (
@@ -215,7 +206,6 @@ def draw_advanced_settings(own_defaults: bool) -> None:
         )
     with right:
         number(
-            "Learning rate",
             "fit_lr",
             value=None,
             step=0.01,
@@ -225,22 +215,13 @@ def draw_advanced_settings(own_defaults: bool) -> None:
         )
     left, right = st.columns(2)
     with left:
-        whole_number("Samples per step", "fit_samples", value=None, step=1, placeholder="default")
+        whole_number("fit_samples", step=1, value=None, placeholder="default")
     with right:
-        whole_number("Batch size", "fit_batch_size", step=10, help="Data points per step; 0 means all of them.")
+        whole_number("fit_batch_size", step=10)
     with st.popover("More settings", width="stretch"):
-        number(
-            "Final lr / first lr",
-            "fit_lr_decay",
-            value=None,
-            step=0.1,
-            format="%.4g",
-            placeholder="default",
-            disabled=own_defaults,
-            help="Exponential learning-rate decay over the run; 1 keeps it constant.",
-        )
-        whole_number("Fit seed", "fit_seed", step=1)
-        whole_number("Snapshot every (steps)", "snapshot_every", step=1)
+        number("fit_lr_decay", value=None, step=0.1, format="%.4g", placeholder="default", disabled=own_defaults)
+        whole_number("fit_seed", step=1)
+        whole_number("snapshot_every", step=1)
 
 
 def default_steps_text(method: str, guide: str | None, until_target: bool) -> str:
@@ -296,27 +277,22 @@ def draw_bbb_options(enabled: bool, student: bool = False) -> None:
     shows the objective only)."""
     with st.popover("Bayes by Backprop options", width="stretch", disabled=not enabled):
         st.selectbox(
-            "Objective",
+            setting_label("fit_objective"),
             list(OBJECTIVES),
             key="fit_objective",
             format_func=lambda name: OBJECTIVE_LABELS[name],
-            help="The dial from noise injection to Bayes by Backprop: without the KL to the prior the sds collapse.  \n"
-            + define("KL", "ELBO"),
+            help=field_help("fit_objective") + "  \n" + define("KL", "ELBO"),
         )
         if student:
             return
         st.selectbox(
-            "KL estimator",
+            setting_label("fit_kl"),
             list(KL_ESTIMATORS),
             key="fit_kl",
             format_func=lambda name: "closed form" if name == "closed" else "Monte Carlo (log q − log prior)",
-            help="Both are unbiased; the Monte-Carlo KL adds gradient noise.  \n" + define("KL", "q"),
+            help=field_help("fit_kl") + "  \n" + define("KL", "q"),
         )
-        st.toggle(
-            "Local reparameterisation",
-            key="fit_local_reparam",
-            help="Sample each prediction instead of the weights (Kingma et al. 2015): lower gradient variance.",
-        )
+        st.toggle(setting_label("fit_local_reparam"), key="fit_local_reparam", help=field_help("fit_local_reparam"))
 
 
 def speed_options(current: float) -> list[float]:
@@ -331,7 +307,7 @@ def draw_controls(
     """Run / Pause / Stop / Reset and the live speed slider; `blockers` say why Run is off (plain sentences)."""
     with controls:
         st.select_slider(
-            "Speed (steps per second)",
+            setting_label("speed"),
             options=speed_options(st.session_state.get("speed") or 0.0),
             key="speed",
             format_func=lambda value: "max" if value == 0 else f"{value:g}",
