@@ -183,3 +183,16 @@ def test_an_optional_setting_names_the_property_with_its_value_in_force(setting)
 def test_labels_are_the_table_s():
     assert fields.label_of("fit", "seed") == "Fit seed" and fields.label_of("data", "seed") == "Seed"
     assert fields.label_of("fit", "device") == "device"  # engine only: no label on screen
+
+
+@pytest.mark.parametrize("setting", [*fields.ON_FORM, fields.BY_WIDGET_KEY["compare_all"]], ids=lambda s: s.widget_key)
+def test_each_form_setting_round_trips_through_the_sidebar_widgets(setting):
+    from bayesdemo.page import form  # the page layer: imported here so the rest of this file needs no streamlit
+
+    values = [value for value in accepted_values(setting) if value != setting.default]
+    assert values
+    for value in values:
+        scenario = with_value(setting, value)
+        widgets = form.widget_values(scenario)
+        assert set(widgets) == {setting.widget_key for setting in fields.ON_FORM}
+        assert form.build_scenario(widgets) == (scenario, [])
