@@ -96,6 +96,15 @@ def live_figures(fits, exact, total_steps: int) -> dict:
     }
 
 
+def live_specs(fits, exact, total_steps: int) -> dict:
+    """The same charts as figure specs, as the page sends them (without building their plotly figures)."""
+    return {
+        "mean": figures.mean_spec(fits, exact, 0, total_steps),
+        "sd": figures.sd_spec(fits, exact, 1, total_steps),
+        "loss": figures.loss_spec(fits, exact, total_steps),
+    }
+
+
 EXACT_CASES = {
     "default": (Scenario().data, Scenario().model),
     # n = 2, x far from 0, a tiny prior: sds near 1e-6 of the means, values far from the axis's round numbers
@@ -108,8 +117,9 @@ EXACT_CASES = {
 }
 
 
+@pytest.mark.parametrize("sent_as", ["figure", "spec"])
 @pytest.mark.parametrize("case", sorted(EXACT_CASES))
-def test_the_updates_sent_rebuild_each_figure_exactly(case):
+def test_the_updates_sent_rebuild_each_figure_exactly(case, sent_as):
     data, model = EXACT_CASES[case]
     exact = exact_posterior(generate(data), model)
     run = trajectory(figures.TRAJECTORY_POINTS + 60, exact, seed=3)
@@ -118,8 +128,10 @@ def test_the_updates_sent_rebuild_each_figure_exactly(case):
     kinds = {"figure": 0, "extend": 0}
     # Growing as a fit's snapshots arrive, past the thinning to TRAJECTORY_POINTS (every point moves then).
     for count in (1, 2, 3, 40, 41, 120, figures.TRAJECTORY_POINTS, figures.TRAJECTORY_POINTS + 60):
-        for key, figure in live_figures([("Bayes by Backprop", run[:count])], exact, 2000).items():
-            sent[key] = live_chart.chart_message(figure, key, sent.get(key))
+        fits = [("Bayes by Backprop", run[:count])]
+        specs = live_specs(fits, exact, 2000)
+        for key, figure in live_figures(fits, exact, 2000).items():
+            sent[key] = live_chart.chart_message(specs[key] if sent_as == "spec" else figure, key, sent.get(key))
             message = json.loads(sent[key].payload)  # as the browser receives it
             assert message["name"] == key and message["height"] == figure.layout.height
             if "figure" not in message:
@@ -131,6 +143,29 @@ def test_the_updates_sent_rebuild_each_figure_exactly(case):
             assert held[key][1] == reference(figure), (key, count)
     assert kinds["extend"] >= 3 * 3, "most growth is sent as appended points"
     assert kinds["figure"] >= 3, "each chart's first figure is whole"
+
+
+@pytest.mark.parametrize("case", sorted(EXACT_CASES))
+def test_a_figure_spec_is_sent_as_plotlys_json_of_its_checked_figure(case):
+    # The page sends each live chart's spec without building its plotly figure: the browser must get plotly's JSON of
+    # the figure built with every property checked, for every live chart, with a loss of each kind (an MSE panel too),
+    # a thinned trajectory and a fit of one snapshot. Compared exactly: the same numbers in the same base64 bytes.
+    data, model = EXACT_CASES[case]
+    dataset = generate(data)
+    exact = exact_posterior(dataset, model)
+    run = trajectory(figures.TRAJECTORY_POINTS + 9, exact, seed=8)
+    fits = [("Bayes by Backprop", run), ("noise injection", run[:7]), ("Pyro SVI, AutoNormal", run[:1])]
+    latest = [(label, snapshots[-1].gaussian) for label, snapshots in fits]
+    specs = {**live_specs(fits, exact, 5000), "data": figures.data_spec(dataset, exact, latest, 0.5, (3.0, 1.0))}
+    figures.VALIDATE = True
+    try:
+        checked = {**live_figures(fits, exact, 5000), "data": figures.fig_data(dataset, exact, latest, 0.5, (3.0, 1.0))}
+    finally:
+        figures.VALIDATE = False
+    for key, spec in specs.items():
+        sent = json.loads(live_chart.chart_message(spec, key, None).payload)
+        assert sent["figure"] == json.loads(pio.to_json(checked[key], validate=False)), key
+        assert sent["height"] == checked[key].layout.height, key
 
 
 def test_an_update_is_a_small_part_of_the_whole_figure():

@@ -67,17 +67,24 @@ Traces = Sequence[tuple[str, Sequence[Snapshot]]]
 # A scatter trace as its properties: go.Figure builds each trace object once from them (and checks them when VALIDATE);
 # a go.Scatter built first would be built again from its properties by go.Figure.
 Trace = dict[str, Any]
-Builder = TypeVar("Builder", bound=Callable[..., go.Figure])
+# A figure as its traces and layout, {"data": [Trace, ...], "layout": {...}}: what plotly's figure of it holds, without
+# building the figure (go.Figure turns every property into objects and copies them: most of a live chart's cost).
+# figure_of(spec) is the figure; the live charts send a spec's JSON as they would the figure's.
+FigureSpec = dict[str, Any]
+# The template as the plotly JSON it writes, made once: a figure built from a spec holds the same template.
+LIGHT_TEMPLATE_JSON: dict[str, Any] = LIGHT_TEMPLATE.to_plotly_json()
+Builder = TypeVar("Builder", bound=Callable[..., Any])
 
 
 def never_warns(builder: Builder) -> Builder:
     """`builder` with numpy's floating-point warnings off: an overflow to inf or a 0/0 is drawn as a gap, never raised.
 
-    Every figure builder is wrapped in it: data near float64's limits must give a chart, not a traceback.
+    Every figure builder (and figure spec builder) is wrapped in it: data near float64's limits must give a chart, not
+    a traceback.
     """
 
     @functools.wraps(builder)
-    def quiet(*args: Any, **kwargs: Any) -> go.Figure:
+    def quiet(*args: Any, **kwargs: Any) -> Any:
         with np.errstate(all="ignore"):
             return builder(*args, **kwargs)
 
@@ -360,7 +367,7 @@ def axis(title: str, **options: Any) -> dict[str, Any]:
     return {"title": {"text": title, "standoff": AXIS_TITLE_STANDOFF}, "automargin": True, **options}
 
 
-def _figure(
+def _figure_spec(
     traces: Sequence[Trace],
     title: str,
     x_title: str,
@@ -369,17 +376,12 @@ def _figure(
     yaxis: dict | None = None,
     plot_area_height: int = PLOT_AREA_HEIGHT,
     **layout: object,
-) -> go.Figure:
-    """The traces on the shared projector-friendly layout: big fonts, legend above, fixed x range, no transitions.
-
-    Built in one go: adding traces and layout one call at a time re-checks the whole figure each time (3x slower).
-    Each trace object is built (and checked when VALIDATE) once, from its Trace.
-    """
-    return go.Figure(
-        _validate=VALIDATE,
-        data=list(traces),
-        layout={
-            "template": LIGHT_TEMPLATE,
+) -> FigureSpec:
+    """The traces on the shared projector-friendly layout: big fonts, legend above, fixed x range, no transitions."""
+    return {
+        "data": list(traces),
+        "layout": {
+            "template": LIGHT_TEMPLATE_JSON,
             "title": title_layout(title),
             "font": {"size": FONT_SIZE},
             **legend_above(traces, plot_area_height),
@@ -388,7 +390,13 @@ def _figure(
             "yaxis": axis(y_title, autorange=False, **(yaxis or {})),
             **layout,
         },
-    )
+    }
+
+
+def figure_of(spec: FigureSpec) -> go.Figure:
+    """The plotly figure of `spec`, built in one go (adding traces and layout one call at a time re-checks the whole
+    figure each time: 3x slower); each trace object is built, and checked when VALIDATE, once from its Trace."""
+    return go.Figure(_validate=VALIDATE, data=spec["data"], layout=spec["layout"])
 
 
 def _reference_line(value: float, total_steps: int, name: str, colour: str, dash: str) -> Trace:
@@ -439,7 +447,7 @@ def _check_parameter(parameter: int) -> str:
 
 
 @never_warns
-def fig_mean(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
+def mean_spec(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> FigureSpec:
     """q's mean of one parameter vs step, over the exact posterior mean m_N and its +-1 sd band (PRML 3.49-3.51)."""
     name = _check_parameter(parameter)
     mean, sd = float(exact.mean[parameter]), float(exact.sd[parameter])
@@ -463,7 +471,7 @@ def fig_mean(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: i
         seen.extend(values.tolist())
         traces.append(fit_trace(steps, values, label))
     y_axis = {"range": stable_range([mean - 4 * sd, mean + 4 * sd], seen)}
-    return _figure(traces, f"Mean of the {name}", "step", f"q's mean of the {name}", [0, total_steps], y_axis)
+    return _figure_spec(traces, f"Mean of the {name}", "step", f"q's mean of the {name}", [0, total_steps], y_axis)
 
 
 def _latest(values: np.ndarray) -> float:
@@ -492,7 +500,7 @@ def off_scale_note(label: str, value: float, above: bool) -> dict[str, Any]:
 
 
 @never_warns
-def fig_sd(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
+def sd_spec(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> FigureSpec:
     """q's sd of one parameter vs step (log axis) against the exact sd and mean-field optimum (PRML 10.12-10.13).
 
     Beside other fits the axis reaches at most FOCUS_RATIO times past the reference sds, so the fits near them keep
@@ -528,7 +536,7 @@ def fig_sd(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int
     title = f"Sd of the {name} (log scale)"
     # No annotations key without notes: plotly's checks drop an empty list, and the JSON must be theirs.
     notes_layout: dict[str, Any] = {"annotations": notes} if notes else {}
-    return _figure(traces, title, "step", f"q's sd of the {name}", [0, total_steps], y_axis, **notes_layout)
+    return _figure_spec(traces, title, "step", f"q's sd of the {name}", [0, total_steps], y_axis, **notes_layout)
 
 
 def _loss_name(label: str) -> str:
@@ -541,7 +549,7 @@ def _loss_name(label: str) -> str:
 
 
 @never_warns
-def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure:
+def loss_spec(fits: Traces, exact: ExactPosterior, total_steps: int) -> FigureSpec:
     """Loss (negative ELBO estimate) vs step above -log p(y): the gap is KL(q || exact) (docs/MATH.md, ELBO).
 
     An MSE (noise injection, BBB's MSE notch) is not a negative ELBO and has no floor at -log p(y): it gets a panel
@@ -586,20 +594,20 @@ def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure
     mse_axis = {"type": "log", "range": mse_range, **log_ticks(mse_range)}
     if mse_traces and not elbo_fits:
         title = "Loss: MSE (no prior, no KL: not an ELBO)"
-        return _figure([mse_reference, *mse_traces], title, "step", "MSE (log scale)", [0, total_steps], mse_axis)
+        return _figure_spec([mse_reference, *mse_traces], title, "step", "MSE (log scale)", [0, total_steps], mse_axis)
     # Zoomed on the gap: early losses (thousands) leave the top of the chart, the KL that remains is what matters.
     y_range = stable_range([floor - 2.0, floor + max(10.0, 5.0 * mean_field_gap)], [], reach=0.0)
     y_axis = {"range": y_range}
     if not mse_traces:
         title = "Loss: negative ELBO (zoomed near −log p(y))"
-        return _figure(elbo_traces, title, "step", "loss = −ELBO estimate", [0, total_steps], y_axis)
+        return _figure_spec(elbo_traces, title, "step", "loss = −ELBO estimate", [0, total_steps], y_axis)
     # Two panels on one step axis: the negative ELBO above, the MSE below, each with its own title and y axis.
     for trace in (mse_reference, *mse_traces):
         trace["yaxis"] = "y2"
     plot_area = PLOT_AREA_HEIGHT + PANEL_GAP + MSE_PANEL_HEIGHT
     mse_top = MSE_PANEL_HEIGHT / plot_area
     elbo_bottom = (MSE_PANEL_HEIGHT + PANEL_GAP) / plot_area
-    figure = _figure(
+    spec = _figure_spec(
         [*elbo_traces, mse_reference, *mse_traces],
         "Loss: negative ELBO (upper panel), MSE (lower panel)",
         "step",
@@ -622,20 +630,20 @@ def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure
             }
         ],
     )
-    figure.layout.xaxis.anchor = "y2"  # the step axis under the lower panel
-    figure.layout.yaxis.anchor = "x"
-    figure.layout.yaxis2.anchor = "x"
-    return figure
+    spec["layout"]["xaxis"]["anchor"] = "y2"  # the step axis under the lower panel
+    spec["layout"]["yaxis"]["anchor"] = "x"
+    spec["layout"]["yaxis2"]["anchor"] = "x"
+    return spec
 
 
 @never_warns
-def fig_data(
+def data_spec(
     dataset: Dataset,
     exact: ExactPosterior,
     fits: Sequence[tuple[str, Gaussian]],
     noise_sd: float,
     true_line: tuple[float, float] | None,
-) -> go.Figure:
+) -> FigureSpec:
     """Data, true line, exact predictive mean with 95% line and observation bands, each fit's 95% line band.
 
     Bands follow PRML 3.57-3.59: line sd sqrt(phi^T S phi), observation sd sqrt(s^2 + phi^T S phi).
@@ -702,7 +710,7 @@ def fig_data(
     y_values = [float(dataset.y.min()), float(dataset.y.max())]
     y_values += [float(np.min(mean - Z95 * obs_sd)), float(np.max(mean + Z95 * obs_sd))]
     y_axis = {"range": stable_range(y_values, [])}
-    return _figure(traces, "Data and 95% bands of the line", "x", "y", [float(grid[0]), float(grid[-1])], y_axis)
+    return _figure_spec(traces, "Data and 95% bands of the line", "x", "y", [float(grid[0]), float(grid[-1])], y_axis)
 
 
 def _band(
@@ -730,3 +738,33 @@ def _band(
         hoverinfo="skip",
         meta={"role": "reference"},
     )
+
+
+@never_warns
+def fig_mean(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
+    """The figure of mean_spec."""
+    return figure_of(mean_spec(fits, exact, parameter, total_steps))
+
+
+@never_warns
+def fig_sd(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: int) -> go.Figure:
+    """The figure of sd_spec."""
+    return figure_of(sd_spec(fits, exact, parameter, total_steps))
+
+
+@never_warns
+def fig_loss(fits: Traces, exact: ExactPosterior, total_steps: int) -> go.Figure:
+    """The figure of loss_spec."""
+    return figure_of(loss_spec(fits, exact, total_steps))
+
+
+@never_warns
+def fig_data(
+    dataset: Dataset,
+    exact: ExactPosterior,
+    fits: Sequence[tuple[str, Gaussian]],
+    noise_sd: float,
+    true_line: tuple[float, float] | None,
+) -> go.Figure:
+    """The figure of data_spec."""
+    return figure_of(data_spec(dataset, exact, fits, noise_sd, true_line))

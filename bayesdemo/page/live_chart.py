@@ -35,6 +35,8 @@ import plotly.io as pio
 import streamlit as st
 from _plotly_utils import utils as pio_utils  # type: ignore[import-untyped]
 
+from bayesdemo.charts import figures
+from bayesdemo.charts.chart_style import STANDARD
 from bayesdemo.page import page_style
 
 COMPONENT_NAME = "bayesdemo.live_chart"  # "<project>.<component name in pyproject.toml>", not the module path
@@ -108,11 +110,17 @@ def _array(value: Any) -> np.ndarray | None:
 
 
 def figure_json(figure: Any) -> dict[str, Any]:
-    """A plotly figure as {"data": [trace, ...], "layout": {...}}, as plotly writes it (arrays in base64).
+    """A plotly figure (or a figures.FigureSpec) as {"data": [trace, ...], "layout": {...}}, as plotly writes it
+    (arrays in base64; a spec's keys in its own order, tests/test_live_chart.py requires the JSON plotly writes of the
+    checked figure).
 
     Read from the figure's own dicts without plotly's deep copy and array conversion (a few ms a figure, a large
     share of a live redraw); tests/test_live_chart.py requires the JSON of figure.to_plotly_json() exactly.
     """
+    if isinstance(figure, dict):  # a figures.FigureSpec: its template is plotly's JSON already, shared, kept as it is
+        layout = figure["layout"]
+        copied = {name: item if name == "template" else _json_copy(item, name) for name, item in layout.items()}
+        return {"data": [_json_copy(trace) for trace in figure["data"]], "layout": copied}
     return {"data": [_json_copy(trace) for trace in figure._data], "layout": _json_copy(figure._layout)}
 
 
@@ -261,13 +269,16 @@ def _revision(previous: dict[str, Any] | None) -> str:
 
 
 def chart_message(figure: Any, key: str, sent: SentChart | None) -> SentChart:
-    """What to send chart `key` now that it shows `figure`, after `sent` (None: nothing yet); see the module docstring.
+    """What to send chart `key` now that it shows `figure` (a plotly figure or a figures.FigureSpec), after `sent`
+    (None: nothing yet); see the module docstring.
 
     The message carries "name" (the key), "height" (px), "config" (plotly.js options), "revision", and either
     "figure" (the whole figure in plotly's JSON: numeric arrays in base64) or "base" (the revision it applies to)
     and "extend" (appended_points).
     """
-    height = figure.layout.height or PLOTLY_DEFAULT_HEIGHT
+    height = (
+        figure["layout"].get("height") if isinstance(figure, dict) else figure.layout.height
+    ) or PLOTLY_DEFAULT_HEIGHT
     shown = figure_json(figure)
     head = {"name": key, "height": height, "config": PLOT_CONFIG}
     if sent is not None and not sent.wants_whole and sent.message["height"] == height:
@@ -293,16 +304,28 @@ def _want_whole(key: str) -> None:
 
 
 def live_chart(figure: Any, key: str) -> None:
-    """Draw `figure` stretched to its column under `key`, updating the plot already there.
+    """Draw `figure` (a plotly figure, or a figures.FigureSpec) stretched to its column under `key`, updating the plot
+    already there.
 
     The figure is drawn as built (fonts and legend from figures.py) in the session's style (page_style.styled:
-    projector, dark, focus view), also by the st.plotly_chart fallback.
+    projector, dark, focus view), also by the st.plotly_chart fallback. A spec is sent as it is where that style
+    leaves the figure unchanged (the standard style, not the focused chart), without building its plotly figure.
     """
-    figure = page_style.styled(figure, key)
     mount = _component()
+    if isinstance(figure, dict):
+        if mount is not None and page_style.current_style() == STANDARD and key != page_style.focused_chart():
+            _send(mount, figure, key)
+            return
+        figure = figures.figure_of(figure)
+    figure = page_style.styled(figure, key)
     if mount is None:
         st.plotly_chart(figure, width="stretch", key=key, config=PLOT_CONFIG, theme=None)
         return
+    _send(mount, figure, key)
+
+
+def _send(mount: Any, figure: Any, key: str) -> None:
+    """Mount chart `key` with the message that brings it to `figure` (chart_message)."""
     charts = st.session_state.setdefault(SENT_STATE, {})
     charts[key] = chart_message(figure, key, charts.get(key))
     mount(data=charts[key].payload, key=key, on_resync_change=functools.partial(_want_whole, key))
