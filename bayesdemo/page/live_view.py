@@ -96,10 +96,10 @@ def draw_convergence(context: Context, view: JobView | None) -> None:
             continue
         left, right = st.columns(2)
         with left:
-            live_chart(figures.fig_mean(traces, context.exact, parameter, total), f"chart_mean_{name}")
+            live_chart(figures.mean_spec(traces, context.exact, parameter, total), f"chart_mean_{name}")
             st.caption(chart_text.text_mean(traces, context.exact, parameter).summary)  # the chart's text alternative
         with right:
-            live_chart(figures.fig_sd(traces, context.exact, parameter, total), f"chart_sd_{name}")
+            live_chart(figures.sd_spec(traces, context.exact, parameter, total), f"chart_sd_{name}")
             st.caption(chart_text.text_sd(traces, context.exact, parameter).summary)
 
 
@@ -112,7 +112,7 @@ def draw_loss_and_data(context: Context, view: JobView | None) -> None:
     columns = dict(zip(shown, st.columns(2), strict=False))
     if "loss" in columns:
         with columns["loss"]:
-            live_chart(figures.fig_loss(traces, context.exact, total_steps(context, view)), "chart_loss")
+            live_chart(figures.loss_spec(traces, context.exact, total_steps(context, view)), "chart_loss")
             st.caption(chart_text.text_loss(traces, context.exact).summary)
     if "data" not in columns:
         return
@@ -121,7 +121,7 @@ def draw_loss_and_data(context: Context, view: JobView | None) -> None:
         data = context.scenario.data
         true_line = (float(data.slope), float(data.intercept)) if context.synthetic else None
         noise_sd = context.scenario.model.noise_sd
-        live_chart(figures.fig_data(context.dataset, context.exact, fits, noise_sd, true_line), "chart_data")
+        live_chart(figures.data_spec(context.dataset, context.exact, fits, noise_sd, true_line), "chart_data")
         st.caption(chart_text.text_data(context.dataset, context.exact, fits).summary)
 
 
