@@ -169,3 +169,13 @@ def test_a_light_job_sped_up_keeps_its_slot_and_resumed_takes_the_lane_of_its_sp
     paced.pause(wait_s=10.0)
     paced.resume()
     assert paced.state == "queued", "resumed at full speed, it waits for the core slot"
+
+
+def test_a_slot_folder_that_cannot_be_made_leaves_the_lane_counting_this_process_alone(tmp_path):
+    blocked = tmp_path / "a file"
+    blocked.write_text("")  # a file where the folder should be: mkdir fails
+    lane = Lane("core", lambda: 1, slot_dir=lambda: blocked / "slots")
+    first, second = object(), object()
+    assert lane.admit(first) is True, "no error on the page: the lane counts here"
+    assert lane.admit(second) is False and lane.counts() == (1, 1)
+    lane.withdraw(second)

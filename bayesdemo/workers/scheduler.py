@@ -138,10 +138,15 @@ class Lane:
             self._files = None if folder is None else SlotFiles(folder, self.name)
             self._files_read = True
         if self._files is not None:
-            descriptor = self._files.take(slots)
-            if descriptor is None:
-                return False
-            self._held.append(descriptor)
+            try:
+                descriptor = self._files.take(slots)
+            except OSError:  # the folder cannot be written: count this process's slots only, as without one
+                self._files, descriptor = None, None
+            else:
+                if descriptor is None:
+                    return False
+            if descriptor is not None:
+                self._held.append(descriptor)
         self._running += 1
         return True
 
