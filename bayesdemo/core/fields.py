@@ -25,7 +25,7 @@ from bayesdemo.core.config import (
 from bayesdemo.core.data import MAX_POINTS, DataConfig
 from bayesdemo.core.priors import GaussianPrior
 from bayesdemo.core.scenario import MAX_SNAPSHOT_EVERY, MAX_SPEED, Scenario
-from bayesdemo.core.validation import MIN_SCALE
+from bayesdemo.core.validation import MIN_SCALE, check_choice
 
 KINDS = ("float", "int", "choice", "bool")
 PARTS: dict[str, type] = {"data": DataConfig, "prior": GaussianPrior, "fit": FitConfig, "": Scenario}
@@ -53,10 +53,9 @@ class Setting:
     help: str = ""  # one sentence in the words on screen
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        if self.part not in PARTS or self.name not in {field.name for field in dataclasses.fields(PARTS[self.part])}:
-            raise ValueError(f"{self.part or 'Scenario'} has no field {self.name!r}")
+        check_choice("kind", self.kind, KINDS)
+        check_choice("part", self.part, tuple(PARTS))
+        check_choice("name", self.name, tuple(field.name for field in dataclasses.fields(PARTS[self.part])))
 
     @property
     def widget_key(self) -> str:
