@@ -23,18 +23,17 @@ from bayesdemo.page.downloads import draw_export
 from bayesdemo.page.form import plain_error
 from bayesdemo.page.link import RUN_LOST_NOTICE, restore_from_link, sync_link
 from bayesdemo.page.live_view import (
-    REFRESH_PAUSED_S,
-    REFRESH_RUNNING_S,
     SLOWER_REDRAW_EVERY,
     current_view,
     draw_exact_summary,
     draw_explain,
     draw_live_fragments,
+    live_refresh_s,
 )
 from bayesdemo.page.sidebar import draw_controls, draw_noise_sd_note, sidebar
-from bayesdemo.workers.jobs import Job, paced_interval_s
+from bayesdemo.workers.jobs import Job
 
-# ---- page setup and patches -------------------------------------------------------------------------------------
+# ---- page setup and patches ------------------------------------------------------------------------------------------
 # A fragment run right after a page run must not lose that run's messages (message_queue_fix), nor a rerun right
 # after a run's end that run's last messages (runner_handover_fix); each is checked before it is installed.
 streamlit_patches.install()
@@ -46,10 +45,10 @@ def main() -> None:
     page_style.restore_from_link()
     page_style.draw_page_style()
 
-    # ---- restore from link (a session's first run only) -----------------------------------------------------------
+    # ---- restore from link (a session's first run only) --------------------------------------------------------------
     restore_from_link()
 
-    # ---- sidebar: lesson, preset, settings, then the run controls once the data are known --------------------------
+    # ---- sidebar: lesson, preset, settings, then the run controls once the data are known ----------------------------
     scenario, errors, controls, noise_note = sidebar()
     page_style.draw_display_settings(st.sidebar)
     st.session_state["scenario"] = scenario
@@ -68,7 +67,7 @@ def main() -> None:
             draw_noise_sd_note(noise_note, pending)
     draw_controls(controls, scenario, pending, blockers)
 
-    # ---- main area: which settings and which fits it shows ----------------------------------------------------------
+    # ---- main area: which settings and which fits it shows -----------------------------------------------------------
     job: Job | None = st.session_state.get("job")
     job_context: Context | None = st.session_state.get("job_context") if job is not None else None
     # The exact reference costs microseconds: it always shows the current settings. The fits show the settings they
@@ -78,7 +77,7 @@ def main() -> None:
     if job_context is not None and pending is not None and not same_context(pending, job_context):
         previous = previous_settings_note(job_context, pending)
 
-    # ---- main area: heading and messages ----------------------------------------------------------------------------
+    # ---- main area: heading and messages -----------------------------------------------------------------------------
     # The messages above the charts come and go: in one container, the live fragments below keep their place.
     with st.container():
         if page_lessons.open_lesson() is None:  # a lesson step's own heading takes its place
@@ -100,7 +99,7 @@ def main() -> None:
         if errors and pending is None:
             st.caption("Showing the last valid settings.")
 
-    # ---- main area: the lesson step, then the exact posterior -------------------------------------------------------
+    # ---- main area: the lesson step, then the exact posterior --------------------------------------------------------
     view = current_view()
     if job_context is not None:
         run_exact, run_n = job_context.exact, job_context.dataset.n
@@ -109,23 +108,17 @@ def main() -> None:
         page_lessons.draw_step(LESSON_HOOKS, None, None, None, 0, False)
     draw_exact_summary(context)
 
-    # ---- main area: status and live view ----------------------------------------------------------------------------
+    # ---- main area: status and live view -----------------------------------------------------------------------------
     live_context = job_context or context
-    polling_view = view if view is not None and view.active else None  # the job's view while it may still change
-    st.session_state["polling"] = polling_view is not None
-    st.session_state["polling_state"] = polling_view.state if polling_view is not None else None
-    refresh = None
-    # While training, slower when more jobs train than the server has cores (jobs.paced_interval_s).
-    if polling_view is not None:
-        refresh = paced_interval_s(REFRESH_RUNNING_S) if polling_view.state == "running" else REFRESH_PAUSED_S
+    refresh = live_refresh_s(view)  # None once the job can no longer change
     draw_live_fragments(live_context, refresh, previous)
 
-    # ---- main area: explore tabs ------------------------------------------------------------------------------------
+    # ---- main area: explore tabs -------------------------------------------------------------------------------------
     # The explore views sit below the fold: their live parameter space redraws at the loss and data charts' pace.
     if page_lessons.explore_shown():  # a lesson step without an explore view leaves them out
         explore.draw_explore(live_context, current_view, None if refresh is None else SLOWER_REDRAW_EVERY * refresh)
 
-    # ---- main area: explain, share and downloads --------------------------------------------------------------------
+    # ---- main area: explain, share and downloads ---------------------------------------------------------------------
     with st.expander("Explain: what the charts show, with this data's numbers"):
         draw_explain(context, None if previous else view)  # a previous run's fits are not this data's numbers
     with st.expander("Share and export"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from bayesdemo.charts import chart_text, figures
@@ -17,7 +19,7 @@ from bayesdemo.page.live_chart import live_chart
 from bayesdemo.page.live_table import live_table
 from bayesdemo.teaching import explain
 from bayesdemo.teaching.glossary import define_used
-from bayesdemo.workers.jobs import Job, JobView
+from bayesdemo.workers.jobs import Job, JobView, paced_interval_s
 
 REFRESH_RUNNING_S = 0.2  # live redraw interval while training
 REFRESH_PAUSED_S = 2.0  # slower heartbeat-only redraw while paused
@@ -76,7 +78,13 @@ def draw_fit_table(view: JobView | None, exact: ExactPosterior, statuses: tuple[
     if view is not None:
         rows = fit_rows(view, exact, statuses)
         live_table(rows, border="horizontal")  # st.table of the rows, without pandas on every live redraw
-        st.caption(define_used(*rows))  # the terms of the column headers, defined right below them
+        st.caption(headers_defined(tuple(rows)))  # the terms of the column headers, defined right below them
+
+
+@functools.lru_cache(maxsize=8)
+def headers_defined(headers: tuple[str, ...]) -> str:
+    """define_used of a table's column headers, worked out once per set of headers (the fit table's never change)."""
+    return define_used(*headers)
 
 
 def total_steps(context: Context, view: JobView | None) -> int:
@@ -132,6 +140,21 @@ def current_view() -> JobView | None:
         return None
     job.touch()
     return job.view()
+
+
+def live_refresh_s(view: JobView | None) -> float | None:
+    """How often the live parts redraw: at the running or paused pace while the job may still change, else None.
+
+    Records whether they poll the job, and its state, in session state: draw_live reruns the whole page when either
+    changes.
+    """
+    polling_view = view if view is not None and view.active else None  # the job's view while it may still change
+    st.session_state["polling"] = polling_view is not None
+    st.session_state["polling_state"] = polling_view.state if polling_view is not None else None
+    if polling_view is None:
+        return None
+    # While training, slower when more jobs train than the server has cores (jobs.paced_interval_s).
+    return paced_interval_s(REFRESH_RUNNING_S) if polling_view.state == "running" else REFRESH_PAUSED_S
 
 
 def draw_live(context: Context, previous: str = "") -> None:
