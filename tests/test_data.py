@@ -1,6 +1,7 @@
 """Synthetic data and CSV loading: seeded, independent of global RNGs, and defensive about bad files."""
 
 import csv
+import math
 import random
 import re
 import subprocess
@@ -325,3 +326,28 @@ def test_a_plain_file_with_a_bad_cell_is_named_by_row_and_cell(content, fragment
     with pytest.raises(ConfigError) as caught:
         parse_csv(content)
     assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        DataConfig(n=3, seed=5),
+        DataConfig(n=300, slope=1e6, noise_sd=0.001, seed=6),  # the line explains nearly all of y's spread
+        DataConfig(n=300, x_min=1e5, x_max=1e5 + 1.0, noise_sd=2.0, intercept=-1e6, seed=7),
+    ],
+)
+def test_residual_sd_matches_exact_rational_arithmetic_and_is_kept(config):
+    data = generate(config)
+    slope, intercept = data.least_squares()
+    # The residuals of the fitted line, summed exactly: the only rounding left is the sd's own.
+    residual_sq = sum(
+        (Fraction(b) - Fraction(slope) * Fraction(a) - Fraction(intercept)) ** 2
+        for a, b in zip(data.x.tolist(), data.y.tolist(), strict=True)
+    )
+    expected = math.sqrt(residual_sq / (data.n - 2))
+    # Each residual is rounded in float64 to about 1e-16 of |y|: with y near 1e6 and residuals near 1e-3 that is up to
+    # 2e-7 of each residual (2.7e-9 of the sd measured, the errors averaging out); 1e-6 relative bounds it and is far
+    # below any change the page's 4 significant figures could show.
+    assert data.residual_sd() == pytest.approx(expected, rel=1e-6)
+    assert data._memo["residual_sd"] == data.residual_sd()  # kept: a page run asks again for free
+    assert Dataset(np.array([0.0, 1.0]), np.array([1.0, 3.0])).residual_sd() is None  # n = 2: no degrees of freedom

@@ -172,6 +172,20 @@ class Dataset:
         solution, *_ = np.linalg.lstsq(design, self.y, rcond=None)
         return np.asarray(solution, dtype=np.float64)
 
+    def residual_sd(self) -> float | None:
+        """The least-squares residual sd sqrt(RSS / (n - 2)), once; None for n = 2 (no degrees of freedom left)."""
+        return self.memo("residual_sd", self._residual_sd)
+
+    def _residual_sd(self) -> float | None:
+        """Compute `residual_sd` from the residuals themselves: RSS from the sums would cancel away every digit when
+        the line explains nearly all of y's spread (slope 1e6, noise sd 0.001)."""
+        degrees = self.n - 2
+        if degrees < 1:
+            return None
+        slope, intercept = self.least_squares()
+        residuals = self.y - (slope * self.x + intercept)
+        return float(math.sqrt(float(np.square(residuals).sum()) / degrees))
+
     def to_csv(self) -> str:
         """The data as CSV text with header `x,y`."""
         lines = ["x,y"] + [f"{a!r},{b!r}" for a, b in zip(self.x.tolist(), self.y.tolist(), strict=True)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -40,16 +39,10 @@ class Context:
         """Least-squares (slope, intercept) of the data, shape (2,): noise injection's target (once per context)."""
         return self.dataset.least_squares()
 
-    @cached_property
+    @property
     def residual_sd(self) -> float | None:
         """The data's least-squares residual sd, sqrt(RSS / (n - 2)); None for n = 2 (no degrees of freedom left)."""
-        dataset = self.dataset
-        degrees = dataset.n - 2
-        if degrees < 1:
-            return None
-        slope, intercept = self.least_squares
-        residuals = dataset.y - (slope * dataset.x + intercept)
-        return float(math.sqrt(float(residuals @ residuals) / degrees))
+        return self.dataset.residual_sd()  # once per dataset, not once per page run
 
 
 def uploaded_dataset() -> tuple[Dataset | None, str]:
@@ -89,8 +82,10 @@ def noise_sd_mismatch(context: Context) -> float | None:
 
     Simulated data draw their noise with the noise sd itself, so any difference there is chance: never warned.
     """
+    if context.synthetic:
+        return None
     residual_sd = context.residual_sd
-    if context.synthetic or residual_sd is None:
+    if residual_sd is None:
         return None
     return residual_sd if noise_sd_far(residual_sd, context.scenario.model.noise_sd, context.dataset.n - 2) else None
 
