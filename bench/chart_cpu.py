@@ -18,9 +18,13 @@ REF no longer fits today's other modules can stand in with a later version that 
 A path written DEST=SOURCE@COMMIT is SOURCE as at COMMIT placed at DEST, for a file that has moved since: its
 imports of modules that moved after COMMIT name their new places (the renames git records), and paths it takes from
 its own folder (`Path(__file__).resolve().parent`) climb one folder more per folder it moved down. The "before" of
-docs/performance.md, today's tree with the live charts of commit 91f62a7 and the figures built with plotly's checks:
+docs/performance.md, today's tree with the live charts of commit 91f62a7, the figures built with plotly's checks and
+the live view that builds each chart's plotly figure (app.py and bayesdemo/page/live_view.py as at commit 47b2db4):
 `--before 91f62a7 --paths bayesdemo/page/live_chart.py=bayesdemo/live_chart.py@91f62a7 bayesdemo/web/live_chart.js
-bayesdemo/charts/figures.py=bayesdemo/figures.py@fd67943 bayesdemo/charts/figures_explore.py@2493cee`.
+bayesdemo/charts/figures.py=bayesdemo/figures.py@fd67943 bayesdemo/charts/figures_explore.py@2493cee app.py@47b2db4
+bayesdemo/page/live_view.py@47b2db4`.
+Each variant's tree is copied once, before the first round, so edits to the working tree while the rounds run reach
+neither.
 """
 
 from __future__ import annotations
@@ -216,11 +220,11 @@ async def measure(base_url: str, pid: int, sessions: int, window_s: float, speed
     }
 
 
-def run_round(variant: str, before: str | None, paths: tuple[str, ...], arguments: argparse.Namespace) -> dict:
-    """One round: a fresh copy of the tree, a fresh server, the measurement."""
+def run_round(variant: str, source: Path, arguments: argparse.Namespace) -> dict:
+    """One round: a fresh copy of the variant's tree `source`, a fresh server, the measurement."""
     with tempfile.TemporaryDirectory(prefix=f"bayesdemo-chart-cpu-{variant}-") as folder:
-        tree = Path(folder)
-        copy_tree(tree, before if variant == "before" else None, paths)
+        tree = Path(folder) / "tree"
+        shutil.copytree(source, tree)
         with server_from(tree, arguments.sessions, tree / "server.log") as (base_url, pid):
             result = asyncio.run(measure(base_url, pid, arguments.sessions, arguments.window_s, arguments.speed))
     return {"variant": variant, **result, "load_average": os.getloadavg()[0]}
@@ -262,11 +266,18 @@ def main() -> None:
     arguments = parser.parse_args()
     variants = ["before", "after"] if arguments.before else ["after"]
     rounds = []
-    for number in range(arguments.rounds):
-        for variant in variants:
-            result = run_round(variant, arguments.before, tuple(arguments.paths), arguments)
-            rounds.append({"round": number + 1, **result})
-            print(json.dumps(rounds[-1]), flush=True)
+    # Each variant's tree is copied once, before the first round: edits made to the working tree while the rounds run
+    # reach neither variant.
+    with tempfile.TemporaryDirectory(prefix="bayesdemo-chart-cpu-trees-") as folder:
+        sources = {variant: Path(folder) / variant for variant in variants}
+        for variant, source in sources.items():
+            source.mkdir()
+            copy_tree(source, arguments.before if variant == "before" else None, tuple(arguments.paths))
+        for number in range(arguments.rounds):
+            for variant in variants:
+                result = run_round(variant, sources[variant], arguments)
+                rounds.append({"round": number + 1, **result})
+                print(json.dumps(rounds[-1]), flush=True)
     table = summary(rounds)
     for variant, figures in table.items():
         print(f"{variant}: {figures}")
