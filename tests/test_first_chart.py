@@ -23,8 +23,8 @@ def test_first_chart_benchmark_times_page_open_and_a_real_run_on_a_fresh_server(
     assert run["load_average"] >= 0.0
     for page in ("cold", "warm"):
         # In the page's clock: the metrics and a chart come before every chart is drawn, and the charts after the
-        # plotly.js bundle arrived, all within two minutes.
+        # plotly.js bundle arrived, all within the benchmark's five-minute wait.
         first, every = run[f"{page}_first_chart_drawn_s"], run[f"{page}_all_charts_drawn_s"]
-        assert 0.0 < run[f"{page}_plotly_fetched_s"] < first <= every < 120.0, run
-        assert 0.0 < run[f"{page}_metrics_s"] < 120.0, run
+        assert 0.0 < run[f"{page}_plotly_fetched_s"] < first <= every < 300.0, run
+        assert 0.0 < run[f"{page}_metrics_s"] < 300.0, run
         assert basic["page_open"][f"{page}_all_charts_drawn_s"]["median"] == every
