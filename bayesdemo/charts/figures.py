@@ -142,6 +142,7 @@ def fit_trace(x: Any, y: Any, label: str, name: str | None = None, **options: An
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _rgba(colour: str, alpha: float) -> str:
     """'#rrggbb' as an rgba() string with the given opacity."""
     red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
@@ -189,10 +190,15 @@ def _nice_step(span: float) -> float:
     return next(multiple * power for multiple in (1.0, 2.0, 5.0, 10.0) if multiple * power >= raw)
 
 
-def finite_values(values: Iterable[float]) -> list[float]:
-    """The finite values as floats, clipped to +-AXIS_LIMIT so sums and spans of them cannot overflow."""
+def _finite_array(values: Iterable[float] | np.ndarray) -> np.ndarray:
+    """The finite values as float64, clipped to +-AXIS_LIMIT so sums and spans of them cannot overflow."""
     numbers = np.array(values if isinstance(values, np.ndarray) else list(values), dtype=np.float64).ravel()
-    return np.clip(numbers[np.isfinite(numbers)], -AXIS_LIMIT, AXIS_LIMIT).tolist()
+    return np.clip(numbers[np.isfinite(numbers)], -AXIS_LIMIT, AXIS_LIMIT)
+
+
+def finite_values(values: Iterable[float] | np.ndarray) -> list[float]:
+    """The finite values as floats, clipped to +-AXIS_LIMIT so sums and spans of them cannot overflow."""
+    return _finite_array(values).tolist()
 
 
 def covering_range(values: Iterable[float], fallback: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
@@ -209,7 +215,9 @@ def covering_range(values: Iterable[float], fallback: tuple[float, float] = (0.0
     return low, high
 
 
-def stable_range(reference: Sequence[float], seen: Sequence[float], reach: float = 20.0) -> list[float]:
+def stable_range(
+    reference: Sequence[float] | np.ndarray, seen: Sequence[float] | np.ndarray, reach: float = 20.0
+) -> list[float]:
     """Axis range covering finite `reference` and `seen` values, snapped outward to a round grid.
 
     It only grows as new values are seen and moves in round steps, so live redraws rarely jump; `seen` values
@@ -217,15 +225,15 @@ def stable_range(reference: Sequence[float], seen: Sequence[float], reach: float
     Non-finite values are left out; with no finite reference the seen values (or [0, 1]) stand in. The result is
     always two finite numbers, low < high, whatever the inputs' size.
     """
-    finite_reference, finite_seen = finite_values(reference), finite_values(seen)
-    if not finite_reference:
-        finite_reference, finite_seen = finite_seen or [0.0, 1.0], []
-    low, high = min(finite_reference), max(finite_reference)
+    finite_reference, finite_seen = _finite_array(reference), _finite_array(seen)
+    if not finite_reference.size:
+        finite_reference, finite_seen = finite_seen if finite_seen.size else np.array([0.0, 1.0]), finite_seen[:0]
+    low, high = float(finite_reference.min()), float(finite_reference.max())
     # Below 1e-12 of the values' size (and below float spacing) a span cannot be drawn: widen it to that.
     span = max(high - low, 1e-12 * max(1.0, abs(low), abs(high)))
-    if finite_seen:
-        low = max(min(low, *finite_seen), low - reach * span)
-        high = min(max(high, *finite_seen), high + reach * span)
+    if finite_seen.size:
+        low = max(min(low, float(finite_seen.min())), low - reach * span)
+        high = min(max(high, float(finite_seen.max())), high + reach * span)
     step = _nice_step(max(high - low, span))
     snapped = [math.floor(low / step - 0.25) * step, math.ceil(high / step + 0.25) * step]
     return [max(snapped[0], -2.0 * AXIS_LIMIT), min(snapped[1], 2.0 * AXIS_LIMIT)]
@@ -258,24 +266,26 @@ def _snap_125(value: float, up: bool) -> float:
     return math.log10(chosen)
 
 
-def sd_log_range(reference: Sequence[float], seen: Sequence[float], focus: bool = False) -> list[float]:
+def sd_log_range(
+    reference: Sequence[float] | np.ndarray, seen: Sequence[float] | np.ndarray, focus: bool = False
+) -> list[float]:
     """Log10 axis range covering positive finite `reference` and `seen` values, snapped outward to 1, 2 or 5 times a
     power of ten (so a live redraw rarely moves it).
 
     With `focus`, seen values more than FOCUS_RATIO times beyond the reference values are left outside; without it
     only a sd collapsing below 1e-4 of the smallest reference is. With no positive value at all: 0.1 to 10.
     """
-    positive_reference = [v for v in finite_values(reference) if v > 0]
-    positive_seen = [v for v in finite_values(seen) if v > 0]
-    values = positive_reference + positive_seen
-    if not values:
+    finite_reference, finite_seen = _finite_array(reference), _finite_array(seen)
+    positive_reference = finite_reference[finite_reference > 0]
+    values = np.concatenate([positive_reference, finite_seen[finite_seen > 0]])
+    if not values.size:
         return [-1.0, 1.0]
-    low, high = min(values), max(values)
-    if positive_reference:
+    low, high = float(values.min()), float(values.max())
+    if positive_reference.size:
         reach_below = FOCUS_RATIO if focus else 1e4
-        low = max(low, min(positive_reference) / reach_below)
+        low = max(low, float(positive_reference.min()) / reach_below)
         if focus:
-            high = min(high, max(positive_reference) * FOCUS_RATIO)
+            high = min(high, float(positive_reference.max()) * FOCUS_RATIO)
     low_log, high_log = _snap_125(low * 0.9, up=False), _snap_125(high * 1.1, up=True)
     return [low_log, max(high_log, low_log + math.log10(2.0))]
 
@@ -465,12 +475,12 @@ def mean_spec(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: 
         ),
         _reference_line(mean, total_steps, f"exact mean {mean:.4g}", EXACT_COLOUR, "dash"),
     ]
-    seen: list[float] = []
+    seen: list[np.ndarray] = []
     for label, snapshots in fits:
         steps, values = _trajectory(snapshots, lambda s: s.mean[parameter])
-        seen.extend(values.tolist())
+        seen.append(values)
         traces.append(fit_trace(steps, values, label))
-    y_axis = {"range": stable_range([mean - 4 * sd, mean + 4 * sd], seen)}
+    y_axis = {"range": stable_range([mean - 4 * sd, mean + 4 * sd], np.concatenate([np.empty(0), *seen]))}
     return _figure_spec(traces, f"Mean of the {name}", "step", f"q's mean of the {name}", [0, total_steps], y_axis)
 
 
@@ -522,7 +532,7 @@ def sd_spec(fits: Traces, exact: ExactPosterior, parameter: int, total_steps: in
         steps, values = _trajectory(snapshots, lambda s: s.sd[parameter])
         drawn.append((label, values))
         traces.append(fit_trace(steps, values, label))
-    seen = [value for _, values in drawn for value in values.tolist()]
+    seen = np.concatenate([np.empty(0), *(values for _, values in drawn)])
     log_range = sd_log_range(references, seen, focus=len(drawn) > 1)
     notes = []
     for label, values in drawn:
