@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FULL_BUNDLE = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 # Each trace module of a plotly.js bundle is registered as {moduleType:"trace",name:"<type>",...}.
 TRACE_MODULE = re.compile(r'moduleType:"trace",name:"(\w+)"')
+COMPONENT_MODULE = re.compile(r'moduleType:"component",name:"(\w+)"')  # legend, annotations, error bars, ...
 
 
 def bundle_trace_types(path: Path) -> set[str]:
@@ -59,6 +60,11 @@ def test_the_shipped_bundle_draws_every_trace_type_the_charts_use():
     assert {"scatter", "bar"} <= used, used  # the scan finds the charts' traces
     assert used <= shipped, f"traces the bundle lacks: {sorted(used - shipped)}"
     assert shipped < bundle_trace_types(FULL_BUNDLE)  # a partial bundle
+    # It lacks trace types only: every component (annotations, shapes, error bars, legend) of the full one is in it.
+    shipped_parts, full_parts = (
+        set(COMPONENT_MODULE.findall(path.read_text(encoding="utf-8"))) for path in (live_chart.PLOTLY_JS, FULL_BUNDLE)
+    )
+    assert {"annotations", "errorbars", "shapes", "legend"} <= full_parts <= shipped_parts
 
 
 def test_the_shipped_bundle_is_the_installed_plotlys_plotly_js_version():

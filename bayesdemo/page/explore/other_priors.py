@@ -211,7 +211,7 @@ def draw_other_priors(context: PageContext) -> None:
             )
     rows = [moments_row(reference_label(grid), grid.gaussian), *(moments_row(label, q) for label, q in named)]
     captioned_table(
-        "the mean and sd of the slope and the intercept, for " + ", ".join(row[""] for row in rows) + " (a row each).",
+        "the mean and sd of the slope and the intercept, for " + "; ".join(row[""] for row in rows) + " (a row each).",
         table_of(rows),
     )
     notes = [

@@ -97,7 +97,7 @@ def draw_unknown_noise(context: PageContext) -> None:
     )
     captioned_table(
         "the mean and sd of the slope, the intercept and the noise sd s, for "
-        + ", ".join(row[""] for row in rows)
+        + "; ".join(row[""] for row in rows)
         + " (a row each).",
         table_of(rows),
     )
