@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -354,6 +355,39 @@ def test_snapshots_per_fit_are_thinned_evenly_past_the_cap(jobs, monkeypatch):
     assert len(gaps) == 1 and gaps.pop() >= 3000 // 50, "the kept snapshots are evenly spaced"
     solo = run_to_end(make_method(DATASET, MODEL, config), config.step_count, RunConfig(snapshot_every=1))
     np.testing.assert_array_equal(fit.snapshots[-1].mean, solo.snapshots[-1].mean)
+
+
+def test_a_fast_fit_reports_at_most_ten_times_a_second_sending_only_the_snapshots_the_page_keeps(jobs, monkeypatch):
+    # The page's process pays per message and per snapshot unpickled (bench/receive_cpu.py): a fit at full speed took
+    # one message per 0.02 s slice, with every snapshot, thousands a second the page then dropped.
+    monkeypatch.setattr(jobs_module, "MAX_SNAPSHOTS", 50)
+    received = {"messages": 0, "snapshots": 0}
+    receive = Job._receive_progress
+
+    def counted(job, progress):
+        received["messages"] += 1
+        received["snapshots"] += sum(len(fit.snapshots.indices) for fit in progress.fits if fit.snapshots)
+        receive(job, progress)
+
+    monkeypatch.setattr(Job, "_receive_progress", counted)
+    job = Job(DATASET, MODEL, [LONG_BBB], snapshot_every=1)
+    jobs.append(job)
+    job.start()
+    assert job.wait_for_training(30.0)
+    started = time.monotonic()
+    time.sleep(1.5)
+    job.stop()
+    elapsed = time.monotonic() - started
+    taken = job.view().steps_done + 1  # a snapshot every step, and one at step 0
+    assert taken > 2000, "a fast fit: thousands of snapshots"
+    # One report per 0.1 s of training (it started before the window: twice the window's share covers that), the last.
+    assert received["messages"] <= 2 * (elapsed / 0.1) + 2
+    # The kept ones (50, then at most 26 more per doubling of the stride), one per doubling and one latest per report;
+    # the stride doubles at most log2(taken) times.
+    doublings = math.ceil(math.log2(taken))
+    assert received["snapshots"] <= 50 + doublings * 26 + doublings + received["messages"] < taken / 4
+    steps = [snapshot.step for snapshot in job.view().fits[0].snapshots]
+    assert len(steps) <= 51 and steps[0] == 0 and steps[-1] == job.view().steps_done
 
 
 @pytest.mark.parametrize(
