@@ -1,7 +1,9 @@
 """Hostile classroom benchmark: one session tries the worst settings the page allows while other sessions train.
 
 Run: `python bench/hostile.py` (2 default sessions of a 2,000-step Bayes by Backprop fit; --sessions, --steps,
---training-limit-s, --json FILE). It starts `streamlit run app.py` (bench/server.py) and, on it:
+--training-limit-s, --json FILE; `--page-cpu [--before CHECKOUT]` measures instead what the page's runs for the
+1,000,000-point links and parsing the worst CSV cost the server's CPU, see PAGE_CPU_SCRIPT). It starts
+`streamlit run app.py` (bench/server.py) and, on it:
 
 1. the default sessions alone (bench/load_test.py's websocket driver, bench/ws_session.py): their time from Run to
    all finished;
@@ -26,6 +28,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -436,6 +439,74 @@ def run_hostile(
     }
 
 
+# One process per checkout and round (bench/hostile.py --page-cpu): CPU of the page's script thread for the hostile
+# 1,000,000-point links, through Streamlit's AppTest (no browser, no websocket), and of parsing the worst CSV.
+PAGE_CPU_SCRIPT = r"""
+import json, os, statistics, sys, tempfile, time
+root = sys.argv[1]
+sys.path.insert(0, root)
+os.chdir(root)
+from streamlit.testing.v1 import AppTest
+log = tempfile.mktemp(prefix="bayesdemo-page-cpu-")
+wrapper = "\n".join((
+    "import runpy, time",
+    "start = time.thread_time()",
+    "try:",
+    "    runpy.run_path(%r, run_name='__main__')" % os.path.join(root, "app.py"),
+    "finally:",
+    "    open(%r, 'a').write(str(time.thread_time() - start) + ' ')" % log,
+))
+def opened(query):
+    page = AppTest.from_string(wrapper, default_timeout=300)
+    page.query_params.update(query)
+    page.run()
+    assert not page.exception, [error.value for error in page.exception]
+    return page
+def last():
+    return float(open(log).read().split()[-1])
+opened({}).run()  # imports and Streamlit's first-run work, not a cost of any link
+result = {}
+page = opened({"n": "1000000", "k": "1024"})
+result["1,000,000-point link, first page run"] = last()
+later = []
+for _ in range(5):
+    page.run()
+    later.append(last())
+result["the same page, later runs (median of 5)"] = statistics.median(later)
+opened({"t": "1000000", "n": "1000000", "lrp": "1", "v": "0"})
+result["another session, a link with the same data, first run"] = last()
+opened({"n": "1000000", "s": "0.2"})
+result["a link with other data of 1,000,000 points, first run"] = last()
+opened({})
+result["the default link, first run"] = last()
+from bayesdemo.core.data import parse_csv
+from bench.hostile import worst_csv
+content = worst_csv(1_000_000, 19_000_004)
+start = time.process_time()
+parse_csv(content)
+result["parsing the worst CSV allowed"] = time.process_time() - start
+print(json.dumps(result))
+"""
+
+
+def page_cpu(trees: list[Path], rounds: int) -> dict:
+    """Median CPU seconds of each PAGE_CPU_SCRIPT figure per checkout, the checkouts interleaved round by round."""
+    runs: dict[str, list[dict]] = {str(tree): [] for tree in trees}
+    load_before = os.getloadavg()
+    for round_index in range(rounds):
+        for tree in trees if round_index % 2 == 0 else trees[::-1]:
+            output = subprocess.run(
+                [sys.executable, "-c", PAGE_CPU_SCRIPT, str(tree)], capture_output=True, text=True, check=True
+            ).stdout
+            runs[str(tree)].append(json.loads(output.strip().splitlines()[-1]))
+    medians = {
+        tree: {key: round(statistics.median(run[key] for run in tree_runs), 3) for key in tree_runs[0]}
+        for tree, tree_runs in runs.items()
+    }
+    after = os.getloadavg()
+    return {"rounds": rounds, "medians": medians, "load_average_before": load_before, "load_average_after": after}
+
+
 def passed(report: dict, slowdown_bound: float = SLOWDOWN_BOUND) -> bool:
     """Whether the run met every bound: memory, no problem on any page, every default fit finished and on time."""
     return (
@@ -463,7 +534,34 @@ def main() -> None:
         "runs it; 0: full speed)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the full report here")
+    parser.add_argument(
+        "--page-cpu",
+        action="store_true",
+        help="instead: the CPU of the page's runs for the 1,000,000-point links and of parsing the worst CSV, in "
+        "AppTest (no server)",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="with --page-cpu: another checkout measured too, interleaved with this one round by round",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="with --page-cpu: rounds (default 3)")
     arguments = parser.parse_args()
+    if arguments.page_cpu:
+        trees = [ROOT] + ([arguments.before.resolve()] if arguments.before else [])
+        figures = page_cpu(trees, arguments.rounds)
+        for tree, medians in figures["medians"].items():
+            print(tree)
+            for key, seconds in medians.items():
+                print(f"    {key}: {seconds} s")
+        print(
+            f"rounds: {figures['rounds']}; load average before {figures['load_average_before']}, after "
+            f"{figures['load_average_after']}"
+        )
+        if arguments.json:
+            arguments.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return
     report = run_hostile(
         arguments.sessions, arguments.steps, arguments.training_limit_s, arguments.rows, speed=arguments.speed
     )
