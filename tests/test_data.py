@@ -283,10 +283,12 @@ AWKWARD_FILES = {
     "spaces, tabs and form feeds around cells": b"x,y\n 1 , 2 \n\t3\t,4\x0b\n\x1c5,6\x1f\n",
     "number forms": b"x,y\n+1e3,.5\n1.,-0\n-0.0,5e-324\n0.1000000000000000055511151231257827,1E+15\n",
     "long digits": b"x,y\n3.14159265358979323846264338327950288,2.718281828459045235360287\n1,2\n",
-}
-ROW_BY_ROW_FILES = {  # files loadtxt does not read as float() does: the csv module's reader reads them
-    "quoted cells": b'x,y\n"1","2"\n"3.5",4\n5,"6"\n',
+    "quoted cells": b'"x","y"\n"1","2"\n"3.5",4\n5,"6" \n" 7 " ,8\n',
     "quoted decimal commas": b'x;y\n"1,5";2\n3;"4,25"\n',
+}
+ROW_BY_ROW_FILES = {  # files the numpy path leaves to the csv module's reader: a quoted line end, numbers loadtxt
+    # does not read as float() does, non-ASCII text
+    "a quoted line end": b'x,y\n"1\n",2\n3,"4\r\n"\n5,6\n',
     "underscores in numbers": b"x,y\n1_000,2\n3,4_0.5\n",
     "non-ASCII spaces around cells": "x,y\n\u00a01,2\u2003\n3,4\n".encode(),
 }
@@ -320,6 +322,10 @@ def test_files_the_numpy_path_leaves_are_read_row_by_row_as_before(name):
         (b"x,y\n1,2\n3,\n", "y must be numeric, got '' in row 3"),
         (b"x,y\n1,2\n3,4,5\n", "row 3 must have 2 cells (x,y), got 3"),
         (b"x,y\n1,2\n0x10,4\n", "x must be numeric, got '0x10' in row 3"),
+        (b'x,y\n"1,2"\n3,4\n5,6\n', "row 2 must have 2 cells (x,y), got 1"),  # one quoted cell, not two
+        (b'x,y\n"1""",2\n3,4\n', "x must be numeric, got '1\"' in row 2"),  # a doubled quote is a quote
+        (b'x,y\n1"2",3\n4,5\n', "x must be numeric, got '1\"2\"' in row 2"),  # a quote inside a cell is a character
+        (b'x,y\n "1",3\n4,5\n', "x must be numeric, got '\"1\"' in row 2"),  # and so is one after a space
     ],
 )
 def test_a_plain_file_with_a_bad_cell_is_named_by_row_and_cell(content, fragment):
