@@ -126,6 +126,11 @@ class Dataset:
         """Number of data points."""
         return int(self.x.size)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields for pickling (to a training process), with a copy of the memo taken at once: a page run of
+        another session sharing these data may add to it meanwhile."""
+        return {**self.__dict__, "_memo": dict(self._memo)}
+
     def memo(self, name: str, make: Callable[[], T]) -> T:
         """The value `make()` computed once for these data and kept under `name` (x and y never change)."""
         if name not in self._memo:
