@@ -14,12 +14,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bayesdemo.charts import figures
+from bayesdemo.charts.chart_style import ChartStyle
 from bayesdemo.core.data import DataConfig, generate
 from bayesdemo.core.exact import Gaussian, exact_posterior
 from bayesdemo.core.priors import GaussianPrior, Model
 from bayesdemo.core.scenario import Scenario
 from bayesdemo.fitting.runner import Snapshot
-from bayesdemo.page import live_chart
+from bayesdemo.page import live_chart, page_style
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT_S = 60  # a first run imports torch and pyro
@@ -166,6 +167,26 @@ def test_a_figure_spec_is_sent_as_plotlys_json_of_its_checked_figure(case):
         sent = json.loads(live_chart.chart_message(spec, key, None).payload)
         assert sent["figure"] == json.loads(pio.to_json(checked[key], validate=False)), key
         assert sent["height"] == checked[key].layout.height, key
+
+
+@pytest.mark.parametrize("style", ["standard", "projector", "dark", "focused"])
+def test_a_spec_is_drawn_in_the_sessions_style_as_its_figure_would_be(monkeypatch, style):
+    # A spec is sent as it is only where the session's style leaves the figure as built; in any other style (and for
+    # the focused chart) the browser must get the styled figure, as page_style.styled makes it of the plotly figure.
+    exact = exact_posterior(generate(Scenario().data), Scenario().model)
+    run = trajectory(50, exact, seed=9)
+    chart_style = ChartStyle(projector=style == "projector", dark=style == "dark")
+    monkeypatch.setattr(page_style, "current_style", lambda: chart_style)
+    monkeypatch.setattr(page_style, "focused_chart", lambda: "chart" if style == "focused" else None)
+    monkeypatch.setattr(live_chart.st, "session_state", {})
+    mounted: list[dict] = []
+    monkeypatch.setattr(live_chart, "_component", lambda: lambda **options: mounted.append(options))
+    live_chart.live_chart(figures.mean_spec([("fit", run)], exact, 0, 3000), "chart")
+    (sent,) = mounted
+    expected = page_style.styled(figures.fig_mean([("fit", run)], exact, 0, 3000), "chart")
+    message = json.loads(sent["data"])
+    assert message["figure"] == json.loads(pio.to_json(expected, validate=False))
+    assert message["height"] == (expected.layout.height or live_chart.PLOTLY_DEFAULT_HEIGHT)
 
 
 def test_an_update_is_a_small_part_of_the_whole_figure():
