@@ -88,7 +88,8 @@ def test_a_link_opens_a_lesson_step_with_its_settings_charts_explore_view_and_qu
         "g": "normal",
     }
     assert page.button(key="lesson_back").disabled is False and page.button(key="lesson_next").disabled is False
-    (link,) = [code.value for code in page.main.code]  # the link under Share and export: this step too
+    # The link under Share and export, its address after "](": this step too.
+    (link,) = [text.value.rpartition("](")[2] for text in page.main.markdown if "Share this scenario" in text.value]
     assert "lesson=forum-question&step=3" in link and "m=svi" in link and "g=normal" in link, link
     page.toggle(key="lesson_all_charts").set_value(True).run()
     assert chart_keys(page) == CONVERGENCE_CHARTS | {"chart_loss", "chart_data", "explore_parameter_space"}

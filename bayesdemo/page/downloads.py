@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import streamlit as st
 
 from bayesdemo.core import share
@@ -11,7 +13,14 @@ from bayesdemo.page import page_lessons
 from bayesdemo.page.context import Context
 from bayesdemo.workers.jobs import Job, JobView
 
+LINK_SAFE = ":/?&=#%+,;@~"  # characters of a link kept as they are in its address; others (spaces, brackets) escaped
+MARKDOWN_SPECIAL = "\\`*_{}[]()<>#+-.!|~"  # characters Markdown could read as formatting in the link's text
 DOWNLOAD_STATES = ("paused", "stopped", "finished")  # job states whose results can be downloaded (not queued: none yet)
+
+
+def markdown_text(text: str) -> str:
+    """`text` with every character Markdown could read as formatting escaped, so it is shown as written."""
+    return "".join(f"\\{character}" if character in MARKDOWN_SPECIAL else character for character in text)
 
 
 def export_files(context: Context, view: JobView, job: Job) -> tuple[str, str]:
@@ -41,8 +50,16 @@ def draw_export(context: Context, job_context: Context, view: JobView | None) ->
     params = {**share.encode(context.scenario), **lesson_params}
     query = "&".join(f"{key}={value}" for key, value in params.items())
     base = st.context.url or ""
-    st.markdown("**Share this scenario.** The address bar already holds it; copy this link:")
-    st.code(f"{base.split('?')[0]}?{query}" if query else base or "(default scenario: no parameters)", language=None)
+    link = f"{base.split('?')[0]}?{query}" if query else base
+    if link:
+        # A plain link, not st.code: the code block's highlighter is a 1.5 MB script the page would load only for it
+        # (docs/performance.md, First view). A link is reachable by keyboard and its text is its own label.
+        st.markdown(
+            "**Share this scenario.** The address bar already holds it; copy this link (select it, or right-click it "
+            f"and copy the link address):\n\n[{markdown_text(link)}]({quote(link, safe=LINK_SAFE)})"
+        )
+    else:
+        st.markdown("**Share this scenario.** The default scenario: its link has no parameters.")
     if not context.synthetic:
         st.caption("Uploaded data are not part of the link: whoever opens it sees simulated data.")
     job: Job | None = st.session_state.get("job")
