@@ -479,6 +479,13 @@ opened({"n": "1000000", "s": "0.2"})
 result["a link with other data of 1,000,000 points, first run"] = last()
 opened({})
 result["the default link, first run"] = last()
+page = opened({"n": "1000000", "k": "1024", "t": "1000000", "se": "1", "v": "0"})
+page.button(key="run").click().run()
+result["the largest sidebar settings, the page run of Run"] = last()
+job = page.session_state["job"] if "job" in page.session_state else None
+if job is not None:
+    job.stop()
+    job.join(10.0)
 from bayesdemo.core.data import parse_csv
 from bench.hostile import worst_csv
 content = worst_csv(1_000_000, 19_000_004)
