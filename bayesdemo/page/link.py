@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from bayesdemo.core import share
@@ -20,7 +22,9 @@ def restore_from_link() -> None:
     """On a session's first run: load the scenario in the query string (problems kept to show as warnings)."""
     if st.session_state.get("restored"):
         return
-    warm_up()  # the training processes' forkserver imports torch and Pyro now, not at the first Run
+    # The training processes' forkserver imports torch and Pyro now, not at the first Run; in the background, so the
+    # first page after a start is drawn without waiting seconds for torch (docs/performance.md, First view).
+    threading.Thread(target=warm_up, name="bayesdemo-warm-up-torch", daemon=True).start()
     params = st.query_params.to_dict()
     # A lesson step's settings, with the link's own settings over them (the address bar writes both).
     step_link, lesson_problems = page_lessons.restore_from_link(params)

@@ -5,6 +5,9 @@ Pyro's handler stack and the global torch RNG are process-wide (see methods/pyro
 iterations holds PYRO_LOCK and runs on this run's own torch RNG state, swapped in and out, so other fits' streams
 are untouched and the same seed gives the same draws whatever else runs. The lock is released between chunks, so a
 live SVI fit in another thread keeps stepping while the reference samples.
+
+torch and Pyro load on a run's start, not with this module: the page imports it for its settings and result types,
+and a page that does not sample draws sooner without them (docs/performance.md, First view).
 """
 
 from __future__ import annotations
@@ -12,19 +15,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyro
-import pyro.distributions as dist
-import torch
-from pyro.infer.mcmc import NUTS
-from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 
 from bayesdemo.core.data import Dataset
 from bayesdemo.core.exact import Gaussian
 from bayesdemo.core.priors import PARAMETER_NAMES, GaussianPrior, Model
 from bayesdemo.core.validation import ConfigError, check_int, check_range
-from bayesdemo.methods.pyro_context import OwnTorchRNG
+
+if TYPE_CHECKING:
+    import torch
+    from pyro.infer.mcmc import NUTS
 
 MAX_ITERATIONS = 100_000  # most warm-up or kept iterations per chain
 MAX_CHAINS = 8  # chains run one after another in this process
@@ -112,6 +114,8 @@ class NUTSRun:
     def __init__(self, dataset: Dataset, model: Model, config: MCMCConfig = MCMCConfig()):
         if not isinstance(model.prior, GaussianPrior):
             raise ConfigError("prior", f"must be a GaussianPrior for the NUTS reference, got {model.prior!r}")
+        import torch
+
         self.config = config
         self.x = torch.as_tensor(np.array(dataset.x), dtype=torch.float64)
         self.y = torch.as_tensor(np.array(dataset.y), dtype=torch.float64)
@@ -132,6 +136,9 @@ class NUTSRun:
 
     def model(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """slope, intercept ~ N(m0, s0^2) independently; y_i ~ N(slope x_i + intercept, s^2) (docs/MATH.md, Model)."""
+        import pyro
+        import pyro.distributions as dist
+
         slope = pyro.sample("slope", dist.Normal(self.prior_mean[0], self.prior_sd[0]))
         intercept = pyro.sample("intercept", dist.Normal(self.prior_mean[1], self.prior_sd[1]))
         with pyro.plate("data", x.shape[0]):
@@ -151,6 +158,8 @@ class NUTSRun:
     def advance(self, iterations: int = DEFAULT_CHUNK) -> None:
         """Run up to `iterations` NUTS iterations holding PYRO_LOCK, on this run's own RNG stream."""
         check_int("iterations", iterations, 1, MAX_ITERATIONS)
+        from bayesdemo.methods.pyro_context import OwnTorchRNG
+
         with OwnTorchRNG(self):
             started = time.perf_counter()
             for _ in range(iterations):
@@ -164,6 +173,8 @@ class NUTSRun:
         config = self.config
         kernel = self.kernel
         if kernel is None:
+            from pyro.infer.mcmc import NUTS
+
             kernel = self.kernel = NUTS(
                 self.model,
                 target_accept_prob=config.target_accept,
@@ -199,12 +210,17 @@ class NUTSRun:
         self.chain += 1
         self.iteration = 0
         # Set on the live global state: OwnTorchRNG's exit saves it as this run's stream for the next chain.
+        import torch
+
         torch.set_rng_state(torch.Generator().manual_seed(_chain_seed(self.config.seed, self.chain)).get_state())
 
     def result(self) -> MCMCResult:
         """The draws and diagnostics; only once `finished`."""
         if not self.finished:
             raise RuntimeError(f"NUTS run not finished: {self.progress:.0%} of the iterations done")
+        import torch
+        from pyro.ops.stats import effective_sample_size, split_gelman_rubin
+
         draws = torch.as_tensor(self.draws)
         samples = self.draws.reshape(-1, 2).copy()
         samples.setflags(write=False)

@@ -5,7 +5,8 @@ functions, steps x points) with per-element costs measured on a 2-core server wi
 computation whose estimate exceeds the budgets below and says what to lower. A computation estimated above the inline
 limits runs in a worker process (jobs.ExploreJob, admitted and limited like a fit) through the pure, module-level
 functions at the end of this module, which a worker can unpickle; below them the view runs it in its own thread.
-No Streamlit.
+No Streamlit. torch loads with the first computation that needs it, not with this module: the page imports it to
+price the views, and draws its first view sooner without torch (docs/performance.md, First view).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -24,13 +25,13 @@ from bayesdemo.core.priors import Model
 from bayesdemo.fitting.runner import RunConfig, Snapshot, run_to_end
 from bayesdemo.methods import make_method
 from bayesdemo.methods.base import NoisePosterior
-from bayesdemo.methods.bbb import BayesByBackprop
 from bayesdemo.references.basis import BasisConfig, BasisPosterior, EvidenceCurve, fit_basis, log_evidence_by_complexity
 from bayesdemo.references.calibration import CalibrationConfig, CalibrationResult, calibrate, fit_until_at_target
-from bayesdemo.references.gradients import gradient_statistics
 from bayesdemo.references.grid import GridPosterior, grid_posterior
-from bayesdemo.references.mean_field import MeanFieldOptimum, mean_field_optimum
 from bayesdemo.references.mixture import MixturePosterior, is_scale_mixture, mixture_posterior
+
+if TYPE_CHECKING:
+    from bayesdemo.references.mean_field import MeanFieldOptimum
 
 MEMORY_BUDGET_BYTES = 256 * 2**20  # most memory one explore computation may hold
 CPU_BUDGET_S = 10.0  # most server CPU time one explore computation may take
@@ -170,6 +171,9 @@ def gradient_noise_rows(
 ) -> list[GradientRow]:
     """Per Bayes by Backprop estimator at q: (label, variance, sd of the variance) of `repeats` gradient draws, each
     (2, 2) with rows mu-gradient and sd-gradient (docs/MATH.md, Gradient noise)."""
+    from bayesdemo.methods.bbb import BayesByBackprop
+    from bayesdemo.references.gradients import gradient_statistics
+
     rows = []
     for label, config in estimators:
         method = make_method(dataset, model, config)
@@ -186,6 +190,8 @@ def noise_sd_fits(
 ) -> tuple[MeanFieldOptimum, dict[str, NoiseFit]]:
     """The mean-field optimum with s learned, and each named fit's q with s's mean and sd after its steps
     (docs/MATH.md, Unknown noise sd)."""
+    from bayesdemo.references.mean_field import mean_field_optimum
+
     optimum = mean_field_optimum(dataset, model, learn_noise=True)
     learned: dict[str, NoiseFit] = {}
     for name, config in fits:
@@ -216,6 +222,8 @@ def fits_under_prior(
 def prior_reference(dataset: Dataset, model: Model) -> tuple[GridPosterior | MixturePosterior, MeanFieldOptimum]:
     """The exact posterior under `model`'s prior (the closed-form mixture for Gaussian and scale-mixture priors, else
     the grid) and the mean-field optimum started from its windows or components (docs/MATH.md, Non-Gaussian priors)."""
+    from bayesdemo.references.mean_field import mean_field_optimum
+
     reference: GridPosterior | MixturePosterior
     if is_scale_mixture(model.prior):
         reference = mixture_posterior(dataset, model.prior, model.noise_sd)

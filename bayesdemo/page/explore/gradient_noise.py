@@ -23,7 +23,6 @@ from bayesdemo.page.explore.common import (
     session_cache,
 )
 from bayesdemo.page.live_chart import live_chart
-from bayesdemo.references.gradients import GRADIENT_CHUNK_ELEMENTS, gradient_variance
 from bayesdemo.references.parameter_space import has_ellipse
 from bayesdemo.workers import explore_budget
 from bayesdemo.workers.jobs import JobView
@@ -67,6 +66,8 @@ def local_reparameterisation_gains(dataset: Dataset, model: Model, q: Gaussian) 
     gradients at q (docs/MATH.md, Gradient noise); None when q is not factorised."""
     if q.cov[0, 1] != 0.0:
         return None
+    from bayesdemo.references.gradients import gradient_variance  # torch: loaded when this view is drawn
+
     weights_mean, weights_sd = gradient_variance(dataset, model, q, local_reparam=False)
     local_mean, local_sd = gradient_variance(dataset, model, q, local_reparam=True)
     return float(weights_mean[0] / local_mean[0]), float(weights_sd[0] / local_sd[0])
@@ -75,6 +76,8 @@ def local_reparameterisation_gains(dataset: Dataset, model: Model, q: Gaussian) 
 def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
     """Measured variance of Bayes by Backprop's mu-gradient per estimator, at the live q (docs/MATH.md, local
     reparam)."""
+    from bayesdemo.references.gradients import GRADIENT_CHUNK_ELEMENTS  # torch: loaded when this view is drawn
+
     where, q = gradient_point(context, read_view())
     st.markdown(
         f"How noisy is one step's gradient? {GRADIENT_REPEATS} independent draws of d loss / d mean and d loss / d sd "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import streamlit as st
 
@@ -26,9 +28,11 @@ from bayesdemo.page.explore.common import (
 )
 from bayesdemo.page.live_chart import live_chart
 from bayesdemo.references.grid import GridPosterior
-from bayesdemo.references.mean_field import MeanFieldOptimum
 from bayesdemo.references.mixture import MixturePosterior
 from bayesdemo.workers import explore_budget
+
+if TYPE_CHECKING:
+    from bayesdemo.references.mean_field import MeanFieldOptimum  # torch: not loaded for a type
 
 # Fits under any prior: 2000 steps put both within 5% of the mean-field optimum's sds on the default data (seeds 0-2;
 # at 1500 Pyro's intercept sd was still 12% wide on seed 0); about 1.5 s (BBB) and 2 s (Pyro SVI) each.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from bayesdemo.charts import figures_explore
@@ -22,9 +24,11 @@ from bayesdemo.page.explore.common import (
     table_of,
 )
 from bayesdemo.page.live_chart import live_chart
-from bayesdemo.references.mean_field import MeanFieldOptimum
 from bayesdemo.references.noise_sd import noise_sd_posterior
 from bayesdemo.workers import explore_budget
+
+if TYPE_CHECKING:
+    from bayesdemo.references.mean_field import MeanFieldOptimum  # torch: not loaded for a type
 
 NOISE_BBB = FitConfig(method="bbb", steps=3000, learn_noise=True)  # ~3.5 s; 1500 steps had not settled on s
 # Pyro SVI with s learned steps on Pyro's own Trace_ELBO (~4-5 ms a step here): at lr 0.05 it took 3000 steps (~12 s)
