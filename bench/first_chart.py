@@ -1,10 +1,11 @@
 """First view: how long a freshly opened page takes to draw every chart, and to show training steps once Run is pressed.
 
-Run: `python bench/first_chart.py` (5 runs; --runs, --wait-s, --bundles, --json FILE). Each run starts its own
-`streamlit run app.py` and opens two fresh headless Chromium pages at 1280x1800 (tall enough that the six charts of
-the main area are all on screen: live charts draw only on screen). The first page is cold (the first after the
-server started: the page's modules, torch among them, load then); the second is warm. For each it times, in the
-page's own clock from navigation start, the exact posterior's metrics, the first chart drawn and every chart drawn.
+Run: `python bench/first_chart.py` (5 runs; --runs, --wait-s, --bundles, --before REF, --json FILE). Each run starts
+its own `streamlit run app.py` and opens two fresh headless Chromium pages at 1280x1800 (tall enough that the six
+charts of the main area are all on screen: live charts draw only on screen). The first page is cold (the first after
+the server started: the page's modules load then, and torch in the background); the second is warm. For each it
+times, in the page's own clock from navigation start, the exact posterior's metrics, the first chart drawn and every
+chart drawn.
 On the warm page (a 100,000-step Bayes by Backprop scenario), shrunk to 1280x800, it then waits `--wait-s` (0: press
 Run at once, as a teacher who just opened the page), presses Run, and times the first redraw of the slope-mean chart
 whose fit line has more than one point, then reads the steps per second the page shows over 3 s of training while it
@@ -13,6 +14,10 @@ draws.
 `--bundles basic full` measures the plotly.js bundle the page ships (plotly-basic.min.js: bar, pie and scatter
 traces) and the installed plotly package's full plotly.min.js (copied beside it, served in its place to the
 browser), alternating which comes first from one run to the next; each run records the load average.
+
+`--before REF` measures instead the page as it was at git commit REF ("before": that commit's whole tree) against the
+working tree ("after": its files that git tracks or would track), each copied once into a folder of its own and run
+from there, alternating which comes first from one run to the next.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import plotly
@@ -33,13 +41,16 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.server import CHROMIUM, CHROMIUM_ARGS, LIVE_CHART, PROGRESS, VIEWPORT, streamlit_server  # noqa: E402
+from bench.chart_cpu import copy_tree  # noqa: E402
+from bench.server import CHROMIUM, CHROMIUM_ARGS, LIVE_CHART, PROGRESS, SERVER_START_TIMEOUT_S, VIEWPORT  # noqa: E402
 from bench.ws_session import STEP  # noqa: E402
+from deploy.serve import free_port, streamlit_command, wait_for_health  # noqa: E402
 
 WEB_DIR = ROOT / "bayesdemo" / "web"
 SHIPPED_BUNDLE = "plotly-basic.min.js"  # the bundle bayesdemo/web/live_chart.js loads
 FULL_BUNDLE = "plotly.min.js"  # the installed plotly package's, copied into WEB_DIR to be served in its place
 BUNDLES = ("basic", "full")
+TREES = ("before", "after")  # with --before: the page at a git commit, and the working tree
 PAGE_VIEWPORT = {"width": 1280, "height": 1800}  # every chart of the main area on screen
 MAIN_CHARTS = (
     "chart_mean_slope",
@@ -189,10 +200,39 @@ def page_open(browser, url: str, bundle: str = "basic", timeout_ms: int = 300_00
     }
 
 
-def measure_once(wait_s: float, log_path: Path, bundle: str = "basic") -> dict[str, float]:
-    """One fresh server: a cold and a warm page's first view with `bundle` (serve_bundle), then on the warm page the
-    seconds to the first chart with training steps after Run, and the steps/s while drawing."""
-    with streamlit_server(log_path) as (base_url, _), sync_playwright() as playwright:
+@contextmanager
+def tree_server(log_path: Path, tree: Path) -> Iterator[str]:
+    """`streamlit run app.py` from the folder `tree` on a free port, output to `log_path`; yield its base URL."""
+    port = free_port()
+    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(streamlit_command(port), cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", server, SERVER_START_TIMEOUT_S)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+def place_tree(target: Path, commit: str | None) -> None:
+    """Into `target`: the whole tree at git commit `commit`, or with None the working tree's tracked files."""
+    target.mkdir(parents=True)
+    if commit is None:
+        copy_tree(target, None, ())
+        return
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+
+
+def measure_once(wait_s: float, log_path: Path, bundle: str = "basic", tree: Path = ROOT) -> dict[str, float]:
+    """One fresh server run from `tree`: a cold and a warm page's first view with `bundle` (serve_bundle), then on the
+    warm page the seconds to the first chart with training steps after Run, and the steps/s while drawing."""
+    with tree_server(log_path, tree) as base_url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             load_before = os.getloadavg()[0]
@@ -227,21 +267,33 @@ def spread(values: list[float]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
-def measure(runs: int, wait_s: float, bundles: tuple[str, ...] = ("basic",)) -> dict:
-    """`runs` fresh-server measurements per bundle, alternating which bundle goes first, and their range."""
+def measure(runs: int, wait_s: float, bundles: tuple[str, ...] = ("basic",), before: str | None = None) -> dict:
+    """`runs` fresh-server measurements per variant, alternating which variant goes first, and their range.
+
+    The variants are the `bundles`, or with `before` (a git commit) the page at that commit and the working tree,
+    each with the shipped bundle.
+    """
     if "full" in bundles:
         place_full_bundle()
-    results: dict[str, list[dict[str, float]]] = {bundle: [] for bundle in bundles}
+    variants = TREES if before else bundles
+    results: dict[str, list[dict[str, float]]] = {variant: [] for variant in variants}
     with tempfile.TemporaryDirectory(prefix="bayesdemo-first-chart-") as folder:
+        trees = {variant: ROOT for variant in variants}
+        if before:
+            trees = {variant: Path(folder) / variant for variant in TREES}
+            place_tree(trees["before"], before)
+            place_tree(trees["after"], None)
         for index in range(runs):
-            for bundle in bundles if index % 2 == 0 else bundles[::-1]:
-                log_path = Path(folder) / f"server-{index}-{bundle}.log"
-                results[bundle].append(measure_once(wait_s, log_path, bundle))
+            for variant in variants if index % 2 == 0 else variants[::-1]:
+                log_path = Path(folder) / f"server-{index}-{variant}.log"
+                bundle = "basic" if before else variant
+                results[variant].append(measure_once(wait_s, log_path, bundle, trees[variant]))
     return {
         "runs": runs,
         "wait_s": wait_s,
         "viewport": PAGE_VIEWPORT,
-        "bundles": {bundle: summary(bundle_results) for bundle, bundle_results in results.items()},
+        "before": before,
+        "variants": {variant: summary(variant_results) for variant, variant_results in results.items()},
     }
 
 
@@ -270,10 +322,11 @@ def main() -> None:
     parser.add_argument(
         "--bundles", nargs="+", choices=BUNDLES, default=["basic"], help="plotly.js bundles to alternate (basic)"
     )
+    parser.add_argument("--before", help="git commit whose page to alternate with the working tree's (basic bundle)")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
-    report = measure(args.runs, args.wait_s, tuple(args.bundles))
-    for bundle, bundle_report in report["bundles"].items():
+    report = measure(args.runs, args.wait_s, tuple(args.bundles), args.before)
+    for bundle, bundle_report in report["variants"].items():
         print(
             f"{bundle:>6} {'cold: metrics':>14} {'all charts':>11} {'warm: metrics':>14} {'plotly.js':>10} "
             f"{'all charts':>11} {'Run to chart':>13} {'steps/s drawing':>16} {'load':>5}"

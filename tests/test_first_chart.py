@@ -13,8 +13,8 @@ pytestmark = pytest.mark.browser
 
 def test_first_chart_benchmark_times_page_open_and_a_real_run_on_a_fresh_server():
     report = measure(runs=1, wait_s=0.0)
-    assert list(report["bundles"]) == ["basic"]
-    basic = report["bundles"]["basic"]
+    assert list(report["variants"]) == ["basic"]
+    basic = report["variants"]["basic"]
     (run,) = basic["per_run"]
     # Generous bounds, as the browser test's: the targets are read from the benchmark's report, not asserted here.
     assert 0.0 < run["first_chart_s"] < 10.0
