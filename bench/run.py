@@ -109,7 +109,7 @@ def trajectory(contender: str, dataset, model, case: Case, seed: int, device: st
 
         assert isinstance(fit, BayesByBackprop)
         fit.uses_sufficient_statistics = False
-        fit.optimizer = TorchAdam([fit.mu, fit.rho], config.learning_rate)  # type: ignore[assignment]
+        fit.optimizer = TorchAdam([fit.mu, fit.rho], config.lr_in_force)  # type: ignore[assignment]
     run = Run(fit, case.steps, run_config)
     for _ in run:
         pass

@@ -494,7 +494,7 @@ def test_a_fit_far_from_target_says_so_and_why_in_the_table_and_the_progress_lin
 def test_a_default_fit_reaches_its_target_and_says_so(app):
     job = run_page(app)
     fit = job.view().fits[0]
-    assert fit.steps_done == FitConfig().step_count
+    assert fit.steps_done == FitConfig().steps_in_force
     prior = app.session_state["scenario"].prior
     dataset = app.session_state["job_context"].dataset
     exact_mean, exact_sd, mean_field_sd = exact_by_numpy(
@@ -506,7 +506,7 @@ def test_a_default_fit_reaches_its_target_and_says_so(app):
     assert np.all(np.abs(fit.last.sd / mean_field_sd - 1) < 0.2), (fit.last.sd, mean_field_sd)
     row = app.table[0].value.iloc[0]
     assert (row["Status"], row["Why"]) == ("Finished · at target", "–")
-    steps = FitConfig().step_count
+    steps = FitConfig().steps_in_force
     assert progress_text(app).startswith(f"**Finished** · at target · Step {steps:,} of {steps:,}")
 
 
@@ -551,11 +551,11 @@ def test_steps_left_empty_use_the_method_default(app):
     app.selectbox(key="fit_guide").set_value("mvn").run()
     fit = app.session_state["scenario"].fit
     assert fit.steps is None
-    assert app.number_input(key="fit_steps").proto.placeholder == f"default ({fit.step_count:,})"
+    assert app.number_input(key="fit_steps").proto.placeholder == f"default ({fit.steps_in_force:,})"
     app.checkbox(key="fit_until_target").check().run()
     capped = app.session_state["scenario"].fit
-    assert capped.steps is None and capped.step_count > fit.step_count
-    assert app.number_input(key="fit_steps").proto.placeholder == f"default ({capped.step_count:,})"
+    assert capped.steps is None and capped.steps_in_force > fit.steps_in_force
+    assert app.number_input(key="fit_steps").proto.placeholder == f"default ({capped.steps_in_force:,})"
 
 
 def test_run_until_at_target_stops_at_the_target_before_the_cap(app):

@@ -153,7 +153,7 @@ def test_the_default_speed_lets_a_class_watch_a_default_fit():
     speed = Scenario().speed
     # Every method's default fit takes 6 to 10 s at the default pace (steps / speed), and "max" stays on offer.
     durations = {
-        (method, guide): FitConfig(method=method, guide=guide).step_count / speed
+        (method, guide): FitConfig(method=method, guide=guide).steps_in_force / speed
         for method in METHODS
         for guide in GUIDES
     }

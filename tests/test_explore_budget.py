@@ -95,7 +95,7 @@ def test_noise_fit_estimate_matches_measured_time():
     config = FitConfig(method="bbb", steps=100, learn_noise=True)
     method = make_method(data, model, config)
     measured = cpu_seconds(lambda: run_to_end(method, config.steps, RunConfig(snapshot_every=config.steps)))
-    estimate = explore_budget.full_batch_fit_cost(data.n, [(config.steps, config.sample_count)]).seconds
+    estimate = explore_budget.full_batch_fit_cost(data.n, [(config.steps, config.samples_in_force)]).seconds
     assert_within_factor(estimate, measured)
 
 

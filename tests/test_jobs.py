@@ -92,7 +92,7 @@ fits += [(laplace, FitConfig(method=m, kl="monte_carlo", steps=5)) for m in ("bb
 fits += [(Model(), FitConfig(method="bbb", local_reparam=True, batch_size=50, steps=5))]
 before = set(sys.modules)
 for model, config in fits:
-    Run(make_method(dataset, model, config), config.step_count, RunConfig(snapshot_every=1)).advance(10.0)
+    Run(make_method(dataset, model, config), config.steps_in_force, RunConfig(snapshot_every=1)).advance(10.0)
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
@@ -211,7 +211,9 @@ def test_jobs_match_solo_runs_with_the_same_seed(jobs):
 
 def assert_same_as_solo(job: Job, config: FitConfig, snapshot_every: int) -> None:
     """The job's only fit equals a solo seeded run of `config`, snapshot for snapshot."""
-    solo = run_to_end(make_method(DATASET, MODEL, config), config.step_count, RunConfig(snapshot_every=snapshot_every))
+    solo = run_to_end(
+        make_method(DATASET, MODEL, config), config.steps_in_force, RunConfig(snapshot_every=snapshot_every)
+    )
     fit = job.view().fits[0]
     assert fit.status == solo.status == "done"
     assert [s.step for s in fit.snapshots] == [s.step for s in solo.snapshots]
@@ -353,7 +355,7 @@ def test_snapshots_per_fit_are_thinned_evenly_past_the_cap(jobs, monkeypatch):
     assert steps[0] == 0 and steps[-1] == 3000, "the first and the latest snapshot are always kept"
     gaps = set(np.diff(steps[:-1]).tolist())
     assert len(gaps) == 1 and gaps.pop() >= 3000 // 50, "the kept snapshots are evenly spaced"
-    solo = run_to_end(make_method(DATASET, MODEL, config), config.step_count, RunConfig(snapshot_every=1))
+    solo = run_to_end(make_method(DATASET, MODEL, config), config.steps_in_force, RunConfig(snapshot_every=1))
     np.testing.assert_array_equal(fit.snapshots[-1].mean, solo.snapshots[-1].mean)
 
 
@@ -428,7 +430,7 @@ def test_until_target_in_a_job_stops_where_a_solo_run_does_and_the_view_says_so(
         pass
     fit = job.view().fits[0]
     assert solo.message.startswith("At target at step ")
-    assert fit.status == "done" and fit.last.step == solo.last.step < config.step_count
+    assert fit.status == "done" and fit.last.step == solo.last.step < config.steps_in_force
     assert fit.message.startswith(f"At target at step {solo.last.step} ")
     exact = exact_posterior(DATASET, MODEL)
     assert fit.status_text(exact, DATASET.least_squares()) == "Finished · at target"

@@ -29,9 +29,9 @@ def averaged(data, model, config, window=500):
     """Run `config`; average q's theta mean, sd and s's mean, sd over the last `window` steps."""
     method = make_method(data, model, config)
     records = []
-    for step in range(config.step_count):
+    for step in range(config.steps_in_force):
         method.step()
-        if step >= config.step_count - window:
+        if step >= config.steps_in_force - window:
             q = method.posterior()
             records.append(np.concatenate([q.mean, q.sd, method.noise_posterior()]))
     average = np.mean(records, axis=0)
@@ -102,7 +102,7 @@ def test_new_losses_are_unbiased_estimates_of_the_negative_elbo(data, model, con
     if config.learn_noise:
         log_noise = torch.stack([method.log_noise_mu.detach(), torch.nn.functional.softplus(method.log_noise_rho)])
     elbo = mean_field_elbo(SufficientStats.of(data), model, torch.tensor(q.mean), torch.tensor(q.sd), log_noise)
-    losses = np.array([method.step() for _ in range(config.step_count)])
+    losses = np.array([method.step() for _ in range(config.steps_in_force)])
     assert losses.mean() == pytest.approx(-float(elbo.detach()), abs=5 * losses.std() / math.sqrt(losses.size))
 
 

@@ -25,7 +25,7 @@ EXACT = exact_posterior(DATA, MODEL)
 
 def averaged_fit(config: FitConfig, window: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """Run `config` to the end and average q's mean and sd over the last `window` steps."""
-    run = run_to_end(make_method(DATA, MODEL, config), config.step_count, RunConfig(snapshot_every=1))
+    run = run_to_end(make_method(DATA, MODEL, config), config.steps_in_force, RunConfig(snapshot_every=1))
     assert run.status == "done", run.message
     return window_average(run.snapshots, len(run.snapshots) - 1, window)
 
@@ -49,7 +49,7 @@ def test_mean_field_methods_converge_to_the_mean_field_optimum_not_the_exact_sd(
 
 def test_full_covariance_guide_converges_to_the_exact_posterior():
     config = FitConfig(method="svi", guide="mvn", steps=3000, seed=1)
-    run = run_to_end(make_method(DATA, MODEL, config), config.step_count, RunConfig(snapshot_every=1))
+    run = run_to_end(make_method(DATA, MODEL, config), config.steps_in_force, RunConfig(snapshot_every=1))
     mean, sd = window_average(run.snapshots, len(run.snapshots) - 1, 200)
     np.testing.assert_array_less(np.abs(mean - EXACT.mean), 0.1 * EXACT.sd)
     np.testing.assert_allclose(sd, EXACT.sd, rtol=0.1)
@@ -74,7 +74,7 @@ def test_noise_injection_sds_decay_as_math_md_derives():
 def test_noise_injection_collapses_to_least_squares_with_zero_sd():
     config = FitConfig(method="noise", lr=0.02, steps=4000, seed=3)
     method = make_method(DATA, MODEL, config)
-    run = run_to_end(method, config.step_count, RunConfig(snapshot_every=100))
+    run = run_to_end(method, config.steps_in_force, RunConfig(snapshot_every=100))
     sds = np.array([snapshot.sd for snapshot in run.snapshots])
     assert np.all(sds[-1] < 0.2 * EXACT.sd)  # far below the exact posterior sd: no entropy term holds it up
     assert np.all(sds[len(sds) // 2] < sds[1])  # it shrank on the way
@@ -97,7 +97,7 @@ def test_loss_is_an_unbiased_estimate_of_the_full_data_negative_elbo(config):
     """With q frozen (lr 1e-9), the mean step loss matches -ELBO(q) in closed form, minibatch scaling included."""
     method = make_method(DATA, MODEL, config)
     q = method.posterior()
-    losses = np.array([method.step() for _ in range(config.step_count)])
+    losses = np.array([method.step() for _ in range(config.steps_in_force)])
     standard_error = losses.std() / np.sqrt(losses.size)
     assert losses.mean() == pytest.approx(-EXACT.elbo(q), abs=5 * standard_error)
     np.testing.assert_allclose(method.posterior().mean, q.mean, atol=1e-5)  # Adam moves ~lr per step: q stays put
@@ -200,11 +200,11 @@ def test_invalid_fit_config_names_the_field(field, value):
 def test_steps_default_to_each_methods_own_and_an_explicit_value_wins():
     from bayesdemo.core.config import DEFAULT_STEPS
 
-    assert FitConfig(method="noise").step_count == DEFAULT_STEPS["noise"]
-    assert FitConfig(method="bbb").step_count == DEFAULT_STEPS["bbb"]
-    assert FitConfig(method="svi", guide="normal").step_count == DEFAULT_STEPS["svi"]
-    assert FitConfig(method="svi", guide="mvn").step_count == DEFAULT_STEPS["svi/mvn"]
-    assert FitConfig(method="svi", guide="mvn", steps=7).step_count == 7
+    assert FitConfig(method="noise").steps_in_force == DEFAULT_STEPS["noise"]
+    assert FitConfig(method="bbb").steps_in_force == DEFAULT_STEPS["bbb"]
+    assert FitConfig(method="svi", guide="normal").steps_in_force == DEFAULT_STEPS["svi"]
+    assert FitConfig(method="svi", guide="mvn").steps_in_force == DEFAULT_STEPS["svi/mvn"]
+    assert FitConfig(method="svi", guide="mvn", steps=7).steps_in_force == 7
 
 
 def test_batch_larger_than_the_data_names_the_field():
@@ -263,7 +263,7 @@ def test_centred_fits_reach_their_target_on_uncentred_x_at_default_settings(prob
     data, model = UNCENTRED_PROBLEMS[problem]
     exact = exact_posterior(data, model)
     config = FitConfig(method=method, guide=guide, centre_x=True, seed=3)
-    run = run_to_end(make_method(data, model, config), config.step_count, RunConfig(snapshot_every=1))
+    run = run_to_end(make_method(data, model, config), config.steps_in_force, RunConfig(snapshot_every=1))
     assert run.status == "done", run.message
     mean, sd = window_average(run.snapshots, len(run.snapshots) - 1, 50)
     if problem != "x-27559-980737":
@@ -299,7 +299,7 @@ def test_centred_loss_is_an_unbiased_estimate_of_the_original_negative_elbo(conf
     method = make_method(data, model, config)
     q = method.posterior()
     assert abs(q.corr) > 0.9  # a factorised q over centred x is strongly correlated over (slope, intercept)
-    losses = np.array([method.step() for _ in range(config.step_count)])
+    losses = np.array([method.step() for _ in range(config.steps_in_force)])
     assert losses.mean() == pytest.approx(-exact.elbo(q), abs=5 * losses.std() / np.sqrt(losses.size))
 
 

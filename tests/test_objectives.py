@@ -56,7 +56,7 @@ def test_the_likelihood_objective_with_a_learned_noise_finds_the_maximum_likelih
 
 def test_adding_the_kl_cures_the_collapse_bayes_by_backprop():
     config = FitConfig(method="bbb", objective="elbo", steps=3000, seed=1)
-    run = run_to_end(make_method(DATA, Model(), config), config.step_count, RunConfig(snapshot_every=1))
+    run = run_to_end(make_method(DATA, Model(), config), config.steps_in_force, RunConfig(snapshot_every=1))
     mean, sd = window_average(run.snapshots, len(run.snapshots) - 1, 500)
     np.testing.assert_allclose(sd, EXACT.mean_field_sd, rtol=0.08)
     np.testing.assert_array_less(np.abs(mean - EXACT.mean), 0.1 * EXACT.sd)

@@ -159,7 +159,7 @@ def test_runs_of_bayes_by_backprop_in_calls_equal_runs_step_by_step():
 
 def test_real_divergence_of_noise_injection_is_caught():
     config = FitConfig(method="noise", lr=5.0, steps=2000)
-    run = run_to_end(make_method(DATA, Model(), config), config.step_count)
+    run = run_to_end(make_method(DATA, Model(), config), config.steps_in_force)
     assert run.status == "diverged"
     assert "Lower the learning rate" in run.message
     assert np.all(np.isfinite(run.last.mean)) and np.all(np.isfinite(run.last.cov))

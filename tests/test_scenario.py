@@ -107,9 +107,9 @@ def test_forum_preset_runs_long_enough_for_the_sd_to_drop_well_below_exact():
     scenario = PRESETS["Forum noise injection"].scenario
     dataset, exact = exact_for(scenario)
     (fit,) = scenario.fit_configs()
-    assert fit.method == "noise" and fit.optimizer_name == "sgd"
+    assert fit.method == "noise" and fit.optimizer_in_force == "sgd"
     # Expected |b_sd| under the averaged SGD recursion, iterated step by step (no closed form used).
-    factor = 1.0 - 2.0 * fit.learning_rate * float(np.mean(dataset.x**2))
+    factor = 1.0 - 2.0 * fit.lr_in_force * float(np.mean(dataset.x**2))
     sd, crossed_at = 1.0, None
     for step in range(1, fit.steps + 1):
         sd *= factor

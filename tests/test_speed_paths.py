@@ -180,15 +180,15 @@ def test_svi_elbo_choice_is_validated_naming_the_field():
         FitConfig(method="svi", svi_elbo="jit")
     with pytest.raises(ValueError, match="antithetic"):
         FitConfig(method="svi", svi_elbo="trace", antithetic=True, batch_size=10)
-    assert not FitConfig(method="svi", svi_elbo="trace", batch_size=10).draws_antithetic
+    assert not FitConfig(method="svi", svi_elbo="trace", batch_size=10).antithetic_in_force
 
 
 def test_minibatch_defaults_draw_antithetic_pairs_and_forget_early_gradients():
     full, minibatch = FitConfig(method="bbb"), FitConfig(method="bbb", batch_size=10)
-    assert not full.draws_antithetic and full.second_moment_decay == 0.999
-    assert minibatch.draws_antithetic and minibatch.second_moment_decay == 0.99
-    assert not FitConfig(method="bbb", batch_size=10, samples=3).draws_antithetic  # pairs need an even count
-    assert not FitConfig(method="svi", batch_size=10, learn_noise=True).draws_antithetic  # Trace_ELBO path
+    assert not full.antithetic_in_force and full.adam_beta2_in_force == 0.999
+    assert minibatch.antithetic_in_force and minibatch.adam_beta2_in_force == 0.99
+    assert not FitConfig(method="bbb", batch_size=10, samples=3).antithetic_in_force  # pairs need an even count
+    assert not FitConfig(method="svi", batch_size=10, learn_noise=True).antithetic_in_force  # Trace_ELBO path
     method = make_method(DATA, MODEL, FitConfig(method="bbb", batch_size=10, samples=6))
     eps = method._parameter_draws(6)
     np.testing.assert_array_equal(eps[3:].numpy(), -eps[:3].numpy())

@@ -78,7 +78,12 @@ def check_device(device: str) -> str:
 
 @dataclass(frozen=True)
 class FitConfig:
-    """How to fit: which method (and guide), optimiser, learning rate, samples per step, minibatch, seed, steps."""
+    """How to fit: which method (and guide), optimiser, learning rate, samples per step, minibatch, seed, steps.
+
+    A field left None takes the method's default. The value in force is always the property named after the field
+    with "_in_force" (`lr` -> `lr_in_force`, `steps` -> `steps_in_force`): one rule, so a reader finds it from the
+    field's name, and the settings table (bayesdemo.core.fields) needs no list of property names.
+    """
 
     method: str = "bbb"  # one of METHODS
     guide: str = "normal"  # Pyro SVI guide, one of GUIDES (ignored by other methods)
@@ -122,8 +127,8 @@ class FitConfig:
         for name in ("average", "antithetic"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, f"must be True, False or None, got {getattr(self, name)!r}")
-        if self.antithetic and self.sample_count % 2:
-            raise ConfigError("antithetic", f"needs an even number of samples, got samples={self.sample_count}")
+        if self.antithetic and self.samples_in_force % 2:
+            raise ConfigError("antithetic", f"needs an even number of samples, got samples={self.samples_in_force}")
         if self.antithetic and self.method == "noise":
             raise ConfigError("antithetic", "does not apply to noise injection (the forum recipe draws independently)")
         check_choice("svi_elbo", self.svi_elbo, SVI_ELBOS)
@@ -147,7 +152,7 @@ class FitConfig:
         return "svi/mvn" if self.targets_full_covariance else self.method
 
     @property
-    def step_count(self) -> int:
+    def steps_in_force(self) -> int:
         """Steps in force: `steps`, or the method's default (DEFAULT_STEPS); with until_target the cap, by default
         UNTIL_TARGET_CAP_FACTOR times the method's default steps."""
         if self.steps is not None:
@@ -155,50 +160,50 @@ class FitConfig:
         return DEFAULT_STEPS[self._default_key] * (UNTIL_TARGET_CAP_FACTOR if self.until_target else 1)
 
     @property
-    def learning_rate(self) -> float:
+    def lr_in_force(self) -> float:
         """The learning rate in force: `lr`, or the method's default."""
         return DEFAULT_LR[self._default_key] if self.lr is None else float(self.lr)
 
     @property
-    def learning_rate_decay(self) -> float:
+    def lr_decay_in_force(self) -> float:
         """The decay in force: `lr_decay`, or the method's default."""
         return DEFAULT_LR_DECAY[self._default_key] if self.lr_decay is None else float(self.lr_decay)
 
     @property
-    def sample_count(self) -> int:
+    def samples_in_force(self) -> int:
         """Samples per step in force: `samples`, or the method's default."""
         return DEFAULT_SAMPLES[self.method] if self.samples is None else self.samples
 
     @property
-    def averages_iterates(self) -> bool:
+    def average_in_force(self) -> bool:
         """Averaging in force: `average`, or the method's default (on for minibatches, DEFAULT_AVERAGE)."""
         if self.average is not None:
             return self.average
         return DEFAULT_AVERAGE[self.method] and self.batch_size > 0
 
     @property
-    def draws_antithetic(self) -> bool:
+    def antithetic_in_force(self) -> bool:
         """Antithetic draws in force: `antithetic`, or the method's default on minibatches with an even sample count."""
         if self.antithetic is not None:
             return self.antithetic
-        if self.method == "svi" and not self.uses_direct_svi_elbo:
+        if self.method == "svi" and self.svi_elbo_in_force != "direct":
             return False
-        return DEFAULT_ANTITHETIC[self.method] and self.batch_size > 0 and self.sample_count % 2 == 0
+        return DEFAULT_ANTITHETIC[self.method] and self.batch_size > 0 and self.samples_in_force % 2 == 0
 
     @property
-    def uses_direct_svi_elbo(self) -> bool:
-        """Pyro SVI writes Trace_ELBO's estimate out (known noise sd, svi_elbo "direct"); else Trace_ELBO runs."""
-        return self.svi_elbo == "direct" and not self.learn_noise
+    def svi_elbo_in_force(self) -> str:
+        """Pyro SVI's ELBO in force: `svi_elbo`, except "trace" (Trace_ELBO itself) with a learned noise sd."""
+        return "trace" if self.learn_noise else self.svi_elbo
 
     @property
-    def second_moment_decay(self) -> float:
+    def adam_beta2_in_force(self) -> float:
         """Adam's beta2 in force: `adam_beta2`, or 0.999 (torch's) on the full data and 0.99 on minibatches."""
         if self.adam_beta2 is not None:
             return float(self.adam_beta2)
         return MINIBATCH_ADAM_BETA2 if self.batch_size > 0 else ADAM_BETAS[1]
 
     @property
-    def optimizer_name(self) -> str:
+    def optimizer_in_force(self) -> str:
         """The optimiser in force: `optimizer`, or the method's default."""
         return DEFAULT_OPTIMIZER[self.method] if self.optimizer is None else self.optimizer
 

@@ -25,7 +25,7 @@ from bayesdemo.core.config import (
 from bayesdemo.core.data import MAX_POINTS, DataConfig
 from bayesdemo.core.priors import GaussianPrior
 from bayesdemo.core.scenario import MAX_SNAPSHOT_EVERY, MAX_SPEED, Scenario
-from bayesdemo.core.validation import MIN_SCALE, check_choice
+from bayesdemo.core.validation import MIN_SCALE, ConfigError, check_choice
 
 KINDS = ("float", "int", "choice", "bool")
 PARTS: dict[str, type] = {"data": DataConfig, "prior": GaussianPrior, "fit": FitConfig, "": Scenario}
@@ -48,7 +48,7 @@ class Setting:
     high: float | None = None  # largest accepted value (numbers)
     low_open: bool = False  # `low` itself is refused: the value must be greater than it
     choices: tuple[str, ...] = ()  # the accepted words (kind "choice")
-    in_force: str | None = None  # FitConfig property with the value in force where None means the method's default
+    optional: bool = False  # None is accepted: the method's default is then in force (property `in_force`)
     on_form: bool = True  # the sidebar has a widget of its own for it (compare all is a choice of the Method list)
     help: str = ""  # one sentence in the words on screen
 
@@ -56,6 +56,8 @@ class Setting:
         check_choice("kind", self.kind, KINDS)
         check_choice("part", self.part, tuple(PARTS))
         check_choice("name", self.name, tuple(field.name for field in dataclasses.fields(PARTS[self.part])))
+        if self.optional and not hasattr(PARTS[self.part], f"{self.name}_in_force"):
+            raise ConfigError("optional", f"needs a property {self.name}_in_force with the value in force")
 
     @property
     def widget_key(self) -> str:
@@ -63,9 +65,9 @@ class Setting:
         return f"{self.part}_{self.name}" if self.part else self.name
 
     @property
-    def optional(self) -> bool:
-        """Whether None is accepted: the method's own default is then in force."""
-        return self.in_force is not None
+    def in_force(self) -> str | None:
+        """The property with the value in force of an optional setting ("lr_in_force"); None for the others."""
+        return f"{self.name}_in_force" if self.optional else None
 
     @property
     def default(self) -> Any:
@@ -122,19 +124,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fit", "guide", "Guide (Pyro SVI)", "g", "--guide", "choice", choices=GUIDES,
             help="The family of q that Pyro SVI fits."),
     Setting("fit", "optimizer", "Optimizer", "o", "--optimizer", "choice", choices=OPTIMIZERS,
-            in_force="optimizer_name", help="SGD or Adam; by default SGD for noise injection, Adam for the others."),
-    Setting("fit", "lr", "Learning rate", "lr", "--lr", "float", 0.0, MAX_LR, low_open=True, in_force="learning_rate",
+            optional=True, help="SGD or Adam; by default SGD for noise injection, Adam for the others."),
+    Setting("fit", "lr", "Learning rate", "lr", "--lr", "float", 0.0, MAX_LR, low_open=True, optional=True,
             help="The optimizer's first step size."),
     Setting("fit", "lr_decay", "Final lr / first lr", "ld", "--lr-decay", "float", MIN_LR_DECAY, 1.0,
-            in_force="learning_rate_decay",
-            help="Exponential learning-rate decay over the run; 1 keeps it constant."),
-    Setting("fit", "samples", "Samples per step", "k", "--samples", "int", 1, MAX_SAMPLES, in_force="sample_count",
+            optional=True, help="Exponential learning-rate decay over the run; 1 keeps it constant."),
+    Setting("fit", "samples", "Samples per step", "k", "--samples", "int", 1, MAX_SAMPLES, optional=True,
             help="Monte-Carlo draws of the parameters per step."),
     Setting("fit", "batch_size", "Batch size", "bs", "--batch-size", "int", 0, MAX_BATCH_SIZE,
             help="Data points per step; 0 means all of them."),
     Setting("fit", "seed", "Fit seed", "fs", "--seed", "int", 0, MAX_SEED,
             help="Seed of the fit's own random draws: start, samples and minibatches."),
-    Setting("fit", "steps", "Steps", "t", "--steps", "int", 1, MAX_STEPS, in_force="step_count",
+    Setting("fit", "steps", "Steps", "t", "--steps", "int", 1, MAX_STEPS, optional=True,
             help="Optimisation steps; with Run until at target, the most the fit may take."),
     Setting("fit", "objective", "Objective", "obj", None, "choice", choices=OBJECTIVES,
             help="The dial from noise injection to Bayes by Backprop: without the KL to the prior the sds collapse."),

@@ -55,25 +55,25 @@ def draws_per_point(config: FitConfig) -> bool:
         # A non-Gaussian prior also takes the Monte-Carlo KL; the estimate does not know the prior, so it counts the
         # (samples x 2) draws only, which are small.
         return not closed_form_elbo or config.local_reparam
-    return not config.uses_direct_svi_elbo
+    return config.svi_elbo_in_force == "trace"
 
 
 def fit_cost(config: FitConfig, n: int) -> FitCost:
-    """Peak memory and rough training time of `config`'s fit on n points (`config.step_count` steps)."""
+    """Peak memory and rough training time of `config`'s fit on n points (`config.steps_in_force` steps)."""
     batch = batch_points(config, n)
     per_point = draws_per_point(config)
-    elements = config.sample_count * batch if per_point else 0
+    elements = config.samples_in_force * batch if per_point else 0
     peak = FLOAT_BYTES * (TENSORS_PER_SAMPLE_POINT[config.method] * elements + TENSORS_PER_POINT * n)
     step_seconds = SECONDS_PER_STEP[config.method] + SECONDS_PER_SAMPLE_POINT[config.method] * elements
     if config.batch_size > 0:
         step_seconds += SECONDS_PER_STATISTICS_STEP * batch
-    return FitCost(peak, config.step_count * step_seconds, per_point)
+    return FitCost(peak, config.steps_in_force * step_seconds, per_point)
 
 
 def most_points(config: FitConfig, n: int, budget_bytes: int = MEMORY_BUDGET_BYTES) -> int:
     """The largest batch whose (samples x batch) tensors for `config` on n points fit `budget_bytes` (0: none does)."""
     left = budget_bytes - FLOAT_BYTES * TENSORS_PER_POINT * n
-    return max(0, left // (FLOAT_BYTES * TENSORS_PER_SAMPLE_POINT[config.method] * config.sample_count))
+    return max(0, left // (FLOAT_BYTES * TENSORS_PER_SAMPLE_POINT[config.method] * config.samples_in_force))
 
 
 def size_text(size: float) -> str:
@@ -106,7 +106,7 @@ def memory_problem(
     if cost.per_sample_point and largest_batch > 0:
         samples, points, minibatch = names
         lower = f"lower {samples} or {points}, or set a {minibatch} of at most {largest_batch:,}"
-        shape = f"{config.sample_count} samples x {batch:,} points per step"
+        shape = f"{config.samples_in_force} samples x {batch:,} points per step"
     else:
         lower = f"lower {names[1]}"
         shape = f"{n:,} points"

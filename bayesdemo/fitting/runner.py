@@ -222,13 +222,13 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 
 def fit_run(dataset: Dataset, model: Model, config: FitConfig, run_config: RunConfig = RunConfig()) -> Run:
-    """A Run of `config`'s method on `dataset`: `config.step_count` steps, or with `until_target` up to that cap,
+    """A Run of `config`'s method on `dataset`: `config.steps_in_force` steps, or with `until_target` up to that cap,
     ending once the convergence rule holds against the method's target (docs/MATH.md, Convergence rule)."""
     until = None
     if config.until_target:
         exact = exact_posterior(dataset, model)
         until = at_target_rule(target_for(config, exact, dataset.least_squares()), exact)
-    return Run(make_method(dataset, model, config), config.step_count, run_config, until)
+    return Run(make_method(dataset, model, config), config.steps_in_force, run_config, until)
 
 
 def run_to_end(

@@ -88,7 +88,7 @@ class BayesByBackprop:
         self._pass_statistics_of: torch.Tensor | None = None  # the permutation _pass_statistics_rows belong to
         self._pass_statistics_rows: list[list[float]] = []
         self._points: np.ndarray | None = None  # the data as rows (x_i, y_i), for the per-pass statistics
-        self._draws_in_pairs = config.draws_antithetic
+        self._draws_in_pairs = config.antithetic_in_force
         self._parameter_arrays: tuple[np.ndarray, ...] = (
             (self.mu.detach().numpy(), self.rho.detach().numpy()) if device == "cpu" else ()
         )
@@ -126,7 +126,7 @@ class BayesByBackprop:
         Pairs keep every expectation (each half is N(0, I)) and cancel exactly what is odd in eps, such as the
         minibatch noise times eps in the sd gradient: the likelihood gradient is linear in theta (docs/MATH.md, BBB).
         """
-        if not self.config.draws_antithetic:
+        if not self.config.antithetic_in_force:
             return self._normal((samples, 2))
         half = self._normal((samples // 2, 2))
         return torch.cat([half, -half])
@@ -148,7 +148,7 @@ class BayesByBackprop:
         (mu - m0) / s0^2 and sd / s0^2 - 1 / sd.
         """
         gram, phi_y, y_y, batch_size = self._batch_statistics()
-        eps = self._parameter_draws(self.config.sample_count)
+        eps = self._parameter_draws(self.config.samples_in_force)
         sd = F.softplus(self.rho)
         theta = torch.addcmul(self.mu, sd, eps)  # (S, 2)
         gram_theta = theta @ gram  # (S, 2); the Gram matrix is symmetric
@@ -180,7 +180,7 @@ class BayesByBackprop:
         """The objective's S-sample estimate on a fresh minibatch (negative ELBO unless config.objective says else)."""
         config = self.config
         x, y = self.data.batch()
-        samples = config.sample_count
+        samples = config.samples_in_force
         sd = F.softplus(self.rho)
         theta = None
         if config.local_reparam:
@@ -301,7 +301,7 @@ class BayesByBackprop:
     def _draws_of(self, steps: int) -> torch.Tensor:
         """eps (steps, S, 2) of `steps` consecutive steps, the numbers `steps` calls of `_parameter_draws` give."""
         antithetic = self._draws_in_pairs
-        per_step = self.config.sample_count // 2 if antithetic else self.config.sample_count
+        per_step = self.config.samples_in_force // 2 if antithetic else self.config.samples_in_force
         if (per_step * 2) % NORMAL_FILL_BLOCK == 0:
             half = self._normal((steps, per_step, 2))
         else:
@@ -366,7 +366,7 @@ class BayesByBackprop:
         return loss + self.problem.likelihood_offset(self.data.n)
 
     def posterior(self) -> Gaussian:
-        """q = N(mu, diag(softplus(rho)^2)), with mu and rho averaged over steps when config.averages_iterates.
+        """q = N(mu, diag(softplus(rho)^2)), with mu and rho averaged over steps when config.average_in_force.
 
         A centred fit's factorised q over z is reported over theta = (slope, intercept), a full covariance.
         """

@@ -47,7 +47,7 @@ class NoiseInjection:
         """One SGD step on MSE(y_hat, y), y_hat sampled per point as in the forum question's `model(x)`."""
         x, y = self.data.batch()
         p = self.params
-        shape = (self.config.sample_count, x.shape[0])
+        shape = (self.config.samples_in_force, x.shape[0])
         beta = torch.abs(p["b_sd"]) * self._noise(shape) + p["b_mu"]
         alpha = torch.abs(p["a_sd"]) * self._noise(shape) + p["a_mu"]
         mu = beta * x + alpha

@@ -83,28 +83,28 @@ class Optimiser:
 
     Written out rather than torch.optim so one step is a handful of tensor ops (torch.optim's per-step machinery
     cost more than the whole Bayes by Backprop gradient); tests check it matches torch.optim to rounding. With
-    `config.averages_iterates` it also keeps the polynomial-decay average of the parameters (Shamir and Zhang 2013):
+    `config.average_in_force` it also keeps the polynomial-decay average of the parameters (Shamir and Zhang 2013):
     avg_t = avg_(t-1) + (eta + 1) / (t + eta) (x_t - avg_(t-1)), eta = AVERAGING_POWER, which forgets the start.
     """
 
     def __init__(self, config: FitConfig, parameters: list[torch.Tensor]):
         self.parameters = list(parameters)
-        self.adam = config.optimizer_name == "adam"
-        self.betas = (ADAM_BETAS[0], config.second_moment_decay)
-        self.first_lr = config.learning_rate
+        self.adam = config.optimizer_in_force == "adam"
+        self.betas = (ADAM_BETAS[0], config.adam_beta2_in_force)
+        self.first_lr = config.lr_in_force
         self.lr = self.first_lr
-        self.decay_per_step = config.learning_rate_decay ** (1.0 / max(config.step_count - 1, 1))
+        self.decay_per_step = config.lr_decay_in_force ** (1.0 / max(config.steps_in_force - 1, 1))
         self.steps_taken = 0
         # The state is one tensor, rows (first moments, second moments[, averages]) flat over the parameters, with a
         # view per parameter: a caller can read or write it whole (flat_state / load_flat_state) in one call.
         first = self.parameters[0]
         total = sum(p.numel() for p in self.parameters)
-        rows = 3 if config.averages_iterates else 2
+        rows = 3 if config.average_in_force else 2
         self._state = torch.zeros((rows, total), dtype=first.dtype, device=first.device)
         self.first_moments = self._views(self._state[0])
         self.second_moments = self._views(self._state[1])
         self.averages: list[torch.Tensor] | None = None
-        if config.averages_iterates:
+        if config.average_in_force:
             self._state[2] = torch.cat([p.detach().reshape(-1) for p in self.parameters])
             self.averages = self._views(self._state[2])
         self._state_array = self._state.numpy() if first.device.type == "cpu" else None

@@ -140,7 +140,7 @@ class PyroSVI:
             )
         self.noise_prior = pyro_noise_prior(model.noise_prior)
         self.elbo = Trace_ELBO(
-            num_particles=config.sample_count, vectorize_particles=config.sample_count > 1, max_plate_nesting=1
+            num_particles=config.samples_in_force, vectorize_particles=config.samples_in_force > 1, max_plate_nesting=1
         )
         self.rng_state = torch.Generator().manual_seed(config.seed).get_state()
         with self._pyro_context():
@@ -157,8 +157,8 @@ class PyroSVI:
             self.guide(self.data.x, self.data.y, None)  # autoguides create their parameters on first call
         self.optimizer = Optimiser(config, list(self.guide.parameters()))
         # With the noise sd known every site has real support: Trace_ELBO's estimate can be written out (direct_loss).
-        # Antithetic draws (config.draws_antithetic) exist only there.
-        self.uses_direct_elbo = config.uses_direct_svi_elbo
+        # Antithetic draws (config.antithetic_in_force) exist only there.
+        self.uses_direct_elbo = config.svi_elbo_in_force == "direct"
         self.design = torch.stack([self.data.x, torch.ones_like(self.data.x)], dim=1)  # Phi (n, 2), rows (x_i, 1)
         self.full_statistics = sufficient_statistics(self.design, self.data.y)
 
@@ -216,7 +216,7 @@ class PyroSVI:
         Without antithetic draws these are the guide's own rsample calls, in its order (equal to Trace_ELBO's);
         with them, theta = loc + scale eps on mirrored eps, each half still distributed as q.
         """
-        antithetic = self.config.draws_antithetic
+        antithetic = self.config.antithetic_in_force
         if isinstance(self.guide, AutoMultivariateNormal):
             posterior = self.guide.get_posterior()
             if antithetic:
@@ -256,7 +256,7 @@ class PyroSVI:
         -(y^T y - 2 theta^T Phi^T y + theta^T Phi^T Phi theta) / (2 s^2) - B log(s sqrt(2 pi)): O(S) per step
         whatever the batch size. Tested equal to Trace_ELBO (to rounding) without antithetic draws.
         """
-        samples = self.config.sample_count
+        samples = self.config.samples_in_force
         slope, intercept, log_q = self._guide_draws((samples, 1) if samples > 1 else ())
         gram, phi_y, y_y, batch_size = self._statistics(subsample)
         theta = torch.stack([slope, intercept], dim=-1)

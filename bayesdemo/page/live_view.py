@@ -91,7 +91,7 @@ def total_steps(context: Context, view: JobView | None) -> int:
     """The step axis's extent: the longest fit of the job (or of the pending settings)."""
     if view is not None:
         return max(fit.total_steps for fit in view.fits)
-    return max(fit.step_count for fit in context.scenario.fit_configs())
+    return max(fit.steps_in_force for fit in context.scenario.fit_configs())
 
 
 def draw_convergence(context: Context, view: JobView | None) -> None:

@@ -230,7 +230,7 @@ def default_steps_text(method: str, guide: str | None, until_target: bool) -> st
         return "each method's default"
     try:
         config = FitConfig(method=method, guide=guide or FitConfig.guide, until_target=until_target)
-        return f"default ({config.step_count:,})"
+        return f"default ({config.steps_in_force:,})"
     except ValueError:
         return "method default"
 

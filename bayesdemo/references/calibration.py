@@ -244,7 +244,7 @@ def fit_until_at_target(
         method = make_method(dataset, model, config)
         if isinstance(method, SettablePosterior) and not config.centre_x:
             method.set_posterior(Gaussian.diagonal(least_squares, np.full(2, START_SD)))
-        run = Run(method, config.step_count, RunConfig(snapshot_every=SNAPSHOT_EVERY))
+        run = Run(method, config.steps_in_force, RunConfig(snapshot_every=SNAPSHOT_EVERY))
         for snapshot in run:  # None between snapshots; a diverged run ends at its last finite snapshot
             if snapshot is None or snapshot.step % check_every:
                 continue

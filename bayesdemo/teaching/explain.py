@@ -75,7 +75,7 @@ def loss_sampling_sd(exact: ExactPosterior, q: Gaussian, samples: int) -> float:
 def _elbo_samples(scenario: Scenario) -> int:
     """Samples per step of the scenario's first ELBO fit (Bayes by Backprop or Pyro SVI), else Bayes by Backprop's."""
     config = next((config for config in scenario.fit_configs() if config.method != "noise"), None)
-    return (config or FitConfig(method="bbb")).sample_count
+    return (config or FitConfig(method="bbb")).samples_in_force
 
 
 def _noise_config(scenario: Scenario) -> FitConfig | None:
@@ -181,8 +181,8 @@ def noise_injection_section(
     not E[x^2] = 1/3 of x ~ U(0, 1) (15,000 steps) (docs/MATH.md, Noise injection).
     """
     config = _noise_config(scenario)
-    lr = config.learning_rate if config is not None else FORUM_NOISE_LR
-    steps = config.step_count if config is not None else None
+    lr = config.lr_in_force if config is not None else FORUM_NOISE_LR
+    steps = config.steps_in_force if config is not None else None
     mean_x_squared = float(np.mean(dataset.x**2))
     factor = shrink_factor(lr, mean_x_squared)
     exact_slope_sd = float(exact.sd[0])

@@ -198,7 +198,7 @@ def noise_sd_fits(
         method = make_method(dataset, model, config)
         if not isinstance(method, NoisePosterior):
             raise ValueError(f"{config.label} does not learn the noise sd")
-        run = run_to_end(method, config.step_count, RunConfig(snapshot_every=config.step_count))
+        run = run_to_end(method, config.steps_in_force, RunConfig(snapshot_every=config.steps_in_force))
         # A run records its starting snapshot before its first step, so a finished run has a last one.
         learned[name] = (cast(Snapshot, run.last).gaussian, *method.noise_posterior())
     return optimum, learned
@@ -213,7 +213,7 @@ def fits_under_prior(
     for label, config in fits:
         started = time.perf_counter()
         method = make_method(dataset, model, config)
-        run = run_to_end(method, config.step_count, RunConfig(snapshot_every=config.step_count))
+        run = run_to_end(method, config.steps_in_force, RunConfig(snapshot_every=config.steps_in_force))
         # A run records its starting snapshot before its first step, so a finished run has a last one.
         fitted.append((label, cast(Snapshot, run.last).gaussian, time.perf_counter() - started))
     return fitted

@@ -173,7 +173,7 @@ def cpu_share(configs: Sequence[FitConfig], n: int, steps_per_second: float) -> 
     (the fits share one worker)."""
     if steps_per_second <= 0:
         return 1.0
-    per_step_s = sum(fit_cost(config, n).seconds / config.step_count for config in configs)
+    per_step_s = sum(fit_cost(config, n).seconds / config.steps_in_force for config in configs)
     return min(1.0, steps_per_second * per_step_s)
 
 
@@ -544,7 +544,7 @@ class Job(WorkerJob):
                     status=progress.status,
                     message=progress.message,
                     steps_done=progress.steps_done,
-                    total_steps=config.step_count,
+                    total_steps=config.steps_in_force,
                     seconds=progress.seconds,
                     steps_per_second=progress.steps_per_second,
                 )

@@ -186,7 +186,7 @@ def fit_with_method(model: Model, config: FitConfig) -> Fit:
 
     def fit(dataset: Dataset) -> Gaussian:
         """Train on `dataset` and return the final q."""
-        steps = config.step_count
+        steps = config.steps_in_force
         run = run_to_end(make_method(dataset, model, config), steps, RunConfig(snapshot_every=steps))
         # A run records its starting snapshot before its first step, so a finished run always has a last one.
         return cast(Snapshot, run.last).gaussian

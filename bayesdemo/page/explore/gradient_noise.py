@@ -42,7 +42,7 @@ def gradient_estimators(fit: FitConfig) -> list[tuple[str, FitConfig]]:
     """Bayes by Backprop's estimators to compare: 1 and the fit's samples per step, weight sampling or local
     reparameterisation, closed-form or Monte-Carlo KL; everything else as in `fit`."""
     base = fit if fit.method == "bbb" else FitConfig(method="bbb", batch_size=fit.batch_size, seed=fit.seed)
-    counts = sorted({1, base.sample_count})
+    counts = sorted({1, base.samples_in_force})
     estimators = []
     for samples in counts:
         for local in (False, True):
@@ -88,7 +88,7 @@ def draw_gradient_noise(context: PageContext, read_view: ViewReader) -> None:
     cost = explore_budget.gradient_noise_cost(
         context.dataset.n,
         batch_points,
-        [config.sample_count for _, config in estimators],
+        [config.samples_in_force for _, config in estimators],
         GRADIENT_REPEATS,
         GRADIENT_CHUNK_ELEMENTS,
     )

@@ -137,7 +137,7 @@ def draw_other_priors(context: PageContext) -> None:
     model = Model(Prior(*parts), context.scenario.model.noise_sd)
     labels = [config.label for config in PRIOR_FITS]
     cost = explore_budget.full_batch_fit_cost(
-        context.dataset.n, [(config.step_count, config.sample_count) for config in PRIOR_FITS]
+        context.dataset.n, [(config.steps_in_force, config.samples_in_force) for config in PRIOR_FITS]
     )
     refusal = cost.refusal("the number of points n")
     st.button(

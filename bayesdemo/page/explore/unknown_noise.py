@@ -64,7 +64,7 @@ def draw_unknown_noise(context: PageContext) -> None:
         st.error(describe_error(error) if isinstance(error, ValueError) else f"Quadrature failed: {error}")
         return
     cost = explore_budget.full_batch_fit_cost(
-        context.dataset.n, [(config.step_count, config.sample_count) for config in (NOISE_BBB, NOISE_SVI)]
+        context.dataset.n, [(config.steps_in_force, config.samples_in_force) for config in (NOISE_BBB, NOISE_SVI)]
     )
     refusal = cost.refusal("the number of points n")
     st.button(
