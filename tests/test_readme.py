@@ -3,6 +3,7 @@
 import json
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +69,24 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "bash scripts/test" in first_screen and "bash scripts/dashboard" in first_screen
     ci_commands = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("exec ")]
     assert ci_commands == ["exec bash scripts/test"]
+
+
+@pytest.mark.parametrize("index_url", ["", "https://download.pytorch.org/whl/cpu"])
+def test_the_setup_scripts_install_torch_from_the_index_the_readme_names(tmp_path, index_url):
+    # A stand-in `pip` first on PATH records the arguments scripts/install-torch gives it.
+    record = tmp_path / "pip-arguments"
+    fake_pip = tmp_path / "pip"
+    fake_pip.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$@" > {record}\n')
+    fake_pip.chmod(0o755)
+    environment = {"PATH": f"{tmp_path}:/usr/bin:/bin", "TORCH_INDEX_URL": index_url}
+    subprocess.run(["bash", str(ROOT / "scripts" / "install-torch")], env=environment, check=True, timeout=30)
+    arguments = record.read_text().splitlines()
+    assert arguments[0] == "install" and arguments[-1] == "torch==2.13.0"
+    if index_url:
+        assert arguments[arguments.index("--index-url") + 1] == index_url
+        assert index_url in (ROOT / "README.md").read_text()  # the README names the index the scripts are given
+    else:
+        assert "--index-url" not in arguments
+    for script in ("dashboard", "serve", "test"):  # every setup script installs torch this one way
+        text = (ROOT / "scripts" / script).read_text()
+        assert "bash scripts/install-torch" in text and "torch==" not in text
