@@ -3,9 +3,9 @@
 Run: `python bench/first_chart.py` (5 runs; --runs, --wait-s, --bundles, --before REF, --json FILE). Each run starts
 its own `streamlit run app.py` and opens two fresh headless Chromium pages at 1280x1800 (tall enough that the six
 charts of the main area are all on screen: live charts draw only on screen). The first page is cold (the first after
-the server started: the page's modules load then, and torch in the background); the second is warm. For each it
-times, in the page's own clock from navigation start, the exact posterior's metrics, the first chart drawn and every
-chart drawn.
+the server started: the page's modules load then, and torch in the background); the second, opened once the server
+and its workers are idle (under a fifth of a core over 1 s: its warm-up done), is warm. For each it times, in the
+page's own clock from navigation start, the exact posterior's metrics, the first chart drawn and every chart drawn.
 On the warm page (a 100,000-step Bayes by Backprop scenario), shrunk to 1280x800, it then waits `--wait-s` (0: press
 Run at once, as a teacher who just opened the page), presses Run, and times the first redraw of the slope-mean chart
 whose fit line has more than one point, then reads the steps per second the page shows over 3 s of training while it
@@ -200,16 +200,52 @@ def page_open(browser, url: str, bundle: str = "basic", timeout_ms: int = 300_00
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by process `pid` and its living descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        process = int(stat.parent.name)
+        parents[process] = int(fields[1])
+        used[process] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    tree, grown = {pid}, True
+    while grown:
+        children = {process for process, parent in parents.items() if parent in tree} - tree
+        tree |= children
+        grown = bool(children)
+    return sum(used.get(process, 0.0) for process in tree)
+
+
+def wait_until_idle(pid: int, timeout_s: float = 60.0, window_s: float = 1.0, busy_share: float = 0.2) -> float:
+    """Wait until server `pid` and its workers use under `busy_share` of a core over `window_s` (its warm-up done:
+    torch, the forkserver); the seconds waited."""
+    started = time.monotonic()
+    before = cpu_seconds(pid)
+    while time.monotonic() - started < timeout_s:
+        time.sleep(window_s)
+        now = cpu_seconds(pid)
+        if now - before < busy_share * window_s:
+            break
+        before = now
+    return time.monotonic() - started
+
+
 @contextmanager
-def tree_server(log_path: Path, tree: Path) -> Iterator[str]:
-    """`streamlit run app.py` from the folder `tree` on a free port, output to `log_path`; yield its base URL."""
+def tree_server(log_path: Path, tree: Path) -> Iterator[tuple[str, int]]:
+    """`streamlit run app.py` from the folder `tree` on a free port, output to `log_path`; yield its base URL and
+    process id."""
     port = free_port()
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     with open(log_path, "wb") as log:
         server = subprocess.Popen(streamlit_command(port), cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", server, SERVER_START_TIMEOUT_S)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", server.pid
     finally:
         server.terminate()
         try:
@@ -232,12 +268,14 @@ def place_tree(target: Path, commit: str | None) -> None:
 def measure_once(wait_s: float, log_path: Path, bundle: str = "basic", tree: Path = ROOT) -> dict[str, float]:
     """One fresh server run from `tree`: a cold and a warm page's first view with `bundle` (serve_bundle), then on the
     warm page the seconds to the first chart with training steps after Run, and the steps/s while drawing."""
-    with tree_server(log_path, tree) as base_url, sync_playwright() as playwright:
+    with tree_server(log_path, tree) as (base_url, pid), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             load_before = os.getloadavg()[0]
             cold_page, cold = page_open(browser, base_url + LONG_RUN, bundle)
             cold_page.close()
+            # A later page, as a class opens it: after the server's warm-up (torch, the forkserver) is done.
+            settle_s = wait_until_idle(pid)
             page, warm = page_open(browser, base_url + LONG_RUN, bundle)
             page.set_viewport_size(VIEWPORT)  # Run is timed at the projector's 1280x800, as before
             time.sleep(wait_s)
@@ -257,6 +295,7 @@ def measure_once(wait_s: float, log_path: Path, bundle: str = "basic", tree: Pat
                 "first_chart_s": first_chart_s,
                 "steps_per_second_while_drawing": (late - early) / (late_at - early_at),
                 "load_average": (load_before + os.getloadavg()[0]) / 2,
+                "settle_s": settle_s,
             }
         finally:
             browser.close()
