@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bayesdemo.core.config import FitConfig
+from bayesdemo.core.fields import BY_WIDGET_KEY
 
 MEMORY_BUDGET_BYTES = 1 << 30  # most memory one fit may need at its peak (1 GiB): a class shares one server
 FLOAT_BYTES = 8  # every tensor is float64
@@ -28,8 +29,11 @@ TENSORS_PER_POINT = 8  # float64 vectors of length n a fit keeps (x, y, the (n, 
 SECONDS_PER_STEP = {"noise": 2e-4, "bbb": 2e-4, "svi": 2.5e-3}
 SECONDS_PER_SAMPLE_POINT = {"noise": 2e-7, "bbb": 1e-7, "svi": 1e-7}
 SECONDS_PER_STATISTICS_STEP = 1e-8  # per point and step of a minibatch's sufficient statistics
-PAGE_NAMES = ("Samples per step", "Data points n", "Batch size")  # the fields a memory message names on the page
-CLI_NAMES = ("--samples", "--n", "--batch-size")  # and on the command line
+# The settings a memory message names (samples per step, data points, batch size): by their labels on the page, by
+# their flags on the command line, both from the settings table.
+NAMED_SETTINGS = tuple(BY_WIDGET_KEY[key] for key in ("fit_samples", "data_n", "fit_batch_size"))
+PAGE_NAMES = tuple(setting.label for setting in NAMED_SETTINGS)
+CLI_NAMES = tuple(str(setting.flag) for setting in NAMED_SETTINGS)
 
 
 @dataclass(frozen=True)
