@@ -196,3 +196,18 @@ def test_each_form_setting_round_trips_through_the_sidebar_widgets(setting):
         widgets = form.widget_values(scenario)
         assert set(widgets) == {setting.widget_key for setting in fields.ON_FORM}
         assert form.build_scenario(widgets) == (scenario, [])
+
+
+def test_an_optional_setting_needs_the_property_the_rule_names():
+    with pytest.raises(ConfigError) as raised:
+        Setting("fit", "batch_size", "Batch size", "bs", "--batch-size", "int", 0, 10, optional=True)
+    assert raised.value.field == "optional" and "batch_size_in_force" in str(raised.value)
+
+
+def test_explore_messages_name_the_sidebar_s_settings_by_the_table_s_labels():
+    from bayesdemo.page.explore.common import describe_error
+    from bayesdemo.references.calibration import CalibrationConfig
+
+    with pytest.raises(ConfigError) as raised:
+        CalibrationConfig(x_min=1.0, x_max=1.0)  # the calibration simulates x over the sidebar's x from and x to
+    assert describe_error(raised.value).startswith(f"**{fields.label_of('data', 'x_max')}**: ")

@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol
 
 import streamlit as st
 
+from bayesdemo.core import fields
 from bayesdemo.core.data import Dataset
 from bayesdemo.core.exact import ExactPosterior, Gaussian
 from bayesdemo.core.markup import escape_markdown, failure_sentence
@@ -25,8 +26,8 @@ EXPLORE_JOBS_KEY = "explore_jobs"  # session-state dict: view name -> its comput
 EXPLORE_POLL_S = 0.5  # redraw interval of a view's "Computing…" line while its computation waits or runs
 EXPLORE_FIRST_WAIT_S = 0.3  # the page waits this long for a new computation before showing "Computing…"
 LATEST = "latest"  # cache key of the settings whose result a view computed last
-# Friendly names of the explore views' fields, for error messages next to the widget that set them.
-FIELD_LABELS = {
+# Labels of the explore views' own settings (each set by a widget of a view), for error messages next to it.
+EXPLORE_LABELS = {
     "warmup": "NUTS warm-up iterations",
     "samples": "NUTS draws",
     "seed": "Seed",
@@ -36,8 +37,6 @@ FIELD_LABELS = {
     "family": "Basis family",
     "datasets": "Simulated datasets K",
     "n": "Points per dataset",
-    "x_min": "x from",
-    "x_max": "x to",
     "location": "Location",
     "scale": "Scale",
     "df": "Degrees of freedom",
@@ -45,13 +44,16 @@ FIELD_LABELS = {
     "second_scale": "Second scale",
     "noise_prior": "Prior on the noise sd s",
 }
+# Every field an explore view's message may name: its own settings, and the ones that are the sidebar's settings with
+# the table's labels (the calibration simulates x over the data's x from and x to).
+FIELD_LABELS = EXPLORE_LABELS | {name: fields.label_of("data", name) for name in ("x_min", "x_max")}
 
 ViewReader = Callable[[], JobView | None]
 Notation = Literal["significant", "general", "fixed"]  # the ways fmt writes a number
 
 
 class PageContext(Protocol):
-    """What the page shows (app.Context, a frozen dataclass): the scenario, its dataset and exact reference."""
+    """What the page shows (bayesdemo.page.context.Context): the scenario, its dataset and exact reference."""
 
     @property
     def scenario(self) -> Scenario: ...
