@@ -1,7 +1,8 @@
 """Pyro's process-wide state, tamed: one lock around every Pyro call, and each fit's own torch RNG stream.
 
 Pyro keeps a global handler stack and draws from torch's global RNG, so two threads inside Pyro at once corrupt each
-other (DESIGN.md). Every Pyro call holds PYRO_LOCK, and runs on its owner's RNG state swapped in for the call.
+other, and a fit's draws would depend on what else ran. The rule (docs/architecture.md): every Pyro call holds
+PYRO_LOCK, and runs on its owner's RNG state swapped in for the call, so the same seed gives the same trajectory.
 """
 
 from __future__ import annotations
