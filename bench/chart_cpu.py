@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.load_test import cpu_seconds  # noqa: E402
-from bench.server import SERVER_START_TIMEOUT_S, free_port, wait_for_health  # noqa: E402
+from bench.server import streamlit_server  # noqa: E402
 from bench.ws_session import ProtocolSession  # noqa: E402
 
 LIVE_CHART_FILES = ("bayesdemo/page/live_chart.py", "bayesdemo/web/live_chart.js")
@@ -132,27 +132,9 @@ def moved_source(text: str, source: str, destination: str, commit: str) -> str:
 @contextlib.contextmanager
 def server_from(tree: Path, sessions: int, log_path: Path) -> Iterator[tuple[str, int]]:
     """`streamlit run app.py` in `tree` (its own bayesdemo first on the path), job cap `sessions`; (URL, pid)."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-        "BAYESDEMO_MAX_RUNNING_JOBS": str(sessions),
-        "PYTHONPATH": str(tree),
-    }
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(command, cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=environment)
-    try:
-        wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", server, SERVER_START_TIMEOUT_S)
-        yield f"http://127.0.0.1:{port}", server.pid
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+    environment = {"BAYESDEMO_MAX_RUNNING_JOBS": str(sessions), "PYTHONPATH": str(tree)}
+    with streamlit_server(log_path, environment, tree) as (base_url, pid):
+        yield base_url, pid
 
 
 class CountingSession(ProtocolSession):

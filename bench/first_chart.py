@@ -31,8 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import plotly
@@ -42,9 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.chart_cpu import copy_tree  # noqa: E402
-from bench.server import CHROMIUM, CHROMIUM_ARGS, LIVE_CHART, PROGRESS, SERVER_START_TIMEOUT_S, VIEWPORT  # noqa: E402
+from bench.server import CHROMIUM, CHROMIUM_ARGS, LIVE_CHART, PROGRESS, VIEWPORT, streamlit_server  # noqa: E402
 from bench.ws_session import STEP  # noqa: E402
-from deploy.serve import free_port, streamlit_command, wait_for_health  # noqa: E402
 
 WEB_DIR = ROOT / "bayesdemo" / "web"
 SHIPPED_BUNDLE = "plotly-basic.min.js"  # the bundle bayesdemo/web/live_chart.js loads
@@ -239,26 +236,6 @@ def wait_until_idle(pid: int, timeout_s: float = 60.0, window_s: float = 1.0, bu
     return time.monotonic() - started
 
 
-@contextmanager
-def tree_server(log_path: Path, tree: Path) -> Iterator[tuple[str, int]]:
-    """`streamlit run app.py` from the folder `tree` on a free port, output to `log_path`; yield its base URL and
-    process id."""
-    port = free_port()
-    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(streamlit_command(port), cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", server, SERVER_START_TIMEOUT_S)
-        yield f"http://127.0.0.1:{port}", server.pid
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-
-
 def place_tree(target: Path, commit: str | None) -> None:
     """Into `target`: the whole tree at git commit `commit`, or with None the working tree's tracked files."""
     target.mkdir(parents=True)
@@ -272,7 +249,7 @@ def place_tree(target: Path, commit: str | None) -> None:
 def measure_once(wait_s: float, log_path: Path, bundle: str = "basic", tree: Path = ROOT) -> dict[str, float]:
     """One fresh server run from `tree`: a cold and a warm page's first view with `bundle` (serve_bundle), then on the
     warm page the seconds to the first chart with training steps after Run, and the steps/s while drawing."""
-    with tree_server(log_path, tree) as (base_url, pid), sync_playwright() as playwright:
+    with streamlit_server(log_path, tree=tree) as (base_url, pid), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             load_before = os.getloadavg()[0]

@@ -35,13 +35,15 @@ SERVER_START_TIMEOUT_S = 60.0
 
 
 @contextlib.contextmanager
-def streamlit_server(log_path: Path, environment: Mapping[str, str] | None = None) -> Iterator[tuple[str, int]]:
-    """Run `streamlit run app.py` (extra `environment` variables, output to `log_path`); yield (base URL, pid)."""
+def streamlit_server(
+    log_path: Path, environment: Mapping[str, str] | None = None, tree: Path = REPOSITORY
+) -> Iterator[tuple[str, int]]:
+    """Run `streamlit run app.py` in `tree` (extra `environment` variables, output to `log_path`); yield (base URL,
+    pid)."""
     port = free_port()
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(environment or {})}
     with open(log_path, "wb") as log:
-        command = streamlit_command(port)
-        server = subprocess.Popen(command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT, env=env)
+        server = subprocess.Popen(streamlit_command(port), cwd=tree, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_for_health(f"http://127.0.0.1:{port}/_stcore/health", server, SERVER_START_TIMEOUT_S)
         yield f"http://127.0.0.1:{port}", server.pid
