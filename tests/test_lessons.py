@@ -15,7 +15,6 @@ from bayesdemo.core.data import generate
 from bayesdemo.core.exact import exact_posterior
 from bayesdemo.core.scenario import Scenario
 from bayesdemo.fitting.runner import RunConfig, Snapshot, fit_run
-from bayesdemo.page import explore
 from bayesdemo.references.parameter_space import centred_posterior
 from bayesdemo.references.sequential import posterior_after
 from bayesdemo.teaching import lessons
@@ -228,10 +227,9 @@ def test_the_page_loads_every_lesson_folder_and_keeps_the_good_lessons_when_one_
     assert problems == [f"The lesson folder {tmp_path / 'nowhere'} does not exist."]
 
 
-def test_the_shipped_lessons_load_and_name_the_pages_explore_views():
+def test_the_shipped_lessons_load():
     found, problems = load_lessons([lessons.LESSONS_DIR])
     assert problems == [] and set(found) == {"forum-question", "priors-and-noise"}
-    assert lessons.EXPLORE_VIEWS == explore.EXPLORE_TABS
 
 
 def test_placeholders_are_replaced_as_text_never_evaluated():

@@ -35,8 +35,7 @@ MAX_CHOICES = 5
 MAX_CHOICE_CHARS = 120
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")  # a lesson's name is its file name: it goes into links
 CHARTS = ("slope", "intercept", "loss", "data")  # the slope's mean and sd charts, the intercept's, loss, data
-# The page's explore views, by their tab labels (bayesdemo/page/explore's EXPLORE_TABS; tests/test_lessons.py
-# checks that the two agree).
+# The page's explore views, by their tab labels, in the page's order (bayesdemo/page/explore draws its tabs from it).
 EXPLORE_VIEWS = (
     "Parameter space",
     "Sequential updating",

@@ -40,6 +40,7 @@ from bayesdemo.page.explore.other_priors import PRIOR_FITS, draw_other_priors
 from bayesdemo.page.explore.parameter_space import draw_parameter_space
 from bayesdemo.page.explore.sequential import SEQUENTIAL_FIT, draw_sequential
 from bayesdemo.page.explore.unknown_noise import NOISE_SVI, draw_unknown_noise
+from bayesdemo.teaching.lessons import EXPLORE_VIEWS
 
 __all__ = [
     "BASIS_CUBIC",
@@ -61,16 +62,7 @@ __all__ = [
     "touch_explore_jobs",
 ]
 
-EXPLORE_TABS = (
-    "Parameter space",
-    "Sequential updating",
-    "MCMC reference",
-    "Unknown noise sd",
-    "Other priors",
-    "Gradient noise",
-    "Basis functions",
-    "Calibration",
-)
+EXPLORE_TABS = EXPLORE_VIEWS  # the tabs' labels, in order: lesson files name the view a step opens by them
 
 
 def draw_explore(context: PageContext, read_view: ViewReader, refresh_s: float | None) -> None:
