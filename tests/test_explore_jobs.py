@@ -25,21 +25,12 @@ from bayesdemo.workers import explore_budget
 from bayesdemo.workers import jobs as jobs_module
 from bayesdemo.workers.jobs import ExploreJob, Job
 from tests.support.pages import no_exception, page_at, rerun_until_computed
+from tests.support.waiting import wait_for
 
 DATASET = generate(DataConfig(n=100, seed=3))
 MODEL = Model(noise_sd=0.1)
 LONG_BBB = FitConfig(method="bbb", steps=1_000_000, seed=1)
 GONE_S = 5.0  # a killed worker is reaped within this (it is usually a few milliseconds; a busy machine is slower)
-
-
-def wait_for(predicate, timeout_s: float = 10.0, every_s: float = 0.02) -> bool:
-    """Poll `predicate` until it holds or the timeout passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every_s)
-    return predicate()
 
 
 def process_gone(pid: int) -> bool:

@@ -18,20 +18,11 @@ from bayesdemo.fitting.runner import RunConfig, run_to_end
 from bayesdemo.methods import FitConfig, make_method
 from bayesdemo.workers import jobs as jobs_module
 from bayesdemo.workers.jobs import Job, JobView, unique_labels
+from tests.support.waiting import wait_for
 
 DATASET = generate(DataConfig(n=100, seed=3))
 MODEL = Model(noise_sd=0.1)
 LONG_BBB = FitConfig(method="bbb", steps=1_000_000, seed=1)
-
-
-def wait_for(predicate, timeout_s: float = 10.0, every_s: float = 0.01) -> bool:
-    """Poll `predicate` until it holds or the timeout passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every_s)
-    return predicate()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from bayesdemo.methods import FitConfig
 from bayesdemo.workers import jobs as jobs_module
 from bayesdemo.workers.jobs import Job, cpu_share
 from bayesdemo.workers.scheduler import Lane, SlotFiles
+from tests.support.waiting import wait_for
 
 DATASET = generate(DataConfig(n=100, seed=3))
 MODEL = Model(noise_sd=0.1)
@@ -33,16 +34,6 @@ files = SlotFiles(folder, "core")
 print(" ".join(str(files.take(slots) is not None) for _ in range(count)), flush=True)
 time.sleep(600)
 """
-
-
-def wait_for(predicate, timeout_s: float = 10.0, every_s: float = 0.02) -> bool:
-    """Poll `predicate` until it holds or the timeout passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every_s)
-    return predicate()
 
 
 @pytest.fixture
