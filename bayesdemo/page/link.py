@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import streamlit as st
 
 from bayesdemo.core import share
 from bayesdemo.core.scenario import Scenario
 from bayesdemo.page import page_lessons, page_style
 from bayesdemo.page.form import load_scenario
-from bayesdemo.workers.jobs import warm_up
+from bayesdemo.workers.jobs import warm_up_in_background
 
 RUN_TOKEN_KEY = "run"  # query parameter naming this session's run; not part of the shared scenario
 RUN_LOST_NOTICE = (
@@ -24,7 +22,7 @@ def restore_from_link() -> None:
         return
     # The training processes' forkserver imports torch and Pyro now, not at the first Run; in the background, so the
     # first page after a start is drawn without waiting seconds for torch (docs/performance.md, First view).
-    threading.Thread(target=warm_up, name="bayesdemo-warm-up-torch", daemon=True).start()
+    warm_up_in_background()
     params = st.query_params.to_dict()
     # A lesson step's settings, with the link's own settings over them (the address bar writes both).
     step_link, lesson_problems = page_lessons.restore_from_link(params)

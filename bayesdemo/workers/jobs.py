@@ -109,6 +109,7 @@ __all__ = [
     "unique_labels",
     "usable_cores",
     "warm_up",
+    "warm_up_in_background",
 ]
 
 HEARTBEAT_TIMEOUT_S = 30.0  # a job untouched this long stops itself (a page under heavy load can pause ~10 s)
@@ -223,6 +224,17 @@ def warm_up() -> None:
 
 
 _warmed = False
+_warm_up_started = False
+
+
+def warm_up_in_background() -> None:
+    """warm_up in a thread of its own, started once per process: a page's first run draws without waiting for torch."""
+    global _warm_up_started
+    with _MAIN_SWAP_LOCK:
+        if _warm_up_started:
+            return
+        _warm_up_started = True
+    threading.Thread(target=warm_up, name="bayesdemo-warm-up-torch", daemon=True).start()
 
 
 def unique_labels(configs: Sequence[FitConfig]) -> list[str]:
